@@ -1,0 +1,178 @@
+"""The mark payload: what a certification mark's QR code carries.
+
+Binary layout, format version 1 (all integers big-endian)::
+
+    offset  size  field
+    0       1     version            = 0x01
+    1       8     key_id             first 8 bytes of SHA-256(body public key)
+    9       2     signed_on          days since 1970-01-01 (revision date)
+    11      2     expires            days since 1970-01-01
+    13      16    record_digest      SHA-256(certificate revision payload)[:16]
+    29      1     n                  length of cert_no, 1..32
+    30      n     cert_no            ASCII [A-Z0-9-]
+    30+n    64    signature          Ed25519 over "szzz/mark/v1" LF bytes[0:30+n]
+
+The text form is decimal digits, so that the QR code can use numeric mode
+(3.33 bits per character instead of 8): the bytes are cut into groups of 7
+(the last may be shorter) and each group, read as an unsigned big-endian
+integer, is written with a fixed number of digits: 7 bytes -> 17 digits,
+and for a final group of k bytes ``DIGITS_FOR_BYTES[k]`` digits. A group
+whose value does not fit in its byte count is malformed.
+
+The mark URL is ``<site>/v/#<digits>``: the fragment never reaches a server.
+See ``docs/mark-payload.md`` for test vectors.
+"""
+
+import datetime
+import re
+from dataclasses import dataclass
+
+from . import canonical, keys
+from .exceptions import PayloadError
+
+VERSION = 1
+DIGEST_BYTES = 16
+MAX_CERT_NO = 32
+CERT_NO_RE = re.compile(r"^[A-Z0-9-]{1,32}$")
+EPOCH = datetime.date(1970, 1, 1)
+GROUP_BYTES = 7
+DIGITS_FOR_BYTES = (0, 3, 5, 8, 10, 13, 15, 17)
+BYTES_FOR_DIGITS = {d: b for b, d in enumerate(DIGITS_FOR_BYTES) if b}
+# Longest text form we will even look at: a fragment far beyond any real
+# payload is refused before any work is done on it.
+MAX_TEXT = 400
+
+
+@dataclass(frozen=True)
+class MarkPayload:
+    version: int
+    key_id: str          # 16 hex chars
+    signed_on: str       # YYYY-MM-DD
+    expires: str         # YYYY-MM-DD
+    record_digest: str   # 32 hex chars (16 bytes)
+    cert_no: str
+    signature: bytes     # 64 bytes
+    signed_bytes: bytes  # bytes[0:30+n], what the signature covers (without domain)
+
+    @property
+    def signing_input(self) -> bytes:
+        return canonical.signing_input(canonical.MARK, self.signed_bytes)
+
+    def verify_signature(self, public_raw: bytes) -> bool:
+        return keys.verify(public_raw, self.signature, self.signing_input)
+
+    def to_bytes(self) -> bytes:
+        return self.signed_bytes + self.signature
+
+    def to_text(self) -> str:
+        return bytes_to_digits(self.to_bytes())
+
+
+def _days(date_text: str) -> int:
+    days = (datetime.date.fromisoformat(date_text) - EPOCH).days
+    if not 0 <= days < 65536:
+        raise PayloadError(f"date {date_text} outside the payload's range")
+    return days
+
+
+def _date(days: int) -> str:
+    return (EPOCH + datetime.timedelta(days=days)).isoformat()
+
+
+def unsigned_bytes(*, key_id, signed_on, expires, record_digest, cert_no) -> bytes:
+    """The bytes a mark signature covers (after the domain prefix)."""
+    if not CERT_NO_RE.match(cert_no):
+        raise PayloadError(f"certificate number {cert_no!r} is not [A-Z0-9-]{{1,32}}")
+    kid = bytes.fromhex(key_id)
+    digest = bytes.fromhex(record_digest)[:DIGEST_BYTES]
+    if len(kid) != keys.KEY_ID_BYTES or len(digest) != DIGEST_BYTES:
+        raise PayloadError("key id must be 8 bytes and record digest at least 16 bytes")
+    cert = cert_no.encode("ascii")
+    return (
+        bytes([VERSION]) + kid
+        + _days(signed_on).to_bytes(2, "big") + _days(expires).to_bytes(2, "big")
+        + digest + bytes([len(cert)]) + cert
+    )
+
+
+def sign(signer, *, signed_on, expires, record_digest, cert_no) -> MarkPayload:
+    """Make and sign a payload with ``signer`` (a :class:`keys.Signer`)."""
+    body = unsigned_bytes(
+        key_id=signer.key_id, signed_on=signed_on, expires=expires,
+        record_digest=record_digest, cert_no=cert_no,
+    )
+    signature = signer.sign(canonical.signing_input(canonical.MARK, body))
+    return parse_bytes(body + signature)
+
+
+def parse_bytes(data: bytes) -> MarkPayload:
+    """Parse the binary form; raise PayloadError naming the byte at fault."""
+    if len(data) < 30:
+        raise PayloadError(f"payload is {len(data)} bytes, shorter than the 30-byte header")
+    if data[0] != VERSION:
+        raise PayloadError(f"byte 0: unknown payload version {data[0]}, expected {VERSION}")
+    n = data[29]
+    if not 1 <= n <= MAX_CERT_NO:
+        raise PayloadError(f"byte 29: certificate number length {n} outside 1..{MAX_CERT_NO}")
+    expected = 30 + n + 64
+    if len(data) != expected:
+        raise PayloadError(f"payload is {len(data)} bytes, expected {expected} for n={n}")
+    try:
+        cert_no = data[30:30 + n].decode("ascii")
+    except UnicodeDecodeError:
+        raise PayloadError("bytes 30..: certificate number is not ASCII") from None
+    if not CERT_NO_RE.match(cert_no):
+        raise PayloadError(f"bytes 30..: certificate number {cert_no!r} has characters outside [A-Z0-9-]")
+    signed_on = int.from_bytes(data[9:11], "big")
+    expires = int.from_bytes(data[11:13], "big")
+    return MarkPayload(
+        version=data[0], key_id=data[1:9].hex(), signed_on=_date(signed_on),
+        expires=_date(expires), record_digest=data[13:29].hex(), cert_no=cert_no,
+        signature=bytes(data[30 + n:]), signed_bytes=bytes(data[:30 + n]),
+    )
+
+
+def bytes_to_digits(data: bytes) -> str:
+    out = []
+    for i in range(0, len(data), GROUP_BYTES):
+        group = data[i:i + GROUP_BYTES]
+        out.append(str(int.from_bytes(group, "big")).zfill(DIGITS_FOR_BYTES[len(group)]))
+    return "".join(out)
+
+
+def digits_to_bytes(text: str) -> bytes:
+    if not text or len(text) > MAX_TEXT:
+        raise PayloadError(f"payload text length {len(text)} outside 1..{MAX_TEXT}")
+    if not text.isascii() or not text.isdigit():
+        bad = next(i for i, c in enumerate(text) if not ("0" <= c <= "9"))
+        raise PayloadError(f"character {bad}: payload must be decimal digits")
+    full, rest = divmod(len(text), 17)
+    if rest and rest not in BYTES_FOR_DIGITS:
+        raise PayloadError(f"payload length {len(text)} digits is not a valid group length")
+    out = bytearray()
+    pos = 0
+    sizes = [GROUP_BYTES] * full + ([BYTES_FOR_DIGITS[rest]] if rest else [])
+    for size in sizes:
+        width = DIGITS_FOR_BYTES[size]
+        value = int(text[pos:pos + width])
+        if value >= 256 ** size:
+            raise PayloadError(f"digits {pos}..{pos + width - 1}: group value exceeds {size} bytes")
+        out += value.to_bytes(size, "big")
+        pos += width
+    return bytes(out)
+
+
+def parse_text(text: str) -> MarkPayload:
+    return parse_bytes(digits_to_bytes(text))
+
+
+def mark_url(site_url: str, payload_text: str) -> str:
+    return site_url.rstrip("/") + "/v/#" + payload_text
+
+
+def payload_from_url(url_or_payload: str) -> str:
+    """Extract the digits from a mark URL (or accept bare digits)."""
+    text = url_or_payload.strip()
+    if "#" in text:
+        text = text.split("#", 1)[1]
+    return text

@@ -1,0 +1,282 @@
+"""The registry's SQLite schema, its version, and forward migrations.
+
+``open_registry(path)`` opens (and if needed creates or migrates) a registry
+database. Each migration is a function applied once, in order, inside a
+transaction; ``meta.schema_version`` records how far a file has come. A file
+newer than this code is refused rather than guessed at.
+
+Public vs operator-only: tables and columns listed in ``OPERATOR_ONLY`` never
+leave the operators' database (the publish step drops them); private keys are
+never in any table at all.
+"""
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from .exceptions import SchemaError
+
+SCHEMA_VERSION = 1
+
+# Reference data: Suzhou's ten county-level areas (苏州市辖 5 区 + 4 县级市 +
+# 苏州工业园区; 苏州高新区 is administratively 虎丘区).
+DISTRICTS = {
+    "姑苏区": "Gusu District",
+    "虎丘区": "Huqiu District (Suzhou New District / 苏州高新区)",
+    "吴中区": "Wuzhong District",
+    "相城区": "Xiangcheng District",
+    "吴江区": "Wujiang District",
+    "苏州工业园区": "Suzhou Industrial Park",
+    "常熟市": "Changshu",
+    "张家港市": "Zhangjiagang",
+    "昆山市": "Kunshan",
+    "太仓市": "Taicang",
+}
+DISTRICT_ALIASES = {"苏州高新区": "虎丘区", "高新区": "虎丘区", "园区": "苏州工业园区"}
+
+TIERS = {
+    "龙头骨干": "Leading backbone enterprise",
+    "独角兽": "Unicorn enterprise",
+    "专精特新小巨人": "Specialised and sophisticated 'little giant'",
+    "标准化试点示范": "Standardisation pilot/demonstration enterprise",
+}
+
+# Programme code (used in certificate numbers) -> (name zh, name en).
+PROGRAMMES = {
+    "SZZZ": ("苏州制造", "Made in Suzhou"),
+    "SZSC": ("苏州丝绸", "Suzhou Silk"),
+    "SSHM": ("苏式红木家具", "Suzhou-style Rosewood Furniture"),
+    "SUXIU": ("苏绣", "Suzhou Embroidery"),
+}
+DEFAULT_PROGRAMME = "SZZZ"
+
+# The five evaluation dimensions of the scheme (苏府〔2020〕128号, 三、工作目标).
+EVALUATION_DIMENSIONS = {
+    "innovation": ("自主创新", "Independent innovation"),
+    "quality": ("品质高端", "High-end quality"),
+    "service": ("服务优质", "Excellent service"),
+    "reputation": ("信誉过硬", "Solid reputation"),
+    "recognition": ("市场公认", "Market recognition"),
+}
+
+CERTIFICATE_STATUSES = ("valid", "suspended", "revoked", "withdrawn", "expired")
+KEY_OWNER_TYPES = ("root", "body", "log", "timestamp")
+KEY_STATUSES = ("active", "retired", "compromised")
+APPLICATION_STATUSES = ("received", "under_evaluation", "approved", "rejected")
+NOTICE_KINDS = ("notice", "counterfeit_alert", "supervision")
+STANDARD_KINDS = ("general", "group", "national", "industry", "local")
+
+# Operator-only data: never published.
+OPERATOR_ONLY_TABLES = ("enterprise_contacts", "applications", "counters")
+
+
+def _migration_1(db):
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["bodies"].create(
+        {
+            "code": str, "name_zh": str, "name_en": str, "approval_no": str,
+            "website": str, "joined": str, "status": str,
+        },
+        pk="code", not_null={"name_zh", "name_en", "approval_no", "joined", "status"},
+    )
+    db["keys"].create(
+        {
+            "key_id": str, "public_key": str, "owner_type": str, "owner": str,
+            "valid_from": str, "valid_to": str, "status": str, "status_date": str,
+            "endorsed_in": int,
+        },
+        pk="key_id", not_null={"public_key", "owner_type", "valid_from", "status"},
+    )
+    db["trust_lists"].create(
+        {"version": int, "issued": str, "envelope": str}, pk="version",
+        not_null={"issued", "envelope"},
+    )
+    db["standards"].create(
+        {
+            "code": str, "title_zh": str, "title_en": str, "kind": str,
+            "issuer": str, "published": str, "effective": str, "status": str,
+        },
+        pk="code", not_null={"title_zh", "kind", "status"},
+    )
+    db["enterprises"].create(
+        {
+            "uscc": str, "name_zh": str, "name_en": str, "district": str,
+            "industry": str, "tier": str, "website": str,
+        },
+        pk="uscc", not_null={"name_zh", "district", "industry"},
+    )
+    db["enterprise_contacts"].create(
+        {"uscc": str, "contact_name": str, "phone": str, "email": str, "address": str},
+        pk="uscc", foreign_keys=[("uscc", "enterprises", "uscc")],
+    )
+    db["products"].create(
+        {
+            "id": int, "enterprise": str, "name_zh": str, "name_en": str,
+            "models": str, "gtin": str, "category": str, "description": str,
+            "image": str,
+        },
+        pk="id", not_null={"enterprise", "name_zh"},
+        foreign_keys=[("enterprise", "enterprises", "uscc")],
+    )
+    db["certificates"].create(
+        {
+            "cert_no": str, "product": int, "body": str, "programme": str,
+            "scope": str, "issued": str, "expires": str, "status": str,
+            "status_date": str, "mark_authorised": int, "evaluation": str,
+            "revision": int, "key_id": str, "record": str, "signature": str,
+            "digest": str, "mark_payload": str, "last_seq": int,
+        },
+        pk="cert_no",
+        not_null={"product", "body", "programme", "issued", "expires", "status",
+                  "revision", "key_id", "record", "signature", "digest"},
+        foreign_keys=[("product", "products", "id"), ("body", "bodies", "code")],
+    )
+    db["certificate_standards"].create(
+        {"cert_no": str, "standard": str}, pk=("cert_no", "standard"),
+        foreign_keys=[("cert_no", "certificates", "cert_no"),
+                      ("standard", "standards", "code")],
+    )
+    db["certificate_revisions"].create(
+        {
+            "cert_no": str, "revision": int, "reason": str, "date": str,
+            "key_id": str, "record": str, "signature": str, "digest": str,
+            "mark_payload": str, "seq": int,
+        },
+        pk=("cert_no", "revision"),
+        foreign_keys=[("cert_no", "certificates", "cert_no")],
+    )
+    db["applications"].create(
+        {
+            "id": int, "uscc": str, "product_name": str, "programme": str,
+            "body": str, "received": str, "status": str, "decided": str,
+            "note": str,
+        },
+        pk="id",
+    )
+    db["events"].create(
+        {
+            "seq": int, "type": str, "cert_no": str, "subject": str, "date": str,
+            "actor": str, "reason": str, "notice": str, "key_id": str,
+            "payload": str, "signature": str,
+        },
+        pk="seq", not_null={"type", "date", "actor", "key_id", "payload", "signature"},
+    )
+    db["notices"].create(
+        {
+            "id": int, "date": str, "kind": str, "title_zh": str, "title_en": str,
+            "text_zh": str, "text_en": str, "cert_no": str, "body": str,
+            "event_seq": int,
+        },
+        pk="id", not_null={"date", "kind", "title_zh", "text_zh"},
+    )
+    db["counters"].create({"name": str, "value": int}, pk="name")
+    db["certificates"].create_index(["body"])
+    db["certificates"].create_index(["product"])
+    db["certificates"].create_index(["status"])
+    db["certificates"].create_index(["expires"])
+    db["products"].create_index(["enterprise"])
+    db["events"].create_index(["cert_no", "seq"])
+    db["keys"].create_index(["owner"])
+    # Append-only: the event history is never rewritten (rule: every status
+    # change is a signed event that is never erased).
+    db.executescript(
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER revisions_no_update BEFORE UPDATE ON certificate_revisions
+        BEGIN SELECT RAISE(ABORT, 'certificate revisions are append-only'); END;
+        CREATE TRIGGER revisions_no_delete BEFORE DELETE ON certificate_revisions
+        BEGIN SELECT RAISE(ABORT, 'certificate revisions are append-only'); END;
+        """
+    )
+
+
+MIGRATIONS = {1: _migration_1}
+
+
+def schema_version(db) -> int:
+    if "meta" not in db.table_names():
+        return 0
+    row = db.execute("select value from meta where key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db) -> int:
+    """Apply pending migrations, each in its own transaction; return the version."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise SchemaError(
+            f"database schema version is {current}, this code knows up to "
+            f"{SCHEMA_VERSION}: upgrade the software"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with write_transaction(db):
+            MIGRATIONS[version](db)
+            set_meta(db, "schema_version", version)
+    return SCHEMA_VERSION
+
+
+def connect(path, *, create=False) -> sqlite_utils.Database:
+    """Open a registry database; create and migrate it when ``create``.
+
+    Connections use WAL and a generous busy timeout so that two operators'
+    processes can work at the same moment; every write goes through
+    :func:`write_transaction`.
+    """
+    path = Path(path)
+    if not create and not path.exists():
+        raise SchemaError(f"{path}: no such registry database (run `szzz init`)")
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 60000")
+    if create:
+        conn.execute("PRAGMA journal_mode = WAL")
+    db = sqlite_utils.Database(conn)
+    if create:
+        migrate(db)
+    else:
+        version = schema_version(db)
+        if version == 0:
+            raise SchemaError(f"{path}: not a registry database (no schema version)")
+        if version != SCHEMA_VERSION:
+            migrate(db)
+    return db
+
+
+class write_transaction:
+    """``with write_transaction(db):`` — BEGIN IMMEDIATE ... COMMIT/ROLLBACK.
+
+    IMMEDIATE takes the write lock at the start, so two processes allocating
+    certificate numbers or event sequence numbers are serialised instead of
+    both reading the same maximum.
+    """
+
+    def __init__(self, db):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
+def get_meta(db, key, default=None):
+    row = db.execute("select value from meta where key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db, key, value):
+    db.execute(
+        "insert into meta(key, value) values (?, ?) "
+        "on conflict(key) do update set value = excluded.value",
+        [key, str(value)],
+    )
