@@ -103,3 +103,19 @@ class ImportFileError(RegistryError):
 
 class BuildError(RegistryError):
     """Publishing stopped; the previous output is left in place."""
+
+
+class ProofError(RegistryError):
+    """A Merkle inclusion or consistency proof does not verify, or cannot be built."""
+
+
+class TileError(RegistryError):
+    """A transparency-log tile or entry bundle is missing, malformed or inconsistent."""
+
+
+class NoteError(RegistryError):
+    """A signed note, verifier key or signature is malformed or does not verify."""
+
+
+class CheckpointError(NoteError):
+    """A checkpoint body (origin, size, root hash) is malformed."""
