@@ -1,0 +1,117 @@
+"""Small helpers shared by the test suites (import as ``from helpers import ...``;
+``tests/`` is on ``sys.path`` through ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+#: Flags Chromium needs on this workplace's machines (root, no GPU, closed network).
+#: Playwright adds its own fresh ``--user-data-dir`` for every ``launch()``.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+def chromium_executable() -> str:
+    """Path of the Chromium that Playwright drives (``$SZZZ_CHROMIUM`` or Debian's).
+
+    Fails the calling test (never skips) when it is missing: a skipped browser
+    test would hide a broken verifier.
+    """
+    path = os.environ.get("SZZZ_CHROMIUM", DEFAULT_CHROMIUM)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"Chromium not found at {path!r}. Run `make system-deps` (installs Debian's "
+            "`chromium`), or point SZZZ_CHROMIUM at a Chromium binary. "
+            "`playwright install` cannot download browsers on this network.",
+            pytrace=False,
+        )
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago.
+
+    Prefer binding to port 0 yourself where you can (``serve_dir`` does): another
+    process may take the port between this call and your bind.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0, interval: float = 0.1) -> int:
+    """Poll ``url`` until it answers with an HTTP status below 500; return the status.
+
+    A 4xx counts as "up" (the server answers). Raises ``TimeoutError`` with the
+    last error after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=max(0.5, min(5.0, timeout))) as resp:
+                return resp.status
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return e.code
+            last = f"HTTP {e.code}"
+        except (OSError, urllib.error.URLError) as e:  # refused, reset, timed out
+            last = e
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout:.1f}s (last error: {last})")
+        time.sleep(interval)
+
+
+def js_errors(page) -> list[str]:
+    """Uncaught page errors plus ``console.error`` messages collected by the ``page`` fixture."""
+    out = [f"pageerror: {e}" for e in page.page_errors]
+    out += [f"console.error: {m.text}" for m in page.console_messages if m.type == "error"]
+    return out
+
+
+def assert_no_js_errors(page) -> None:
+    """Assert the page raised no uncaught error and logged no ``console.error``."""
+    errors = js_errors(page)
+    assert not errors, "JavaScript errors in the page:\n" + "\n".join(errors)
+
+
+def run_async(coro, timeout: float | None = 60.0):
+    """Run a coroutine to completion in a fresh thread with its own event loop.
+
+    Use it in *browser* tests, where ``asyncio.run()`` fails because Playwright's
+    sync API keeps its loop marked as running in the test's thread. (Non-browser
+    tests can simply be ``async def``.)
+    """
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            result["error"] = e
+
+    t = threading.Thread(target=target, name="run_async", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"coroutine did not finish within {timeout}s")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
