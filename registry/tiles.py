@@ -280,7 +280,10 @@ Fetch = Callable[[str], bytes]
 
 
 class TileHashReader:
-    """Reads hashes, proofs and entries of a tiled log of a given ``size``.
+    """Reads hashes, proofs and entries from the tiles of a log of ``size`` entries.
+
+    ``size`` is the size of the tiles to read (normally the latest verified
+    checkpoint); proofs and tree hashes can be asked for any size up to it.
 
     ``source`` is a directory or a ``fetch(relative_path) -> bytes`` callable
     (for HTTP). Each tile is fetched at most once and cached in memory. Like
@@ -341,17 +344,28 @@ class TileHashReader:
             out.append(_subtree_root(self.stored_hashes(level, n * width, (n + 1) * width)))
         return out
 
-    def tree_hash(self) -> bytes:
-        """``MTH`` of this tree, from tiles."""
-        return merkle.tree_hash(self.size, self.read_hashes)
+    def _size(self, size: int | None) -> int:
+        if size is None:
+            return self.size
+        if not 0 <= size <= self.size:
+            raise TileError(f"tree size {size} is beyond the tiles read, of size {self.size}")
+        return size
 
-    def inclusion_proof(self, index: int) -> list[bytes]:
-        """Audit path for entry ``index`` in this tree (x/mod ``ProveRecord``)."""
-        return merkle.inclusion_proof(index, self.size, self.read_hashes)
+    def tree_hash(self, size: int | None = None) -> bytes:
+        """``MTH`` of the first ``size`` entries (default: the whole tree), from tiles."""
+        return merkle.tree_hash(self._size(size), self.read_hashes)
 
-    def consistency_proof(self, old_size: int) -> list[bytes]:
-        """Consistency proof from ``old_size`` to this tree (x/mod ``ProveTree``)."""
-        return merkle.consistency_proof(old_size, self.size, self.read_hashes)
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """Audit path for entry ``index`` in the tree of ``size`` (x/mod ``ProveRecord``).
+
+        Any ``size`` up to the reader's works: every hash a smaller tree needs
+        is a complete subtree that the larger tree's tiles also hold.
+        """
+        return merkle.inclusion_proof(index, self._size(size), self.read_hashes)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """Consistency proof from ``old_size`` to ``new_size`` (x/mod ``ProveTree``)."""
+        return merkle.consistency_proof(old_size, self._size(new_size), self.read_hashes)
 
     def entry(self, index: int) -> bytes:
         """Entry ``index``, read from its entry bundle."""
