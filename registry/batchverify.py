@@ -1,0 +1,328 @@
+"""Batch verification of marks for platforms: offline, every core, one verify per mark.
+
+Input: listings as CSV (header row) or JSONL, each with an ``id`` and one of
+``url``, ``payload``, ``cert_no`` or ``image`` (a path). Output: one JSON
+object per input row, in input order: ``{"row", "id", "verdict", "cert_no",
+"reason", "reason_zh", "key_id", "body", "status_as_of", "checks"}``.
+``row`` is the 1-based data row (CSV: header not counted; JSONL: line number).
+
+Against the published snapshot only (``api/trust-list.json`` +
+``api/status.json``, read ONCE): the trust list is checked with the pinned
+root and the snapshot's signature (log key) and freshness once, then the
+snapshot is indexed by certificate number. Each mark then costs exactly one
+Ed25519 verification (its own signature): the signed snapshot already vouches
+for the records, so the payload's digest, key id, dates and expiry are
+compared with the snapshot's revision list instead of re-verifying record
+signatures (docs/verification.md, "Batch mode"). A bad row gives
+``malformed`` with its row number; the run never stops on a row.
+"""
+
+import csv
+import io
+import json
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+from . import canonical, keys, payload
+from .exceptions import ConfigError, PayloadError, RegistryError
+from .verify import (
+    MEANING, REVISION_KEEPS_MARK, SourceMissing, SourceUnavailable, _cst_date, _max_age_days,
+    _Stop, body_of_cert_no, key_problem, load_trust_list, mark_signature_ok, open_source,
+    parse_input, pinned_root, CHECKS, DEFAULT_MAX_AGE_DAYS,
+)
+from . import clock, lifecycle
+
+INPUT_COLUMNS = ("url", "payload", "cert_no", "image")
+CHUNK = 2000
+
+# Set in the parent before the pool forks (copy-on-write in the workers).
+_STATE = None
+
+
+class SnapshotIndex:
+    """The checked trust list and status snapshot, indexed for per-row lookups."""
+
+    def __init__(self, trust=None, trust_stop=None, certs=None, snapshot_stop=None, as_of=None,
+                 today=None):
+        self.trust = trust                 # from load_trust_list, or None
+        self.trust_stop = trust_stop       # _Stop when the trust list failed
+        self.certs = certs or {}           # cert_no -> (status, status_date, expires, revisions)
+        self.snapshot_stop = snapshot_stop  # _Stop when the snapshot failed / is stale
+        self.as_of = as_of
+        self.today = today
+
+
+def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=None) -> SnapshotIndex:
+    """Read and check ``api/trust-list.json`` and ``api/status.json`` once."""
+    today = today or clock.today()
+    if isinstance(today, str):
+        import datetime
+
+        today = datetime.date.fromisoformat(today)
+    src = open_source(source)
+    index = SnapshotIndex(today=today)
+    try:
+        index.trust = load_trust_list(src, pinned_root(root_public_key) if root_public_key else None)
+    except _Stop as stop:
+        index.trust_stop = stop
+        return index
+    except (RegistryError, OSError, ValueError, KeyError) as e:
+        index.trust_stop = _Stop("unknown_issuer", f"trust list missing or not signed by the scheme root ({e})",
+                                 "信任列表缺失或未经认证方案根密钥签名", "trust_list")
+        return index
+    try:
+        envelope = json.loads(src.read("api/status.json"))
+        entry = index.trust["keys"].get(envelope.get("key_id"))
+        if entry is None or entry.get("role") != "log" or entry.get("status") == "compromised":
+            raise RegistryError(f"status snapshot signed by {envelope.get('key_id')!r}, not a usable log key")
+        record = keys.verify_envelope(envelope, canonical.STATUS_SNAPSHOT, canonical.unb64url(entry["public_key"]))
+        index.as_of = record["as_of"]
+        age = (today - _cst_date(record["as_of"])).days
+        if age > _max_age_days(max_age):
+            raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is stale ({age} days old)",
+                        f"状态信息截至 {record['as_of'][:10]}，已过期", "fresh")
+        if age < -1:
+            raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is in the future",
+                        "状态信息日期晚于当前日期", "fresh")
+        certs = {}
+        for c in record["certificates"]:
+            certs[c["cert_no"]] = (
+                c["status"], c["status_date"], c["expires"],
+                tuple((r["digest"], r["reason"], r["key_id"], r["signed_on"], r["expires"])
+                      for r in c["revisions"]),
+            )
+        index.certs = certs
+    except _Stop as stop:
+        index.snapshot_stop = stop
+    except (SourceMissing, SourceUnavailable, RegistryError, ValueError, KeyError, TypeError,
+            AttributeError) as e:
+        index.snapshot_stop = _Stop("status_unknown", f"signature genuine, status snapshot unusable ({e})",
+                                    "签名真实，但状态快照不可用", "status")
+    return index
+
+
+def _status_verdict(index, cert_no, entry, result):
+    status, status_date, expires, _revs = entry
+    result["status_as_of"] = index.as_of
+    result["checks"]["status"] = True
+    result["checks"]["fresh"] = True
+    if status == "valid" and expires < index.today.isoformat():
+        return "expired", f"certificate expired on {expires}", f"证书已于 {expires} 过期"
+    if status == "valid":
+        return "valid", "signature genuine; the certificate is valid", "签名真实，证书有效"
+    if status not in lifecycle.STATUSES:
+        raise _Stop("status_unknown", f"snapshot status {status!r} unknown", "状态快照不一致", "status")
+    return (status, f"signature genuine; the certificate was {status} on {status_date}",
+            f"签名真实；证书已于 {status_date} {lifecycle.STATUS_NAMES[status][0]}")
+
+
+def verify_row(index, kind, value):
+    """Verify one listing against the index; returns the result dict (never raises)."""
+    result = {"verdict": "malformed", "cert_no": None, "reason": "", "reason_zh": "",
+              "key_id": None, "body": None, "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
+    try:
+        if kind == "cert_no":
+            # No mark: the listing names a certificate; its status is all we can say.
+            if not isinstance(value, str) or not payload.CERT_NO_RE.match(value):
+                raise _Stop("malformed", f"not a certificate number: {str(value)[:40]!r}",
+                            "不是有效的证书编号", "payload")
+            result["cert_no"], result["body"] = value, body_of_cert_no(value)
+            if index.trust_stop:
+                raise index.trust_stop
+            if index.snapshot_stop:
+                raise index.snapshot_stop
+            entry = index.certs.get(value)
+            if entry is None:
+                raise _Stop("not_found", f"certificate {value} is not in the status snapshot",
+                            f"状态快照中没有证书 {value}", "record")
+            result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, value, entry, result)
+            return result
+        if kind == "image":
+            from .verify import decode_image
+
+            try:
+                value = decode_image(value)
+            except PayloadError as e:
+                raise _Stop("malformed", str(e), "图片中没有可识别的二维码", "payload") from None
+        mark = parse_input(value)
+        checks = result["checks"]
+        checks["payload"] = True
+        result["cert_no"], result["key_id"], result["body"] = mark.cert_no, mark.key_id, body_of_cert_no(mark.cert_no)
+        if index.trust_stop:
+            raise index.trust_stop
+        checks["trust_list"] = True
+        key = index.trust["keys"].get(mark.key_id)
+        if key is None:
+            raise _Stop("unknown_issuer", f"key {mark.key_id} is not in the scheme's trust list",
+                        f"密钥 {mark.key_id} 不在信任列表中", "key")
+        problem = key_problem(key, mark)
+        if problem:
+            raise _Stop("key_not_valid", problem[0], problem[1], "key")
+        checks["key"] = True
+        if not mark_signature_ok(key, mark):
+            raise _Stop("bad_signature", f"the mark's signature does not verify with key {mark.key_id}",
+                        "标志签名验证失败，可能是伪造标志", "signature")
+        checks["signature"] = True
+        if index.snapshot_stop:
+            raise index.snapshot_stop
+        entry = index.certs.get(mark.cert_no)
+        if entry is None:
+            raise _Stop("not_found", f"certificate {mark.cert_no} is not published",
+                        f"未找到证书 {mark.cert_no} 的公开记录", "record")
+        revisions = entry[3]
+        wanted = (mark.record_digest, mark.key_id, mark.signed_on, mark.expires)
+        match = next((i for i, r in enumerate(revisions) if (r[0], r[2], r[3], r[4]) == wanted), None)
+        if match is None:
+            raise _Stop("not_found", "no published revision of this certificate matches this mark",
+                        "该证书没有与此标志相符的公开版本", "record")
+        for r in revisions[match + 1:]:
+            if r[1] == "rekeyed":
+                raise _Stop("key_not_valid",
+                            f"this mark was replaced: the certificate was re-signed with a new key on {r[3]}",
+                            f"此标志已被替换：证书已于 {r[3]} 用新密钥重新签名", "record")
+            if r[1] not in REVISION_KEEPS_MARK:
+                raise _Stop("status_unknown", f"snapshot inconsistent: revision reason {r[1]!r}",
+                            "状态快照不一致", "record")
+        checks["record"] = True
+        result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, mark.cert_no, entry, result)
+    except _Stop as stop:
+        result["verdict"], result["reason"], result["reason_zh"] = stop.verdict, stop.reason, stop.reason_zh
+        if stop.check:
+            result["checks"][stop.check] = False
+    except Exception as e:  # noqa: BLE001 — one bad row never stops the run
+        result["verdict"] = "status_unknown" if result["checks"].get("signature") else "malformed"
+        result["reason"] = f"internal error: {type(e).__name__}: {e}"
+        result["reason_zh"] = "验证过程出错"
+    return result
+
+
+# ------------------------------------------------------------------- input
+
+def row_input(record):
+    """(kind, value) of a listing, or raise _Stop(malformed) naming what is wrong."""
+    if not isinstance(record, dict):
+        raise _Stop("malformed", "row is not an object", "行格式错误", "payload")
+    for column in INPUT_COLUMNS:
+        value = record.get(column)
+        if value not in (None, ""):
+            return column, value
+    raise _Stop("malformed", "row has none of the columns " + ", ".join(INPUT_COLUMNS),
+                "行中没有 url/payload/cert_no/image 列", "payload")
+
+
+def read_rows(path):
+    """Yield ``(row_number, record_or_error_text)`` from a CSV or JSONL file.
+
+    JSONL when the suffix is ``.jsonl``/``.ndjson`` or the first non-blank
+    character is ``{``; CSV (UTF-8, BOM allowed) otherwise.
+    """
+    path = Path(path)
+    try:
+        handle = open(path, encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot open batch file ({e})") from None
+    with handle:
+        head = handle.read(4096)
+        handle.seek(0)
+        if path.suffix.lower() in (".jsonl", ".ndjson") or head.lstrip().startswith("{"):
+            for n, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield n, json.loads(line)
+                except ValueError as e:
+                    yield n, f"line is not JSON: {e}"
+        else:
+            reader = csv.DictReader(handle)
+            try:
+                for n, record in enumerate(reader, 1):
+                    yield n, record
+            except (csv.Error, UnicodeDecodeError) as e:
+                yield reader.line_num, f"CSV error: {e}"
+
+
+def _work(chunk):
+    """Worker: verify a chunk of (row, id, kind, value); return JSONL text."""
+    index = _STATE
+    out = []
+    counts = {}
+    dumps = json.dumps
+    for row, ident, kind, value in chunk:
+        if kind is None:
+            result = {"verdict": "malformed", "cert_no": None, "reason": value,
+                      "reason_zh": "行格式错误", "key_id": None, "body": None,
+                      "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
+        else:
+            result = verify_row(index, kind, value)
+        result["row"] = row
+        result["id"] = ident
+        counts[result["verdict"]] = counts.get(result["verdict"], 0) + 1
+        out.append(dumps(result, ensure_ascii=False))
+    out.append("")
+    return "\n".join(out), len(chunk), counts
+
+
+def _jobs(rows):
+    chunk = []
+    for row, record in rows:
+        if isinstance(record, str):
+            chunk.append((row, None, None, record))
+        else:
+            ident = record.get("id") if isinstance(record, dict) else None
+            try:
+                kind, value = row_input(record)
+                chunk.append((row, ident, kind, value))
+            except _Stop as stop:
+                chunk.append((row, ident, None, stop.reason))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=None,
+                 max_age=DEFAULT_MAX_AGE_DAYS, today=None, progress=False, total=None):
+    """Verify listings; write JSONL to ``out`` (a text stream) and return verdict counts.
+
+    ``rows``: an iterable of ``(row_number, record)`` (see :func:`read_rows`)
+    or of plain records (numbered from 1). ``workers``: processes (default:
+    every core); chunks of :data:`CHUNK` rows go to each worker.
+    """
+    global _STATE
+    _STATE = load_index(snapshot_source, root_public_key, max_age=max_age, today=today)
+    out = out or sys.stdout
+    rows = iter(rows)
+    numbered = ((i, r) if not (isinstance(r, tuple) and len(r) == 2) else r
+                for i, r in enumerate(rows, 1))
+    counts = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="row", file=sys.stderr, mininterval=0.5)
+    workers = workers or os.cpu_count() or 1
+
+    def consume(done):
+        text, n, chunk_counts = done
+        out.write(text)
+        if bar:
+            bar.update(n)
+        for verdict, k in chunk_counts.items():
+            counts[verdict] = counts.get(verdict, 0) + k
+
+    try:
+        if workers == 1:
+            for chunk in _jobs(numbered):
+                consume(_work(chunk))
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for text in pool.imap(_work, _jobs(numbered)):
+                    consume(text)
+    finally:
+        if bar:
+            bar.close()
+        _STATE = None
+    return counts

@@ -1,0 +1,375 @@
+"""The certification mark: its QR code, and the printable SVG and PNG.
+
+A mark is made from the registry alone: the payload (with the issuing body's
+signature) was made when the certificate revision was signed and is stored in
+``certificates.mark_payload``, so printing marks never needs a private key.
+
+QR code (see ``docs/mark-payload.md``):
+
+* content: ``<site>/v/#<digits>`` in TWO segments: the lowercase site prefix
+  plus ``/v/#`` in byte mode (phone cameras open lowercase http(s) URLs as
+  they are), then the payload digits in numeric mode (3.33 bits a digit);
+  one byte-mode segment for the whole URL would need version 13;
+* error correction level M, fixed (not boosted), so "version <= 8 at M" is
+  exactly what is printed; a site URL so long that any certificate's code
+  would exceed version 8 is refused (:func:`check_site_url`);
+* quiet zone of 4 modules (ISO/IEC 18004 §7.3.8), always.
+
+Printable mark: the programme's title (苏州制造, or 苏州丝绸 / 苏式红木家具 /
+苏绣 from ``schema.PROGRAMMES``), the QR code, the certificate number and
+"扫码验证 · <domain>" so a person can see where a genuine mark leads. The SVG
+has its text converted to outlines with fontTools from Noto Sans CJK SC, so
+print shops need no font and nothing in the file is executable; the PNG is
+rendered at 600 dpi with Pillow and the same font.
+"""
+
+import functools
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+import segno
+from segno import consts as qrconsts
+
+from . import payload, schema
+from .exceptions import ConfigError, NotFoundError, PayloadError
+
+DEFAULT_SITE_URL = "https://szzz.example.cn"
+ERROR_LEVEL = "M"
+MAX_VERSION = 8
+QUIET_ZONE = 4
+# The longest real certificate number: SUXIU-YYYY-<8-char body>-NNNNN.
+LONGEST_CERT_NO = "SUXIU-2099-ABCDEFGH-99999"
+DPI = 600
+
+FONT_PATHS = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),  # index 2 = SC
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+)
+
+SITE_URL_RE = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._~/-]*)?$")
+
+
+# --------------------------------------------------------------------- QR
+
+def check_site_url(site_url: str) -> str:
+    """Return the normalised site URL (no trailing slash) or raise ConfigError.
+
+    Rules: http or https, lowercase host/path from ``[a-z0-9.-_~/]`` (the
+    prefix is a byte-mode segment; lowercase so cameras open it unchanged), no
+    query or fragment (the fragment is the payload), and short enough that the
+    longest possible certificate number still fits version 8 at level M.
+    """
+    url = (site_url or "").strip().rstrip("/")
+    if not SITE_URL_RE.match(url):
+        raise ConfigError(
+            f"site URL {site_url!r}: expected lowercase http(s)://host[:port][/path] "
+            "with no query or fragment"
+        )
+    worst = make_qr_unchecked(url, _worst_payload_text())
+    if worst.version > MAX_VERSION:
+        raise ConfigError(
+            f"site URL {url!r} ({len(url)} chars) is too long: a mark would need "
+            f"QR version {worst.version} at level {ERROR_LEVEL}, expected <= {MAX_VERSION} "
+            f"(at most {max_site_url_length()} characters)"
+        )
+    return url
+
+
+@functools.lru_cache(maxsize=1)
+def _worst_payload_text() -> str:
+    # Any payload of the longest cert_no has the same digit count; the
+    # digits' values do not change the QR size in numeric mode.
+    cert = LONGEST_CERT_NO.encode("ascii")
+    body = bytes([payload.VERSION]) + bytes(28) + bytes([len(cert)]) + cert + bytes(64)
+    return payload.bytes_to_digits(body)
+
+
+def qr_segments(url_prefix: str, payload_text: str):
+    """The two QR segments: prefix (with ``/v/#``) in byte mode, digits numeric."""
+    return [
+        (url_prefix.rstrip("/") + "/v/#", qrconsts.MODE_BYTE),
+        (payload_text, qrconsts.MODE_NUMERIC),
+    ]
+
+
+def make_qr_unchecked(site_url: str, payload_text: str) -> segno.QRCode:
+    return segno.make(
+        qr_segments(site_url, payload_text), error=ERROR_LEVEL, boost_error=False,
+        micro=False,
+    )
+
+
+def make_qr(site_url: str, payload_text: str) -> segno.QRCode:
+    """The mark's QR code; raises when it would exceed version 8 at M."""
+    if not payload_text.isascii() or not payload_text.isdigit():
+        raise PayloadError("mark payload text must be decimal digits")
+    qr = make_qr_unchecked(site_url, payload_text)
+    if qr.version > MAX_VERSION:
+        raise ConfigError(
+            f"QR for {site_url!r} needs version {qr.version} at {ERROR_LEVEL}, "
+            f"expected <= {MAX_VERSION}"
+        )
+    return qr
+
+
+@functools.lru_cache(maxsize=1)
+def max_site_url_length() -> int:
+    """Longest ``https://`` site URL that keeps the worst certificate at V8-M."""
+    n = 8
+    while make_qr_unchecked("https://" + "a" * (n + 1 - 8), _worst_payload_text()).version <= MAX_VERSION:
+        n += 1
+    return n
+
+
+# ----------------------------------------------------------- registry side
+
+@dataclass(frozen=True)
+class MarkInfo:
+    cert_no: str
+    programme: str
+    status: str
+    payload_text: str
+    url: str
+
+
+def site_url_for(db, site_url=None) -> str:
+    """``--site-url``, else the registry's meta ``site_url``, else the default."""
+    return check_site_url(site_url or schema.get_meta(db, "site_url") or DEFAULT_SITE_URL)
+
+
+def mark_info(db, cert_no: str, site_url: str) -> MarkInfo:
+    row = db.execute(
+        "select cert_no, programme, status, mark_payload from certificates where cert_no = ?",
+        [cert_no],
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"certificate {cert_no}: not in the registry")
+    if not row[3]:
+        raise NotFoundError(f"certificate {cert_no}: has no signed mark payload")
+    payload.parse_text(row[3])  # refuse to print a payload that does not parse
+    return MarkInfo(row[0], row[1], row[2], row[3], payload.mark_url(site_url, row[3]))
+
+
+# ------------------------------------------------------------------ fonts
+
+@functools.lru_cache(maxsize=1)
+def _font_file():
+    for path, index in FONT_PATHS:
+        if os.path.exists(path):
+            return path, index
+    raise ConfigError(
+        "no CJK font: install fonts-noto-cjk (expected "
+        + " or ".join(p for p, _ in FONT_PATHS) + ")"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _outline_font():
+    from fontTools.ttLib import TTCollection, TTFont
+
+    path, index = _font_file()
+    font = TTCollection(path, lazy=True).fonts[index] if path.endswith(".ttc") else TTFont(path, lazy=True)
+    return font, font.getGlyphSet(), font.getBestCmap(), font["head"].unitsPerEm, font["hmtx"]
+
+
+@functools.lru_cache(maxsize=512)
+def _glyph(char: str):
+    """(SVG path in font units, y up; advance) for one character."""
+    from fontTools.pens.svgPathPen import SVGPathPen
+
+    _font, glyphs, cmap, _upm, hmtx = _outline_font()
+    name = cmap.get(ord(char))
+    if name is None:
+        raise ConfigError(f"the CJK font has no glyph for {char!r}")
+    pen = SVGPathPen(glyphs)
+    glyphs[name].draw(pen)
+    return pen.getCommands(), hmtx[name][0]
+
+
+def _text_width(text: str, size: float) -> float:
+    upm = _outline_font()[3]
+    return sum(_glyph(c)[1] for c in text) * size / upm
+
+
+def _svg_text(text: str, cx: float, baseline: float, size: float, fill: str) -> str:
+    """Text as outlines, centred on ``cx`` (one <path> per glyph, no <text>)."""
+    upm = _outline_font()[3]
+    scale = size / upm
+    x = cx - _text_width(text, size) / 2
+    parts = []
+    for char in text:
+        d, advance = _glyph(char)
+        if d:
+            parts.append(
+                f'<path transform="translate({x:.2f} {baseline:.2f}) scale({scale:.5f} -{scale:.5f})" d="{d}"/>'
+            )
+        x += advance * scale
+    return f'<g fill="{fill}">' + "".join(parts) + "</g>"
+
+
+@functools.lru_cache(maxsize=16)
+def _pil_font(size: int):
+    from PIL import ImageFont
+
+    path, index = _font_file()
+    return ImageFont.truetype(path, size, index=index)
+
+
+# ----------------------------------------------------------------- layout
+# Units: pixels at 600 dpi (so 1 unit = 25.4/600 mm); the SVG uses the same
+# coordinates in its viewBox and states its physical size in millimetres.
+
+RED = "#c8102e"
+QR_BOX = 684          # quiet zone included; 12 px modules at version 8
+PAD = 36
+WIDTH = QR_BOX + 2 * PAD
+TITLE_H = 190
+TOP = TITLE_H + 18
+NUMBER_SIZE = 46
+DOMAIN_SIZE = 36
+HEIGHT = TOP + QR_BOX + 150
+
+
+def _layout(qr):
+    n = len(qr.matrix) + 2 * QUIET_ZONE
+    module = QR_BOX // n
+    side = module * n
+    x0 = PAD + (QR_BOX - side) // 2
+    y0 = TOP + (QR_BOX - side) // 2
+    return module, side, x0, y0
+
+
+def _texts(info: MarkInfo):
+    zh, en = schema.PROGRAMMES.get(info.programme, schema.PROGRAMMES[schema.DEFAULT_PROGRAMME])
+    domain = urlsplit(info.url).netloc
+    title_size = 104 if len(zh) <= 4 else int(104 * 4 / len(zh))
+    return [
+        (zh, TITLE_H * 0.58, title_size, "#ffffff"),
+        (en.upper() + " · CERTIFIED", TITLE_H * 0.86, 30, "#ffffff"),
+        (info.cert_no, TOP + QR_BOX + 62, NUMBER_SIZE, "#111111"),
+        ("扫码验证 · " + domain, TOP + QR_BOX + 118, DOMAIN_SIZE, "#111111"),
+    ]
+
+
+def render_svg(info: MarkInfo, qr) -> str:
+    """The mark as a standalone SVG (vector; text as outlines; no script)."""
+    module, side, x0, y0 = _layout(qr)
+    runs = []
+    for r, row in enumerate(qr.matrix):
+        y = y0 + (r + QUIET_ZONE) * module
+        c = 0
+        width = len(row)
+        while c < width:
+            if row[c]:
+                start = c
+                while c < width and row[c]:
+                    c += 1
+                x = x0 + (start + QUIET_ZONE) * module
+                runs.append(f"M{x} {y}h{(c - start) * module}v{module}h-{(c - start) * module}z")
+            else:
+                c += 1
+    mm_w = WIDTH * 25.4 / DPI
+    mm_h = HEIGHT * 25.4 / DPI
+    title = escape(f"{info.cert_no} {info.url}")
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm_w:.2f}mm" height="{mm_h:.2f}mm" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">',
+        f"<title>{title}</title>",
+        f'<rect x="4" y="4" width="{WIDTH - 8}" height="{HEIGHT - 8}" rx="28" fill="#ffffff" stroke="{RED}" stroke-width="8"/>',
+        f'<path d="M4 32a28 28 0 0 1 28-28h{WIDTH - 64}a28 28 0 0 1 28 28v{TITLE_H - 28}h-{WIDTH - 8}z" fill="{RED}"/>',
+        f'<rect x="{x0}" y="{y0}" width="{side}" height="{side}" fill="#ffffff"/>',
+        f'<path fill="#000000" d="{"".join(runs)}"/>',
+    ]
+    for text, baseline, size, fill in _texts(info):
+        out.append(_svg_text(text, WIDTH / 2, baseline, size, fill))
+    out.append("</svg>\n")
+    return "".join(out)
+
+
+def render_png(info: MarkInfo, qr) -> bytes:
+    """The mark as a PNG at 600 dpi (dpi metadata set; 4-module quiet zone)."""
+    from PIL import Image, ImageDraw
+
+    module, side, x0, y0 = _layout(qr)
+    image = Image.new("RGB", (WIDTH, HEIGHT), "#ffffff")
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((4, 4, WIDTH - 5, HEIGHT - 5), radius=28, outline=RED, width=8)
+    draw.rounded_rectangle((4, 4, WIDTH - 5, TITLE_H + 28), radius=28, fill=RED)
+    draw.rectangle((4, TITLE_H, WIDTH - 5, TITLE_H + 28), fill="#ffffff")
+    draw.rectangle((4, TITLE_H, 11, TITLE_H + 28), fill=RED)
+    draw.rectangle((WIDTH - 12, TITLE_H, WIDTH - 5, TITLE_H + 28), fill=RED)
+    n = len(qr.matrix)
+    small = Image.new("1", (n + 2 * QUIET_ZONE, n + 2 * QUIET_ZONE), 1)
+    pixels = small.load()
+    for r, row in enumerate(qr.matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                pixels[c + QUIET_ZONE, r + QUIET_ZONE] = 0
+    image.paste(small.resize((side, side), Image.NEAREST), (x0, y0))
+    for text, baseline, size, fill in _texts(info):
+        draw.text((WIDTH / 2, baseline), text, font=_pil_font(int(size)), fill=fill, anchor="ms")
+    buf = io.BytesIO()
+    image.save(buf, "PNG", dpi=(DPI, DPI), optimize=False)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------- writing
+
+def _atomic_write(path: Path, data: bytes):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_mark(info: MarkInfo, out_dir, *, formats=("svg", "png")) -> dict:
+    """Write ``<cert_no>.svg`` / ``.png`` into ``out_dir``; return the paths.
+
+    Returns ``{"url", "version", "svg", "png"}`` (paths as str).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    qr = make_qr(info.url.split("/v/#", 1)[0], info.payload_text)
+    result = {"cert_no": info.cert_no, "url": info.url, "version": qr.version,
+              "error": qr.error, "status": info.status}
+    if "svg" in formats:
+        path = out_dir / f"{info.cert_no}.svg"
+        _atomic_write(path, render_svg(info, qr).encode("utf-8"))
+        result["svg"] = str(path)
+    if "png" in formats:
+        path = out_dir / f"{info.cert_no}.png"
+        _atomic_write(path, render_png(info, qr))
+        result["png"] = str(path)
+    return result
+
+
+def _write_one(args):
+    info, out_dir, formats = args
+    return write_mark(info, out_dir, formats=formats)
+
+
+def write_marks(db, out_dir, *, site_url=None, cert_nos=None, formats=("svg", "png"),
+                workers=None) -> list:
+    """Write marks for many certificates (all by default), on every core.
+
+    Rendering is CPU-bound (QR mask selection dominates), so the work is
+    spread over a process pool; results are in ``cert_no`` order.
+    """
+    site_url = site_url_for(db, site_url)
+    if cert_nos is None:
+        cert_nos = [r[0] for r in db.execute(
+            "select cert_no from certificates where mark_payload is not null order by cert_no")]
+    infos = [mark_info(db, no, site_url) for no in cert_nos]
+    jobs = [(info, str(out_dir), tuple(formats)) for info in infos]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < 8:
+        return [_write_one(job) for job in jobs]
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_write_one, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
