@@ -1,0 +1,151 @@
+// Envelopes, canonical JSON and Ed25519/SHA-256 through WebCrypto.
+//
+// Mirrors registry/canonical.py and registry/keys.py verify_envelope
+// (docs/canonical-encoding.md): a signature covers `<domain> LF <payload>`,
+// where the payload is the exact canonical JSON text carried by the
+// envelope; base64url without padding; key id = SHA-256(raw key)[:8] hex.
+// The browser hashes and verifies the bytes that were signed and never
+// re-serialises them, except to refuse non-canonical text (as Python does).
+
+export const DOMAINS = Object.freeze({
+  certificate: "szzz/certificate/v1",
+  event: "szzz/event/v1",
+  trustList: "szzz/trust-list/v1",
+  status: "szzz/status/v1",
+  statusSnapshot: "szzz/status-snapshot/v1",
+  mark: "szzz/mark/v1",
+});
+
+export class SignatureError extends Error {}
+
+const encoder = new TextEncoder();
+export const utf8 = (text) => encoder.encode(text);
+export const toHex = (bytes) =>
+  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+
+const B64URL_RE = /^[A-Za-z0-9_-]*$/;
+
+/** Base64url without padding -> bytes; refuses padding and non-canonical text. */
+export function unb64url(text) {
+  if (typeof text !== "string" || !B64URL_RE.test(text) || text.length % 4 === 1) {
+    throw new SignatureError("not unpadded base64url");
+  }
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "==".slice(0, (4 - (text.length % 4)) % 4);
+  const bin = atob(b64);
+  const out = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  if (b64url(out) !== text) throw new SignatureError("non-canonical base64url");
+  return out;
+}
+
+export function b64url(bytes) {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+export async function sha256Hex(text) {
+  return toHex(await sha256(utf8(text)));
+}
+
+/** Key id (16 hex chars) of a raw 32-byte public key. */
+export async function keyIdOf(raw) {
+  return toHex((await sha256(raw)).subarray(0, 8));
+}
+
+export function signingInput(domain, payloadBytes) {
+  const head = utf8(domain + "\n");
+  const out = new Uint8Array(head.length + payloadBytes.length);
+  out.set(head);
+  out.set(payloadBytes, head.length);
+  return out;
+}
+
+/** Imported WebCrypto keys, by base64url public key (imported once per page). */
+const imported = new Map();
+
+export async function importPublic(publicB64) {
+  if (!imported.has(publicB64)) {
+    const raw = unb64url(publicB64);
+    if (raw.length !== 32) throw new SignatureError(`Ed25519 public key must be 32 bytes, observed ${raw.length}`);
+    imported.set(publicB64, crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]));
+  }
+  try {
+    return await imported.get(publicB64);
+  } catch (e) {
+    imported.delete(publicB64);
+    throw new SignatureError(`public key cannot be imported: ${e.name}`);
+  }
+}
+
+/** True when `signature` is a valid Ed25519 signature (never throws on bad input). */
+export async function ed25519Verify(publicB64, signature, message) {
+  try {
+    if (signature.length !== 64) return false;
+    return await crypto.subtle.verify({ name: "Ed25519" }, await importPublic(publicB64), signature, message);
+  } catch {
+    return false;
+  }
+}
+
+// --- canonical JSON (registry/canonical.py encode/decode) -------------------
+
+function canonicalEncode(value, path) {
+  if (value === null || value === true || value === false) return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) throw new SignatureError(`${path}: not a safe integer`);
+    return JSON.stringify(value);
+  }
+  if (typeof value === "string") {
+    if (value.normalize("NFC") !== value) throw new SignatureError(`${path}: text is not NFC`);
+    // A lone surrogate would be re-encoded as \uXXXX and fail the round trip anyway.
+    if (value.isWellFormed && !value.isWellFormed()) throw new SignatureError(`${path}: lone surrogate`);
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return "[" + value.map((v, i) => canonicalEncode(v, `${path}[${i}]`)).join(",") + "]";
+  const keys = Object.keys(value);
+  for (const k of keys) {
+    if (!/^[\x00-\x7f]*$/.test(k)) throw new SignatureError(`${path}: object key is not ASCII`);
+  }
+  keys.sort(); // ASCII keys: UTF-16 order = code point order, as in Python
+  return "{" + keys.map((k) => JSON.stringify(k) + ":" + canonicalEncode(value[k], `${path}.${k}`)).join(",") + "}";
+}
+
+/**
+ * Parse canonical JSON text, refusing anything that is not canonical
+ * (round trip: encode(decode(t)) === t), as canonical.decode does. This
+ * catches duplicate keys, floats, unsafe integers, whitespace, non-NFC text.
+ */
+export function decodeCanonical(text) {
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new SignatureError("not canonical JSON: does not parse");
+  }
+  if (canonicalEncode(value, "$") !== text) throw new SignatureError("bytes are valid JSON but not canonical");
+  return value;
+}
+
+/**
+ * Check an envelope's shape and signature by the key `{key_id, public_key}`;
+ * return its decoded record (registry/keys.py verify_envelope).
+ */
+export async function verifyEnvelope(envelope, domain, key) {
+  if (!envelope || typeof envelope !== "object" || Array.isArray(envelope)) {
+    throw new SignatureError("envelope must be an object");
+  }
+  if (envelope.type !== domain) throw new SignatureError(`envelope type is ${String(envelope.type)}, expected ${domain}`);
+  if (typeof envelope.payload !== "string") throw new SignatureError("envelope payload must be a string");
+  const record = decodeCanonical(envelope.payload);
+  if (envelope.key_id !== key.key_id) throw new SignatureError(`envelope signed by another key, expected ${key.key_id}`);
+  const signature = unb64url(envelope.signature);
+  const message = signingInput(domain, utf8(envelope.payload));
+  if (!(await ed25519Verify(key.public_key, signature, message))) {
+    throw new SignatureError(`${domain} signature by key ${key.key_id} does not verify`);
+  }
+  return record;
+}

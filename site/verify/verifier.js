@@ -1,0 +1,394 @@
+// The verification rules (docs/verification.md, shared word for word with
+// the Python verifier registry/verify.py): checks in order, the first
+// failing check decides the verdict. No DOM here: `verify(input)` resolves
+// to a plain result object and never throws, whatever the input or the
+// published files hold.
+
+import { parseText, payloadFromInput } from "./payload.js";
+import {
+  DOMAINS, decodeCanonical, ed25519Verify, keyIdOf, sha256Hex, signingInput, unb64url, verifyEnvelope,
+} from "./canonical.js";
+import { TRANSITIONS } from "./lifecycle.js";
+
+export const VERDICTS = [
+  "valid", "suspended", "revoked", "withdrawn", "expired", "unknown_issuer",
+  "key_not_valid", "bad_signature", "malformed", "not_found", "status_unknown",
+];
+const CHECKS = ["payload", "trust_list", "key", "signature", "record", "status", "fresh"];
+// Revisions that leave earlier marks in force: products already on shelves
+// keep their marks (rule 5).
+const KEEPS_MARKS = new Set(["renewed", "scope_changed"]);
+const DAY_MS = 86400000;
+const CST_MS = 8 * 3600000;
+
+/** A failed check: its verdict and reasons in English and Chinese. */
+class Stop {
+  constructor(verdict, reason, reasonZh) {
+    this.verdict = verdict;
+    this.reason = reason;
+    this.reasonZh = reasonZh;
+  }
+}
+
+/** Today's date in Suzhou (UTC+8), as registry/clock.py today(). */
+export function todayInSuzhou(nowMs = Date.now()) {
+  return new Date(nowMs + CST_MS).toISOString().slice(0, 10);
+}
+
+const dayNumber = (date) => Math.floor(Date.parse(date + "T00:00:00Z") / DAY_MS);
+
+// An `as_of` stamp: an ISO 8601 time WITH its offset (as clock.iso_z writes).
+const AS_OF_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The calendar date in Suzhou (UTC+8) of an `as_of` stamp, or null if unreadable. */
+export function asOfDate(asOf) {
+  if (typeof asOf !== "string" || !AS_OF_RE.test(asOf)) return null;
+  const ms = Date.parse(asOf);
+  return Number.isNaN(ms) ? null : todayInSuzhou(ms);
+}
+
+/** The body code inside `<programme>-<year>-<BODY>-<serial>`, or null. */
+export function bodyOfCertNo(certNo) {
+  const parts = certNo.split("-");
+  return parts.length === 4 ? parts[2] : null;
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** GET a JSON file: {data} | {missing: true} | {error}; aborted after timeoutMs. */
+export async function fetchJSON(url, timeoutMs) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const response = await fetch(url, { signal: controller.signal, cache: "no-cache", credentials: "omit" });
+    if (response.status === 404 || response.status === 410) return { missing: true };
+    if (!response.ok) return { error: `HTTP ${response.status}` };
+    const text = await response.text();
+    try {
+      return { data: JSON.parse(text) };
+    } catch {
+      return { error: "unparsable JSON" };
+    }
+  } catch (e) {
+    return { error: e && e.name === "AbortError" ? `no answer within ${timeoutMs / 1000} s` : "network error" };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A verifier bound to the pinned root key and a place to fetch from.
+ *
+ * options: rootPublicKey (base64url, pinned in the page), apiBase (absolute
+ * URL of the api/ directory, ending in "/"), maxAgeDays, today (a function
+ * giving YYYY-MM-DD in UTC+8), timeoutMs, fetchJSON (for tests only).
+ */
+export function createVerifier(options) {
+  const {
+    rootPublicKey, apiBase, maxAgeDays = 7, today = () => todayInSuzhou(), timeoutMs = 8000,
+  } = options;
+  const get = options.fetchJSON || fetchJSON;
+  let trustPromise = null; // a verified trust list is kept for the page's life
+
+  async function loadTrustList() {
+    const fail = (why) => new Stop(
+      "unknown_issuer",
+      `trust list missing or not signed by the scheme root (${why})`,
+      `信任列表缺失或未经认证体系根密钥签名（${why}）`,
+    );
+    try {
+      return await readTrustList(fail);
+    } catch (e) {
+      throw e instanceof Stop ? e : fail(String(e && e.message));
+    }
+  }
+
+  async function readTrustList(fail) {
+    const got = await get(new URL("trust-list.json", apiBase).href, timeoutMs);
+    if (!got.data) throw fail(got.missing ? "not published" : got.error);
+    let rootRaw;
+    try {
+      rootRaw = unb64url(rootPublicKey);
+    } catch {
+      throw fail("the page's pinned root key is unreadable");
+    }
+    const root = { key_id: await keyIdOf(rootRaw), public_key: rootPublicKey };
+    let record;
+    try {
+      record = await verifyEnvelope(got.data, DOMAINS.trustList, root);
+    } catch (e) {
+      throw fail(e.message);
+    }
+    if (!isObject(record) || record.root_key_id !== root.key_id) {
+      throw fail(`root_key_id is ${isObject(record) ? record.root_key_id : "absent"}, expected ${root.key_id}`);
+    }
+    if (!Array.isArray(record.keys)) throw fail("no key list");
+    const keys = new Map();
+    for (const k of record.keys) if (isObject(k) && typeof k.key_id === "string") keys.set(k.key_id, k);
+    return { record, keys, root };
+  }
+
+  function trustList() {
+    if (!trustPromise) {
+      trustPromise = loadTrustList();
+      trustPromise.catch(() => { trustPromise = null; }); // retry a failure next time
+    }
+    return trustPromise;
+  }
+
+  /** Rule 3: a key in the list but not usable for this mark. */
+  function checkKey(key, mark) {
+    const notValid = (reason, reasonZh) => new Stop("key_not_valid", reason, reasonZh);
+    if (key.role !== "body") {
+      throw notValid(`key ${key.key_id} has role ${key.role}, not a certification body key`,
+        `密钥 ${key.key_id} 的用途是 ${key.role}，不是认证机构签发密钥`);
+    }
+    const body = bodyOfCertNo(mark.certNo);
+    if (key.body !== body) {
+      throw notValid(`key of body ${key.body} signed a certificate of body ${body}`,
+        `认证机构 ${key.body} 的密钥签署了另一机构（${body}）的证书`);
+    }
+    if (key.status === "compromised") {
+      throw notValid(`key ${key.key_id} was compromised on ${key.status_date}: no signature by it is trusted; its certificates were re-signed with a new key`,
+        `密钥 ${key.key_id} 已于 ${key.status_date} 泄露，其任何签名均不可信；相关证书已用新密钥重新签名`);
+    }
+    if (typeof key.valid_from !== "string" || mark.signedOn < key.valid_from) {
+      throw notValid(`mark signed on ${mark.signedOn}, before the key was valid (from ${key.valid_from})`,
+        `标志签署日期 ${mark.signedOn} 早于密钥生效日期 ${key.valid_from}`);
+    }
+    if (key.valid_to && mark.signedOn > key.valid_to) {
+      throw notValid(`mark signed on ${mark.signedOn}, after the key's validity ended (${key.valid_to})`,
+        `标志签署日期 ${mark.signedOn} 晚于密钥有效期截止日 ${key.valid_to}`);
+    }
+    if (key.status === "retired" && mark.signedOn > (key.status_date || "")) {
+      throw notValid(`mark signed on ${mark.signedOn}, after the key was retired on ${key.status_date}`,
+        `标志签署日期 ${mark.signedOn} 晚于密钥停用日期 ${key.status_date}`);
+    }
+  }
+
+  /** Rule 5: the published revision this mark was printed from. */
+  async function findRevision(file, mark, key, result) {
+    const unknown = (reason, reasonZh) => new Stop("status_unknown",
+      `signature genuine, status could not be fetched: ${reason}`, `签名真实，但无法获取证书状态：${reasonZh}`);
+    const noMatch = new Stop("not_found", "no published revision of this certificate matches this mark",
+      "该证书已公布的版本中没有与此标志相符的记录");
+    const { revisions, revision_reasons: reasons } = isObject(file) ? file : {};
+    if (!Array.isArray(revisions) || !Array.isArray(reasons) || revisions.length !== reasons.length) {
+      throw unknown("the certificate file is unreadable (revisions and revision_reasons must be parallel lists)", "证书文件无法读取");
+    }
+    // The first revision whose payload digest starts with the mark's digest,
+    // signed by the mark's own key, with the same number, dates and key.
+    let index = -1;
+    let record = null;
+    for (let i = 0; i < revisions.length && index < 0; i++) {
+      const env = revisions[i];
+      if (!isObject(env) || typeof env.payload !== "string") continue;
+      if ((await sha256Hex(env.payload)).slice(0, 32) !== mark.recordDigest) continue;
+      let candidate;
+      try {
+        candidate = await verifyEnvelope(env, DOMAINS.certificate, key);
+      } catch {
+        continue;
+      }
+      if (isObject(candidate) && candidate.cert_no === mark.certNo && candidate.expires === mark.expires
+          && candidate.signed_on === mark.signedOn && candidate.key_id === mark.keyId) {
+        index = i;
+        record = candidate;
+      }
+    }
+    if (index < 0) throw noMatch;
+    result.details.record = record;
+    result.details.revision = record.revision;
+    for (let j = index + 1; j < revisions.length; j++) {
+      let later = null;
+      try { later = JSON.parse(revisions[j].payload); } catch { /* date stays unknown */ }
+      const date = isObject(later) && typeof later.signed_on === "string" ? later.signed_on : "?";
+      if (reasons[j] === "rekeyed") {
+        throw new Stop("key_not_valid", `this mark was replaced: the certificate was re-signed with a new key on ${date}`,
+          `此标志已被替换：该证书已于 ${date} 用新密钥重新签名`);
+      }
+      if (!KEEPS_MARKS.has(reasons[j])) {
+        throw unknown(`published file inconsistent: revision reason ${String(reasons[j])}`, "公开文件不一致");
+      }
+      if (reasons[j] === "renewed" && !result.details.renewed_on) result.details.renewed_on = date;
+    }
+  }
+
+  /** The current (last) revision's record, read strictly; or status_unknown. */
+  function currentRevision(file) {
+    const env = file.revisions[file.revisions.length - 1];
+    let record = null;
+    try {
+      if (isObject(env) && env.type === DOMAINS.certificate && typeof env.payload === "string") record = decodeCanonical(env.payload);
+    } catch { /* below */ }
+    if (!isObject(record) || typeof record.expires !== "string") {
+      throw new Stop("status_unknown", "signature genuine, status unknown: current revision unreadable", "签名真实，但当前证书版本无法读取");
+    }
+    return record;
+  }
+
+  /** Rule 6: replay the signed events; check the log's status statement. */
+  async function replayStatus(file, mark, { keys, root }) {
+    const unknown = (reason, reasonZh) => new Stop("status_unknown",
+      `signature genuine, status unknown: ${reason}`, `签名真实，但状态未知：${reasonZh}`);
+    if (!Array.isArray(file.events) || file.events.length === 0) throw unknown("no signed events", "没有已签名的事件记录");
+    let status = null;
+    let previousPayload = null;
+    let lastSeq = 0;
+    for (const [i, env] of file.events.entries()) {
+      const key = !isObject(env) ? undefined : env.key_id === root.key_id ? root : keys.get(env.key_id);
+      let event;
+      try {
+        if (!key) throw new Error();
+        event = await verifyEnvelope(env, DOMAINS.event, key);
+      } catch {
+        throw unknown(`event ${i + 1} is not signed by a key of the trust list`, `第 ${i + 1} 条事件的签名无法验证`);
+      }
+      if (!isObject(event) || event.cert_no !== mark.certNo) throw unknown(`event ${i + 1} is about another certificate`, `第 ${i + 1} 条事件属于其他证书`);
+      if (!Number.isSafeInteger(event.seq) || event.seq <= lastSeq) throw unknown(`event ${i + 1}: seq ${event.seq} does not increase`, `第 ${i + 1} 条事件序号未递增`);
+      const expectedPrev = previousPayload === null ? null : await sha256Hex(previousPayload);
+      if (event.prev !== expectedPrev) throw unknown(`event ${i + 1}: prev does not chain to the previous event`, `第 ${i + 1} 条事件与前一事件的链接不符`);
+      const allowed = TRANSITIONS.get(event.type);
+      const next = allowed ? allowed.get(status) : undefined;
+      if (next === undefined) throw unknown(`event ${i + 1}: ${event.type} cannot happen in status ${status}`, `第 ${i + 1} 条事件（${event.type}）不符合证书状态流转规则`);
+      status = next;
+      lastSeq = event.seq;
+      previousPayload = env.payload;
+    }
+    const statementEnv = file.status_statement;
+    const logKey = isObject(statementEnv) ? keys.get(statementEnv.key_id) : undefined;
+    let statement;
+    try {
+      if (!logKey || logKey.role !== "log" || logKey.status === "compromised") throw new Error();
+      statement = await verifyEnvelope(statementEnv, DOMAINS.status, logKey);
+    } catch {
+      throw unknown("the status statement is not signed by the registry's log key", "状态声明未经登记系统日志密钥签名");
+    }
+    if (!isObject(statement) || statement.cert_no !== mark.certNo || statement.status !== status || statement.last_seq !== lastSeq) {
+      throw unknown("the status statement disagrees with the signed events", "状态声明与已签名事件不一致");
+    }
+    return { status, statement };
+  }
+
+  async function run(input, result) {
+    // 1. Parse.
+    let mark;
+    try {
+      mark = parseText(payloadFromInput(input));
+    } catch (e) {
+      throw new Stop("malformed", `not a mark payload: ${e.message}`, "不是有效的认证标志内容（二维码数据格式错误）");
+    }
+    result.checks.payload = true;
+    result.cert_no = mark.certNo;
+    result.key_id = mark.keyId;
+    result.details.signed_on = mark.signedOn;
+    result.details.expires = mark.expires;
+
+    // 2. Trust list, then the payload's key in it.
+    const trust = await trustList().catch((e) => { result.checks.trust_list = false; throw e; });
+    result.checks.trust_list = true;
+    const key = trust.keys.get(mark.keyId);
+    if (!key) {
+      result.checks.key = false;
+      throw new Stop("unknown_issuer", `key ${mark.keyId} is not in the scheme's trust list`,
+        `签名密钥 ${mark.keyId} 不在认证体系的信任列表中：不是认可的认证机构所签发`);
+    }
+    result.body = typeof key.body === "string" ? key.body : null;
+    result.details.body_name_zh = key.body_name_zh;
+    result.details.body_name_en = key.body_name_en;
+
+    // 3. Key validity.
+    try {
+      checkKey(key, mark);
+    } catch (e) {
+      result.checks.key = false;
+      throw e instanceof Stop ? e : new Stop("key_not_valid", "the trust list entry of this key is unreadable", "信任列表中该密钥的条目无法读取");
+    }
+    result.checks.key = true;
+
+    // 4. Signature over "szzz/mark/v1" LF bytes[0:30+n].
+    const signed = await ed25519Verify(key.public_key, mark.signature, signingInput(DOMAINS.mark, mark.signedBytes));
+    result.checks.signature = signed;
+    if (!signed) {
+      throw new Stop("bad_signature", "the mark's signature does not verify: the mark was altered or forged",
+        "标志签名验证失败：标志内容被篡改或系伪造");
+    }
+
+    // 5. The published record.
+    const got = await get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
+    if (got.missing) {
+      result.checks.record = false;
+      throw new Stop("not_found", `certificate ${mark.certNo} is not published in the registry`,
+        `登记系统中没有公布证书 ${mark.certNo}`);
+    }
+    if (!got.data) {
+      throw new Stop("status_unknown", `signature genuine, status could not be fetched (${got.error})`,
+        `签名真实，但无法获取证书状态（${got.error}）`);
+    }
+    try {
+      await findRevision(got.data, mark, key, result);
+    } catch (e) {
+      if (e instanceof Stop && e.verdict !== "status_unknown") result.checks.record = false;
+      throw e;
+    }
+    result.checks.record = true;
+
+    // 6. Status: signed events, the log's statement, freshness, expiry.
+    const { status, statement } = await replayStatus(got.data, mark, trust).catch((e) => {
+      result.checks.status = false;
+      throw e;
+    });
+    result.checks.status = true;
+    result.status_as_of = typeof statement.as_of === "string" ? statement.as_of : null;
+    result.details.status_date = statement.status_date;
+    const asOf = asOfDate(statement.as_of);
+    const age = asOf === null ? NaN : dayNumber(today()) - dayNumber(asOf);
+    if (!(age <= maxAgeDays && age >= -1)) {
+      result.checks.fresh = false;
+      throw new Stop("status_unknown", `signature genuine, but the status as of ${statement.as_of} is stale (maximum age ${maxAgeDays} days)`,
+        `签名真实，但状态信息（截至 ${statement.as_of}）已过时（最长 ${maxAgeDays} 天）`);
+    }
+    result.checks.fresh = true;
+    const current = currentRevision(got.data);
+    result.details.current_expires = current.expires;
+    if (status === "valid" && current.expires < today()) {
+      throw new Stop("expired", `the certificate expired on ${current.expires}`, `证书已于 ${current.expires} 到期`);
+    }
+    return status;
+  }
+
+  const STATUS_REASONS = {
+    valid: ["the mark is genuine and the certificate is valid", "标志真实，证书有效"],
+    suspended: ["the mark is genuine but the certificate is suspended", "标志真实，但证书已被暂停"],
+    revoked: ["the mark is genuine but the certificate has been revoked", "标志真实，但证书已被撤销"],
+    withdrawn: ["the mark is genuine but the certificate has been withdrawn", "标志真实，但证书已注销"],
+    expired: ["the mark is genuine but the certificate has expired", "标志真实，但证书已过期"],
+  };
+
+  /** Verify a mark URL, a fragment or bare digits; never throws. */
+  async function verify(input) {
+    const result = {
+      verdict: null, cert_no: null, reason: "", reason_zh: "",
+      checks: Object.fromEntries(CHECKS.map((c) => [c, null])),
+      key_id: null, body: null, status_as_of: null, details: {},
+    };
+    try {
+      const status = await run(input, result);
+      const [reason, reasonZh] = STATUS_REASONS[status];
+      Object.assign(result, { verdict: status, reason, reason_zh: reasonZh });
+      if (result.details.renewed_on) {
+        result.reason += ` (mark printed before the renewal of ${result.details.renewed_on})`;
+        result.reason_zh += `（标志印制于 ${result.details.renewed_on} 换证之前，仍然有效）`;
+      }
+    } catch (e) {
+      const stop = e instanceof Stop ? e : new Stop("status_unknown", `verification stopped: ${e && e.message}`, "验证中断");
+      // An unexpected error before the signature was checked must never read
+      // as "status unknown" (which says the signature is genuine).
+      if (!(e instanceof Stop) && result.checks.signature !== true) stop.verdict = "malformed";
+      Object.assign(result, { verdict: stop.verdict, reason: stop.reason, reason_zh: stop.reasonZh });
+    }
+    return result;
+  }
+
+  return { verify, trustList };
+}

@@ -1,0 +1,339 @@
+// The verification page: reads the mark payload from location.hash, runs
+// the verifier (verifier.js) and shows one verdict, in Chinese with English
+// beneath, with what it means and what to do.
+//
+// Everything from the fragment or from published files is attacker text:
+// it reaches the page through textContent only (never innerHTML). The
+// fragment never leaves the browser: only the public trust list and the
+// certificate's JSON are fetched, from this site, relative to the page.
+
+import { createVerifier, todayInSuzhou } from "./verifier.js";
+
+const $ = (id) => document.getElementById(id);
+const meta = (name) => {
+  const el = document.querySelector(`meta[name="${name}"]`);
+  return el ? el.content : "";
+};
+
+// Per verdict: [tone, icon, title zh, title en, meaning zh, meaning en,
+// what to do zh, what to do en, offer a report link].
+const TEXT = {
+  valid: ["good", "✓", "标志真实 · 证书有效", "Genuine mark · certificate valid",
+    "此标志由认可的认证机构签发，签名真实；证书在登记系统中当前有效。",
+    "This mark was issued by an accredited certification body, its signature is genuine and the certificate is currently valid in the registry.",
+    "请核对下方的产品、型号和企业名称与您手中的商品是否一致；不一致时可能是标志被冒用。",
+    "Check that the product, models and enterprise below match the goods in your hand; if they differ the mark may be misused.", false],
+  suspended: ["warn", "!", "证书已暂停", "Certificate suspended",
+    "标志是真的，但认证机构已暂停该证书（例如监督审核未通过）。暂停期间产品不得以认证产品名义销售或宣传。",
+    "The mark is genuine, but the certification body has suspended the certificate (for example after a failed surveillance audit). While suspended, the product may not be sold or advertised as certified.",
+    "购买前请向商家确认；如发现暂停期间仍以认证名义销售，可以举报。",
+    "Ask the seller before buying; if the product is still sold as certified during the suspension, you can report it.", true],
+  revoked: ["bad", "✗", "证书已撤销", "Certificate revoked",
+    "标志是真的，但证书已被撤销：该产品不再获得“苏州制造”认证，不得再使用此标志。",
+    "The mark is genuine, but the certificate has been revoked: the product is no longer certified and may not carry this mark.",
+    "请勿将其视为认证产品。如在售商品仍使用此标志，请举报。",
+    "Do not treat the product as certified. If goods on sale still carry this mark, please report it.", true],
+  withdrawn: ["warn", "!", "证书已注销", "Certificate withdrawn",
+    "标志是真的，但证书已由持证企业申请注销；注销后生产的产品不得使用此标志。",
+    "The mark is genuine, but the certificate was withdrawn at the holder's request; products made after the withdrawal may not carry this mark.",
+    "注销前生产的商品可能仍在流通；如有疑问请向商家确认生产日期。",
+    "Goods made before the withdrawal may still be on sale; ask the seller about the production date if in doubt.", true],
+  expired: ["warn", "!", "证书已过期", "Certificate expired",
+    "标志是真的，但证书已过有效期且未换证；过期后生产的产品不得使用此标志。",
+    "The mark is genuine, but the certificate has expired and was not renewed; products made after expiry may not carry this mark.",
+    "过期前生产的商品可能仍在流通；如有疑问请向商家确认生产日期。",
+    "Goods made before expiry may still be on sale; ask the seller about the production date if in doubt.", true],
+  unknown_issuer: ["bad", "✗", "签发者不明 · 疑似伪造", "Unknown issuer · probably counterfeit",
+    "此标志不是由认证体系认可的认证机构签发的。",
+    "This mark was not issued by a certification body recognised by the scheme.",
+    "请勿相信该标志，并请举报。", "Do not trust this mark, and please report it.", true],
+  key_not_valid: ["bad", "✗", "签名密钥无效", "Signing key not valid",
+    "标志的签名密钥不能用于此证书：可能是其他机构的密钥、超出有效期、已泄露，或标志已被替换。",
+    "The key that signed this mark may not be used for this certificate: it belongs to another body, was used outside its validity, was compromised, or the mark has been replaced.",
+    "请勿相信该标志，并请举报。", "Do not trust this mark, and please report it.", true],
+  bad_signature: ["bad", "✗", "签名无效 · 疑似伪造", "Invalid signature · probably counterfeit",
+    "标志内容与认证机构的签名不符：标志被篡改或系伪造。",
+    "The mark's content does not match the certification body's signature: the mark was altered or forged.",
+    "请勿相信该标志，并请举报。", "Do not trust this mark, and please report it.", true],
+  malformed: ["bad", "✗", "无法识别的标志", "Not a readable mark",
+    "二维码中没有有效的认证标志数据。",
+    "The QR code does not hold a valid certification mark.",
+    "请重新扫描，或上传更清晰的照片；如果商品上的标志始终无法识别，可能是伪造的，请举报。",
+    "Scan again or upload a sharper photo; if the mark on the goods can never be read it may be counterfeit: please report it.", true],
+  not_found: ["bad", "✗", "证书未找到", "Certificate not found",
+    "登记系统中没有与此标志相符的证书记录。",
+    "The registry holds no certificate record matching this mark.",
+    "请勿相信该标志，并请举报。", "Do not trust this mark, and please report it.", true],
+  status_unknown: ["warn", "?", "签名真实 · 状态未知", "Signature genuine · status unknown",
+    "标志的签名是真实的，但暂时无法确认证书的最新状态（网络问题或状态信息过时）。",
+    "The mark's signature is genuine, but the certificate's current status could not be confirmed (network problem or out-of-date status information).",
+    "请稍后联网重试，或在门户网站查询该证书。", "Try again later with a network connection, or look the certificate up on the portal.", false],
+  unsupported: ["warn", "?", "此浏览器无法验证", "This browser cannot verify",
+    "此浏览器不支持所需的密码学功能（Ed25519），或页面不是通过安全连接打开的。",
+    "This browser lacks the cryptography needed (Ed25519), or the page was not opened over a secure connection.",
+    "请更新浏览器，或用其他浏览器打开此链接。", "Update your browser or open this link in another browser.", false],
+};
+
+const CHECK_ROWS = [
+  ["payload", "标志格式正确", "Mark readable"],
+  ["trust_list", "信任列表由认证体系根密钥签名", "Trust list signed by the scheme root"],
+  ["key", "签名密钥已获授权", "Signing key authorised for this body and date"],
+  ["signature", "签名真实", "Signature genuine"],
+  ["record", "与登记的证书记录相符", "Matches the registered certificate record"],
+];
+const MARKS = { true: ["✓", "通过", "passed"], false: ["✗", "未通过", "failed"], null: ["–", "未检查", "not checked"] };
+
+function el(tag, text, attrs = {}) {
+  const node = document.createElement(tag);
+  if (text != null) node.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+/** Two lines: Chinese, then English beneath. */
+function bilingual(node, zh, en) {
+  node.replaceChildren(el("span", zh, { class: "zh" }), el("span", en, { class: "en", lang: "en" }));
+}
+
+function checkItem(mark, zh, en, detail) {
+  const [icon, stateZh, stateEn] = MARKS[mark];
+  const li = el("li", null, { class: `check check-${mark}` });
+  li.append(el("span", icon, { class: "check-icon", "aria-hidden": "true" }));
+  const body = el("span", null, { class: "check-text" });
+  body.append(el("span", `${zh} / `), el("span", en, { lang: "en" }), el("span", ` — ${stateZh} / ${stateEn}`, { class: "check-state" }));
+  if (detail) body.append(el("span", detail, { class: "check-detail" }));
+  li.append(body);
+  return li;
+}
+
+function renderChecks(result) {
+  const list = $("checks");
+  list.replaceChildren(...CHECK_ROWS.map(([name, zh, en]) => checkItem(result.checks[name], zh, en)));
+  // Status is its own line: "current" only when the signed status was
+  // replayed AND is fresh; otherwise "unknown" once the signature is known.
+  const { status, fresh } = result.checks;
+  if (status === true && fresh === true) {
+    list.append(checkItem(true, "状态最新", "Status current", result.status_as_of ? `截至 as of ${result.status_as_of}` : null));
+  } else if (status === false || fresh === false) {
+    list.append(checkItem(false, "状态未知", "Status unknown", result.status_as_of ? `截至 as of ${result.status_as_of}` : null));
+  } else {
+    list.append(checkItem(null, "证书状态", "Certificate status"));
+  }
+  // The two facts a consumer must not confuse, side by side.
+  const sig = result.checks.signature;
+  bilingual($("fact-signature"),
+    sig === true ? "签名真实 ✓" : sig === false ? "签名不可信 ✗" : "签名未验证 –",
+    sig === true ? "Signature genuine" : sig === false ? "Signature not genuine" : "Signature not verified");
+  const current = status === true && fresh === true;
+  bilingual($("fact-status"),
+    current ? "状态最新 ✓" : sig === true ? "状态未知 ?" : "状态未检查 –",
+    current ? "Status current" : sig === true ? "Status unknown" : "Status not checked");
+  $("fact-signature").dataset.ok = String(sig === true);
+  $("fact-status").dataset.ok = String(current);
+}
+
+function join(...parts) {
+  return parts.filter((p) => typeof p === "string" && p).join(" / ");
+}
+
+function renderRecord(result) {
+  const record = result.details.record;
+  const section = $("certificate");
+  if (!record || typeof record !== "object") {
+    section.hidden = true;
+    return;
+  }
+  const product = record.product || {};
+  const enterprise = record.enterprise || {};
+  const models = Array.isArray(product.models) ? product.models.filter((m) => typeof m === "string").join("、") : "";
+  const standards = Array.isArray(record.standards) ? record.standards.filter((s) => typeof s === "string").join("；") : "";
+  const rows = [
+    ["证书编号", "Certificate no.", record.cert_no],
+    ["产品", "Product", join(product.name_zh, product.name_en)],
+    ["型号", "Models", models],
+    ["企业", "Enterprise", join(enterprise.name_zh, enterprise.name_en)],
+    ["所在地区", "District", enterprise.district],
+    ["认证机构", "Certification body", join(result.details.body_name_zh, result.details.body_name_en, record.body)],
+    ["认证范围", "Scope", record.scope],
+    ["依据标准", "Standards", standards],
+    ["颁发日期", "Issued", record.issued],
+    ["有效期至", "Valid until", result.details.current_expires || record.expires],
+  ];
+  const dl = $("fields");
+  dl.replaceChildren();
+  for (const [zh, en, value] of rows) {
+    if (typeof value !== "string" || !value) continue;
+    const dt = el("dt", `${zh} `);
+    dt.append(el("span", en, { lang: "en", class: "en" }));
+    dl.append(dt, el("dd", value));
+  }
+  const link = $("json-link");
+  link.href = `${meta("szzz-api-base")}certificates/${encodeURIComponent(result.cert_no)}.json`;
+  section.hidden = false;
+}
+
+function renderVerdict(result) {
+  const verdict = result.verdict;
+  const [tone, icon, titleZh, titleEn, meaningZh, meaningEn, doZh, doEn, report] = TEXT[verdict];
+  const box = $("verdict");
+  box.dataset.verdict = verdict;
+  box.dataset.tone = tone;
+  $("v-icon").textContent = icon;
+  bilingual($("v-title"), titleZh, titleEn);
+  bilingual($("v-meaning"), meaningZh, meaningEn);
+  bilingual($("v-reason"), result.reason_zh || "", result.reason || "");
+  bilingual($("advice-text"), doZh, doEn);
+  $("advice").hidden = false;
+  $("report").hidden = !report;
+  if (result.cert_no) {
+    $("v-cert").textContent = result.cert_no;
+    $("v-cert").hidden = false;
+  } else {
+    $("v-cert").hidden = true;
+  }
+  renderChecks(result);
+  $("checks-section").hidden = false;
+  renderRecord(result);
+}
+
+function resetView() {
+  for (const id of ["advice", "certificate", "checks-section"]) $(id).hidden = true;
+  $("v-cert").hidden = true;
+  $("v-reason").replaceChildren();
+  $("v-meaning").replaceChildren();
+}
+
+let verifier = null;
+let generation = 0;
+
+/** Verify what the fragment holds; a newer hashchange makes older runs moot. */
+async function run() {
+  const mine = ++generation;
+  const root = document.documentElement;
+  const box = $("verdict");
+  const hash = location.hash.slice(1);
+  // "v/" alone is the landing page; "v/#" (an empty fragment) is a mark to check.
+  const requested = location.href.includes("#");
+  root.dataset.run = String(mine); // lets tests and monitors tell runs apart
+  resetView();
+  if (!requested) {
+    box.dataset.verdict = "";
+    box.dataset.tone = "idle";
+    $("v-icon").textContent = "⌖";
+    bilingual($("v-title"), "扫描认证标志进行验证", "Scan a certification mark to verify it");
+    root.dataset.state = "idle";
+    return;
+  }
+  root.dataset.state = "working";
+  box.dataset.verdict = "";
+  box.dataset.tone = "idle";
+  $("v-icon").textContent = "…";
+  bilingual($("v-title"), "正在验证…", "Verifying…");
+  let result;
+  if (!verifier) {
+    result = { verdict: "unsupported", checks: {}, details: {}, reason: "", reason_zh: "" };
+  } else {
+    result = await verifier.verify(hash);
+  }
+  if (mine !== generation) return;
+  renderVerdict(result);
+  root.dataset.state = "done";
+}
+
+function cryptoAvailable() {
+  return Boolean(window.isSecureContext && window.crypto && crypto.subtle);
+}
+
+function setup() {
+  const apiBase = new URL(meta("szzz-api-base") || "../api/", location.href).href;
+  const pinnedToday = meta("szzz-today"); // test hook, set only by install_verifier(today=...)
+  const report = meta("szzz-report-url") || "../report/";
+  $("report-link").href = report;
+  if (cryptoAvailable()) {
+    verifier = createVerifier({
+      rootPublicKey: meta("szzz-root-key"),
+      apiBase,
+      maxAgeDays: Number(meta("szzz-max-age-days") || 7),
+      timeoutMs: Number(meta("szzz-timeout-ms") || 8000),
+      today: pinnedToday ? () => pinnedToday : () => todayInSuzhou(),
+    });
+  }
+  window.addEventListener("hashchange", run);
+  $("scan-button").addEventListener("click", startScan);
+  $("scan-photo").addEventListener("change", onPhoto);
+  if ("BarcodeDetector" in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    $("scan-hint").textContent = "使用相机扫描标志上的二维码 / Point the camera at the mark's QR code";
+  }
+  run();
+}
+
+// --- scanning (scan.js and jsQR are loaded only when asked for) ----------
+
+function scanStatus(zh, en) {
+  bilingual($("scan-status"), zh, en);
+}
+
+/** A scanned text: a mark URL of this site (or bare digits) is verified here. */
+function useScanned(text) {
+  const trimmed = text.trim();
+  let url = null;
+  try {
+    url = new URL(trimmed);
+  } catch { /* not an absolute URL */ }
+  let fragment = null;
+  if (/^[0-9]+$/.test(trimmed)) fragment = trimmed;
+  else if (url && url.origin === location.origin && url.hash.length > 1) fragment = url.hash.slice(1);
+  if (fragment === null) {
+    // Never follow it: a counterfeit mark may lead to a look-alike site.
+    scanStatus(`此二维码不是本网站的认证标志，已停止：${trimmed.slice(0, 200)}`,
+      "This QR code is not a mark of this verification site; it was not opened.");
+    return;
+  }
+  scanStatus("已读取二维码", "QR code read");
+  if (location.hash.slice(1) === fragment) run();
+  else location.hash = fragment;
+  $("verdict").focus();
+}
+
+async function startScan() {
+  const scan = await import("./scan.js");
+  if (scan.cameraAvailable()) {
+    const stop = new AbortController();
+    const stopButton = $("scan-stop");
+    const onStop = () => stop.abort();
+    stopButton.addEventListener("click", onStop);
+    stopButton.hidden = false;
+    try {
+      scanStatus("请将二维码对准相机…", "Point the camera at the QR code…");
+      const text = await scan.scanWithCamera($("scan-video"), stop.signal);
+      if (text) useScanned(text);
+      else scanStatus("已停止扫描", "Scanning stopped");
+      return;
+    } catch {
+      scanStatus("无法使用相机，请上传照片", "The camera is not available; upload a photo instead");
+    } finally {
+      stopButton.hidden = true;
+      stopButton.removeEventListener("click", onStop);
+    }
+  }
+  $("scan-photo").click();
+}
+
+async function onPhoto(event) {
+  const file = event.target.files && event.target.files[0];
+  if (!file) return;
+  scanStatus("正在识别照片中的二维码…", "Reading the QR code in the photo…");
+  const scan = await import("./scan.js");
+  let text = null;
+  try {
+    text = await scan.decodeImageFile(file);
+  } catch { /* unreadable image: same message as no code */ }
+  event.target.value = "";
+  if (text === null) {
+    scanStatus("照片中没有找到二维码，请靠近并对准后重拍", "No QR code found in the photo; move closer and try again");
+    return;
+  }
+  useScanned(text);
+}
+
+setup();

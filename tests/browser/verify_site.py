@@ -1,0 +1,72 @@
+"""Helpers for the verification-page tests: build a served site from the
+conformance vectors (or from records made here with the real registry code)
+and drive the page through its hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from registry import webverifier
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VECTORS_PATH = REPO_ROOT / "docs" / "vectors" / "mark-conformance.json"
+
+#: The state the page root reaches once a verdict is shown.
+DONE = "document.documentElement.dataset.state === 'done'"
+
+
+def load_vectors() -> dict:
+    return json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
+
+
+def write_files(root: Path, files: dict) -> None:
+    """Write ``{"api/...": text}`` under ``root`` exactly as given (bytes as UTF-8)."""
+    for name, text in files.items():
+        path = root / name
+        assert path.resolve().is_relative_to(root.resolve()), name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="")
+
+
+def build_site(root: Path, files: dict, *, root_public_key: str, today: str, max_age_days: int = 7,
+               **options) -> Path:
+    write_files(root, files)
+    webverifier.install_verifier(root / "v", root_public_key=root_public_key, today=today,
+                                 max_age_days=max_age_days, **options)
+    return root
+
+
+def record_requests(page) -> list[str]:
+    """Every URL the page requests, to check nothing leaves 127.0.0.1."""
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
+def foreign_requests(urls) -> list[str]:
+    return [u for u in urls if urlsplit(u).scheme not in ("data", "blob")
+            and urlsplit(u).hostname != "127.0.0.1"]
+
+
+def verdict_of(page) -> dict:
+    return page.evaluate("""() => {
+        const box = document.getElementById('verdict');
+        return {verdict: box.dataset.verdict, run: document.documentElement.dataset.run,
+                text: box.innerText};
+    }""")
+
+
+def verify_via_hash(page, fragment: str, timeout_ms: int = 15000) -> dict:
+    """Set ``location.hash`` on an open verification page and wait for the new verdict.
+
+    The fragment must differ from the current one (an unchanged hash fires no
+    ``hashchange``); callers verifying the same input twice reuse the result.
+    """
+    before = page.evaluate("() => Number(document.documentElement.dataset.run || 0)")
+    page.evaluate("(h) => { location.hash = h; }", fragment)
+    page.wait_for_function(
+        f"(before) => Number(document.documentElement.dataset.run) > before && {DONE}",
+        arg=before, timeout=timeout_ms)
+    return verdict_of(page)
