@@ -73,6 +73,10 @@ class KeyStoreError(RegistryError):
     """A private key file is missing, unreadable or the passphrase is wrong."""
 
 
+class NoSigningKeyError(KeyStoreError):
+    """A body has no active, endorsed key valid on the date it must sign."""
+
+
 class CanonicalEncodingError(RegistryError):
     """A value cannot be encoded canonically (float, non-NFC text, ...)."""
 

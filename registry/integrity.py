@@ -1,0 +1,198 @@
+"""Whole-registry integrity check: what publishing runs before it publishes.
+
+:func:`verify_registry` re-checks, from the database alone, everything a
+verifier will later rely on, and returns a list of problems (empty = sound).
+It never raises on a bad registry: each problem is one line naming the
+record, what was observed and what was expected.
+
+Checks (the rules of ``docs/design.md``):
+
+* every trust list is signed by the root key, versions contiguous from 1;
+* ``events.seq`` is contiguous from 1; each event's signature verifies with
+  the key it names; its payload agrees with the table's columns; certificate
+  events are signed by a key of the certificate's body, key events and
+  notices by the root key; no key signed outside its validity or after it
+  was retired or compromised;
+* per certificate: the ``prev`` chain links each event to the previous one;
+  replaying the event types through the lifecycle gives the cached
+  ``certificates.status`` (and each event's own ``status``); ``last_seq`` is
+  the last event;
+* every revision's signature verifies, ``previous`` links revisions, the
+  current record equals the latest revision, and each mark payload verifies
+  and cites its revision's digest.
+"""
+
+from . import canonical, keys, lifecycle, payload, trust
+from .exceptions import (
+    CanonicalEncodingError,
+    LifecycleError,
+    PayloadError,
+    SignatureError,
+)
+
+_BAD = (SignatureError, CanonicalEncodingError, PayloadError, ValueError, KeyError, TypeError)
+
+
+def _key_table(db):
+    cur = db.execute("select key_id, public_key, owner_type, owner, valid_from, valid_to, "
+                     "status, status_date, endorsed_in from keys")
+    out = {}
+    for r in cur:
+        try:
+            raw = canonical.unb64url(r[1])
+        except SignatureError:
+            raw = None
+        out[r[0]] = {"raw": raw, "owner_type": r[2], "owner": r[3], "valid_from": r[4],
+                     "valid_to": r[5], "status": r[6], "status_date": r[7], "endorsed_in": r[8]}
+    return out
+
+
+def _key_problem(key_id, key, date, *, role, body=None):
+    """Why ``key`` may not sign on ``date`` in ``role`` (or None)."""
+    if key is None or key["raw"] is None:
+        return f"key {key_id} is not in the keys table"
+    if key["owner_type"] != role:
+        return f"key {key_id} is a {key['owner_type']} key, expected a {role} key"
+    if body is not None and key["owner"] != body:
+        return f"key {key_id} belongs to {key['owner']}, expected a key of {body}"
+    if role == "root":
+        return None
+    if key["endorsed_in"] is None:
+        return f"key {key_id} is not endorsed in any trust list"
+    if date < key["valid_from"] or (key["valid_to"] and date > key["valid_to"]):
+        return (f"key {key_id} signed on {date}, outside its validity "
+                f"{key['valid_from']}..{key['valid_to'] or ''}")
+    if key["status"] != "active" and key["status_date"] and date > key["status_date"]:
+        return f"key {key_id} signed on {date}, after it was {key['status']} on {key['status_date']}"
+    return None
+
+
+def _check_revisions(db, key_table, problems):
+    """Verify every revision; return {(cert_no, revision): (digest, record)}."""
+    revisions = {}
+    previous = {}
+    for cert_no, rev, key_id, text, sig, digest, mark, date in db.execute(
+        "select cert_no, revision, key_id, record, signature, digest, mark_payload, date "
+        "from certificate_revisions order by cert_no, revision"
+    ):
+        where = f"certificate {cert_no} revision {rev}"
+        key = key_table.get(key_id)
+        env = {"type": canonical.CERTIFICATE, "payload": text, "key_id": key_id, "signature": sig}
+        try:
+            record = keys.verify_envelope(env, canonical.CERTIFICATE, key["raw"] if key else b"")
+        except _BAD as e:
+            problems.append(f"{where}: {e}")
+            continue
+        why = _key_problem(key_id, key, record.get("signed_on", date), role="body",
+                           body=record.get("body"))
+        if why:
+            problems.append(f"{where}: {why}")
+        actual = canonical.sha256_hex(text.encode("utf-8"))
+        if digest != actual:
+            problems.append(f"{where}: stored digest {digest}, expected {actual}")
+        if record.get("cert_no") != cert_no or record.get("revision") != rev:
+            problems.append(f"{where}: payload names {record.get('cert_no')} revision "
+                            f"{record.get('revision')}")
+        expected_prev = previous.get(cert_no) if rev > 1 else None
+        if record.get("previous") != expected_prev:
+            problems.append(f"{where}: previous is {record.get('previous')}, expected "
+                            f"{expected_prev}")
+        previous[cert_no] = actual
+        if record.get("mark_authorised") and mark is None:
+            problems.append(f"{where}: mark authorised but no mark payload")
+        if mark is not None:
+            try:
+                mp = payload.parse_text(mark)
+            except PayloadError as e:
+                problems.append(f"{where}: mark payload: {e}")
+            else:
+                if not (key and key["raw"] and mp.verify_signature(key["raw"])):
+                    problems.append(f"{where}: mark payload signature does not verify")
+                expected = (key_id, record.get("signed_on"), record.get("expires"),
+                            actual[:32], cert_no)
+                observed = (mp.key_id, mp.signed_on, mp.expires, mp.record_digest, mp.cert_no)
+                if observed != expected:
+                    problems.append(f"{where}: mark payload says {observed}, expected {expected}")
+        revisions[(cert_no, rev)] = (actual, text)
+    return revisions
+
+
+def verify_registry(db) -> list:
+    """Every integrity problem of the registry ``db``, one line each."""
+    problems = list(trust.verify_all(db))
+    key_table = _key_table(db)
+    try:
+        root_id = trust.root_key_id(db)
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return problems + [str(e)]
+    revisions = _check_revisions(db, key_table, problems)
+    certs = {}
+    for r in db.execute("select cert_no, body, status, last_seq, revision, digest, record "
+                        "from certificates"):
+        certs[r[0]] = {"body": r[1], "status": r[2], "last_seq": r[3], "revision": r[4],
+                       "digest": r[5], "record": r[6]}
+    state = {}  # cert_no -> [status, prev digest, last seq]
+    expected_seq = 1
+    for seq, etype, cert_no, subject, date, actor, key_id, text, sig in db.execute(
+        "select seq, type, cert_no, subject, date, actor, key_id, payload, signature "
+        "from events order by seq"
+    ):
+        where = f"event {seq}"
+        if seq != expected_seq:
+            problems.append(f"{where}: expected seq {expected_seq} (sequence not contiguous)")
+        expected_seq = seq + 1
+        key = key_table.get(key_id)
+        env = {"type": canonical.EVENT, "payload": text, "key_id": key_id, "signature": sig}
+        try:
+            record = keys.verify_envelope(env, canonical.EVENT, key["raw"] if key else b"")
+        except _BAD as e:
+            problems.append(f"{where}: {e}")
+            continue
+        columns = {"seq": seq, "type": etype, "cert_no": cert_no, "subject": subject,
+                   "date": date, "actor": actor}
+        for name, value in columns.items():
+            if record.get(name) != value:
+                problems.append(f"{where}: payload {name} is {record.get(name)!r}, "
+                                f"column says {value!r}")
+        if etype not in lifecycle.CERTIFICATE_EVENTS:
+            if key_id != root_id:
+                problems.append(f"{where}: {etype} signed by {key_id}, expected the root key")
+            continue
+        cert = certs.get(cert_no)
+        if cert is None:
+            problems.append(f"{where}: certificate {cert_no} is not in the registry")
+            continue
+        why = _key_problem(key_id, key, date, role="body", body=cert["body"])
+        if why:
+            problems.append(f"{where}: {why}")
+        status, prev, _ = state.get(cert_no, (None, None, None))
+        if record.get("prev") != prev:
+            problems.append(f"{where}: prev is {record.get('prev')}, expected {prev}")
+        try:
+            status = lifecycle.next_status(status, etype, cert_no=cert_no)
+        except LifecycleError as e:
+            problems.append(f"{where}: {e}")
+        if record.get("status") != status:
+            problems.append(f"{where}: event says status {record.get('status')}, "
+                            f"replay gives {status}")
+        rev = revisions.get((cert_no, record.get("revision")))
+        if rev is None or rev[0] != record.get("record_digest"):
+            problems.append(f"{where}: record_digest does not match revision "
+                            f"{record.get('revision')} of {cert_no}")
+        state[cert_no] = (status, canonical.sha256_hex(text.encode("utf-8")), seq)
+    for cert_no, cert in certs.items():
+        where = f"certificate {cert_no}"
+        if cert_no not in state:
+            problems.append(f"{where}: has no events (expected an issued event)")
+            continue
+        status, _, last = state[cert_no]
+        if status != cert["status"]:
+            problems.append(f"{where}: cached status {cert['status']}, events give {status}")
+        if last != cert["last_seq"]:
+            problems.append(f"{where}: last_seq {cert['last_seq']}, events end at {last}")
+        rev = revisions.get((cert_no, cert["revision"]))
+        if rev is None or rev[1] != cert["record"] or rev[0] != cert["digest"]:
+            problems.append(f"{where}: current record is not revision {cert['revision']}")
+        elif (cert_no, cert["revision"] + 1) in revisions:
+            problems.append(f"{where}: a later revision than {cert['revision']} exists")
+    return problems
