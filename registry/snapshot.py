@@ -28,7 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canonical, clock, keys, schema
+from . import canonical, clock, keys, schema, trust
 from .exceptions import ConfigError, SchemaError
 
 CERTIFICATE_FILE = "szzz/certificate-file/v1"
@@ -77,15 +77,6 @@ def _envelope(domain, payload_text, key_id, signature):
 
 
 # ------------------------------------------------------------ reading the db
-
-def trust_list_envelope(db) -> dict:
-    row = db.execute(
-        "select envelope from trust_lists order by version desc limit 1"
-    ).fetchone()
-    if row is None:
-        raise SchemaError("registry has no trust list (run `szzz init`)")
-    return json.loads(row[0])
-
 
 def _body_names(db):
     return {r[0]: (r[1], r[2]) for r in db.execute("select code, name_zh, name_en from bodies")}
@@ -291,7 +282,7 @@ def write_snapshot(db, out_dir, log_signer, *, as_of=None) -> dict:
     if as_of is None:
         as_of = clock.build_time(latest_event_date(db))
     return write_files(
-        out_dir, trust_list_envelope(db), iter_certificates(db), log_signer,
+        out_dir, trust.envelope(db), iter_certificates(db), log_signer,
         as_of=as_of, last_seq=last_seq(db),
     )
 

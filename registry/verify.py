@@ -176,10 +176,10 @@ class DbSource(DirSource):
         self.db = schema.connect(db_path)
 
     def read(self, name):
-        from . import snapshot
+        from . import snapshot, trust
 
         if name == "api/trust-list.json":
-            return json.dumps(snapshot.trust_list_envelope(self.db))
+            return json.dumps(trust.envelope(self.db))
         prefix = "api/certificates/"
         if name.startswith(prefix) and name.endswith(".json"):
             data = snapshot.certificate_data(self.db, name[len(prefix):-5])
