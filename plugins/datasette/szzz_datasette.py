@@ -1,0 +1,105 @@
+"""Datasette plugin for the 苏州制造 public database (``data/registry.db``).
+
+Loaded with ``datasette --plugins-dir plugins/datasette``. It adds:
+
+* SQL functions, so that anyone can check the published data in SQL without
+  trusting the server (see ``docs/publishing.md``):
+
+  - ``szzz_verify_envelope(domain, payload, key_id, signature)`` → 1 when
+    ``signature`` is a valid Ed25519 signature by public key ``key_id`` of
+    the ``keys`` table over ``domain LF payload``, else 0 (unknown key, bad
+    base64, wrong domain, tampered payload: all 0, never an error). E.g.
+    ``select seq, szzz_verify_envelope('szzz/event/v1', payload, key_id,
+    signature) from events``. It checks the signature only; whether the key
+    was trusted on that date is the trust list's business
+    (``docs/verification.md``).
+  - ``szzz_verify_envelope_json(envelope)`` → the same for a whole envelope
+    stored as JSON text (``trust_lists.envelope``).
+  - ``szzz_fts_query(text)`` → the FTS5 query for a user's search text.
+
+* Chinese search of any length: the FTS tables index single characters
+  (``registry.export``), and this plugin replaces Datasette's ``escape_fts``
+  (used by ``?_search=``) with :func:`registry.export.fts_query`, so
+  ``?_search=苏州`` (two characters) works, as does ``苏州制造``.
+* ``.csvbom`` output: the rows of any table or query as CSV with a UTF-8 BOM
+  and CRLF, which Excel opens with Chinese intact (``?_size=max`` for up to
+  ``max_returned_rows`` rows; whole tables are in ``downloads/``).
+"""
+
+import json
+import sqlite3
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+
+from registry import canonical, export, keys
+
+
+def _public_keys(conn):
+    try:
+        rows = conn.execute("select key_id, public_key from keys").fetchall()
+    except sqlite3.Error:
+        return {}  # not the registry database (e.g. Datasette's _internal)
+    out = {}
+    for key_id, public_key in rows:
+        try:
+            out[key_id] = canonical.unb64url(public_key)
+        except Exception:  # noqa: BLE001 - a malformed key verifies nothing
+            continue
+    return out
+
+
+def verify_envelope(public_keys, domain, payload, key_id, signature) -> int:
+    """1 when the envelope's signature verifies under ``public_keys[key_id]``."""
+    try:
+        public_raw = public_keys.get(key_id)
+        if public_raw is None or not isinstance(payload, str):
+            return 0
+        envelope = {"type": domain, "payload": payload, "key_id": key_id, "signature": signature}
+        keys.verify_envelope(envelope, domain, public_raw)
+        return 1
+    except Exception:  # noqa: BLE001 - SQL gets a 0, never an exception (see docstring)
+        return 0
+
+
+@hookimpl(trylast=True)
+def prepare_connection(conn):
+    # trylast: Datasette's own prepare_connection registers escape_fts; ours
+    # runs after it, so our escape_fts is the one ?_search= calls.
+    public_keys = _public_keys(conn)
+
+    def verify(domain, payload, key_id, signature):
+        return verify_envelope(public_keys, domain, payload, key_id, signature)
+
+    def verify_json(envelope_text):
+        try:
+            env = json.loads(envelope_text)
+            return verify(env["type"], env["payload"], env["key_id"], env["signature"])
+        except Exception:  # noqa: BLE001
+            return 0
+
+    conn.create_function("szzz_verify_envelope", 4, verify, deterministic=True)
+    conn.create_function("szzz_verify_envelope_json", 1, verify_json, deterministic=True)
+    conn.create_function("szzz_fts_query", 1, export.fts_query, deterministic=True)
+    conn.create_function("escape_fts", 1, export.fts_query, deterministic=True)
+
+
+def render_csv_bom(columns, rows, table, query_name):
+    def values(row):
+        return [row[c] for c in columns] if hasattr(row, "keys") else list(row)[:len(columns)]
+
+    body = export.csv_bom(columns, (values(r) for r in rows))
+    name = (table or query_name or "query") + ".csv"
+    return Response(
+        body.encode("utf-8"), status=200, content_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{_safe_filename(name)}"'},
+    )
+
+
+def _safe_filename(name):
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+
+
+@hookimpl
+def register_output_renderer(datasette):
+    return {"extension": "csvbom", "render": render_csv_bom}
