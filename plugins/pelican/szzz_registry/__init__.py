@@ -1,0 +1,6 @@
+"""szzz_registry: the Pelican generator plugin that publishes the 苏州制造 registry.
+
+See ``generator.py`` and ``docs/site.md``.
+"""
+
+from .generator import register  # noqa: F401

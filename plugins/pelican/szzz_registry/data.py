@@ -1,0 +1,192 @@
+"""Reading the registry for the site: a few ordered queries, everything in memory.
+
+The site needs every certificate with its product, enterprise, body,
+standards and signed event history. Per-page queries would cost one round
+trip per page (tens of thousands at 10k certificates); instead one JOINed
+query reads the certificates and a handful of ordered scans read the rest,
+and the generator renders from these Python objects. Memory is linear and
+small (about 2 KB per certificate).
+
+The database is opened read-only (``mode=ro`` URI): building the site never
+writes to the registry.
+"""
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry import industries, lifecycle, schema
+from registry.exceptions import BuildError, SchemaError
+
+from .urls import slug
+
+
+def _rows(conn, sql, params=()):
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur]
+
+
+def _json_list(value, what):
+    """``products.models`` is a JSON array in the db; tolerate a bare string."""
+    if value in (None, ""):
+        return []
+    try:
+        out = json.loads(value)
+    except ValueError:
+        return [value]
+    if isinstance(out, str):
+        return [out]
+    if not isinstance(out, list):
+        raise BuildError(f"{what}: observed {type(out).__name__}, expected a JSON array")
+    return [str(x) for x in out]
+
+
+def _json_dict(value, what):
+    if value in (None, ""):
+        return {}
+    try:
+        out = json.loads(value)
+    except ValueError as e:
+        raise BuildError(f"{what}: not JSON ({e})") from None
+    if not isinstance(out, dict):
+        raise BuildError(f"{what}: observed {type(out).__name__}, expected a JSON object")
+    return out
+
+
+@dataclass
+class SiteData:
+    """Everything the site shows, keyed for the templates."""
+
+    bodies: dict = field(default_factory=dict)        # code -> row
+    standards: dict = field(default_factory=dict)     # code -> row (+ slug, certificates)
+    enterprises: dict = field(default_factory=dict)   # uscc -> row (+ products)
+    products: dict = field(default_factory=dict)      # id -> row (+ certificates)
+    certificates: list = field(default_factory=list)  # rows by cert_no
+    events: list = field(default_factory=list)        # certificate events, seq ascending
+    notices: list = field(default_factory=list)       # notices, newest first
+    last_seq: int = 0
+    latest_event_date: str = None
+
+    @property
+    def by_cert_no(self):
+        return {c["cert_no"]: c for c in self.certificates}
+
+
+def open_readonly(path):
+    """Open the registry read-only and check its schema version."""
+    path = Path(path)
+    if not path.is_file():
+        raise BuildError(f"SZZZ['db'] = {str(path)!r}: no such registry database")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise BuildError(f"{path}: not a registry database ({e})") from None
+    version = int(row[0]) if row else 0
+    if version != schema.SCHEMA_VERSION:
+        conn.close()
+        raise SchemaError(
+            f"{path}: schema version {version}, expected {schema.SCHEMA_VERSION} "
+            "(run any szzz command on it to migrate)"
+        )
+    return conn
+
+
+def load(path) -> SiteData:
+    """Read the whole public registry in a few ordered queries."""
+    conn = open_readonly(path)
+    try:
+        return _load(conn)
+    finally:
+        conn.close()
+
+
+def _load(conn) -> SiteData:
+    data = SiteData()
+    for b in _rows(conn, "select * from bodies order by code"):
+        b["certificates"] = []
+        data.bodies[b["code"]] = b
+    for s in _rows(conn, "select * from standards order by code"):
+        s["slug"] = slug(s["code"])
+        s["certificates"] = []
+        data.standards[s["code"]] = s
+    for e in _rows(conn, "select * from enterprises order by uscc"):
+        e["products"] = []
+        e["district_en"] = schema.DISTRICTS.get(e["district"], "")
+        e["division"] = _division(e["industry"])
+        data.enterprises[e["uscc"]] = e
+    for p in _rows(conn, "select id, enterprise, name_zh, name_en, models, gtin, category, "
+                         "description from products order by id"):
+        p["models"] = _json_list(p["models"], f"product {p['id']}, field models")
+        p["certificates"] = []
+        enterprise = data.enterprises.get(p["enterprise"])
+        if enterprise is None:
+            raise BuildError(f"product {p['id']}: enterprise {p['enterprise']} is not in the registry")
+        p["enterprise_row"] = enterprise
+        enterprise["products"].append(p)
+        data.products[p["id"]] = p
+
+    standards_of = defaultdict(list)
+    for cert_no, code in conn.execute(
+        "select cert_no, standard from certificate_standards order by cert_no, standard"
+    ):
+        standards_of[cert_no].append(code)
+
+    certs = _rows(conn, """
+        select cert_no, product, body, programme, scope, issued, expires, status,
+               status_date, mark_authorised, evaluation, revision, key_id, digest,
+               mark_payload, last_seq
+        from certificates order by cert_no""")
+    for c in certs:
+        where = f"certificate {c['cert_no']}"
+        product = data.products.get(c["product"])
+        body = data.bodies.get(c["body"])
+        if product is None or body is None:
+            raise BuildError(f"{where}: product {c['product']} or body {c['body']} is missing")
+        if c["status"] not in lifecycle.STATUSES:
+            raise BuildError(f"{where}, field status: observed {c['status']!r}, "
+                             f"expected one of {', '.join(lifecycle.STATUSES)}")
+        c["product_row"] = product
+        c["enterprise_row"] = product["enterprise_row"]
+        c["body_row"] = body
+        c["evaluation"] = _json_dict(c["evaluation"], f"{where}, field evaluation")
+        c["standards"] = [data.standards[s] for s in standards_of.get(c["cert_no"], ())
+                          if s in data.standards]
+        c["programme_names"] = schema.PROGRAMMES.get(c["programme"], (c["programme"], ""))
+        c["history"] = []
+        product["certificates"].append(c)
+        body["certificates"].append(c)
+        for s in c["standards"]:
+            s["certificates"].append(c)
+    data.certificates = certs
+    by_no = {c["cert_no"]: c for c in certs}
+
+    for ev in _rows(conn, """
+            select seq, type, cert_no, date, actor, reason, notice, key_id, signature
+            from events where cert_no is not null order by seq"""):
+        cert = by_no.get(ev["cert_no"])
+        if cert is None:
+            raise BuildError(f"event {ev['seq']}: certificate {ev['cert_no']} is not in the registry")
+        ev["cert"] = cert
+        cert["history"].append(ev)
+        data.events.append(ev)
+
+    data.notices = _rows(conn, """
+        select n.id, n.date, n.kind, n.title_zh, n.title_en, n.text_zh, n.text_en,
+               n.cert_no, n.body, n.event_seq
+        from notices n order by n.date desc, n.id desc""")
+    row = conn.execute("select max(seq), (select date from events order by seq desc limit 1) "
+                       "from events").fetchone()
+    data.last_seq, data.latest_event_date = (row[0] or 0), row[1]
+    return data
+
+
+def _division(industry_code):
+    """``C3562`` -> ``C35`` (the list the enterprise appears in)."""
+    if not industry_code or len(industry_code) < 3:
+        return None
+    return industry_code[:1] + industries.division_of(industry_code)

@@ -1,0 +1,112 @@
+"""Atom feeds of certificate status changes, and the sitemap.
+
+Feeds (RFC 4287): ``feeds/all.atom.xml`` and ``feeds/bodies/<code>.atom.xml``
+hold the newest ``SZZZ["feed_entries"]`` (default 200) certificate events,
+newest first. Entry ids are tag URIs (RFC 4151) made from the event's
+global sequence number — ``tag:<authority>,2020-12-28:szzz/event/<seq>`` —
+so an entry keeps its id across rebuilds and hosts; dates are the events'
+own dates (00:00 in Suzhou, UTC+8), never the build's wall clock.
+
+Everything is written with ``xml.sax.saxutils`` escaping: event reasons and
+names are attacker-controlled text.
+"""
+
+from xml.sax.saxutils import escape, quoteattr
+
+from registry import lifecycle
+
+from . import urls
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+TAG_DATE = "2020-12-28"  # date of 苏府〔2020〕128号, fixed forever in entry ids
+
+
+def _clean(value):
+    """Text that XML 1.0 can carry: C0 controls (other than TAB/LF/CR),
+    surrogates and U+FFFE/FFFF become U+FFFD. Validation refuses them, but a
+    feed must stay well-formed whatever the database holds."""
+    text = "" if value is None else str(value)
+    return "".join(
+        "\ufffd" if (ord(ch) < 0x20 and ch not in "\t\n\r")
+        or 0xD800 <= ord(ch) <= 0xDFFF or ch in "\ufffe\uffff" else ch
+        for ch in text
+    )
+
+
+def _xml_text(value):
+    return escape(_clean(value))
+
+
+def _attr(value):
+    return quoteattr(_clean(value))
+
+
+def event_time(date):
+    return f"{date}T00:00:00+08:00"
+
+
+def tag_uri(authority, seq):
+    return f"tag:{authority},{TAG_DATE}:szzz/event/{seq}"
+
+
+def atom(events, *, title, feed_rel, site_url, authority, updated, limit=200):
+    """One Atom document (text) for ``events`` (any order; newest ``limit`` kept)."""
+    newest = sorted(events, key=lambda e: e["seq"], reverse=True)[:limit]
+    feed_dir = feed_rel.rsplit("/", 1)[0] + "/"
+    root = urls.root_for(feed_dir)
+
+    def link(rel):
+        # Absolute when the site URL is known; else relative to the feed file.
+        return urls.absolute(site_url, rel) if site_url else root + rel
+
+    if newest:
+        updated = event_time(newest[0]["date"])
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        f'<feed xmlns="{ATOM_NS}" xml:lang="zh-CN">',
+        f"<title>{_xml_text(title)}</title>",
+        f"<id>tag:{authority},{TAG_DATE}:szzz/{_xml_text(feed_rel)}</id>",
+        f"<updated>{updated}</updated>",
+        f"<link rel=\"self\" href={_attr(link(feed_rel))}/>",
+        f"<link rel=\"alternate\" type=\"text/html\" href={_attr(link('notices/'))}/>",
+        "<author><name>苏州制造品牌认证公共登记平台</name></author>",
+    ]
+    for ev in newest:
+        cert = ev["cert"]
+        zh, en = lifecycle.EVENT_NAMES.get(ev["type"], (ev["type"], ev["type"]))
+        status_zh, status_en = lifecycle.STATUS_NAMES[cert["status"]]
+        product = cert["product_row"]
+        summary = (
+            f"{cert['cert_no']} {product['name_zh']}：{zh}（{en}），{ev['date']}，"
+            f"认证机构 {ev['actor']}，事件序号 {ev['seq']}。"
+            + (f"原因：{ev['reason']}。" if ev.get("reason") else "")
+            + f"当前状态 Current status: {status_zh} {status_en}."
+        )
+        href = link(urls.certificate(cert["cert_no"])) + "#history"
+        out += [
+            "<entry>",
+            f"<title>{_xml_text(cert['cert_no'] + ' ' + zh + ' · ' + en)}</title>",
+            f"<id>{tag_uri(authority, ev['seq'])}</id>",
+            f"<updated>{event_time(ev['date'])}</updated>",
+            f"<published>{event_time(ev['date'])}</published>",
+            f"<link rel=\"alternate\" type=\"text/html\" href={_attr(href)}/>",
+            f"<category term={_attr(ev['type'])} label={_attr(zh + ' ' + en)}/>",
+            f"<summary>{_xml_text(summary)}</summary>",
+            "</entry>",
+        ]
+    out.append("</feed>")
+    return "\n".join(out) + "\n"
+
+
+def sitemap(entries, site_url):
+    """``entries``: (site-relative URL, lastmod date or None), in output order."""
+    out = ['<?xml version="1.0" encoding="utf-8"?>', f'<urlset xmlns="{SITEMAP_NS}">']
+    for rel, lastmod in entries:
+        loc = urls.absolute(site_url, rel)
+        line = f"<url><loc>{_xml_text(loc)}</loc>"
+        if lastmod:
+            line += f"<lastmod>{_xml_text(lastmod)}</lastmod>"
+        out.append(line + "</url>")
+    out.append("</urlset>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,16 @@
+"""Pelican settings for the deployed portal: pelicanconf.py plus the public URL.
+
+``publish.py build --site-url URL`` overrides ``SZZZ["site_url"]``; links stay
+relative (the site works from any host or sub-path) but the sitemap, the
+feeds' links and the JSON-LD ``url`` need an absolute base.
+"""
+
+import os
+import sys
+
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+
+from pelicanconf import *  # noqa: E402,F401,F403
+from pelicanconf import SZZZ as _SZZZ  # noqa: E402
+
+SZZZ = dict(_SZZZ, site_url=os.environ.get("SZZZ_SITE_URL", "https://szzz.example/"))
