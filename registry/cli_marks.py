@@ -64,7 +64,9 @@ def mark_command(cert_no, db_path, site_url, out_dir, all_certs, as_json):
 @click.option("--keys", "keys_dir", default="keys", show_default=True, help="key directory (log key)")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="site or output directory; files go to OUT/api/")
-def snapshot_command(db_path, keys_dir, out_dir):
+@click.option("--as-of", help="status time stamp (ISO, e.g. 2025-06-10T08:00:00Z); default: "
+              "SOURCE_DATE_EPOCH, else the end of today in Suzhou")
+def snapshot_command(db_path, keys_dir, out_dir, as_of):
     """Write the public verification files (OUT/api/…), signed with the log key.
 
     写出公开验证文件：信任列表、每张证书的记录与状态、签名的状态快照。
@@ -73,7 +75,11 @@ def snapshot_command(db_path, keys_dir, out_dir):
         db = schema.connect(db_path)
         signer = snapshot.load_log_signer(db, keys_dir, keys.passphrase_from_env(
             lambda: click.prompt("Key passphrase", hide_input=True)))
-        summary = snapshot.write_snapshot(db, out_dir, signer)
+        if as_of is None:
+            # The status is known as of today (not as of the last event): a
+            # snapshot of a quiet registry must still be fresh for verifiers.
+            as_of = clock.build_time(clock.today().isoformat())
+        summary = snapshot.write_snapshot(db, out_dir, signer, as_of=as_of)
     except RegistryError as e:
         _fail(e)
     click.echo(f"{summary['certificates']} certificates, as of {summary['as_of']}, "

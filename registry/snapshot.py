@@ -44,8 +44,13 @@ def as_of_text(as_of) -> str:
     if isinstance(as_of, datetime.datetime):
         return clock.iso_z(as_of)
     if isinstance(as_of, str):
-        datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))  # validate
-        return as_of
+        try:
+            moment = datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"as_of {as_of!r} is not an ISO date-time") from None
+        if moment.tzinfo is None:
+            raise ConfigError(f"as_of {as_of!r} has no time zone (end it with Z)")
+        return clock.iso_z(moment)
     raise ConfigError(f"as_of must be a datetime or ISO string, observed {as_of!r}")
 
 

@@ -21,7 +21,6 @@ def make_uscc(seed):
 
 def build(db_path, keys_dir, *, certificates=4, programmes=("SZZZ", "SZSC", "SSHM", "SUXIU")):
     """Registry with bodies CQC and TUVSUD, ``certificates`` certificates; returns cert numbers."""
-    os.environ.setdefault("SZZZ_TODAY", "2025-06-01")
     reg = Registry.init(db_path, keys_dir, PASSPHRASE, date=INIT_DATE)
     for code, zh, en in (("CQC", "中国质量认证中心", "China Quality Certification Centre"),
                          ("TUVSUD", "南德认证检测（中国）有限公司", "TUV SUD China")):
