@@ -19,7 +19,7 @@ rows numbered as Excel shows them (header = row 1), columns named as in the
 file — in one :class:`~registry.exceptions.ValidationErrors`. Only when the
 whole file is clean are the rows written, through the same
 :class:`~registry.operations.Registry` methods that ``szzz`` uses, inside one
-transaction (``Registry.transaction()``).
+transaction (``Registry.batch()``).
 """
 
 import csv
@@ -77,6 +77,9 @@ COLUMNS = {
         ("image", ("image", "图片", "产品图片"), False),
     ),
     "certificates": _cols(
+        # An existing certificate's number (e.g. a traditional 苏州丝绸
+        # certification merging into the registry); empty = allocate one.
+        ("cert_no", ("cert_no", "证书编号"), False),
         # The product is named by one of: its registry id, its GTIN, or the
         # enterprise's USCC plus the product's Chinese name.
         ("product", ("product", "产品编号", "产品ID"), False),
@@ -333,6 +336,7 @@ class _Errors:
         self.name = name
         self.mapping = mapping
         self.items = []
+        self.located = set()
 
     def column(self, field):
         """The column, as headed in the file, that holds ``field``."""
@@ -351,6 +355,9 @@ class _Errors:
         else:
             message, cls = str(error), ValidationError
         location = f"{self.name}:{number}:{self.column(field)}"
+        if location in self.located:  # one error per cell: the first says why
+            return
+        self.located.add(location)
         self.items.append(cls(message, field=field, location=location))
 
 
@@ -425,7 +432,7 @@ def _prepare(kind, raw, db, number, errors, today):
     else:
         product = _resolve_product(db, raw, number, errors)
         values = {
-            "product": product, "body": raw.get("body"), "programme": raw.get("programme"),
+            "cert_no": raw.get("cert_no"), "product": product, "body": raw.get("body"), "programme": raw.get("programme"),
             "standards": raw.get("standards"), "scope": raw.get("scope"),
             "issued": raw.get("issued"), "expires": raw.get("expires"),
             "evaluation": {k: raw.get(k) for k in validation.schema.EVALUATION_DIMENSIONS},
@@ -445,6 +452,23 @@ def _prepare(kind, raw, db, number, errors, today):
     for e in problems:
         errors.add(number, e)
     return None if problems else _Row(number, out, contact)
+
+
+def _check_signers(registry, rows, errors):
+    """Each certificate's body must be able to sign on its issue date: load the
+    key now (checking the passphrase too) so that a missing key is reported
+    at its row before anything is written."""
+    loaded = {}
+    for row in rows:
+        key = (row.values["body"], row.values["issued"])
+        if key not in loaded:
+            try:
+                registry.body_signer(*key)
+                loaded[key] = None
+            except RegistryError as e:
+                loaded[key] = e
+        if loaded[key] is not None:
+            errors.add(row.number, str(loaded[key]), "body")
 
 
 def _describe_key(field, key):
@@ -476,6 +500,7 @@ def import_file(registry, kind, path, *, progress=False, today=None):
     mapping = map_header(kind, header, name, header_number)
     errors = _Errors(name, mapping)
     db = registry.db
+    today = today or registry.today()
     seen = {}
     prepared = []
     bar = tqdm(records[1:], desc=f"checking {name}", unit="row", file=sys.stderr,
@@ -500,6 +525,8 @@ def import_file(registry, kind, path, *, progress=False, today=None):
         if not duplicate:
             prepared.append(row)
     bar.close()
+    if kind == "certificates":
+        _check_signers(registry, prepared, errors)
     if not prepared and not errors.items:
         raise ImportFileError(f"{name}: no data rows below the header (row {header_number})")
     if errors.items:
@@ -518,7 +545,7 @@ def _write(registry, kind, rows, errors, progress, name):
     bar = tqdm(rows, desc=f"writing {name}", unit="row", file=sys.stderr, disable=not progress)
     row = None
     try:
-        with registry.transaction():
+        with registry.batch():
             for row in bar:
                 v = row.values
                 if kind == "enterprises":
@@ -531,7 +558,7 @@ def _write(registry, kind, rows, errors, progress, name):
                         product=v["product"], body=v["body"], standards=v["standards"],
                         scope=v["scope"], issued=v["issued"], expires=v["expires"],
                         evaluation=v["evaluation"], programme=v["programme"],
-                        mark_authorised=v["mark_authorised"]))
+                        mark_authorised=v["mark_authorised"], cert_no=v.get("cert_no")))
     except ValidationError as e:
         # Validation here and in the Registry disagree: report it at the row.
         errors.add(row.number, e)
