@@ -1,0 +1,133 @@
+"""Printable marks of a real registry: QR budget, zxing round trip, SVG/PNG content."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from registry import marks, payload, schema, snapshot
+from registry.exceptions import ConfigError, NotFoundError
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def written(small_registry, tmp_path_factory):
+    db_path, _keys, cert_nos, _site, _root = small_registry
+    out = tmp_path_factory.mktemp("marks")
+    db = schema.connect(db_path)
+    results = marks.write_marks(db, out, site_url="https://szzz.example.cn", workers=2)
+    return db, cert_nos, results
+
+
+def test_every_certificate_gets_a_v8_m_qr_that_decodes_to_its_url(written):
+    db, cert_nos, results = written
+    assert [r["cert_no"] for r in results] == sorted(cert_nos)
+    for r in results:
+        stored = db.execute("select mark_payload from certificates where cert_no = ?",
+                            [r["cert_no"]]).fetchone()[0]
+        assert r["url"] == "https://szzz.example.cn/v/#" + stored
+        assert r["version"] <= 8 and r["error"] == "M"
+        with Image.open(r["png"]) as image:
+            assert image.info["dpi"] == pytest.approx((600, 600), abs=0.01)
+            codes = zxingcpp.read_barcodes(image)
+        assert [c.text for c in codes] == [r["url"]]
+        assert codes[0].format == zxingcpp.BarcodeFormat.QRCode
+
+
+def test_quiet_zone_is_white(written):
+    _db, _nos, results = written
+    r = results[0]
+    qr = marks.make_qr("https://szzz.example.cn", payload.payload_from_url(r["url"]))
+    module, side, x0, y0 = marks._layout(qr)
+    with Image.open(r["png"]) as image:
+        band = image.convert("L").crop((x0, y0, x0 + side, y0 + 4 * module))
+        assert band.getextrema() == (255, 255)   # 4 white modules above the symbol
+        band = image.convert("L").crop((x0, y0, x0 + 4 * module, y0 + side))
+        assert band.getextrema() == (255, 255)
+
+
+def test_svg_is_well_formed_vector_without_script_or_fonts(written):
+    _db, _nos, results = written
+    for r in results:
+        text = open(r["svg"], encoding="utf-8").read()
+        root = ET.fromstring(text.encode())
+        tags = {el.tag.replace(SVG_NS, "") for el in root.iter()}
+        assert tags <= {"svg", "title", "rect", "path", "g"}, tags     # no script, text, image, use
+        assert not any(a.lower().startswith("on") for el in root.iter() for a in el.attrib)
+        assert "href" not in text and "<text" not in text
+        title = root.find(SVG_NS + "title").text
+        assert r["cert_no"] in title and "szzz.example.cn" in title
+        assert root.attrib["width"].endswith("mm")
+        # The text is drawn: one outline path per visible character.
+        domain = "扫码验证 · szzz.example.cn"
+        glyphs = sum(1 for el in root.iter(SVG_NS + "path") if "transform" in el.attrib)
+        assert glyphs >= len(r["cert_no"]) + len(domain.replace(" ", "")) + 2
+
+
+def test_each_programme_has_its_own_title(written):
+    _db, cert_nos, _results = written
+    programmes = {no.split("-")[0] for no in cert_nos}
+    assert programmes == set(schema.PROGRAMMES)
+    for code, (zh, _en) in schema.PROGRAMMES.items():
+        info = marks.MarkInfo(f"{code}-2024-CQC-00001", code, "valid", "0" * 3, "https://szzz.example.cn/v/#000")
+        assert marks._texts(info)[0][0] == zh
+        # Every character of the title has a real glyph in the CJK font (no tofu).
+        for char in zh:
+            d, advance = marks._glyph(char)
+            assert d and advance > 0
+
+
+def test_png_has_ink_where_the_number_and_domain_are(written):
+    _db, _nos, results = written
+    with Image.open(results[0]["png"]) as image:
+        grey = image.convert("L")
+        below = grey.crop((0, marks.TOP + marks.QR_BOX + 10, marks.WIDTH, marks.HEIGHT - 20))
+        dark = sum(below.histogram()[:100])
+        assert dark > 2000       # two lines of text rendered, not blank
+        title = image.crop((40, 20, marks.WIDTH - 40, marks.TITLE_H - 10)).convert("RGB")
+        colours = dict((c, n) for n, c in title.getcolors(1 << 16))
+        assert colours.get((255, 255, 255), 0) > 1000   # white title text on red
+
+
+def test_mark_of_unknown_certificate_is_a_clear_error(written):
+    db, _nos, _results = written
+    with pytest.raises(NotFoundError, match="SZZZ-2024-CQC-09999"):
+        marks.mark_info(db, "SZZZ-2024-CQC-09999", "https://szzz.example.cn")
+
+
+def test_site_url_from_meta_and_refusal(written):
+    db, _nos, _results = written
+    assert marks.site_url_for(db) == marks.DEFAULT_SITE_URL
+    assert marks.site_url_for(db, "http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
+    with pytest.raises(ConfigError, match="too long"):
+        marks.site_url_for(db, "https://verify.szzz-brand-certification.example.gov.cn")
+
+
+def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
+    db_path, keys_dir, _nos, site, _root = small_registry
+    from registry_fixture import PASSPHRASE
+
+    db = schema.connect(db_path)
+    signer = snapshot.load_log_signer(db, keys_dir, PASSPHRASE)
+    snapshot.write_snapshot(db, tmp_path / "a", signer, as_of="2025-06-01T08:00:00Z")
+    snapshot.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")
+    snapshot.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")  # rewrite in place
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files_a == files_b and len(files_a) == 3 + len(_nos)
+    for rel in files_a:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+        assert (tmp_path / "a" / rel).read_bytes() == (site / rel).read_bytes()
+
+
+def test_snapshot_refuses_a_non_log_key(small_registry, tmp_path):
+    db_path, keys_dir, _nos, _site, _root = small_registry
+    from registry import keys
+
+    db = schema.connect(db_path)
+    with pytest.raises(ConfigError, match="not in trust list"):
+        snapshot.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"),
+                                as_of="2025-06-01T08:00:00Z")
+    assert not (tmp_path / "api" / "status.json").exists()
