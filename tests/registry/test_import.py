@@ -381,3 +381,24 @@ def test_progress_bar_on_stderr(reg, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "checking ents.csv" in captured.err and "writing ents.csv" in captured.err
     assert captured.out == ""
+
+
+def test_xlsx_certificates_with_date_and_number_cells(reg, tmp_path):
+    import datetime
+    rows = cert_rows()[:1]
+    rows[0][0] = 1                                   # product id as a number cell
+    rows[0][7] = datetime.datetime(2024, 3, 1)       # Excel date cells
+    rows[0][8] = datetime.datetime(2027, 2, 28)
+    path = write_xlsx(tmp_path / "certs.xlsx", CERT_HEADER, rows)
+    assert importer.import_file(reg, "certificates", path).keys == ["SZZZ-2024-CQC-00001"]
+    assert reg.db.execute("select issued, expires from certificates").fetchall() == [
+        ("2024-03-01", "2027-02-28")]
+    rows[0][0] = 2
+    rows[0][7] = datetime.datetime(2024, 3, 1, 9, 30)  # a time of day is not a date
+    before = counts(reg)
+    path = write_xlsx(tmp_path / "certs2.xlsx", CERT_HEADER, rows)
+    with pytest.raises(ValidationErrors) as info:
+        importer.import_file(reg, "certificates", path)
+    assert [str(e) for e in info.value.errors] == [
+        "certs2.xlsx:2:发证日期: observed date-time 2024-03-01 09:30:00, expected a date"]
+    assert counts(reg) == before
