@@ -123,3 +123,16 @@ class NoteError(RegistryError):
 
 class CheckpointError(NoteError):
     """A checkpoint body (origin, size, root hash) is malformed."""
+
+
+class LogForkError(ProofError):
+    """Publishing would sign a log tree that does not extend the last signed one
+    (an event was altered, removed or reordered, or the database was rolled back)."""
+
+
+class FreshnessError(NoteError):
+    """A checkpoint has no timestamped cosignature, or it is too old or in the future."""
+
+
+class AuditError(RegistryError):
+    """``szzz audit`` found at least one discrepancy in the published files."""

@@ -1,0 +1,513 @@
+"""The registry's transparency log: every event, as C2SP tlog-tiles, signed and fresh.
+
+Every row of the ``events`` table (certificate events, key events, notices —
+all signed envelopes) is one log entry; entry ``i`` is event ``seq = i + 1``
+and its bytes are the canonical encoding of the event's envelope::
+
+    canonical.encode({"type": "szzz/event/v1", "payload": <signed text>,
+                      "key_id": <16 hex>, "signature": <base64url>})
+
+Publishing (:func:`build_log`) writes hash tiles and entry bundles under
+``<site>/log/`` (:mod:`registry.tiles`), then signs a checkpoint
+(:mod:`registry.note`) with the log key (key name = the *origin*, e.g.
+``szzz.example.cn/log``) and adds a timestamped cosignature with the
+timestamp key (``szzz.example.cn/timestamp``); ``checkpoint`` is written
+last. It refuses (:class:`~registry.exceptions.LogForkError`) to sign a tree
+that is not an extension of the last signed one, taken from the previous
+output's ``log/checkpoint`` and from the state file kept beside the output
+(``<out>/state/checkpoint``), checked with a consistency proof built from the
+new tiles. The state file is written *before* the published checkpoint: it
+is the record of the last tree the log key signed (the compare-and-swap
+record of tlog practice), so a publish that fails after signing still binds
+every later one.
+
+:func:`refresh` re-cosigns the current checkpoint with a new time (no new
+events, no rebuild). :func:`check_checkpoint` is what every verifier runs:
+the log signature by a trust-listed log key under the pinned origin, a
+timestamped cosignature by a trust-listed timestamp key, and its age.
+Formats: ``docs/transparency-log.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from . import canonical, clock, merkle, note, tiles
+from .exceptions import (
+    ConfigError, FreshnessError, LogForkError, NoteError, ProofError, SchemaError, TileError,
+)
+
+LOG_DIR = "log"
+CHECKPOINT = "checkpoint"
+STATE_CHECKPOINT = Path("state") / "checkpoint"
+LOG_JSON = "api/log.json"
+LOG_JSON_FORMAT = "szzz/log/v1"
+DEFAULT_HOST = "szzz.example.cn"
+DEFAULT_MAX_AGE_DAYS = 7          # same default as the verifiers' status freshness
+FUTURE_TOLERANCE_SECONDS = 86400  # build times are end-of-day CST: up to a day ahead
+
+
+# ------------------------------------------------------------------ names
+
+@dataclass(frozen=True)
+class LogNames:
+    """The note key names: the log's (= checkpoint origin) and the timestamp key's."""
+
+    origin: str
+    timestamp_name: str
+
+    @property
+    def log_key_name(self) -> str:
+        # tlog-checkpoint: the log's key name SHOULD equal the origin.
+        return self.origin
+
+    def to_json(self, max_age_days=DEFAULT_MAX_AGE_DAYS) -> dict:
+        return {"format": LOG_JSON_FORMAT, "origin": self.origin,
+                "log_key_name": self.log_key_name, "timestamp_key_name": self.timestamp_name,
+                "checkpoint": f"{LOG_DIR}/{CHECKPOINT}", "max_age_days": max_age_days}
+
+
+def names_for(site_url=None, origin=None, timestamp_name=None) -> LogNames:
+    """Key names derived from the site URL (scheme-less URL prefix + ``/log``).
+
+    ``https://szzz.example.cn/`` gives ``szzz.example.cn/log`` and
+    ``szzz.example.cn/timestamp``; an explicit ``origin`` wins. Names are
+    checked by :class:`registry.note.Verifier` (no spaces, no ``+``).
+    """
+    host = (site_url or "").strip()
+    for scheme in ("https://", "http://"):
+        if host.startswith(scheme):
+            host = host[len(scheme):]
+    host = host.strip("/") or DEFAULT_HOST
+    origin = origin or f"{host}/log"
+    if timestamp_name is None:
+        base = origin[: -len("/log")] if origin.endswith("/log") else origin
+        timestamp_name = f"{base}/timestamp"
+    names = LogNames(origin, timestamp_name)
+    for name in (origin, timestamp_name):
+        if not name or "+" in name or any(c.isspace() for c in name):
+            raise ConfigError(f"log key name {name!r}: must be non-empty, without spaces or '+'")
+    return names
+
+
+# ---------------------------------------------------------------- entries
+
+def entry_bytes(key_id: str, payload: str, signature: str, type: str = canonical.EVENT) -> bytes:
+    """One log entry: the canonical encoding of an event envelope."""
+    return canonical.encode({"type": type, "payload": payload, "key_id": key_id,
+                             "signature": signature})
+
+
+def read_entries(db) -> list[bytes]:
+    """Every event of ``db`` as a log entry, in ``seq`` order (entry i = seq i+1).
+
+    Rule (docs/design.md): ``seq`` is contiguous from 1, so leaf index and
+    seq never drift apart; a gap or a payload whose seq differs is refused.
+    """
+    out = []
+    for seq, key_id, payload, signature in db.execute(
+            "select seq, key_id, payload, signature from events order by seq"):
+        if seq != len(out) + 1:
+            raise SchemaError(f"events: observed seq {seq} after {len(out)}, expected {len(out) + 1} "
+                              "(seq must be contiguous from 1)")
+        try:
+            inner = json.loads(payload)["seq"]
+        except (ValueError, KeyError, TypeError):
+            inner = None
+        if inner != seq:
+            raise SchemaError(f"events row seq {seq}: payload says seq {inner!r}, expected {seq}")
+        out.append(entry_bytes(key_id, payload, signature))
+    return out
+
+
+def decode_entry(entry: bytes, index: int) -> dict:
+    """Parse entry ``index``: a canonical event envelope whose payload seq is index+1."""
+    env = canonical.decode(entry)
+    if not isinstance(env, dict) or set(env) != {"type", "payload", "key_id", "signature"}:
+        raise TileError(f"log entry {index}: not an event envelope")
+    record = canonical.envelope_payload(env, canonical.EVENT)
+    if record.get("seq") != index + 1:
+        raise TileError(f"log entry {index}: payload seq {record.get('seq')!r}, expected {index + 1}")
+    return env
+
+
+# ------------------------------------------------------------------- keys
+
+class _PrivateKey:
+    """Adapts :class:`registry.keys.Signer` to what :class:`registry.note.Signer`
+    calls (``sign``, ``public_key``), so the key never leaves its Signer."""
+
+    def __init__(self, signer):
+        self._signer = signer
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer.sign(message)
+
+    def public_key(self):
+        return Ed25519PublicKey.from_public_bytes(self._signer.public_raw)
+
+
+def note_signer(signer, name: str, key_type: int) -> note.Signer:
+    return note.Signer(name, _PrivateKey(signer), key_type)
+
+
+def key_id_for_role(db, role: str) -> str:
+    """The active key of ``role`` ('log' or 'timestamp') endorsed in the trust list."""
+    row = db.execute(
+        "select key_id from keys where owner_type = ? and status = 'active' "
+        "and endorsed_in is not null order by valid_from desc, key_id limit 1", [role]).fetchone()
+    if row is None:
+        raise ConfigError(f"registry has no active, endorsed {role} key")
+    return row[0]
+
+
+def trust_verifiers(trust_record: dict, names: LogNames) -> list[note.Verifier]:
+    """Note verifiers from a (verified) trust list: every usable log and timestamp key.
+
+    A compromised key is left out (its signatures prove nothing); a retired
+    one stays, because checkpoints it signed before retiring stay valid.
+    """
+    out = []
+    for entry in trust_record.get("keys", []):
+        if entry.get("status") == "compromised":
+            continue
+        raw = canonical.unb64url(entry["public_key"])
+        if entry.get("role") == "log":
+            out.append(note.Verifier(names.origin, note.KEY_TYPE_ED25519, raw))
+        elif entry.get("role") == "timestamp":
+            out.append(note.Verifier(names.timestamp_name, note.KEY_TYPE_COSIGNATURE, raw))
+    return out
+
+
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    checkpoint: note.Checkpoint
+    timestamp: int | None      # newest verified cosignature time (Unix seconds)
+    text: str
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root_hash
+
+
+def open_checkpoint(text, trust_record: dict, names: LogNames) -> CheckedCheckpoint:
+    """Verify the log signature (origin, trust-listed log key) of a checkpoint note.
+
+    Raises :class:`NoteError` / ``CheckpointError``; freshness is separate
+    (:func:`check_fresh`).
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="strict")
+    cp, opened = note.open_checkpoint(text, trust_verifiers(trust_record, names), names.origin)
+    stamps = [s.timestamp for s in opened.verified
+              if s.kind == "cosignature" and s.name == names.timestamp_name]
+    return CheckedCheckpoint(cp, max(stamps) if stamps else None, text)
+
+
+def check_fresh(checked: CheckedCheckpoint, *, now: int, max_age_days=DEFAULT_MAX_AGE_DAYS) -> int:
+    """Return the checkpoint's age in seconds, or raise :class:`FreshnessError`.
+
+    A checkpoint carries no time; only the timestamp key's cosignature does
+    (tlog-cosignature). No cosignature, older than ``max_age_days`` or more
+    than a day in the future: not fresh (verifiers then say status_unknown).
+    """
+    ts = checked.timestamp
+    if ts is None:
+        raise FreshnessError("checkpoint has no timestamped cosignature by a trust-listed timestamp key")
+    age = int(now) - ts
+    when = clock.iso_z(datetime.datetime.fromtimestamp(ts, datetime.timezone.utc))
+    if age > int(max_age_days) * 86400:
+        raise FreshnessError(f"checkpoint cosigned at {when} is stale: observed age {age // 86400} days "
+                             f"{age % 86400 // 3600} h, expected at most {max_age_days} days")
+    if -age > FUTURE_TOLERANCE_SECONDS:
+        raise FreshnessError(f"checkpoint cosigned at {when} is in the future: observed "
+                             f"{-age} s ahead, expected at most {FUTURE_TOLERANCE_SECONDS} s")
+    return age
+
+
+def epoch(moment) -> int:
+    if isinstance(moment, datetime.datetime):
+        return int(moment.timestamp())
+    return int(moment)
+
+
+# ---------------------------------------------------------------- writing
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _tile_files(size: int) -> list[str]:
+    """Relative paths of every hash tile and entry bundle of a log of ``size``."""
+    out = []
+    for t in tiles.tiles_for_size(size):
+        out.append(t.path)
+        if t.level == 0:
+            out.append(t.entries_path)
+    return out
+
+
+def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) -> int:
+    """Hard-link the previous log's tiles into ``log_dir`` (copy across file systems).
+
+    Full tiles are immutable, so sharing their inodes is safe (the tile
+    writer replaces files by rename, never in place). Reused level-0 tiles
+    and entry bundles are compared with what the database gives, so a
+    corrupted previous output is never carried forward.
+    """
+    n = 0
+    for rel in _tile_files(old_size) if prev_dir.resolve() != log_dir.resolve() else ():
+        src, dst = prev_dir / rel, log_dir / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except FileNotFoundError:
+            raise TileError(f"previous log {prev_dir}: missing {rel}") from None
+        except OSError:
+            shutil.copyfile(src, dst)
+        n += 1
+    for t in tiles.tiles_for_size(old_size):
+        if t.level:
+            continue
+        lo = t.index * tiles.TILE_WIDTH
+        if (log_dir / t.path).read_bytes() != b"".join(leaves[lo: lo + t.width]):
+            raise TileError(f"previous log {prev_dir}: {t.path} differs from the database's leaf hashes")
+        if (log_dir / t.entries_path).read_bytes() != tiles.encode_bundle(entries[lo: lo + t.width]):
+            raise TileError(f"previous log {prev_dir}: {t.entries_path} differs from the database's events")
+    return n
+
+
+def _prune(log_dir: Path, size: int) -> None:
+    """Remove tiles of an older size that a log of ``size`` does not publish
+    (superseded partial tiles), so the output depends only on the entries."""
+    keep = set(_tile_files(size))
+    tile_dir = log_dir / "tile"
+    if not tile_dir.exists():
+        return
+    for path in sorted(tile_dir.rglob("*"), reverse=True):
+        rel = path.relative_to(log_dir).as_posix()
+        if path.is_file() and rel not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _first_difference(prev_dir, prev_size, leaves) -> str:
+    """Name the first entry whose leaf differs from the previous log's (best effort)."""
+    if prev_dir is None:
+        return ""
+    try:
+        old = tiles.TileHashReader(prev_size, prev_dir).stored_hashes(0, 0, prev_size)
+    except (TileError, OSError):
+        return ""
+    for i, h in enumerate(old):
+        if i >= len(leaves):
+            return f"; entries from index {i} (seq {i + 1}) on are missing from the database"
+        if h != leaves[i]:
+            return f"; first difference at entry {i} (event seq {i + 1})"
+    return ""
+
+
+def previous_checkpoints(out_dir) -> list[tuple[str, str]]:
+    """``(where, text)`` of the last signed checkpoints kept by a previous publish:
+    ``<out>/site/log/checkpoint`` and ``<out>/state/checkpoint``."""
+    out = []
+    for rel in (Path("site") / LOG_DIR / CHECKPOINT, STATE_CHECKPOINT):
+        path = Path(out_dir) / rel
+        if path.is_file():
+            out.append((str(path), path.read_text(encoding="utf-8")))
+    return out
+
+
+def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, timestamp,
+              trust_record: dict, previous=(), previous_log_dir=None, state_file=None) -> dict:
+    """Write the tiled log of every event in ``db`` into ``log_dir`` and sign it.
+
+    ``previous`` holds ``(where, checkpoint text)`` pairs of earlier signed
+    checkpoints (:func:`previous_checkpoints`); each must verify with a log
+    key of ``trust_record`` and be a prefix of the new tree, else
+    :class:`LogForkError` and nothing is signed. ``previous_log_dir`` (the
+    published log of the last build) lets unchanged full tiles be reused.
+    ``timestamp`` (Unix seconds or datetime) is the cosignature's time.
+    The state file (if given) is written before ``log_dir/checkpoint``.
+    Returns ``{"size", "root", "timestamp", "checkpoint", "reused"}``.
+    """
+    started = time.perf_counter()
+    log_dir = Path(log_dir)
+    ts = epoch(timestamp)
+    entries = read_entries(db)
+    leaves = [merkle.leaf_hash(e) for e in entries]
+    size = len(entries)
+    if size == 0:
+        raise ConfigError("the registry has no events: nothing to log")
+
+    # 1. Every previously signed tree must be a prefix of this one (rule: the
+    #    log never forks; tlog-checkpoint "never sign two inconsistent trees").
+    olds = []
+    for where, text in previous:
+        try:
+            checked = open_checkpoint(text, trust_record, names)
+        except NoteError as e:
+            raise LogForkError(f"{where}: the last signed checkpoint does not verify ({e}); "
+                               "refusing to sign without knowing what was signed before") from None
+        old = checked.checkpoint
+        if old.size > size:
+            raise LogForkError(
+                f"{where}: the last signed tree has {old.size} entries, the registry only {size}: "
+                f"refusing to sign a rolled-back log{_first_difference(previous_log_dir, old.size, leaves)}")
+        got = merkle.root_hash(leaves[: old.size])
+        if got != old.root_hash:
+            raise LogForkError(
+                f"{where}: the registry's first {old.size} events hash to {got.hex()}, the last signed "
+                f"tree to {old.root_hash.hex()}: an event was altered, removed or reordered; refusing "
+                f"to sign a fork{_first_difference(previous_log_dir, old.size, leaves)}")
+        olds.append((where, old))
+
+    # 2. Tiles: reuse the previous log's when it is one of the checked trees.
+    reused, old_size, old_root = 0, 0, None
+    same_dir = previous_log_dir is not None and Path(previous_log_dir).resolve() == log_dir.resolve()
+    prev_cp = None
+    if previous_log_dir is not None and (Path(previous_log_dir) / CHECKPOINT).is_file():
+        try:
+            cp = open_checkpoint((Path(previous_log_dir) / CHECKPOINT).read_text(encoding="utf-8"),
+                                 trust_record, names).checkpoint
+            if cp.size <= size and merkle.root_hash(leaves[: cp.size]) == cp.root_hash:
+                prev_cp = cp
+        except NoteError:
+            prev_cp = None  # not reusable; `previous` decides whether that is fatal
+    if not same_dir and log_dir.exists() and any(log_dir.iterdir()):
+        raise ConfigError(f"{log_dir}: not empty; the log is written into a fresh directory")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if prev_cp is not None:
+        old_size, old_root = prev_cp.size, prev_cp.root_hash
+        reused = _reuse_tiles(Path(previous_log_dir), log_dir, old_size, entries, leaves)
+    elif same_dir:
+        # In place but the old checkpoint is unknown: start the tiles afresh.
+        shutil.rmtree(log_dir / "tile", ignore_errors=True)
+    new_size, root = tiles.append_entries(log_dir, old_size, entries[old_size:], old_root=old_root)
+    _prune(log_dir, new_size)
+    if new_size != size or root != merkle.root_hash(leaves):
+        raise TileError(f"{log_dir}: tiles give size {new_size} root {root.hex()}, "
+                        f"expected {size} {merkle.root_hash(leaves).hex()}")
+
+    # 3. The same check a client makes: a consistency proof from the new tiles.
+    reader = tiles.TileHashReader(size, log_dir)
+    for where, old in olds:
+        try:
+            merkle.verify_consistency(old.size, size, reader.consistency_proof(old.size),
+                                      old.root_hash, root)
+        except ProofError as e:
+            raise LogForkError(f"{where}: new tree is not consistent with it: {e}") from None
+
+    # 4. Sign, record in the state file, then publish the checkpoint last.
+    body = note.Checkpoint(names.origin, size, root).body()
+    text = note.sign_note(body, [note_signer(log_signer, names.origin, note.KEY_TYPE_ED25519),
+                                 note_signer(timestamp_signer, names.timestamp_name,
+                                             note.KEY_TYPE_COSIGNATURE)], timestamp=ts)
+    if state_file is not None:
+        _write_text_atomic(Path(state_file), text)
+    _write_text_atomic(log_dir / CHECKPOINT, text)
+    return {"size": size, "root": root.hex(), "timestamp": ts, "checkpoint": text,
+            "reused": reused, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def write_log_json(site_dir, names: LogNames, max_age_days=DEFAULT_MAX_AGE_DAYS) -> Path:
+    """``api/log.json``: the note key names and the publisher's maximum age.
+
+    Not signed: verifiers pin the origin themselves (the verify page's
+    ``<meta name="szzz-log-origin">``, ``szzz audit --origin``); what this file
+    claims is only trusted because the checkpoint must verify under it with
+    a key from the root-signed trust list.
+    """
+    path = Path(site_dir) / LOG_JSON
+    _write_text_atomic(path, json.dumps(names.to_json(max_age_days), sort_keys=True,
+                                        separators=(",", ":")) + "\n")
+    return path
+
+
+def publish_log(db, out_dir, site_dir, log_signer, timestamp_signer, *, names: LogNames,
+                timestamp=None, max_age_days=DEFAULT_MAX_AGE_DAYS, trust_record=None) -> dict:
+    """The publish step: :func:`build_log` into ``<site_dir>/log`` plus ``api/log.json``.
+
+    ``out_dir`` is the published output root (its ``site/log`` is the
+    previous log, its ``state/checkpoint`` the last signed checkpoint);
+    ``site_dir`` is where this build's site is assembled (a staging
+    directory, or ``<out>/site`` itself). ``timestamp`` defaults to
+    :func:`clock.build_time` (``SOURCE_DATE_EPOCH`` or the registry's latest
+    event date): no wall clock, so builds are reproducible.
+    """
+    from . import snapshot, trust
+
+    if trust_record is None:
+        trust_record = json.loads(trust.envelope(db)["payload"])
+    if timestamp is None:
+        timestamp = clock.build_time(snapshot.latest_event_date(db))
+    out_dir, site_dir = Path(out_dir), Path(site_dir)
+    prev_log = out_dir / "site" / LOG_DIR
+    result = build_log(
+        db, site_dir / LOG_DIR, log_signer, timestamp_signer, names=names, timestamp=timestamp,
+        trust_record=trust_record, previous=previous_checkpoints(out_dir),
+        previous_log_dir=prev_log if (prev_log / CHECKPOINT).is_file() else None,
+        state_file=out_dir / STATE_CHECKPOINT)
+    write_log_json(site_dir, names, max_age_days)
+    return result
+
+
+def refresh(out_dir, timestamp_signer, *, names: LogNames, trust_record: dict, timestamp=None) -> dict:
+    """Re-cosign ``<out>/site/log/checkpoint`` with a new time; nothing else changes.
+
+    The checkpoint must verify (log key of the trust list) and match the
+    state file's tree; the new time must not go back (a clock gone wrong
+    would otherwise un-freshen the log). Time: ``timestamp``, else
+    ``SOURCE_DATE_EPOCH``, else the wall clock. State file first, then the
+    published checkpoint, each replaced atomically.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / "site" / LOG_DIR / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"{path}: no published checkpoint to refresh (run `publish.py build` first)")
+    text = path.read_text(encoding="utf-8")
+    checked = open_checkpoint(text, trust_record, names)
+    state = out_dir / STATE_CHECKPOINT
+    if state.is_file():
+        state_cp = open_checkpoint(state.read_text(encoding="utf-8"), trust_record, names).checkpoint
+        if state_cp != checked.checkpoint:
+            raise LogForkError(f"{path}: tree {checked.size} differs from the last signed tree in {state} "
+                               f"({state_cp.size}); rebuild instead of refreshing")
+    if timestamp is None:
+        sde = clock.source_date_epoch()
+        timestamp = sde if sde is not None else time.time()
+    ts = epoch(timestamp)
+    if checked.timestamp is not None and ts < checked.timestamp:
+        raise ConfigError(f"refresh time {ts} is before the current cosignature's {checked.timestamp}; "
+                          "refusing to move the log's time backwards")
+    new = note.add_signatures(text, [note_signer(timestamp_signer, names.timestamp_name,
+                                                 note.KEY_TYPE_COSIGNATURE)], timestamp=ts)
+    _write_text_atomic(state, new)
+    _write_text_atomic(path, new)
+    return {"size": checked.size, "timestamp": ts, "checkpoint": new}
