@@ -235,6 +235,7 @@ export function createVerifier(options) {
     let status = null;
     let previousPayload = null;
     let lastSeq = 0;
+    let lastDate = null;
     for (const [i, env] of file.events.entries()) {
       const key = !isObject(env) ? undefined : env.key_id === root.key_id ? root : keys.get(env.key_id);
       let event;
@@ -253,6 +254,7 @@ export function createVerifier(options) {
       if (next === undefined) throw unknown(`event ${i + 1}: ${event.type} cannot happen in status ${status}`, `第 ${i + 1} 条事件（${event.type}）不符合证书状态流转规则`);
       status = next;
       lastSeq = event.seq;
+      lastDate = typeof event.date === "string" ? event.date : null;
       previousPayload = env.payload;
     }
     const statementEnv = file.status_statement;
@@ -267,7 +269,7 @@ export function createVerifier(options) {
     if (!isObject(statement) || statement.cert_no !== mark.certNo || statement.status !== status || statement.last_seq !== lastSeq) {
       throw unknown("the status statement disagrees with the signed events", "状态声明与已签名事件不一致");
     }
-    return { status, statement };
+    return { status, statement, lastDate };
   }
 
   async function run(input, result) {
@@ -334,13 +336,13 @@ export function createVerifier(options) {
     result.checks.record = true;
 
     // 6. Status: signed events, the log's statement, freshness, expiry.
-    const { status, statement } = await replayStatus(got.data, mark, trust).catch((e) => {
+    const { status, statement, lastDate } = await replayStatus(got.data, mark, trust).catch((e) => {
       result.checks.status = false;
       throw e;
     });
     result.checks.status = true;
     result.status_as_of = typeof statement.as_of === "string" ? statement.as_of : null;
-    result.details.status_date = statement.status_date;
+    result.details.status_date = lastDate;
     const asOf = asOfDate(statement.as_of);
     const age = asOf === null ? NaN : dayNumber(today()) - dayNumber(asOf);
     if (!(age <= maxAgeDays && age >= -1)) {
@@ -357,13 +359,7 @@ export function createVerifier(options) {
     return status;
   }
 
-  const STATUS_REASONS = {
-    valid: ["the mark is genuine and the certificate is valid", "标志真实，证书有效"],
-    suspended: ["the mark is genuine but the certificate is suspended", "标志真实，但证书已被暂停"],
-    revoked: ["the mark is genuine but the certificate has been revoked", "标志真实，但证书已被撤销"],
-    withdrawn: ["the mark is genuine but the certificate has been withdrawn", "标志真实，但证书已注销"],
-    expired: ["the mark is genuine but the certificate has expired", "标志真实，但证书已过期"],
-  };
+  const STATUS_ZH = { suspended: "暂停", revoked: "撤销", withdrawn: "注销", expired: "过期" };
 
   /** Verify a mark URL, a fragment or bare digits; never throws. */
   async function verify(input) {
@@ -374,7 +370,10 @@ export function createVerifier(options) {
     };
     try {
       const status = await run(input, result);
-      const [reason, reasonZh] = STATUS_REASONS[status];
+      const when = result.details.status_date;
+      const [reason, reasonZh] = status === "valid"
+        ? ["signature genuine; the certificate is valid", "签名真实，证书有效"]
+        : [`signature genuine; the certificate was ${status} on ${when}`, `签名真实；证书已于 ${when} ${STATUS_ZH[status]}`];
       Object.assign(result, { verdict: status, reason, reason_zh: reasonZh });
       if (result.details.renewed_on) {
         result.reason += ` (mark printed before the renewal of ${result.details.renewed_on})`;

@@ -238,6 +238,7 @@ async function run() {
   if (mine !== generation) return;
   renderVerdict(result);
   root.dataset.state = "done";
+  performance.mark("szzz-verdict"); // time from navigation to verdict (bench/verify_page_bench.py)
 }
 
 function cryptoAvailable() {
