@@ -402,3 +402,31 @@ def test_xlsx_certificates_with_date_and_number_cells(reg, tmp_path):
     assert [str(e) for e in info.value.errors] == [
         "certs2.xlsx:2:发证日期: observed date-time 2024-03-01 09:30:00, expected a date"]
     assert counts(reg) == before
+
+
+def test_docs_example_imports_as_documented(reg, tmp_path):
+    """The example in docs/import.md is real: its CSV, saved as GBK the way
+    Excel does, imports to the values the doc says; its first error line is
+    what the importer prints for that USCC with a wrong check character."""
+    import re
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "import.md").read_text(encoding="utf-8")
+    example = re.search(r"```csv\n(.*?)```", doc, re.S).group(1)
+    stored = re.search(r"is stored as `uscc=(\S+), district=(\S+), industry=(\S+),\s*tier=(\S+)`", doc)
+    uscc = stored.group(1)
+    bad_uscc = re.search(r"企业名单.csv:5:统一社会信用代码: USCC (\S+)", doc).group(1)
+    documented = next(l for l in doc.splitlines() if l.strip().startswith("企业名单.csv:5:")).strip()
+    # Put the bad USCC on Excel row 5 of a copy of the example.
+    header, line = example.strip().split("\n")
+    filler = [line.replace(uscc, make_uscc(2000 + i)).replace("1,", f"{i},", 1) for i in (2, 3)]
+    bad = "\n".join([header, line.replace(uscc, make_uscc(1999))] + filler
+                    + [line.replace(uscc, bad_uscc)]) + "\n"
+    (tmp_path / "企业名单.csv").write_bytes(bad.encode("gbk"))
+    errors = import_errors(reg, "enterprises", tmp_path / "企业名单.csv")
+    assert errors == [documented]
+    path = tmp_path / "example.csv"
+    path.write_bytes(example.encode("gbk"))
+    assert importer.import_file(reg, "enterprises", path).encoding == "gb18030"
+    row = reg.db.execute("select uscc, district, industry, tier from enterprises where uscc = ?",
+                         [uscc]).fetchone()
+    assert row == stored.groups()
