@@ -358,7 +358,11 @@ class _Errors:
         if location in self.located:  # one error per cell: the first says why
             return
         self.located.add(location)
-        self.items.append(cls(message, field=field, location=location))
+        self.items.append((number, cls(message, field=field, location=location)))
+
+    def sorted(self):
+        """The errors in row order (stable: a row's errors keep their order)."""
+        return [e for _, e in sorted(self.items, key=lambda item: item[0])]
 
 
 def _raw_row(cells, mapping, number, errors):
@@ -530,13 +534,9 @@ def import_file(registry, kind, path, *, progress=False, today=None):
     if not prepared and not errors.items:
         raise ImportFileError(f"{name}: no data rows below the header (row {header_number})")
     if errors.items:
-        raise ValidationErrors(sorted(errors.items, key=lambda e: _row_of(e.location)))
+        raise ValidationErrors(errors.sorted())
     return ImportResult(kind, str(path), encoding, len(prepared),
                         _write(registry, kind, prepared, errors, progress, name))
-
-
-def _row_of(location):
-    return int(location.split(":")[-2])
 
 
 def _write(registry, kind, rows, errors, progress, name):
@@ -562,7 +562,7 @@ def _write(registry, kind, rows, errors, progress, name):
     except ValidationError as e:
         # Validation here and in the Registry disagree: report it at the row.
         errors.add(row.number, e)
-        raise ValidationErrors(errors.items) from e
+        raise ValidationErrors(errors.sorted()) from e
     except RegistryError as e:
         if row is None or type(e).__init__ is not Exception.__init__:
             raise
