@@ -1,0 +1,438 @@
+"""publish.py — turn a registry database into the deployable public portal.
+
+    python publish.py [build] --db registry.db --out output [--keys DIR]
+                      [--site-url URL] [--datasette-url URL]
+    python publish.py serve [--db registry.db] [--port 8000]
+
+``build`` (the default action) writes ``OUT/site/`` (Pelican site + ``api/``,
+``v/``, ``marks/``, ``downloads/``, ``pagefind/``) and ``OUT/data/``
+(``registry.db`` for Datasette, ``metadata.yml``); the layout is in
+``docs/publishing.md``.
+
+Atomic: ``OUT`` is a symbolic link to ``.OUT.build-<id>/``, a sibling
+directory. A build writes a new sibling and, only when every step passed,
+points ``OUT`` at it with ``os.replace`` of a new link (one rename, atomic on
+POSIX). A build that fails or is killed (SIGKILL included) at any moment
+leaves ``OUT`` pointing at the previous, whole output; the next build removes
+the leftovers. A lock file keeps two builds of one ``OUT`` from interleaving.
+
+Reproducible: no wall-clock time; the build time is
+:func:`registry.clock.build_time` of the latest event (``SOURCE_DATE_EPOCH``
+when set); two builds of one registry give byte-identical trees.
+
+Validation first: :func:`registry.integrity.verify_registry` must find no
+problem, or the build stops with :class:`BuildError` before writing anything.
+
+``serve`` builds (from the embedded demo registry under ``./demo/`` when no
+``--db`` is given, created on first run) and serves the static site on
+127.0.0.1:PORT and Datasette on 127.0.0.1:PORT+1 until Ctrl-C or SIGTERM.
+"""
+
+import contextlib
+import fcntl
+import functools
+import hashlib
+import http.server
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from registry import (  # noqa: E402
+    changefeed, clock, export, integrity, keys, marks, opendata, schema, searchindex, snapshot, trust,
+)
+from registry.exceptions import BuildError, ConfigError, RegistryError  # noqa: E402
+
+log = logging.getLogger("publish")
+
+PELICAN_CONF = ROOT / "pelicanconf.py"
+DATASETTE_PLUGINS = ROOT / "plugins" / "datasette"
+DEMO_DIR = ROOT / "demo"
+DEFAULT_DATASETTE_URL = "/datasette/"
+MAX_PROBLEMS_SHOWN = 20
+# Marks depend on the renderer's code: a change to marks.py invalidates the cache.
+MARKS_CODE = Path(marks.__file__)
+
+
+# ------------------------------------------------------------ output layout
+
+class Output:
+    """``OUT`` (a symlink) and its sibling build directories, cache and lock."""
+
+    def __init__(self, out):
+        self.link = Path(os.path.abspath(out))
+        self.parent = self.link.parent
+        self.prefix = f".{self.link.name}.build-"
+        self.cache = self.parent / f".{self.link.name}.cache"
+        self.lock_path = self.parent / f".{self.link.name}.lock"
+
+    def current(self):
+        """The build directory ``OUT`` points at, or None (no build yet)."""
+        if not os.path.lexists(self.link):
+            return None
+        if not self.link.is_symlink():
+            raise BuildError(
+                f"{self.link}: exists and is not a publish.py output link; observed a "
+                f"{'directory' if self.link.is_dir() else 'file'}, expected a symbolic link "
+                "made by an earlier build (move it away or choose another --out)")
+        return self.parent / os.readlink(self.link)
+
+    @contextlib.contextmanager
+    def locked(self):
+        self.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BuildError(f"{self.link}: another build of this output is running "
+                                 f"(lock {self.lock_path})") from None
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def clean_stale(self, keep=()):
+        """Remove build directories that ``OUT`` does not point at (killed or old builds)."""
+        current = self.current()
+        keep = {Path(k).resolve() for k in keep} | ({current.resolve()} if current else set())
+        for path in sorted(self.parent.glob(self.prefix + "*")):
+            if path.resolve() not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in self.parent.glob(f".{self.link.name}.link-*"):
+            path.unlink(missing_ok=True)
+
+    def new_build_dir(self) -> Path:
+        path = self.parent / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}"
+        path.mkdir()
+        return path
+
+    def switch(self, build_dir: Path):
+        """Point ``OUT`` at ``build_dir`` in one atomic rename of a new symlink."""
+        tmp = self.parent / f".{self.link.name}.link-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        os.symlink(build_dir.name, tmp)  # relative: the pair can be moved together
+        os.replace(tmp, self.link)
+        dir_fd = os.open(self.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename survives a crash too, not only a kill
+        finally:
+            os.close(dir_fd)
+
+
+# ------------------------------------------------------------------- steps
+
+def check_registry(db):
+    """Validation first: stop with BuildError naming the problems."""
+    problems = integrity.verify_registry(db)
+    if problems:
+        shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+        more = len(problems) - MAX_PROBLEMS_SHOWN
+        raise BuildError(f"the registry failed validation ({len(problems)} problem(s)); "
+                         f"nothing was published:\n  {shown}"
+                         + (f"\n  … and {more} more" if more > 0 else ""))
+
+
+def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, build_time):
+    """Render the Pelican site into ``site_dir`` (the staging site dir)."""
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    settings = read_settings(str(PELICAN_CONF), override={
+        "OUTPUT_PATH": str(site_dir),
+        "SZZZ": {"db": str(public_db), "site_url": site_url, "datasette_url": datasette_url,
+                 "build_time": build_time},
+    })
+    Pelican(settings).run()
+
+
+def _mark_key(info: marks.MarkInfo, code_digest: str) -> str:
+    text = "\n".join([code_digest, info.url, info.cert_no, info.programme, info.status,
+                      info.payload_text])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_marks_cached(db, site_dir: Path, cache_dir: Path, site_url: str) -> dict:
+    """``site/marks/<cert_no>.svg|png`` through a content-addressed cache.
+
+    A mark is a pure function of its :class:`marks.MarkInfo` and the renderer
+    code, so it is cached under SHA-256 of both across builds; only new or
+    changed certificates are rendered (on every core, by ``marks.write_marks``).
+    Returns ``{"marks", "rendered"}``.
+    """
+    code_digest = hashlib.sha256(MARKS_CODE.read_bytes()).hexdigest()
+    cert_nos = [r[0] for r in db.execute(
+        "select cert_no from certificates where mark_payload is not null order by cert_no")]
+    infos = {no: marks.mark_info(db, no, site_url) for no in cert_nos}
+    keys_by_cert = {no: _mark_key(info, code_digest) for no, info in infos.items()}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    missing = [no for no, k in keys_by_cert.items()
+               if not ((cache_dir / f"{k}.svg").exists() and (cache_dir / f"{k}.png").exists())]
+    if missing:
+        tmp = cache_dir / f".render-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            marks.write_marks(db, tmp, site_url=site_url, cert_nos=missing)
+            for no in missing:
+                for ext in ("svg", "png"):
+                    os.replace(tmp / f"{no}.{ext}", cache_dir / f"{keys_by_cert[no]}.{ext}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    out = site_dir / "marks"
+    out.mkdir(parents=True, exist_ok=True)
+    for no, k in keys_by_cert.items():
+        for ext in ("svg", "png"):
+            src, dst = cache_dir / f"{k}.{ext}", out / f"{no}.{ext}"
+            try:
+                os.link(src, dst)  # same bytes, no copy; the cache never rewrites a file
+            except OSError:
+                shutil.copyfile(src, dst)
+    used = {f"{k}.{ext}" for k in keys_by_cert.values() for ext in ("svg", "png")}
+    for path in cache_dir.iterdir():
+        if path.is_file() and path.name not in used:
+            path.unlink()  # keep the cache to the current set of marks
+    return {"marks": len(keys_by_cert), "rendered": len(missing)}
+
+
+def run_pagefind(site_dir: Path):
+    """Index the finished site for static search (``site/pagefind/``)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--silent"],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"pagefind failed (exit {result.returncode}): "
+                         f"{(result.stderr or result.stdout).strip()[-2000:]}")
+    # Pagefind writes its filter files in hash-map order: canonicalise them
+    # so that two builds are byte-identical (registry/searchindex.py).
+    searchindex.normalise(site_dir / "pagefind")
+
+
+def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
+          datasette_url=DEFAULT_DATASETTE_URL, progress=None) -> dict:
+    """Build the portal of registry ``db_path`` into ``out`` atomically; return a summary.
+
+    ``passphrase`` unlocks the log key in ``keys_dir`` (default: ``SZZZ_PASSPHRASE``).
+    ``progress(step)`` is called before each step (the CLI prints them).
+    """
+    say = progress or (lambda step: None)
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise ConfigError(f"{db_path}: no such registry database")
+    keys_dir = Path(keys_dir) if keys_dir else db_path.parent / "keys"
+    output = Output(out)
+    with output.locked():
+        output.clean_stale()
+        db = schema.connect(db_path)
+        try:
+            say("validate")
+            check_registry(db)
+            if passphrase is None:
+                passphrase = keys.passphrase_from_env()
+            log_signer = snapshot.load_log_signer(db, keys_dir, passphrase)
+            site_url = marks.site_url_for(db, site_url)
+            moment = clock.build_time(snapshot.latest_event_date(db))
+            build_time = clock.iso_z(moment)
+            build_dir = output.new_build_dir()
+            site_dir, data_dir = build_dir / "site", build_dir / "data"
+            site_dir.mkdir()
+            data_dir.mkdir()
+
+            say("public database")
+            public_db = data_dir / "registry.db"
+            exported = export.export_public_db(db, public_db)
+            (data_dir / "metadata.yml").write_text(
+                opendata.metadata_yaml(site_url=site_url), encoding="utf-8")
+
+            say("pelican")
+            run_pelican(site_dir, public_db, site_url=site_url, datasette_url=datasette_url,
+                        build_time=build_time)
+
+            say("api")
+            snapshot.write_snapshot(db, site_dir, log_signer, as_of=moment)
+            feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
+
+            say("verify page")
+            from registry import webverifier
+
+            root = snapshot.root_key_file(trust.envelope(db))
+            webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"])
+
+            say("marks")
+            mark_stats = write_marks_cached(db, site_dir, output.cache / "marks", site_url)
+
+            say("downloads")
+            export.write_downloads(public_db, site_dir / "downloads")
+
+            say("pagefind")
+            run_pagefind(site_dir)
+        except BaseException:
+            # A failed build leaves OUT as it was; its directory is removed
+            # now (or, after a kill, by the next build's clean_stale).
+            if "build_dir" in locals():
+                shutil.rmtree(build_dir, ignore_errors=True)
+            raise
+        finally:
+            db.conn.close()
+        say("switch")
+        output.switch(build_dir)
+        output.clean_stale()
+    return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
+            "site_url": site_url, "tables": exported["tables"], "last_seq": feed["last_seq"],
+            **mark_stats}
+
+
+# ------------------------------------------------------------------- serve
+
+class StaticHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+        ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+        ".json": "application/json", ".svg": "image/svg+xml", ".wasm": "application/wasm",
+        ".xml": "application/xml", ".csv": "text/csv; charset=utf-8",
+        ".txt": "text/plain; charset=utf-8", ".db": "application/vnd.sqlite3",
+        ".pf_meta": "application/octet-stream",
+    }
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet by default
+        if os.environ.get("SZZZ_SERVE_LOG"):
+            super().log_message(format, *args)
+
+
+def demo_registry():
+    """``./demo/registry.db`` (created on first run with the demo passphrase)."""
+    from registry import demo
+
+    db_path, keys_dir = DEMO_DIR / "registry.db", DEMO_DIR / "keys"
+    passphrase = demo.DEMO_PASSPHRASE
+    if not db_path.exists():
+        click.echo(f"creating the demo registry in {DEMO_DIR} …", err=True)
+        demo.create_demo(db_path, keys_dir, passphrase)
+    return db_path, keys_dir, passphrase
+
+
+def datasette_command(data_dir: Path, port: int) -> list:
+    return [sys.executable, "-m", "datasette", "serve", "-i", str(data_dir / "registry.db"),
+            "--metadata", str(data_dir / "metadata.yml"),
+            "--plugins-dir", str(DATASETTE_PLUGINS),
+            "--setting", "sql_time_limit_ms", "1000", "--setting", "suggest_facets", "off",
+            "--cors", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=None):
+    """Build, then serve the site and Datasette until Ctrl-C or SIGTERM."""
+    if db_path is None:
+        db_path, keys_dir, passphrase = demo_registry()
+    site_url = f"http://127.0.0.1:{port}"
+    datasette_url = f"http://127.0.0.1:{port + 1}/"
+    summary = build(db_path, out, keys_dir=keys_dir, passphrase=passphrase, site_url=site_url,
+                    datasette_url=datasette_url,
+                    progress=lambda step: click.echo(f"  · {step}", err=True))
+    out_link = Path(summary["out"])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop(keys.PASSPHRASE_ENV, None)  # Datasette needs no key
+    datasette = subprocess.Popen(datasette_command(out_link / "data", port + 1), cwd=ROOT, env=env)
+    handler = functools.partial(StaticHandler, directory=str(out_link / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"网站 site:        {site_url}/")
+    click.echo(f"开放数据 Datasette: {datasette_url}")
+    click.echo("Ctrl-C 停止 / to stop")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        datasette.terminate()
+        try:
+            datasette.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            datasette.kill()
+            datasette.wait()
+
+
+# --------------------------------------------------------------------- CLI
+
+def _fail(e):
+    raise click.ClickException(str(e)) from None
+
+
+_common = [
+    click.option("--db", "db_path", type=click.Path(dir_okay=False), help="registry database"),
+    click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
+                 help="output (a symlink to the current build)"),
+    click.option("--keys", "keys_dir", type=click.Path(file_okay=False),
+                 help="key directory holding the log key [default: keys/ next to --db]"),
+]
+
+
+def _with_common(f):
+    for option in reversed(_common):
+        f = option(f)
+    return f
+
+
+class DefaultBuild(click.Group):
+    """``publish.py --db X`` means ``publish.py build --db X``: build is the default."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultBuild)
+def cli():
+    """苏州制造 portal: build (default) or serve the public site and open data."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("build")
+@_with_common
+@click.option("--site-url", help="public URL of the site (marks, sitemap, feeds)")
+@click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
+              help="URL of the Datasette instance the site links to")
+def build_cmd(db_path, out, keys_dir, site_url, datasette_url):
+    """Build OUT/site and OUT/data from the registry, atomically."""
+    if not db_path:
+        _fail(ConfigError("--db is required: the registry database to publish"))
+    try:
+        summary = build(db_path, out, keys_dir=keys_dir, site_url=site_url,
+                        datasette_url=datasette_url,
+                        progress=lambda step: click.echo(f"  · {step}", err=True))
+    except RegistryError as e:
+        _fail(e)
+    click.echo(f"built {summary['out']} (build time {summary['build_time']}, "
+               f"{summary['tables']['certificates']} certificates, last seq {summary['last_seq']}, "
+               f"{summary['rendered']} marks rendered)")
+
+
+@cli.command("serve")
+@_with_common
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65534),
+              help="site port; Datasette listens on PORT+1")
+def serve_cmd(db_path, out, keys_dir, port):
+    """Build and serve the site (PORT) and Datasette (PORT+1) on 127.0.0.1."""
+    try:
+        serve(db_path, port=port, out=out, keys_dir=keys_dir)
+    except RegistryError as e:
+        _fail(e)
+
+
+if __name__ == "__main__":
+    cli()
