@@ -1,0 +1,5 @@
+"""``python -m registry`` runs the ``szzz`` command line."""
+
+from .cli import main
+
+main()
