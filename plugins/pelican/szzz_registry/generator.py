@@ -5,8 +5,8 @@ Pelican-plugins style (sitemap, search): ``register()`` connects
 ``SZZZ`` (docs/site.md). ``generate_context`` reads the registry (so a bad
 registry stops the build before anything is written) and
 ``generate_output`` renders every page straight from the in-memory rows with
-templates compiled once, writing each file with a temporary name and
-``os.replace``.
+templates compiled once, writing each file directly (the build's
+atomicity comes from publish.py's staging directory, swapped in whole).
 
 Why not Pelican's Writer: its ``write_file`` re-parses each page to rewrite
 relative URLs, which costs more than rendering; our templates produce
@@ -111,6 +111,7 @@ class RegistryGenerator(Generator):
         self.data = None
         self.sitemap = []  # (site-relative URL, lastmod)
         self.written = 0
+        self._dirs = set()
 
     # ------------------------------------------------------------- context
     def generate_context(self):
@@ -153,6 +154,8 @@ class RegistryGenerator(Generator):
     # -------------------------------------------------------------- output
     def generate_output(self, writer):
         out = Path(self.output_path)
+        # Templates are compiled once; don't stat their files on every page.
+        self.env.auto_reload = False
         self._templates_used = {name: self.get_template(name) for name in (
             "home", "certificate", "product", "enterprise", "body", "standard", "list",
             "lists", "notices", "stats", "search")}
@@ -198,12 +201,16 @@ class RegistryGenerator(Generator):
             self.sitemap.append((rel_url, lastmod))
 
     def write_text(self, rel_path, text):
-        path = Path(self.output_path) / rel_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        # Plain writes: publish.py runs Pelican into a staging directory that
+        # it swaps in whole, so the build is atomic at that level; a per-file
+        # rename would double the file-system work of the largest step.
+        path = os.path.join(self.output_path, rel_path)
+        parent = os.path.dirname(path)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        os.replace(tmp, path)
         self.written += 1
 
     def write_lists(self):
@@ -217,6 +224,11 @@ class RegistryGenerator(Generator):
             groups["body"][code] = []
         for code in schema.PROGRAMMES:
             groups["programme"][code] = []
+        # Every enterprise page links to its district and industry list, so
+        # those lists exist even when empty.
+        for e in d.enterprises.values():
+            groups["district"].setdefault(e["district"], [])
+            groups["industry"].setdefault(e["division"] or "-", [])
         for c in d.certificates:
             e = c["enterprise_row"]
             groups["status"][c["status"]].append(c)

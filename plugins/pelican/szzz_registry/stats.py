@@ -33,6 +33,15 @@ def progress(data):
     return points
 
 
+def by_quarter(points):
+    """Cumulative count at the end of each quarter that had issues (for the table)."""
+    out = {}
+    for date, total in points:
+        quarter = f"{date[:4]} Q{(int(date[5:7]) - 1) // 3 + 1}"
+        out[quarter] = total
+    return list(out.items())
+
+
 def _sorted_counts(counter, names):
     return [(names(k), n, k) for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
@@ -61,6 +70,7 @@ def compute(data):
     products_valid = len({c["product"] for c in valid})
     return {
         "progress": points,
+        "progress_quarters": by_quarter(points),
         "products_certified": points[-1][1] if points else 0,
         "products_valid": products_valid,
         "certificates_valid": len(valid),
