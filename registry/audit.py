@@ -218,7 +218,7 @@ class _Auditor:
             return None
         r.passed("checkpoint signed by the log key")
         r.checkpoint = {"origin": names.origin, "size": checked.size, "root": checked.root.hex(),
-                        "timestamp": checked.timestamp}
+                        "timestamp": checked.timestamp, "text": checked.text}
         # The host's max age can only make the audit stricter, never laxer.
         max_age = min(self.max_age_days, int(info.get("max_age_days") or self.max_age_days))
         try:
@@ -482,9 +482,13 @@ class _Auditor:
                 except (ValueError, KeyError, TypeError):
                     r.fail(check, rel, "unreadable event", f"events[{n}]")
                     continue
-                if not 1 <= seq <= size or env != self.entries[seq - 1]:
+                if seq != seen + 1:
+                    # The feed promises every event, in order, without gaps.
+                    r.fail(check, rel, f"event seq {seq}, expected seq {seen + 1} (an event is missing "
+                           "or out of order)", f"events[{n}]")
+                elif not 1 <= seq <= size or env != self.entries[seq - 1]:
                     r.fail(check, rel, f"event seq {seq} differs from log entry {seq - 1}", f"events[{n}]")
-                seen += 1
+                seen = seq
         if seen != size or index.get("last_seq") != size:
             r.fail(check, "api/events/index.json",
                    f"feed holds {seen} events up to seq {index.get('last_seq')}, the log {size}")

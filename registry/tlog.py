@@ -48,7 +48,6 @@ from .exceptions import (
 
 LOG_DIR = "log"
 CHECKPOINT = "checkpoint"
-STATE_CHECKPOINT = Path("state") / "checkpoint"
 LOG_JSON = "api/log.json"
 LOG_JSON_FORMAT = "szzz/log/v1"
 DEFAULT_HOST = "szzz.example.cn"
@@ -333,15 +332,29 @@ def _first_difference(prev_dir, prev_size, leaves) -> str:
     return ""
 
 
-def previous_checkpoints(out_dir) -> list[tuple[str, str]]:
-    """``(where, text)`` of the last signed checkpoints kept by a previous publish:
-    ``<out>/site/log/checkpoint`` and ``<out>/state/checkpoint``."""
+def previous_checkpoints(previous_site=None, state_file=None) -> list[tuple[str, str]]:
+    """``(where, text)`` of the last signed checkpoints a previous publish left:
+    the published ``<previous site>/log/checkpoint`` and the state file."""
     out = []
-    for rel in (Path("site") / LOG_DIR / CHECKPOINT, STATE_CHECKPOINT):
-        path = Path(out_dir) / rel
+    paths = []
+    if previous_site is not None:
+        paths.append(Path(previous_site) / LOG_DIR / CHECKPOINT)
+    if state_file is not None:
+        paths.append(Path(state_file))
+    for path in paths:
         if path.is_file():
             out.append((str(path), path.read_text(encoding="utf-8")))
     return out
+
+
+def names_for_db(db) -> LogNames:
+    """The registry's log names: meta ``log_origin`` if configured, else derived
+    from its site URL (meta ``site_url`` or the default), never from a
+    per-build ``--site-url``: a log's origin is its identity and must not
+    change between builds (a new origin would be a new log)."""
+    from . import marks, schema
+
+    return names_for(marks.site_url_for(db, None), origin=schema.get_meta(db, "log_origin"))
 
 
 def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, timestamp,
@@ -450,51 +463,56 @@ def write_log_json(site_dir, names: LogNames, max_age_days=DEFAULT_MAX_AGE_DAYS)
     return path
 
 
-def publish_log(db, out_dir, site_dir, log_signer, timestamp_signer, *, names: LogNames,
-                timestamp=None, max_age_days=DEFAULT_MAX_AGE_DAYS, trust_record=None) -> dict:
+def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames | None = None,
+                previous_site=None, state_file=None, timestamp=None,
+                max_age_days=DEFAULT_MAX_AGE_DAYS, trust_record=None) -> dict:
     """The publish step: :func:`build_log` into ``<site_dir>/log`` plus ``api/log.json``.
 
-    ``out_dir`` is the published output root (its ``site/log`` is the
-    previous log, its ``state/checkpoint`` the last signed checkpoint);
-    ``site_dir`` is where this build's site is assembled (a staging
-    directory, or ``<out>/site`` itself). ``timestamp`` defaults to
-    :func:`clock.build_time` (``SOURCE_DATE_EPOCH`` or the registry's latest
-    event date): no wall clock, so builds are reproducible.
+    ``site_dir`` is where this build's site is assembled (publish.py's
+    staging build directory); ``previous_site`` the currently published site
+    (its ``log/`` is reused and its checkpoint must be extended);
+    ``state_file`` the record of the last signed checkpoint, kept outside
+    the build directories. ``timestamp`` defaults to :func:`clock.build_time`
+    (``SOURCE_DATE_EPOCH`` or the registry's latest event date): no wall
+    clock, so builds are reproducible.
     """
     from . import snapshot, trust
 
+    if names is None:
+        names = names_for_db(db)
     if trust_record is None:
         trust_record = json.loads(trust.envelope(db)["payload"])
     if timestamp is None:
         timestamp = clock.build_time(snapshot.latest_event_date(db))
-    out_dir, site_dir = Path(out_dir), Path(site_dir)
-    prev_log = out_dir / "site" / LOG_DIR
+    site_dir = Path(site_dir)
+    prev_log = Path(previous_site) / LOG_DIR if previous_site is not None else None
     result = build_log(
         db, site_dir / LOG_DIR, log_signer, timestamp_signer, names=names, timestamp=timestamp,
-        trust_record=trust_record, previous=previous_checkpoints(out_dir),
-        previous_log_dir=prev_log if (prev_log / CHECKPOINT).is_file() else None,
-        state_file=out_dir / STATE_CHECKPOINT)
+        trust_record=trust_record, previous=previous_checkpoints(previous_site, state_file),
+        previous_log_dir=prev_log if prev_log is not None and (prev_log / CHECKPOINT).is_file() else None,
+        state_file=state_file)
     write_log_json(site_dir, names, max_age_days)
+    result["origin"] = names.origin
     return result
 
 
-def refresh(out_dir, timestamp_signer, *, names: LogNames, trust_record: dict, timestamp=None) -> dict:
-    """Re-cosign ``<out>/site/log/checkpoint`` with a new time; nothing else changes.
+def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, state_file=None,
+            timestamp=None) -> dict:
+    """Re-cosign ``<site_dir>/log/checkpoint`` with a new time; nothing else changes.
 
     The checkpoint must verify (log key of the trust list) and match the
     state file's tree; the new time must not go back (a clock gone wrong
     would otherwise un-freshen the log). Time: ``timestamp``, else
     ``SOURCE_DATE_EPOCH``, else the wall clock. State file first, then the
-    published checkpoint, each replaced atomically.
+    published checkpoint, each replaced atomically (one rename each).
     """
-    out_dir = Path(out_dir)
-    path = out_dir / "site" / LOG_DIR / CHECKPOINT
+    path = Path(site_dir) / LOG_DIR / CHECKPOINT
     if not path.is_file():
         raise ConfigError(f"{path}: no published checkpoint to refresh (run `publish.py build` first)")
     text = path.read_text(encoding="utf-8")
     checked = open_checkpoint(text, trust_record, names)
-    state = out_dir / STATE_CHECKPOINT
-    if state.is_file():
+    state = Path(state_file) if state_file is not None else None
+    if state is not None and state.is_file():
         state_cp = open_checkpoint(state.read_text(encoding="utf-8"), trust_record, names).checkpoint
         if state_cp != checked.checkpoint:
             raise LogForkError(f"{path}: tree {checked.size} differs from the last signed tree in {state} "
@@ -508,6 +526,49 @@ def refresh(out_dir, timestamp_signer, *, names: LogNames, trust_record: dict, t
                           "refusing to move the log's time backwards")
     new = note.add_signatures(text, [note_signer(timestamp_signer, names.timestamp_name,
                                                  note.KEY_TYPE_COSIGNATURE)], timestamp=ts)
-    _write_text_atomic(state, new)
+    if state is not None:
+        _write_text_atomic(state, new)
     _write_text_atomic(path, new)
     return {"size": checked.size, "timestamp": ts, "checkpoint": new}
+
+
+def refresh_site(site_dir, keys_dir, passphrase, *, state_file=None, timestamp=None) -> dict:
+    """``publish.py refresh``: everything from the published site and the key directory.
+
+    The trust list comes from ``api/trust-list.json``, checked against the
+    site's own ``api/root-key.json`` (this is the publisher's own output);
+    the names from ``api/log.json``; the timestamp key is the trust list's
+    active one, loaded from ``keys_dir``. No database, no rebuild.
+    """
+    from . import keys
+
+    site_dir = Path(site_dir)
+    try:
+        root = json.loads((site_dir / "api" / "root-key.json").read_text(encoding="utf-8"))
+        envelope = json.loads((site_dir / "api" / "trust-list.json").read_text(encoding="utf-8"))
+        info = json.loads((site_dir / LOG_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{site_dir}: not a published site with a log ({e})") from None
+    record = keys.verify_envelope(envelope, canonical.TRUST_LIST, canonical.unb64url(root["public_key"]))
+    names = names_for(origin=info["origin"], timestamp_name=info["timestamp_key_name"])
+    active = [e["key_id"] for e in record["keys"]
+              if e.get("role") == "timestamp" and e.get("status") == "active"]
+    if not active:
+        raise ConfigError(f"{site_dir}/api/trust-list.json lists no active timestamp key")
+    signer = keys.load(keys_dir, sorted(active)[-1] if len(active) > 1 else active[0], passphrase)
+    return refresh(site_dir, signer, names=names, trust_record=record, state_file=state_file,
+                   timestamp=timestamp)
+
+
+def load_timestamp_signer(db, keys_dir, passphrase):
+    """The registry's active timestamp key from ``keys_dir``."""
+    from . import keys
+
+    return keys.load(keys_dir, key_id_for_role(db, "timestamp"), passphrase)
+
+
+def state_file_for(out_link) -> Path:
+    """Where publish.py keeps the last signed checkpoint: ``.<OUT>.state/checkpoint``
+    beside the output link, outside every build directory (which come and go)."""
+    out_link = Path(os.path.abspath(out_link))
+    return out_link.parent / f".{out_link.name}.state" / CHECKPOINT
