@@ -709,8 +709,9 @@ def demo(db_path, keys_dir, n, seed, today, as_json):
 
 # ------------------------------------------- commands from other modules
 def _register_other_commands():
-    from . import cli_marks
+    from . import cli_audit, cli_marks
     cli_marks.register(cli)
+    cli_audit.register(cli)
 
 
 _register_other_commands()
