@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from registry import (  # noqa: E402
-    changefeed, clock, export, integrity, keys, marks, opendata, schema, searchindex, snapshot, trust,
+    changefeed, clock, export, integrity, keys, marks, opendata, schema, searchindex, snapshot, tlog, trust,
 )
 from registry.exceptions import BuildError, ConfigError, RegistryError  # noqa: E402
 
@@ -261,6 +261,15 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             snapshot.write_snapshot(db, site_dir, log_signer, as_of=moment)
             feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
 
+            say("log")
+            # The transparency log (registry/tlog.py): refuses to sign a tree that
+            # does not extend the published one or the state file's.
+            current = output.current()
+            log_info = tlog.publish_log(
+                db, site_dir, log_signer, tlog.load_timestamp_signer(db, keys_dir, passphrase),
+                previous_site=current / "site" if current else None,
+                state_file=tlog.state_file_for(output.link), timestamp=moment)
+
             say("verify page")
             from registry import webverifier
 
@@ -288,7 +297,7 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
         output.clean_stale()
     return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
             "site_url": site_url, "tables": exported["tables"], "last_seq": feed["last_seq"],
-            **mark_stats}
+            "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")}, **mark_stats}
 
 
 # ------------------------------------------------------------------- serve
@@ -420,6 +429,30 @@ def build_cmd(db_path, out, keys_dir, site_url, datasette_url):
     click.echo(f"built {summary['out']} (build time {summary['build_time']}, "
                f"{summary['tables']['certificates']} certificates, last seq {summary['last_seq']}, "
                f"{summary['rendered']} marks rendered)")
+
+
+@cli.command("refresh")
+@click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="published output (the symlink a build made)")
+@click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False),
+              help="key directory holding the timestamp key")
+def refresh_cmd(out, keys_dir):
+    """Re-cosign the published log checkpoint with the current time (no new events, no rebuild).
+
+    时间戳续签：仅更新检查点的时间戳副签名。Time: SOURCE_DATE_EPOCH when set, else now.
+    """
+    output = Output(out)
+    try:
+        with output.locked():
+            current = output.current()
+            if current is None:
+                raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
+            result = tlog.refresh_site(current / "site", keys_dir, keys.passphrase_from_env(),
+                                       state_file=tlog.state_file_for(output.link))
+    except RegistryError as e:
+        _fail(e)
+    click.echo(f"refreshed {out}/site/log/checkpoint: tree size {result['size']}, "
+               f"cosigned at {result['timestamp']}")
 
 
 @cli.command("serve")

@@ -81,6 +81,25 @@ export async function importPublic(publicB64) {
   }
 }
 
+/**
+ * Whether this browser can verify Ed25519 at all (WebCrypto, secure
+ * context, Ed25519 support: Chrome 137+, Safari 17+, Firefox 129+). Without
+ * it every signature would look forged, so the page must say "cannot
+ * verify here" instead of giving a verdict.
+ */
+export async function ed25519Supported() {
+  try {
+    if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return false;
+    // The base point's encoding: a valid public key every implementation accepts.
+    const raw = new Uint8Array(32).fill(0x66);
+    raw[0] = 0x58;
+    await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True when `signature` is a valid Ed25519 signature (never throws on bad input). */
 export async function ed25519Verify(publicB64, signature, message) {
   try {

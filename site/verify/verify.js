@@ -8,6 +8,7 @@
 // certificate's JSON are fetched, from this site, relative to the page.
 
 import { createVerifier, todayInSuzhou } from "./verifier.js";
+import { ed25519Supported } from "./canonical.js";
 
 const $ = (id) => document.getElementById(id);
 const meta = (name) => {
@@ -231,7 +232,8 @@ async function run() {
   bilingual($("v-title"), "正在验证…", "Verifying…");
   let result;
   if (!verifier) {
-    result = { verdict: "unsupported", checks: {}, details: {}, reason: "", reason_zh: "" };
+    const checks = Object.fromEntries(["payload", "trust_list", "key", "signature", "record", "status", "fresh"].map((c) => [c, null]));
+    result = { verdict: "unsupported", checks, details: {}, reason: "", reason_zh: "" };
   } else {
     result = await verifier.verify(hash);
   }
@@ -241,16 +243,12 @@ async function run() {
   performance.mark("szzz-verdict"); // time from navigation to verdict (bench/verify_page_bench.py)
 }
 
-function cryptoAvailable() {
-  return Boolean(window.isSecureContext && window.crypto && crypto.subtle);
-}
-
-function setup() {
+async function setup() {
   const apiBase = new URL(meta("szzz-api-base") || "../api/", location.href).href;
   const pinnedToday = meta("szzz-today"); // test hook, set only by install_verifier(today=...)
   const report = meta("szzz-report-url") || "../report/";
   $("report-link").href = report;
-  if (cryptoAvailable()) {
+  if (await ed25519Supported()) {
     verifier = createVerifier({
       rootPublicKey: meta("szzz-root-key"),
       apiBase,

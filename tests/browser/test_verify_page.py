@@ -200,6 +200,25 @@ def test_verdicts_are_explained_in_chinese_and_english(page, serve_dir, conforma
     assert_no_js_errors(page)
 
 
+def test_browser_without_ed25519_says_it_cannot_verify_instead_of_forged(page, serve_dir, conformance_site):
+    """Older browsers lack WebCrypto Ed25519: every signature would fail, so the
+    page must not call a genuine mark counterfeit there."""
+    page.add_init_script("""(() => {
+        const importKey = SubtleCrypto.prototype.importKey;
+        SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+            if ((algorithm && algorithm.name) === 'Ed25519') {
+                return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
+            }
+            return importKey.call(this, format, data, algorithm, ...rest);
+        };
+    })()""")
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    assert verdict_of(page)["verdict"] == "unsupported"
+    assert "此浏览器无法验证" in page.locator("#verdict").inner_text()
+    assert page.locator("#report").is_hidden()
+
+
 def test_landing_page_offers_scanning_and_is_keyboard_usable(page, serve_dir, conformance_site):
     base = serve_dir(conformance_site)
     open_page(page, base + "/v/", state="idle")
