@@ -272,7 +272,12 @@ function scanStatus(zh, en) {
   bilingual($("scan-status"), zh, en);
 }
 
-/** A scanned text: a mark URL of this site (or bare digits) is verified here. */
+/**
+ * A scanned text: bare digits or a mark URL's fragment is verified here, by
+ * this page and its pinned root key. The page never navigates to what a QR
+ * code holds: a counterfeit mark may lead to a look-alike site, so a mark
+ * URL of another host is verified here with a warning naming that host.
+ */
 function useScanned(text) {
   const trimmed = text.trim();
   let url = null;
@@ -281,14 +286,18 @@ function useScanned(text) {
   } catch { /* not an absolute URL */ }
   let fragment = null;
   if (/^[0-9]+$/.test(trimmed)) fragment = trimmed;
-  else if (url && url.origin === location.origin && url.hash.length > 1) fragment = url.hash.slice(1);
+  else if (url && /^https?:$/.test(url.protocol) && url.hash.length > 1) fragment = url.hash.slice(1);
   if (fragment === null) {
-    // Never follow it: a counterfeit mark may lead to a look-alike site.
-    scanStatus(`此二维码不是本网站的认证标志，已停止：${trimmed.slice(0, 200)}`,
-      "This QR code is not a mark of this verification site; it was not opened.");
+    scanStatus(`此二维码不是认证标志，未打开：${trimmed.slice(0, 200)}`,
+      "This QR code is not a certification mark; it was not opened.");
     return;
   }
-  scanStatus("已读取二维码", "QR code read");
+  if (url && url.origin !== location.origin) {
+    scanStatus(`注意：此二维码指向 ${url.host}，不是本网站。已在本页验证其内容；请勿在该网站输入任何信息。`,
+      `Note: this QR code points to ${url.host}, not this site. Its content was verified on this page; do not enter anything on that site.`);
+  } else {
+    scanStatus("已读取二维码", "QR code read");
+  }
   if (location.hash.slice(1) === fragment) run();
   else location.hash = fragment;
   $("verdict").focus();

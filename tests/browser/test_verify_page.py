@@ -323,12 +323,19 @@ def test_scanning_a_photo_of_a_real_mark_verifies_it(page, serve_dir, conformanc
     page.set_input_files("#scan-photo", str(tmp_path / "photo.jpg"))
     page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'revoked'")
 
-    # A QR code leading to another site is reported, never followed.
+    # A mark URL of another host is verified here (never followed), with a warning.
     other = marks.MarkInfo("X", "SZZZ", "valid", text, "https://szzz.example.cn/v/#" + text)
     (tmp_path / "other.png").write_bytes(marks.render_png(other, marks.make_qr("https://szzz.example.cn", text)))
     page.set_input_files("#scan-photo", str(tmp_path / "other.png"))
-    page.wait_for_function("() => document.getElementById('scan-status').textContent.includes('不是本网站')")
-    assert page.evaluate("() => location.hash.slice(1)") == revoked
+    page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'valid'")
+    assert "szzz.example.cn" in page.locator("#scan-status").inner_text()
+    assert page.url.startswith(base)
+    # A QR code that is not a mark is shown as text and not opened.
+    import segno
+    segno.make("https://evil.example/login", error="M").save(str(tmp_path / "phish.png"), scale=8)
+    page.set_input_files("#scan-photo", str(tmp_path / "phish.png"))
+    page.wait_for_function("() => document.getElementById('scan-status').textContent.includes('不是认证标志')")
+    assert page.evaluate("() => location.hash.slice(1)") == text and page.url.startswith(base)
     assert foreign_requests(requests) == []
     assert_no_js_errors(page)
 
