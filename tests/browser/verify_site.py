@@ -72,70 +72,27 @@ def verify_via_hash(page, fragment: str, timeout_ms: int = 15000) -> dict:
     return verdict_of(page)
 
 
-# --------------------------------------------------------------------------- #
-# A small signed site made here with the real registry code (fixed seeds)
-# --------------------------------------------------------------------------- #
-#: Documented seeds of the keys of the pages' own fixture (test vectors only).
-SEEDS = {
-    "root": b"szzz browser-test root",
-    "log": b"szzz browser-test log",
-    "body": b"szzz browser-test CQC key",
-}
-TODAY = "2025-06-15"
-AS_OF = "2025-06-14T15:59:59Z"
 
+def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
+    """The XSS corpus registry (tests/xss_corpus.py: hostile text in every
+    free-text field, signed through ``registry.operations.Registry``),
+    published with ``snapshot.write_snapshot`` under ``root/api/``, the
+    verifier installed at ``root/v/`` (and at ``root/v-slow/`` with a 0.5 s
+    fetch timeout). Returns ``{cert_no: (status, payload digits)}``."""
+    from registry import schema, snapshot
+    from xss_corpus import PASSPHRASE, xss_registry
 
-def build_signed_site(root: Path, *, cert_no: str, texts: dict, as_of: str = AS_OF,
-                      today: str = TODAY, **install_options) -> dict:
-    """Publish one certificate whose display fields are ``texts`` (e.g. hostile
-    HTML) into ``root/api/`` with ``snapshot.write_files``, install the
-    verifier at ``root/v/``; return ``{"payload": digits, "root_public_key": ...}``.
-
-    Every text reaches the browser through a SIGNED record (certificate
-    revision, trust-list entry), exactly as a malicious or careless
-    certification body could publish it.
-    """
-    from registry import canonical, keys, payload, snapshot
-
-    k = {name: keys.signer_from_seed(seed) for name, seed in SEEDS.items()}
-    programme, _year, body, _serial = cert_no.split("-")
-
-    def entry(name, role, body_code):
-        return {"key_id": k[name].key_id, "public_key": k[name].public_b64, "role": role,
-                "body": body_code, "body_name_zh": texts["body_zh"], "body_name_en": texts["body_en"],
-                "valid_from": "2021-01-01", "valid_to": None, "status": "active",
-                "status_date": "2021-01-01"}
-
-    trust = canonical.make_envelope(canonical.TRUST_LIST, {
-        "scheme": "苏州制造", "version": 1, "issued": "2021-01-01",
-        "root_key_id": k["root"].key_id, "root_public_key": k["root"].public_b64,
-        "keys": sorted([entry("log", "log", None), entry("body", "body", body)],
-                       key=lambda e: e["key_id"]),
-    }, k["root"])
-    record = canonical.nfc({
-        "cert_no": cert_no, "revision": 1, "previous": None, "programme": programme,
-        "body": body, "key_id": k["body"].key_id,
-        "enterprise": {"uscc": "91320500MA1XXXXX0X", "name_zh": texts["enterprise_zh"],
-                       "name_en": texts["enterprise_en"], "district": texts["district"]},
-        "product": {"id": 1, "name_zh": texts["product_zh"], "name_en": texts["product_en"],
-                    "models": texts["models"], "gtin": None},
-        "standards": texts["standards"], "scope": texts["scope"],
-        "issued": "2025-01-02", "signed_on": "2025-01-02", "expires": "2028-01-01",
-        "mark_authorised": True,
-        "evaluation": {"innovation": 88, "quality": 91, "service": 85, "reputation": 90, "recognition": 86},
-    })
-    revision = canonical.make_envelope(canonical.CERTIFICATE, record, k["body"])
-    event = canonical.make_envelope(canonical.EVENT, {
-        "seq": 1, "type": "issued", "date": "2025-01-02", "actor": body, "cert_no": cert_no,
-        "status": "valid", "revision": 1, "record_digest": canonical.envelope_digest(revision),
-        "prev": None, "reason": texts["scope"], "notice": None, "subject": None, "details": {},
-    }, k["body"])
-    cert = snapshot.CertificateData(cert_no, "valid", "2025-01-02", body, programme,
-                                    revisions=[revision], revision_reasons=["issued"],
-                                    events=[event], summary=snapshot.summary_of(record))
-    snapshot.write_files(root, trust, [cert], k["log"], as_of=as_of, last_seq=1)
-    mark = payload.sign(k["body"], signed_on="2025-01-02", expires="2028-01-01",
-                        record_digest=canonical.envelope_digest(revision), cert_no=cert_no)
-    webverifier.install_verifier(root / "v", root_public_key=k["root"].public_b64, today=today,
-                                 **install_options)
-    return {"payload": mark.to_text(), "root_public_key": k["root"].public_b64}
+    (root / "registry").mkdir(parents=True, exist_ok=True)
+    db_path, keys_dir = xss_registry(root / "registry")
+    db = schema.connect(db_path)
+    try:
+        snapshot.write_snapshot(db, root / "site", snapshot.load_log_signer(db, keys_dir, PASSPHRASE))
+        certificates = {no: (status, text) for no, status, text in db.execute(
+            "select cert_no, status, mark_payload from certificates order by cert_no")}
+    finally:
+        db.close()
+    site = root / "site"
+    root_key = json.loads((site / "api" / "root-key.json").read_text(encoding="utf-8"))["public_key"]
+    webverifier.install_verifier(site / "v", root_public_key=root_key, today=today)
+    webverifier.install_verifier(site / "v-slow", root_public_key=root_key, today=today, timeout_ms=500)
+    return certificates
