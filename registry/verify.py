@@ -490,6 +490,7 @@ def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_da
             raise _status_unknown(f"status as of {as_of_day} is in the future",
                                   f"状态信息日期 {as_of_day} 晚于当前日期", "fresh")
         result.checks["fresh"] = True
+        _check_log(source, doc, trust, result, today, max_age_days)
     try:
         current = canonical.envelope_payload(doc["revisions"][-1], canonical.CERTIFICATE)
         expires = current["expires"]
@@ -499,6 +500,25 @@ def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_da
     if status == "valid" and expires < today.isoformat():
         return "expired", f"certificate expired on {expires}", f"证书已于 {expires} 过期"
     return status, _status_reason(status, result), _status_reason_zh(status, result)
+
+
+def _check_log(source, doc, trust, result, today, max_age_days):
+    """Transparency log step (registry/tlog.py, docs/transparency-log.md): when the
+    site publishes a log, its checkpoint must be signed by a trust-listed log key,
+    freshly cosigned (judged at noon CST of ``today``, like the day-based status
+    rule) and include the certificate's latest event; else status_unknown."""
+    from . import tlog
+
+    now = int(datetime.datetime.combine(today, datetime.time(12), clock.CST).timestamp())
+    try:
+        log = tlog.check_certificate(source, trust["record"], doc["events"][-1], now=now,
+                                     max_age_days=max_age_days)
+    except (RegistryError, SourceMissing, SourceUnavailable, KeyError, TypeError, ValueError, IndexError) as e:
+        raise _status_unknown(f"transparency log check failed: {e}",
+                              "签名真实，但透明日志校验未通过（检查点过期、被回滚或不含此证书的最新事件）",
+                              "fresh") from None
+    if log is not None:
+        result.details["log"] = log
 
 
 def _status_reason(status, result):
