@@ -67,8 +67,12 @@ def date_option(f):
 
 
 def _passphrase():
-    return keys.passphrase_from_env(
-        lambda: click.prompt("Key passphrase 私钥口令", hide_input=True, err=True))
+    """``SZZZ_PASSPHRASE``, else a prompt — only on a terminal: a script
+    without the variable gets a clear error instead of a hung prompt."""
+    prompt = None
+    if sys.stdin.isatty():
+        prompt = lambda: click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)  # noqa: E731
+    return keys.passphrase_from_env(prompt)
 
 
 def _open(db_path, keys_dir=None):
