@@ -26,7 +26,9 @@ _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
 def script_json(value) -> str:
     """JSON text safe to place verbatim inside a ``<script>`` data block."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return "".join(_ESCAPES.get(ch, ch) for ch in text)
+    for ch, escaped in _ESCAPES.items():
+        text = text.replace(ch, escaped)
+    return text
 
 
 def _clean(d):
