@@ -11,6 +11,8 @@ import json
 import math
 import re
 import sqlite3
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -350,7 +352,9 @@ def test_bad_settings_and_missing_registry_stop_the_build(tmp_path, demo_db):
 
 def test_two_builds_are_identical(demo_db, site, tmp_path):
     again = build_site(demo_db[0], tmp_path / "again")
-    first = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    # (pagefind/ is added to the site by the search test, as publish.py does.)
+    first = {p.relative_to(site): p.read_bytes() for p in site.rglob("*")
+             if p.is_file() and p.relative_to(site).parts[0] != "pagefind"}
     second = {p.relative_to(again): p.read_bytes() for p in again.rglob("*") if p.is_file()}
     assert first.keys() == second.keys()
     assert [k for k in first if first[k] != second[k]] == []
@@ -397,3 +401,22 @@ def test_certificate_page_in_chromium(site, demo_db, serve_dir, page):
     assert not page.locator("#verify-link").is_visible()
     assert page.locator(".verdict-status").is_visible()
     assert not page.page_errors
+
+
+@pytest.mark.browser
+def test_search_page_finds_a_two_character_chinese_term(site, demo_db, serve_dir, page):
+    """Index the built site with Pagefind (as publish.py does) and search in Chromium."""
+    subprocess.run([sys.executable, "-m", "pagefind", "--site", str(site)], check=True,
+                   capture_output=True, timeout=300)
+    name, cert_no = rows(demo_db[0], "select p.name_zh, c.cert_no from certificates c "
+                                     "join products p on p.id = c.product order by c.cert_no")[0]
+    term = name[:2]
+    page.goto(f"{serve_dir(site)}/search/?q={term}")
+    results = page.locator(".pagefind-ui__result-link")
+    results.first.wait_for(timeout=15_000)
+    hrefs = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert hrefs and all(h.startswith("/") for h in hrefs)
+    assert all(term in t for t in results.all_inner_texts()[:3]), results.all_inner_texts()[:3]
+    assert page.locator(".pagefind-ui__filter-name", has_text="status").count() == 1
+    assert not page.page_errors
+    assert not [m.text for m in page.console_messages if "Content Security Policy" in m.text]

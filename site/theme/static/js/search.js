@@ -9,9 +9,14 @@ window.addEventListener("DOMContentLoaded", function () {
     }
     return;
   }
+  // The site may live under a sub-path: result URLs are relative to the
+  // directory holding pagefind/, not to the host's root.
+  var bundle = el.getAttribute("data-bundle");
+  var base = new URL(bundle, window.location.href).pathname.replace(/pagefind\/$/, "");
   var ui = new window.PagefindUI({
     element: "#search",
-    bundlePath: el.getAttribute("data-bundle"),
+    bundlePath: bundle,
+    baseUrl: base,
     showSubResults: false,
     showImages: false,
     resetStyles: false,
