@@ -149,17 +149,24 @@ def digits_to_bytes(text: str) -> bytes:
     full, rest = divmod(len(text), 17)
     if rest and rest not in BYTES_FOR_DIGITS:
         raise PayloadError(f"payload length {len(text)} digits is not a valid group length")
-    out = bytearray()
-    pos = 0
+    # Full groups in one comprehension (batch verification decodes millions of
+    # payloads; this is its largest cost after the signature check).
+    end = full * 17
+    values = [int(text[pos:pos + 17]) for pos in range(0, end, 17)]
+    if rest:
+        values.append(int(text[end:]))
     sizes = [GROUP_BYTES] * full + ([BYTES_FOR_DIGITS[rest]] if rest else [])
-    for size in sizes:
-        width = DIGITS_FOR_BYTES[size]
-        value = int(text[pos:pos + width])
-        if value >= 256 ** size:
-            raise PayloadError(f"digits {pos}..{pos + width - 1}: group value exceeds {size} bytes")
-        out += value.to_bytes(size, "big")
-        pos += width
-    return bytes(out)
+    try:
+        return b"".join([v.to_bytes(size, "big") for v, size in zip(values, sizes)])
+    except OverflowError:
+        pos = 0
+        for value, size in zip(values, sizes):
+            width = DIGITS_FOR_BYTES[size]
+            if value >= 256 ** size:
+                raise PayloadError(
+                    f"digits {pos}..{pos + width - 1}: group value exceeds {size} bytes") from None
+            pos += width
+        raise
 
 
 def parse_text(text: str) -> MarkPayload:
