@@ -80,7 +80,7 @@ def lifecycle_module() -> str:
 
 
 def render_page(template: str, *, root_public_key, api_base, max_age_days, timeout_ms,
-                site_name, report_url, today=None) -> str:
+                site_name, report_url, today=None, log_origin="", log_base="../log/") -> str:
     """Fill the page template; every value is HTML-escaped into an attribute or text."""
     hooks = ""
     if today is not None:
@@ -94,6 +94,8 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
         "timeout_ms": str(timeout_ms),
         "report_url": report_url,
         "site_name": site_name,
+        "log_origin": log_origin,
+        "log_base": log_base,
     }
     page = template.replace("{{test_hooks}}", hooks)
     for name, value in values.items():
@@ -108,14 +110,20 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
 
 def install_verifier(out_dir, *, root_public_key, max_age_days=7, api_base="../api/",
                      site_name=DEFAULT_SITE_NAME, report_url=DEFAULT_REPORT_URL,
-                     timeout_ms=8000, today=None, jsqr_path=None, source_dir=None) -> Path:
+                     timeout_ms=8000, today=None, jsqr_path=None, source_dir=None,
+                     log_origin=None, log_base="../log/") -> Path:
     """Write the verification page into ``out_dir`` (replacing what is there).
 
     ``root_public_key`` is the scheme root's raw Ed25519 public key, base64url
     without padding (as in ``api/root-key.json``): it is pinned into the
     page, which trusts nothing else. ``api_base`` is where ``trust-list.json``
     and ``certificates/`` are, relative to the page. ``today`` (YYYY-MM-DD)
-    pins the verifier's clock and exists for tests only. Returns ``out_dir``.
+    pins the verifier's clock and exists for tests only. ``log_origin`` (e.g.
+    ``szzz.example.cn/log``) pins the transparency log's origin: the page then
+    also checks the checkpoint, its freshness, the latest event's inclusion and
+    consistency with the largest tree it saw (site/verify/logcheck.js); without
+    it the page does no log step. ``log_base`` is where ``checkpoint`` and
+    ``tile/`` are, relative to the page. Returns ``out_dir``.
     """
     keys.public_from_b64(root_public_key)  # SignatureError naming the problem
     if isinstance(max_age_days, bool) or not isinstance(max_age_days, int) or max_age_days < 0:
@@ -128,6 +136,13 @@ def install_verifier(out_dir, *, root_public_key, max_age_days=7, api_base="../a
     report_url = _report_url(report_url)
     if not isinstance(site_name, str) or not site_name.strip():
         raise ConfigError(f"site_name must be non-empty text, observed {site_name!r}")
+    if log_origin is not None:
+        from . import tlog
+
+        tlog.names_for(origin=log_origin)  # ConfigError naming a bad key name
+    log_base = _relative_url("log_base", log_base)
+    if not log_base.endswith("/"):
+        raise ConfigError(f"log_base must end with '/', observed {log_base!r}")
     if today is not None and not DATE_RE.match(str(today)):
         raise ConfigError(f"today must be YYYY-MM-DD, observed {today!r}")
 
@@ -145,6 +160,7 @@ def install_verifier(out_dir, *, root_public_key, max_age_days=7, api_base="../a
         template_path.read_text(encoding="utf-8"), root_public_key=root_public_key,
         api_base=api_base, max_age_days=max_age_days, timeout_ms=timeout_ms,
         site_name=canonical.nfc(site_name), report_url=report_url, today=today,
+        log_origin=log_origin or "", log_base=log_base,
     )
 
     out_dir = Path(out_dir)
@@ -181,7 +197,8 @@ def page_bytes(out_dir) -> dict:
     """Sizes of the files a visitor's browser fetches for one verification
     (page, style, modules), and of the lazily loaded scanner, in bytes."""
     out_dir = Path(out_dir)
-    eager = [TEMPLATE, "verify.css", "verify.js", "verifier.js", "payload.js", "canonical.js", GENERATED]
+    eager = [TEMPLATE, "verify.css", "verify.js", "verifier.js", "payload.js", "canonical.js", GENERATED,
+             "logcheck.js", "tlog.js"]
     lazy = ["scan.js", "jsQR.js"]
     return {
         "eager": {name: (out_dir / name).stat().st_size for name in eager},

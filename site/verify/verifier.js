@@ -351,6 +351,14 @@ export function createVerifier(options) {
         `签名真实，但状态信息（截至 ${statement.as_of}）已过时（最长 ${maxAgeDays} 天）`);
     }
     result.checks.fresh = true;
+    // 7. The transparency log (logcheck.js), when the page pins a log origin.
+    if (options.logCheck) {
+      const log = await options.logCheck(trust, got.data.events[got.data.events.length - 1]);
+      result.details.log = log;
+      if (!log.ok) {
+        throw new Stop("status_unknown", `signature genuine, but ${log.reason}`, `签名真实，但${log.reason_zh}`);
+      }
+    }
     const current = currentRevision(got.data);
     result.details.current_expires = current.expires;
     if (status === "valid" && current.expires < today()) {

@@ -9,6 +9,7 @@
 
 import { createVerifier, todayInSuzhou } from "./verifier.js";
 import { ed25519Supported } from "./canonical.js";
+import { createLogCheck } from "./logcheck.js";
 
 const $ = (id) => document.getElementById(id);
 const meta = (name) => {
@@ -82,6 +83,12 @@ const CHECK_ROWS = [
   ["signature", "签名真实", "Signature genuine"],
   ["record", "与登记的证书记录相符", "Matches the registered certificate record"],
 ];
+const LOG_ROWS = [
+  ["log-signature", "透明日志检查点由日志密钥签名", "Log checkpoint signed by the log key"],
+  ["log-fresh", "日志检查点时间戳在有效期内", "Log checkpoint freshly timestamped"],
+  ["inclusion", "最新事件已记入透明日志", "Latest event included in the log"],
+  ["consistency", "日志未被回滚或分叉", "Log not rolled back or forked"],
+];
 const MARKS = { true: ["✓", "通过", "passed"], false: ["✗", "未通过", "failed"], null: ["–", "未检查", "not checked"] };
 
 function el(tag, text, attrs = {}) {
@@ -119,6 +126,19 @@ function renderChecks(result) {
     list.append(checkItem(false, "状态未知", "Status unknown", result.status_as_of ? `截至 as of ${result.status_as_of}` : null));
   } else {
     list.append(checkItem(null, "证书状态", "Certificate status"));
+  }
+  // Transparency-log checks (logcheck.js), each marked for people and machines.
+  const log = result.details.log;
+  if (log && log.checks) {
+    for (const [name, zh, en] of LOG_ROWS) {
+      const state = log.checks[name] === true ? true : log.checks[name] === false ? false : null;
+      const detail = name === "log-fresh" && log.cosigned ? `时间戳 cosigned ${log.cosigned}`
+        : name === "inclusion" && log.leaf_index !== undefined ? `第 ${log.leaf_index} 项 / leaf ${log.leaf_index} of ${log.size}` : null;
+      const li = checkItem(state, zh, en, detail);
+      li.dataset.check = name;
+      li.dataset.ok = String(state === true);
+      list.append(li);
+    }
   }
   // The two facts a consumer must not confuse, side by side.
   const sig = result.checks.signature;
@@ -243,6 +263,20 @@ async function run() {
   performance.mark("szzz-verdict"); // time from navigation to verdict (bench/verify_page_bench.py)
 }
 
+/** The log step, when install_verifier pinned a log origin (docs/transparency-log.md). */
+function logCheckFor(pinnedToday) {
+  const origin = meta("szzz-log-origin");
+  if (!origin) return null;
+  const nowTest = meta("szzz-now"); // test hook, like szzz-today
+  const checker = createLogCheck({
+    logBase: new URL(meta("szzz-log-base") || "../log/", location.href).href,
+    origin,
+    maxAgeDays: Number(meta("szzz-max-age-days") || 7),
+    now: nowTest ? () => Number(nowTest) : pinnedToday ? () => Date.parse(`${pinnedToday}T12:00:00+08:00`) / 1000 : () => Date.now() / 1000,
+  });
+  return (trust, event) => checker.check(trust, event);
+}
+
 async function setup() {
   const apiBase = new URL(meta("szzz-api-base") || "../api/", location.href).href;
   const pinnedToday = meta("szzz-today"); // test hook, set only by install_verifier(today=...)
@@ -255,6 +289,7 @@ async function setup() {
       maxAgeDays: Number(meta("szzz-max-age-days") || 7),
       timeoutMs: Number(meta("szzz-timeout-ms") || 8000),
       today: pinnedToday ? () => pinnedToday : () => todayInSuzhou(),
+      logCheck: logCheckFor(pinnedToday),
     });
   }
   window.addEventListener("hashchange", run);

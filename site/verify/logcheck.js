@@ -1,0 +1,143 @@
+// The verify page's transparency-log step (docs/transparency-log.md).
+//
+// After the certificate's status was replayed from its signed events, this
+// checks, with WebCrypto only:
+//   log-signature  log/checkpoint (fetched no-store) is signed by a log key
+//                  of the verified trust list, under the pinned origin;
+//   log-fresh      a timestamp key of the trust list cosigned it, no older
+//                  than the maximum age and not more than a day ahead;
+//   inclusion      the certificate's latest event is leaf seq-1 of that tree
+//                  (inclusion proof built from the tiles by TileLog);
+//   consistency    the tree extends the largest tree this browser has seen
+//                  (kept in localStorage), proven by a consistency proof; a
+//                  smaller or diverging tree is a rolled-back or forked log.
+// Any failure makes the verdict status_unknown, never valid.
+
+import { KEY_TYPE_COSIGNATURE, KEY_TYPE_ED25519, TileLog, leafHash, parseVkey, toBase64, toHex,
+  verifyConsistency, verifyInclusion } from "./tlog.js";
+import { unb64url, utf8 } from "./canonical.js";
+
+export const LOG_CHECKS = ["log-signature", "log-fresh", "inclusion", "consistency"];
+const DAY = 86400;
+const FUTURE_TOLERANCE = DAY; // build times are end-of-day in Suzhou
+const STORE_PREFIX = "szzz-log:";
+
+async function vkeyFor(name, type, publicKey) {
+  // signed-note key ID: SHA-256(name ‖ 0x0A ‖ type ‖ pub)[:4].
+  const data = new Uint8Array([...utf8(name), 0x0a, type, ...publicKey]);
+  const id = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", data)).slice(0, 4));
+  return parseVkey(`${name}+${id}+${toBase64(new Uint8Array([type, ...publicKey]))}`);
+}
+
+/** Note verifiers from the verified trust list: usable log and timestamp keys. */
+async function verifiers(keys, origin, timestampName) {
+  const out = [];
+  for (const k of keys.values()) {
+    if (k.status === "compromised" || typeof k.public_key !== "string") continue;
+    if (k.role === "log") out.push(await vkeyFor(origin, KEY_TYPE_ED25519, unb64url(k.public_key)));
+    if (k.role === "timestamp") out.push(await vkeyFor(timestampName, KEY_TYPE_COSIGNATURE, unb64url(k.public_key)));
+  }
+  return out;
+}
+
+/** The log entry of an event envelope: canonical JSON, keys in sorted order. */
+export function entryBytes(env) {
+  return utf8(JSON.stringify({ key_id: env.key_id, payload: env.payload, signature: env.signature, type: env.type }));
+}
+
+function timestampNameFor(origin) {
+  return (origin.endsWith("/log") ? origin.slice(0, -4) : origin) + "/timestamp";
+}
+
+/**
+ * options: logBase (absolute URL of log/, ending in "/"), origin (pinned),
+ * maxAgeDays, now() (Unix seconds), storage (localStorage or a stand-in).
+ * Returns check(trust, latestEvent) -> {ok, checks, reason, reason_zh, ...}; never throws.
+ */
+export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Date.now() / 1000,
+  storage = globalThis.localStorage, timestampName = timestampNameFor(origin) }) {
+  const storeKey = STORE_PREFIX + origin;
+
+  function remembered() {
+    try {
+      const v = JSON.parse(storage.getItem(storeKey) || "null");
+      return v && /^(0|[1-9][0-9]*)$/.test(v.size) && typeof v.root === "string" ? v : null;
+    } catch { return null; }
+  }
+
+  async function check(trust, latestEvent) {
+    const checks = Object.fromEntries(LOG_CHECKS.map((c) => [c, null]));
+    const out = { ok: false, checks, origin, reason: "", reason_zh: "" };
+    const fail = (name, reason, reasonZh) => {
+      checks[name] = false;
+      Object.assign(out, { reason, reason_zh: reasonZh });
+      return out;
+    };
+    const log = new TileLog(logBase);
+    let checkpoint, note;
+    try {
+      ({ checkpoint, note } = await log.openCheckpoint(await verifiers(trust.keys, origin, timestampName), origin));
+    } catch (e) {
+      return fail("log-signature", `the log checkpoint is not signed by the registry's log key (${e.message})`,
+        "透明日志检查点未经登记系统日志密钥签名");
+    }
+    checks["log-signature"] = true;
+    out.size = String(checkpoint.size);
+
+    // Consistency with the largest tree seen before (TUF/sumdb: no rollback).
+    const seen = remembered();
+    try {
+      if (seen) {
+        const oldSize = BigInt(seen.size), oldRoot = unb64url(seen.root);
+        if (oldSize > checkpoint.size) throw new Error(`tree size ${checkpoint.size} is smaller than ${oldSize}, seen before`);
+        if (oldSize > 0n) {
+          const proof = oldSize === checkpoint.size ? [] : await log.consistencyProof(oldSize);
+          await verifyConsistency(oldSize, checkpoint.size, proof, oldRoot, checkpoint.root);
+        }
+      }
+    } catch (e) {
+      return fail("consistency", `log rolled back / inconsistent: ${e.message}`,
+        "透明日志被回滚或不一致（与本浏览器先前见过的日志不符）");
+    }
+    checks.consistency = true;
+    out.first_seen = !seen;
+    try {
+      const b64 = btoa(String.fromCharCode(...checkpoint.root)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      storage.setItem(storeKey, JSON.stringify({ size: String(checkpoint.size), root: b64 }));
+    } catch { /* private mode: nothing remembered, nothing lost */ }
+
+    const stamps = note.verified.filter((s) => s.kind === "cosignature" && s.name === timestampName).map((s) => s.timestamp);
+    if (!stamps.length) {
+      return fail("log-fresh", "the log checkpoint has no timestamp by the registry's timestamp key", "透明日志检查点缺少时间戳副签名");
+    }
+    const ts = Math.max(...stamps);
+    out.cosigned = new Date(ts * 1000).toISOString().replace(".000Z", "Z");
+    const age = now() - ts;
+    if (age > maxAgeDays * DAY) {
+      return fail("log-fresh", `the log checkpoint cosigned at ${out.cosigned} is stale (maximum age ${maxAgeDays} days)`,
+        `透明日志检查点（时间戳 ${out.cosigned}）已过时（最长 ${maxAgeDays} 天）`);
+    }
+    if (-age > FUTURE_TOLERANCE) {
+      return fail("log-fresh", `the log checkpoint cosigned at ${out.cosigned} is dated in the future`,
+        `透明日志检查点的时间戳 ${out.cosigned} 晚于当前时间`);
+    }
+    checks["log-fresh"] = true;
+
+    try {
+      const seq = JSON.parse(latestEvent.payload).seq;
+      if (!Number.isSafeInteger(seq) || seq < 1) throw new Error(`event seq ${seq}`);
+      const index = BigInt(seq - 1);
+      out.leaf_index = String(index);
+      const leaf = await leafHash(entryBytes(latestEvent));
+      await verifyInclusion(index, checkpoint.size, leaf, await log.inclusionProof(index), checkpoint.root);
+    } catch (e) {
+      return fail("inclusion", `the certificate's latest event is not proven to be in the log (${e.message})`,
+        "无法证明证书的最新事件已记入透明日志");
+    }
+    checks.inclusion = true;
+    out.ok = true;
+    return out;
+  }
+
+  return { check };
+}
