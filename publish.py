@@ -274,7 +274,8 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             from registry import webverifier
 
             root = snapshot.root_key_file(trust.envelope(db))
-            webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"])
+            webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"],
+                                         log_origin=log_info["origin"])
 
             say("marks")
             mark_stats = write_marks_cached(db, site_dir, output.cache / "marks", site_url)
@@ -323,10 +324,11 @@ def demo_registry():
     from registry import demo
 
     db_path, keys_dir = DEMO_DIR / "registry.db", DEMO_DIR / "keys"
-    passphrase = demo.DEMO_PASSPHRASE
+    passphrase = demo.DEMO_PASSPHRASE.encode()
     if not db_path.exists():
         click.echo(f"creating the demo registry in {DEMO_DIR} …", err=True)
-        demo.create_demo(db_path, keys_dir, passphrase)
+        DEMO_DIR.mkdir(parents=True, exist_ok=True)
+        demo.build(db_path, keys_dir, passphrase=passphrase)
     return db_path, keys_dir, passphrase
 
 
