@@ -107,3 +107,35 @@ def test_batch_agrees_with_single_verification(site_dir, tmp_path):
     expected = {v["name"]: v["expected_verdict"] for v in VECTORS["vectors"]}
     for r in results:
         assert r["verdict"] == expected[r["id"]], (r["id"], r["reason"])
+
+
+@pytest.mark.parametrize("damage", ["signature", "payload", "stale", "missing"])
+def test_batch_never_says_valid_with_a_bad_snapshot(site_dir, tmp_path, damage):
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(site_dir, site)
+    status = site / "api/status.json"
+    env = json.loads(status.read_text())
+    today = VECTORS["today"]
+    if damage == "signature":
+        env["signature"] = ("A" if env["signature"][0] != "A" else "B") + env["signature"][1:]
+    elif damage == "payload":
+        env["payload"] = env["payload"].replace('"revoked"', '"valid"')
+    elif damage == "stale":
+        today = "2025-07-01"
+    if damage == "missing":
+        status.unlink()
+    else:
+        status.write_text(json.dumps(env))
+    good = next(v for v in VECTORS["vectors"] if v["name"] == "valid-retired-key-before-retirement")
+    revoked = next(v for v in VECTORS["vectors"] if v["name"] == "revoked")
+    rows = [(1, {"id": "g", "payload": good["input"]}), (2, {"id": "r", "payload": revoked["input"]}),
+            (3, {"id": "c", "cert_no": "SZZZ-2024-CQC-00001"})]
+    out = tmp_path / "out.jsonl"
+    with open(out, "w") as f:
+        batchverify.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
+                                 workers=1, today=today)
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["verdict"] for r in results] == ["status_unknown"] * 3
+    assert results[0]["checks"]["signature"] is True      # genuine mark, status unusable
