@@ -341,6 +341,31 @@ def test_xss_feeds_are_well_formed_and_carry_text(xss_site):
         assert el.tag.startswith(ATOM), el.tag  # no injected elements
 
 
+OTHER_WRITERS = ("api", "v", "marks", "downloads", "pagefind", "log")
+
+
+def test_internal_links_resolve(site):
+    """Every relative link/src of every page reaches a file Pelican wrote, except
+    the directories publish.py adds afterwards (portal-shared.md)."""
+    broken = []
+    for path in html_files(site):
+        for tag, attrs in parse(path).tags:
+            url = attrs.get("href") if tag in ("a", "link") else attrs.get("src")
+            if not url or re.match(r"^([a-z][a-z0-9+.-]*:|//|#)", url, re.I):
+                continue
+            if url.startswith(DATASETTE):
+                continue
+            target = (path.parent / unquote(urlsplit(url).path)).resolve()
+            rel = target.relative_to(site.resolve()).parts
+            if rel and rel[0] in OTHER_WRITERS:
+                continue
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append((str(path.relative_to(site)), url))
+    assert broken == []
+
+
 # ---------------------------------------------------------------- configuration errors
 def test_bad_settings_and_missing_registry_stop_the_build(tmp_path, demo_db):
     with pytest.raises(ConfigError, match="unknown setting.*per_pag"):
