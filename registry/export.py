@@ -57,7 +57,7 @@ PUBLIC_TABLES = (
     "notices",
 )
 # meta is a key/value table shared by every module: only these keys are public.
-PUBLIC_META_KEYS = ("schema_version", "site_url")
+PUBLIC_META_KEYS = ("demo", "schema_version", "site_url")
 
 # Full-text search: table -> (key column, SQL expression of the text indexed).
 FTS_SOURCES = {
