@@ -40,12 +40,13 @@ system-deps:
 test: venv system-deps
 	$(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
+# publish.py serve: creates demo/ on first run, builds output/ and serves the
+# site on 127.0.0.1:8000 and Datasette on 127.0.0.1:8001 (Ctrl-C stops both).
 run: venv system-deps
-	@test -f $(DEMO_DB) || $(VENV)/bin/szzz demo --db $(DEMO_DB) --keys $(DEMO_KEYS)
-	$(VENV)/bin/szzz cert list --db $(DEMO_DB)
+	$(VPY) publish.py serve
 
 clean:
-	rm -rf output/ .pytest_cache/ .hypothesis/
+	rm -rf output .output.build-* .output.cache .output.lock .pytest_cache/ .hypothesis/
 
 distclean: clean
 	rm -rf $(VENV) node_modules/

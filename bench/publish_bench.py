@@ -1,0 +1,172 @@
+"""Benchmark publish.py build against plain Pelican, in the same run.
+
+    .venv/bin/python bench/publish_bench.py [--sizes 1000,10000] [--huge] [--work DIR]
+
+For each size N it makes a demo registry of N certificates (``registry.demo``,
+not timed), then measures, each in a fresh subprocess:
+
+* cold build: a new output and an empty mark cache (every mark rendered);
+* warm build: the same registry again (marks from the content-addressed cache);
+* revocation → rebuilt output: ``Registry.revoke`` of one certificate plus a
+  warm build (what an operator waits for after ``szzz cert revoke``);
+* plain Pelican rendering N trivial Markdown pages (``DISPLAY_PAGES_ON_MENU``
+  off, no feeds), the baseline the acceptance criterion compares with.
+
+It prints wall time, CPU time and the peak RSS of the largest process (build
+children included), the time of each build step, and the ratios against
+Pelican. ``--huge`` adds 100,000 certificates (long: the demo registry alone
+takes minutes). Absolute figures vary with the machine and its load; compare
+the ratios of one run.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+PASSPHRASE = "szzz-demo-only"
+TODAY = "2025-06-30"
+
+DRIVER = r"""
+import json, sys, time
+sys.path.insert(0, {root!r})
+import publish
+steps, last = [], [time.monotonic(), None]
+def progress(step):
+    now = time.monotonic()
+    if last[1] is not None:
+        steps.append([last[1], round(now - last[0], 2)])
+    last[:] = [now, step]
+summary = publish.build({db!r}, {out!r}, keys_dir={keys!r}, passphrase=b"{pw}",
+                        site_url="http://127.0.0.1:8000")
+progress(None)
+print(json.dumps({{"steps": steps, "rendered": summary["rendered"]}}))
+"""
+
+
+def run_measured(cmd, **kwargs):
+    """Run ``cmd``; return (wall s, cpu s, peak RSS MB of the largest process, stdout)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    out, err = proc.communicate()
+    wall = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed:\n{err[-3000:]}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, usage, out
+
+
+class Meter:
+    """CPU and peak RSS of each measured subprocess (RUSAGE_CHILDREN deltas)."""
+
+    def __init__(self):
+        self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def run(self, cmd, **kwargs):
+        wall, usage, out = run_measured(cmd, **kwargs)
+        cpu = (usage.ru_utime + usage.ru_stime) - (self.before.ru_utime + self.before.ru_stime)
+        self.before = usage
+        # ru_maxrss of RUSAGE_CHILDREN is the largest descendant so far (KB).
+        return {"wall": wall, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024, "out": out}
+
+
+def make_registry(work: Path, n: int):
+    db, keys = work / f"reg-{n}" / "registry.db", work / f"reg-{n}" / "keys"
+    if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        t = time.monotonic()
+        from registry import demo
+        demo.build(db, keys, certificates=n, today=TODAY, passphrase=PASSPHRASE.encode())
+        print(f"  demo registry of {n} certificates made in {time.monotonic() - t:.1f} s (not timed)")
+    return db, keys
+
+
+def build(meter, db, keys, out):
+    code = DRIVER.format(root=str(ROOT), db=str(db), out=str(out), keys=str(keys), pw=PASSPHRASE)
+    result = meter.run([PY, "-c", code], cwd=ROOT)
+    result.update(json.loads(result.pop("out").strip().splitlines()[-1]))
+    return result
+
+
+def plain_pelican(meter, work: Path, n: int):
+    site = work / f"pelican-{n}"
+    shutil.rmtree(site, ignore_errors=True)
+    pages = site / "content" / "pages"
+    pages.mkdir(parents=True)
+    for i in range(n):
+        (pages / f"p{i}.md").write_text(
+            f"Title: 证书 {i}\nSlug: p{i}\n\n苏州制造认证证书第 {i} 号的页面。\n", encoding="utf-8")
+    conf = site / "conf.py"
+    conf.write_text(
+        "PATH = 'content'\nPAGE_PATHS = ['pages']\nARTICLE_PATHS = []\nDISPLAY_PAGES_ON_MENU = False\n"
+        "FEED_ALL_ATOM = None\nCATEGORY_FEED_ATOM = None\nTRANSLATION_FEED_ATOM = None\n"
+        "AUTHOR_FEED_ATOM = None\nAUTHOR_FEED_RSS = None\nDELETE_OUTPUT_DIRECTORY = False\n"
+        "TIMEZONE = 'UTC'\nSITEURL = ''\nRELATIVE_URLS = True\n", encoding="utf-8")
+    return meter.run([PY, "-m", "pelican", "content", "-o", "output", "-s", "conf.py", "-q"], cwd=site)
+
+
+def revoke_one(db, keys):
+    from registry.operations import Registry
+
+    reg = Registry.open(db, keys, PASSPHRASE.encode())
+    try:
+        reg.today_override = TODAY
+        cert_no = reg.db.execute("select cert_no from certificates where status = 'valid' "
+                                 "order by cert_no limit 1").fetchone()[0]
+        t = time.monotonic()
+        reg.revoke(cert_no, "benchmark revocation", date=TODAY)
+        return time.monotonic() - t
+    finally:
+        reg.close()
+
+
+def fmt(r):
+    return f"{r['wall']:7.1f} s wall {r['cpu']:7.1f} s cpu {r['peak_mb']:6.0f} MB peak"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--huge", action="store_true", help="add 100,000 certificates")
+    ap.add_argument("--work", help="work directory (kept; registries are reused)")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.huge else [])
+    work = Path(args.work or tempfile.mkdtemp(prefix="publish-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"publish bench: cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} work={work}")
+    meter = Meter()
+    for n in sizes:
+        print(f"\n== {n} certificates")
+        db, keys = make_registry(work, n)
+        out = work / f"out-{n}" / "output"
+        shutil.rmtree(out.parent, ignore_errors=True)
+        out.parent.mkdir(parents=True)
+        pelican = plain_pelican(meter, work, n)
+        print(f"  plain Pelican, {n} trivial pages:   {fmt(pelican)}")
+        cold = build(meter, db, keys, out)
+        print(f"  cold build (all marks rendered):   {fmt(cold)}  marks rendered {cold['rendered']}")
+        print("     steps: " + ", ".join(f"{s} {t:.1f}s" for s, t in cold["steps"]))
+        warm = build(meter, db, keys, out)
+        print(f"  warm build (marks cached):         {fmt(warm)}  marks rendered {warm['rendered']}")
+        print("     steps: " + ", ".join(f"{s} {t:.1f}s" for s, t in warm["steps"]))
+        revoke_s = revoke_one(db, keys)
+        after = build(meter, db, keys, out)
+        print(f"  revocation → rebuilt output:       {revoke_s + after['wall']:7.1f} s "
+              f"(revoke {revoke_s:.2f} s + build {after['wall']:.1f} s, marks rendered {after['rendered']})")
+        print(f"  ratio cold build / plain Pelican:  {cold['wall'] / pelican['wall']:6.2f}× wall, "
+              f"{cold['cpu'] / pelican['cpu']:6.2f}× cpu")
+        print(f"  ratio warm build / plain Pelican:  {warm['wall'] / pelican['wall']:6.2f}× wall, "
+              f"{warm['cpu'] / pelican['cpu']:6.2f}× cpu   (acceptance: ≤ 3× at 10k)")
+
+
+if __name__ == "__main__":
+    main()
