@@ -9,10 +9,8 @@ plugin in ``plugins/datasette``, exactly as ``publish.py serve`` runs it.
 import csv
 import datetime
 import io
-import json
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
