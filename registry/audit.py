@@ -501,11 +501,15 @@ class _Auditor:
             r.checks[check] = None
             r.notes.append("no HTML certificate pages (certificates/<no>/index.html) to check")
             return
+        missing = []
         for cert_no, status in statuses.items():
             rel = f"certificates/{cert_no}/index.html"
             try:
                 html = self.site.data(rel).decode("utf-8")
-            except (SourceMissing, SourceUnavailable, UnicodeDecodeError) as e:
+            except SourceMissing as e:
+                missing.append((rel, e))
+                continue
+            except (SourceUnavailable, UnicodeDecodeError) as e:
                 r.fail(check, rel, f"unreadable: {e}")
                 continue
             shown = set(_DATA_STATUS.findall(html))
@@ -517,6 +521,13 @@ class _Auditor:
                 r.fail(check, rel, f"JSON-LD certificationStatus {sorted(ld)}, expected {want} ({status})")
             if not shown and not ld:
                 r.fail(check, rel, "no machine-readable status (data-status or JSON-LD certificationStatus)")
+        if missing and len(missing) == len(statuses):
+            # Over HTTP a site without pages looks like this (a directory can say so up front).
+            r.checks.setdefault(check, None)
+            r.notes.append("no HTML certificate pages (certificates/<no>/index.html) to check")
+            return
+        for rel, e in missing:
+            r.fail(check, rel, f"unreadable: {e}")
         r.passed(check)
 
 

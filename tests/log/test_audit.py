@@ -266,3 +266,11 @@ def test_change_feed_and_certificate_file_disagreeing_with_log(world, tmp_path):
     text = failed(run_audit(world, site))
     assert f"api/certificates/{cert}.json [events[{len(doc['events'])}]]: event differs from the log" in text
     assert "api/events/0.json" in text
+
+
+def test_audit_over_http(world, serve_dir):
+    """The same audit from a web server (loopback), as a journalist would run it."""
+    url = serve_dir(world["site"])
+    report = run_audit(world, url, previous=world["saved"])
+    assert report.ok, report.text()
+    assert report.counts["log entries"] == report.checkpoint["size"]

@@ -201,3 +201,17 @@ def test_checkpoint_format_is_c2sp(built):
     opened = note.open_note(text, vkeys)
     assert {s.kind for s in opened.verified} == {"ed25519", "cosignature"}
     assert os.path.basename(tlog.state_file_for(built["out"]).parent) == ".out.state"
+
+
+def test_audit_names_a_page_that_shows_another_status(built, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(built["site"], site)
+    cert = built["certs"]["revoked"]
+    page = site / "certificates" / cert / "index.html"
+    html = page.read_text()
+    assert "https://schema.org/CertificationInactive" in html
+    page.write_text(html.replace("https://schema.org/CertificationInactive", "https://schema.org/CertificationActive"))
+    report = audit.audit(site, root_key=built["root"], now=SDE + 3600)
+    assert not report.ok
+    text = "\n".join(str(f) for f in report.findings)
+    assert f"certificates/{cert}/index.html: JSON-LD certificationStatus" in text and "(revoked)" in text
