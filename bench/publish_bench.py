@@ -47,7 +47,7 @@ def progress(step):
         steps.append([last[1], round(now - last[0], 2)])
     last[:] = [now, step]
 summary = publish.build({db!r}, {out!r}, keys_dir={keys!r}, passphrase=b"{pw}",
-                        site_url="http://127.0.0.1:8000")
+                        site_url="http://127.0.0.1:8000", progress=progress)
 progress(None)
 print(json.dumps({{"steps": steps, "rendered": summary["rendered"]}}))
 """
