@@ -320,7 +320,10 @@ class _Demo:
         evaluation = {k: rng.randrange(72, 99) for k in schema.EVALUATION_DIMENSIONS}
         no = self.reg.issue(product=pid, body=body, programme=t[1], issued=date, expires=expires,
                             standards=[GENERAL[0], self.standard_code(tpl + 1)], scope=scope,
-                            evaluation=evaluation, mark_authorised=rng.random() < 0.97)
+                            # The scheme authorises every certified product to use the mark
+                            # free of charge (苏府〔2020〕128号 四(五)), so every demo
+                            # certificate has a printable mark.
+                            evaluation=evaluation, mark_authorised=True)
         self.cert_nos.append(no)
         self.next_step(i, date, expires)
 
