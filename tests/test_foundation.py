@@ -335,7 +335,7 @@ def test_makefile_test_and_run_targets():
     assert "install-system-deps.sh" in test_recipe
     assert re.search(r"\.venv/bin/python -m pytest -n \d+ --dist load(file|group)", test_recipe)
     run_recipe = dry("run")
-    assert ".venv/bin/szzz" in run_recipe
+    assert ".venv/bin/python publish.py serve" in run_recipe
     assert "install-system-deps.sh" in run_recipe
 
 
