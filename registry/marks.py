@@ -244,16 +244,26 @@ def _layout(qr):
     return module, side, x0, y0
 
 
+TEXT_WIDTH = WIDTH - 2 * PAD  # no text may run into the frame
+
+
+def _fit(text: str, size: float) -> float:
+    """``size``, shrunk so that ``text`` fits within :data:`TEXT_WIDTH`."""
+    width = _text_width(text, size)
+    return size if width <= TEXT_WIDTH else size * TEXT_WIDTH / width
+
+
 def _texts(info: MarkInfo):
+    """(text, baseline, size, colour) of every line, each fitted to the frame."""
     zh, en = schema.PROGRAMMES.get(info.programme, schema.PROGRAMMES[schema.DEFAULT_PROGRAMME])
     domain = urlsplit(info.url).netloc
-    title_size = 104 if len(zh) <= 4 else int(104 * 4 / len(zh))
-    return [
-        (zh, TITLE_H * 0.58, title_size, "#ffffff"),
+    lines = [
+        (zh, TITLE_H * 0.58, 104, "#ffffff"),
         (en.upper() + " · CERTIFIED", TITLE_H * 0.86, 30, "#ffffff"),
         (info.cert_no, TOP + QR_BOX + 62, NUMBER_SIZE, "#111111"),
         ("扫码验证 · " + domain, TOP + QR_BOX + 118, DOMAIN_SIZE, "#111111"),
     ]
+    return [(text, baseline, _fit(text, size), fill) for text, baseline, size, fill in lines]
 
 
 def render_svg(info: MarkInfo, qr) -> str:

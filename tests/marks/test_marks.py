@@ -79,6 +79,18 @@ def test_each_programme_has_its_own_title(written):
             assert d and advance > 0
 
 
+@pytest.mark.parametrize("programme", sorted(schema.PROGRAMMES))
+def test_every_line_of_text_stays_inside_the_frame(programme):
+    # A print shop gets exactly what we draw: a subtitle running past the
+    # frame is cut off on paper. Measured with the raster font, independently
+    # of the outline widths the layout uses.
+    url = "https://szzz.example.cn/v/#000"
+    info = marks.MarkInfo(f"{programme}-2024-TUVSUD-00001", programme, "valid", "0" * 3, url)
+    for text, _baseline, size, _fill in marks._texts(info):
+        left, _top, right, _bottom = marks._pil_font(int(size)).getbbox(text)
+        assert right - left <= marks.WIDTH - 2 * marks.PAD, (text, right - left)
+
+
 def test_png_has_ink_where_the_number_and_domain_are(written):
     _db, _nos, results = written
     with Image.open(results[0]["png"]) as image:
