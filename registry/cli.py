@@ -642,13 +642,17 @@ def application_list(db_path, status, as_json):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @db_option
 @keys_option
+@click.option("--progress/--no-progress", default=None,
+              help="progress bar on stderr (default: when stderr is a terminal)")
 @json_option
-def import_command(kind, path, db_path, keys_dir, as_json):
+def import_command(kind, path, db_path, keys_dir, progress, as_json):
     """Import a CSV/XLSX file (UTF-8, UTF-8 with BOM or GBK); all or nothing."""
     from . import importer
 
+    if progress is None:
+        progress = sys.stderr.isatty()
     with _open(db_path, keys_dir if kind == "certificates" else None) as reg:
-        result = importer.import_file(reg, kind, path, progress=sys.stderr.isatty())
+        result = importer.import_file(reg, kind, path, progress=progress)
     value = {"kind": result.kind, "path": str(result.path), "encoding": result.encoding,
              "rows": result.rows, "keys": result.keys}
     _emit(as_json, value, lambda v: click.echo(

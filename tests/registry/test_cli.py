@@ -184,6 +184,21 @@ def test_import_reports_every_bad_row_and_writes_nothing(tmp_path):
     assert json.loads(r.output)["keys"] == [good]
 
 
+def test_import_progress_bar_goes_to_stderr(tmp_path):
+    db, keys_dir = tmp_path / "r.db", tmp_path / "keys"
+    assert run("init", "--db", db, "--keys", keys_dir).exit_code == 0
+    csv = tmp_path / "ents.csv"
+    csv.write_text("uscc,name_zh,district,industry\n"
+                   f"{make_uscc(1)},苏州甲有限公司,吴中区,C3421\n", encoding="utf-8")
+    runner = CliRunner(env={"SZZZ_PASSPHRASE": PASS, "SZZZ_TODAY": "2025-06-01"})
+    r = runner.invoke(cli, ["import", "enterprises", str(csv), "--db", str(db), "--progress",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    # The bar is on stderr only, so --json output stays parseable.
+    assert "1/1" in r.stderr
+    assert json.loads(r.stdout)["rows"] == 1
+
+
 def test_python_m_registry_subprocess(demo_db):
     tmp, summary = demo_db
     no = summary["sample"][0]
