@@ -64,6 +64,23 @@ class SnapshotIndex:
         self.fast_keys = {}        # key id bytes -> (body, first day, last day, Ed25519PublicKey) of usable body keys
 
 
+def _refreshed_by_log(src, trust, record, today, max_age) -> bool:
+    """The freshness rule of docs/verification.md §6 for a stale snapshot: a
+    verified, freshly cosigned checkpoint whose tree size equals the snapshot's
+    ``log_size`` (no event since it was signed) keeps it current."""
+    import datetime
+
+    from . import tlog
+
+    now = int(datetime.datetime.combine(today, datetime.time(12), clock.CST).timestamp())
+    try:
+        opened = tlog.fresh_checkpoint(src, trust["record"], now=now, max_age_days=_max_age_days(max_age))
+    except (RegistryError, SourceMissing, SourceUnavailable, ValueError, KeyError, TypeError):
+        return False
+    size = record.get("log_size")
+    return opened is not None and not isinstance(size, bool) and opened[1].size == size
+
+
 def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=None) -> SnapshotIndex:
     """Read and check ``api/trust-list.json`` and ``api/status.json`` once."""
     today = today or clock.today()
@@ -103,12 +120,12 @@ def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=N
         record = json.loads(body)
         index.as_of = record["as_of"]
         age = (today - _cst_date(record["as_of"])).days
-        if age > _max_age_days(max_age):
-            raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is stale ({age} days old)",
-                        f"状态信息截至 {record['as_of'][:10]}，已过期", "fresh")
         if age < -1:
             raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is in the future",
                         "状态信息日期晚于当前日期", "fresh")
+        if age > _max_age_days(max_age) and not _refreshed_by_log(src, index.trust, record, today, max_age):
+            raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is stale ({age} days old)",
+                        f"状态信息截至 {record['as_of'][:10]}，已过期", "fresh")
         certs = {}
         for c in record["certificates"]:
             certs[c["cert_no"]] = (

@@ -80,10 +80,35 @@ def snapshot_command(db_path, keys_dir, out_dir, as_of):
             # snapshot of a quiet registry must still be fresh for verifiers.
             as_of = clock.build_time(clock.today().isoformat())
         summary = snapshot.write_snapshot(db, out_dir, signer, as_of=as_of)
+        log = _write_log(db, out_dir, signer, keys_dir, as_of)
     except RegistryError as e:
         _fail(e)
     click.echo(f"{summary['certificates']} certificates, as of {summary['as_of']}, "
-               f"last seq {summary['last_seq']} -> {summary['api']}")
+               f"last seq {summary['last_seq']} -> {summary['api']}"
+               + (f"; log size {log['size']} ({log['origin']})" if log else ""))
+
+
+def _write_log(db, out_dir, log_signer, keys_dir, as_of):
+    """The transparency log beside the snapshot (OUT/log/, OUT/api/log.json) when the
+    trust list endorses a timestamp key: verifiers then require the log
+    (docs/verification.md: no silent skip), so a snapshot without it would
+    verify as status_unknown."""
+    from . import tlog
+
+    try:
+        tlog.key_id_for_role(db, "timestamp")
+    except RegistryError:
+        return None
+    passphrase = keys.passphrase_from_env(lambda: click.prompt("Key passphrase", hide_input=True))
+    return tlog.publish_log(db, out_dir, log_signer, tlog.load_timestamp_signer(db, keys_dir, passphrase),
+                            previous_site=out_dir, state_file=tlog.state_file_for(out_dir),
+                            timestamp=_as_datetime(as_of))
+
+
+def _as_datetime(as_of):
+    import datetime
+
+    return datetime.datetime.fromisoformat(snapshot.as_of_text(as_of).replace("Z", "+00:00"))
 
 
 def _root_key(value, db_path):
@@ -127,8 +152,11 @@ def _show(result):
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="batch output (JSONL; default stdout)")
 @click.option("--workers", type=int, default=None, help="batch processes (default: every core)")
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
+@click.option("--log-origin", envvar="SZZZ_LOG_ORIGIN", default=None,
+              help="pinned transparency-log origin (e.g. szzz.example.cn/log; env SZZZ_LOG_ORIGIN): "
+                   "the log must then be published and verify, else status_unknown")
 def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, batch_file, out_file,
-                   workers, no_progress):
+                   workers, no_progress, log_origin):
     """Verify a mark: INPUT is a mark URL, a bare payload, or an image file of the mark.
 
     验证认证标志。Exit status 0 only for `valid`.
@@ -165,7 +193,8 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
         except RegistryError as e:
             _fail(e)
         result = verifier.verification_result(text, source, root_public_key=pinned,
-                                              max_age=max_age_days, today=clock.today())
+                                              max_age=max_age_days, today=clock.today(),
+                                              log_origin=log_origin)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
     else:

@@ -165,12 +165,20 @@ def last_seq(db) -> int:
 
 # ---------------------------------------------------------- building files
 
-def status_statement(cert: CertificateData, log_signer, as_of: str) -> dict:
+def status_statement(cert: CertificateData, log_signer, as_of: str, log_size: int) -> dict:
+    """The log-signed status of one certificate at publish time.
+
+    ``log_size`` is the number of events in the registry (= its max seq = the
+    transparency log's tree size for this build): a verifier holding a fresh
+    cosigned checkpoint of exactly that size knows no event has happened
+    since, so the statement is still current however old ``as_of`` is
+    (docs/verification.md, freshness).
+    """
     current = cert.revisions[-1]
     record = {
         "cert_no": cert.cert_no, "status": cert.status, "status_date": cert.status_date,
         "revision": len(cert.revisions), "record_digest": canonical.envelope_digest(current),
-        "last_seq": cert.last_seq, "as_of": as_of,
+        "last_seq": cert.last_seq, "as_of": as_of, "log_size": log_size,
     }
     return canonical.make_envelope(canonical.STATUS, record, log_signer)
 
@@ -248,13 +256,13 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     entries = []
     try:
         for cert in certificates:
-            statement = status_statement(cert, log_signer, as_of)
+            statement = status_statement(cert, log_signer, as_of, last_seq)
             with open(staging / f"{cert.cert_no}.json", "w", encoding="utf-8", newline="\n") as f:
                 f.write(dumps(certificate_file(cert, statement)))
             entries.append(snapshot_entry(cert))
         entries.sort(key=lambda e: e["cert_no"])
         snapshot = canonical.make_envelope(canonical.STATUS_SNAPSHOT, {
-            "as_of": as_of, "last_seq": last_seq, "trust_list_version": tl["version"],
+            "as_of": as_of, "last_seq": last_seq, "log_size": last_seq, "trust_list_version": tl["version"],
             "certificates": entries,
         }, log_signer)
         old = api / f".certificates.{os.getpid()}.old"

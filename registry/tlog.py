@@ -605,6 +605,34 @@ def source_bytes(source, rel: str) -> bytes:
         raise SourceUnavailable(f"{rel}: {e}") from None
 
 
+def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
+                     max_age_days=DEFAULT_MAX_AGE_DAYS):
+    """The site's checkpoint, verified and fresh: ``(names, CheckedCheckpoint, age)``.
+
+    Origin: pinned ``origin``, else ``api/log.json``. Returns ``None`` when the
+    site publishes no ``api/log.json`` and no origin is pinned (the caller
+    decides whether that is acceptable); raises :class:`RegistryError` when
+    the checkpoint is missing, does not verify or is not fresh.
+    """
+    from .verify import SourceMissing
+
+    try:
+        info = json.loads(source_bytes(source, LOG_JSON).decode("utf-8"))
+    except SourceMissing:
+        if origin is None:
+            return None
+        info = {}
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NoteError(f"{LOG_JSON}: unreadable ({e})") from None
+    if not isinstance(info, dict):
+        raise NoteError(f"{LOG_JSON}: not a JSON object")
+    names = names_for(origin=origin or info.get("origin"), timestamp_name=info.get("timestamp_key_name"))
+    checked = open_checkpoint(source_bytes(source, f"{LOG_DIR}/{CHECKPOINT}"), trust_record, names)
+    now = int(time.time()) if now is None else int(now)
+    age = check_fresh(checked, now=now, max_age_days=max_age_days)
+    return names, checked, age
+
+
 def check_certificate(source, trust_record: dict, event_envelope: dict, *, origin=None, now=None,
                       max_age_days=DEFAULT_MAX_AGE_DAYS) -> dict | None:
     """The log step of ``szzz verify --site``: checkpoint + freshness + inclusion.
@@ -618,20 +646,10 @@ def check_certificate(source, trust_record: dict, event_envelope: dict, *, origi
     otherwise the check results, or raises a :class:`RegistryError` (the
     verifier turns it into ``status_unknown``).
     """
-    from .verify import SourceMissing
-
-    try:
-        info = json.loads(source_bytes(source, LOG_JSON).decode("utf-8"))
-    except SourceMissing:
-        if origin is None:
-            return None
-        info = {}
-    except (ValueError, UnicodeDecodeError) as e:
-        raise NoteError(f"{LOG_JSON}: unreadable ({e})") from None
-    names = names_for(origin=origin or info.get("origin"), timestamp_name=info.get("timestamp_key_name"))
-    checked = open_checkpoint(source_bytes(source, f"{LOG_DIR}/{CHECKPOINT}"), trust_record, names)
-    now = int(time.time()) if now is None else int(now)
-    age = check_fresh(checked, now=now, max_age_days=max_age_days)
+    opened = fresh_checkpoint(source, trust_record, origin=origin, now=now, max_age_days=max_age_days)
+    if opened is None:
+        return None
+    names, checked, age = opened
     seq = json.loads(event_envelope["payload"])["seq"]
     if not isinstance(seq, int) or not 1 <= seq <= checked.size:
         raise ProofError(f"event seq {seq!r} is not in the log of size {checked.size}")

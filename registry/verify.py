@@ -353,9 +353,8 @@ def _check_record(source, mark, trust, result):
     try:
         doc = json.loads(text)
         revisions = doc["revisions"]
-        reasons = doc["revision_reasons"]
-        if not isinstance(revisions, list) or not isinstance(reasons, list) or len(reasons) != len(revisions):
-            raise ValueError("revisions and revision_reasons must be parallel lists")
+        if not isinstance(revisions, list) or not revisions:
+            raise ValueError("revisions must be a non-empty list")
     except (ValueError, KeyError, TypeError) as e:
         raise _Stop("status_unknown", f"signature genuine, status could not be fetched (certificate file unreadable: {e})",
                     "签名真实，但证书文件无法读取", "record") from None
@@ -376,7 +375,10 @@ def _check_record(source, mark, trust, result):
             break
     if match is None:
         raise no_match
-    later = reasons[match + 1:]
+    # Rule 5: why each later revision was made comes from the signed events
+    # (the file's revision_reasons array is unsigned; never trusted).
+    later = revision_reasons(doc, mark.cert_no, trust, range(match + 1, len(revisions)))
+    reasons = dict(zip(range(match + 1, len(revisions)), later))
     for j, reason in enumerate(later, match + 1):
         if reason == "rekeyed":
             date = _signed_on(revisions[j])
@@ -399,6 +401,33 @@ def _check_record(source, mark, trust, result):
     result.details["revisions"] = len(revisions)
     result.details["summary"] = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
     return doc
+
+
+def revision_reasons(doc, cert_no, trust, indexes) -> list:
+    """The reason (revising event type) of each revision in ``indexes`` (0-based),
+    taken from the certificate's verified events: a revising event
+    (``lifecycle.REVISING_EVENTS``) cites the ``record_digest`` of the revision
+    it created. A revision no verified event created -> status_unknown."""
+    indexes = list(indexes)
+    if not indexes:
+        return []
+    _status, _seq, records = replay_events(doc, cert_no, trust)
+    made = {}
+    for rec in records:
+        if rec.get("type") in lifecycle.REVISING_EVENTS and isinstance(rec.get("record_digest"), str):
+            made.setdefault(rec["record_digest"], rec["type"])
+    out = []
+    for j in indexes:
+        try:
+            digest = canonical.envelope_digest(doc["revisions"][j])
+        except (KeyError, TypeError, AttributeError):
+            digest = None
+        if digest not in made:
+            raise _Stop("status_unknown",
+                        f"published file inconsistent: no signed event created revision {j + 1}",
+                        f"公开文件不一致：没有已签名的事件对应第 {j + 1} 版证书", "record")
+        out.append(made[digest])
+    return out
 
 
 def _signed_on(envelope) -> str:
@@ -452,7 +481,7 @@ def replay_events(doc, cert_no, trust):
     return status, prev_seq, records
 
 
-def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_days):
+def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_days, log_origin=None):
     cert_no = mark_or_cert_no
     status, last_seq, records = replay_events(doc, cert_no, trust)
     result.details["status_date"] = records[-1].get("date")
@@ -483,14 +512,24 @@ def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_da
         except (ValueError, TypeError, AttributeError):
             raise _status_unknown(f"status statement date {as_of!r} unreadable", check="fresh") from None
         age = (today - as_of_day).days
-        if age > max_age_days:
-            raise _status_unknown(f"status as of {as_of_day} is stale ({age} days old, limit {max_age_days})",
-                                  f"状态信息截至 {as_of_day}，已过期（{age} 天）", "fresh")
         if age < -FUTURE_TOLERANCE_DAYS:
             raise _status_unknown(f"status as of {as_of_day} is in the future",
                                   f"状态信息日期 {as_of_day} 晚于当前日期", "fresh")
+        log = _check_log(source, doc, trust, result, today, max_age_days, log_origin)
+        if age > max_age_days:
+            # Freshness rule (docs/verification.md §6): a stale statement is still
+            # current when a fresh, verified checkpoint has exactly the tree size
+            # the statement was signed at -- no event has happened since.
+            log_size = stmt.get("log_size")
+            if log is None or isinstance(log_size, bool) or log["tree_size"] != log_size:
+                seen = "no verified log checkpoint" if log is None else (
+                    f"log checkpoint of size {log['tree_size']}, statement signed at size {log_size!r}")
+                raise _status_unknown(
+                    f"status as of {as_of_day} is stale ({age} days old, limit {max_age_days}; {seen})",
+                    f"状态信息截至 {as_of_day}，已过期（{age} 天），且透明日志此后已有新事件或无法确认",
+                    "fresh")
+            result.details["refreshed_by_log"] = True
         result.checks["fresh"] = True
-        _check_log(source, doc, trust, result, today, max_age_days)
     try:
         current = canonical.envelope_payload(doc["revisions"][-1], canonical.CERTIFICATE)
         expires = current["expires"]
@@ -502,23 +541,38 @@ def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_da
     return status, _status_reason(status, result), _status_reason_zh(status, result)
 
 
-def _check_log(source, doc, trust, result, today, max_age_days):
-    """Transparency log step (registry/tlog.py, docs/transparency-log.md): when the
-    site publishes a log, its checkpoint must be signed by a trust-listed log key,
-    freshly cosigned (judged at noon CST of ``today``, like the day-based status
-    rule) and include the certificate's latest event; else status_unknown."""
+def log_required(trust, log_origin) -> bool:
+    """Whether a missing log must make the status unknown (rule: no silent skip).
+
+    A pinned origin always requires it; so does a trust list with a
+    timestamp-role key (a scheme with a timestamp key publishes a log, so a
+    site without one has had it removed)."""
+    return bool(log_origin) or any(e.get("role") == "timestamp" for e in trust["keys"].values())
+
+
+def _check_log(source, doc, trust, result, today, max_age_days, log_origin=None):
+    """Transparency log step (registry/tlog.py, docs/transparency-log.md): the
+    checkpoint must be signed by a trust-listed log key under the origin
+    (``log_origin`` pinned, else ``api/log.json``), freshly cosigned (judged at
+    noon CST of ``today``, like the day-based status rule) and include the
+    certificate's latest event; else status_unknown. Returns the check results,
+    or None when no log is published and none is required (:func:`log_required`)."""
     from . import tlog
 
     now = int(datetime.datetime.combine(today, datetime.time(12), clock.CST).timestamp())
     try:
         log = tlog.check_certificate(source, trust["record"], doc["events"][-1], now=now,
-                                     max_age_days=max_age_days)
+                                     max_age_days=max_age_days, origin=log_origin or None)
+        if log is None and log_required(trust, log_origin):
+            raise SourceMissing(f"{tlog.LOG_JSON}: not published, but the trust list has a timestamp key "
+                                "(a site of this scheme must publish its log)")
     except (RegistryError, SourceMissing, SourceUnavailable, KeyError, TypeError, ValueError, IndexError) as e:
         raise _status_unknown(f"transparency log check failed: {e}",
-                              "签名真实，但透明日志校验未通过（检查点过期、被回滚或不含此证书的最新事件）",
+                              "签名真实，但透明日志校验未通过（日志缺失、检查点过期、被回滚或不含此证书的最新事件）",
                               "fresh") from None
     if log is not None:
         result.details["log"] = log
+    return log
 
 
 def _status_reason(status, result):
@@ -536,16 +590,20 @@ def _status_reason_zh(status, result):
 
 
 def verification_result(text_or_url, source, *, root_public_key=None, max_age=DEFAULT_MAX_AGE_DAYS,
-                        today=None) -> Verdict:
+                        today=None, log_origin=None) -> Verdict:
     """Verify a mark URL or payload text against ``source``; never raises on bad input.
 
     ``source``: a directory, http(s) URL, registry ``.db`` path or a source
     object (:func:`open_source`). ``root_public_key``: the pinned scheme root
     (raw bytes, base64url, or a root-key.json path); for a registry db it
     defaults to the registry's own root. ``today``: a ``date`` (default: the
-    date in Suzhou, :func:`clock.today`).
+    date in Suzhou, :func:`clock.today`). ``log_origin``: the pinned
+    transparency-log origin (default: env ``SZZZ_LOG_ORIGIN``); when pinned, a
+    missing or failing log makes the status unknown.
     """
     result = Verdict("malformed")
+    if log_origin is None:
+        log_origin = os.environ.get("SZZZ_LOG_ORIGIN") or None
     try:
         today = today or clock.today()
         if isinstance(today, str):
@@ -579,7 +637,8 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
         result.checks["signature"] = True
         doc = _check_record(src, mark, trust, result)
         result.checks["record"] = True
-        verdict, reason, reason_zh = _check_status(src, doc, mark.cert_no, trust, result, today, max_age_days)
+        verdict, reason, reason_zh = _check_status(src, doc, mark.cert_no, trust, result, today, max_age_days,
+                                                   log_origin)
         result.verdict, result.reason, result.reason_zh = verdict, reason, reason_zh
     except _Stop as stop:
         result.verdict, result.reason, result.reason_zh = stop.verdict, stop.reason, stop.reason_zh

@@ -22,12 +22,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from registry import canonical, keys, payload, snapshot  # noqa: E402
+import base64  # noqa: E402
+import datetime  # noqa: E402
+
+from registry import canonical, clock, keys, merkle, note, payload, snapshot, tiles, tlog  # noqa: E402
 
 TODAY = "2025-06-15"
 AS_OF = "2025-06-10T15:59:59Z"
 STALE_AS_OF = "2025-05-01T15:59:59Z"
 FUTURE_AS_OF = "2025-06-20T15:59:59Z"
+# The log site's checkpoint is cosigned one day before TODAY (noon in Suzhou):
+# fresh. Verifiers judge log freshness at noon CST of TODAY.
+COSIGNED = datetime.datetime(2025, 6, 14, 12, 0, tzinfo=clock.CST)
 MAX_AGE_DAYS = 7
 SITE_URL = "https://szzz.example.cn"
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
@@ -35,6 +41,7 @@ XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
 SEEDS = {
     "root": b"szzz conformance root",
     "log": b"szzz conformance log",
+    "timestamp": b"szzz conformance timestamp",  # only in the log site's trust list
     "cqc1": b"szzz conformance CQC key 1",        # retired 2024-06-30
     "cqc2": b"szzz conformance CQC key 2",        # active from 2024-06-01
     "tuv1": b"szzz conformance TUVSUD key 1",     # valid from 2023-01-01
@@ -62,9 +69,10 @@ def key_entry(name, role, body, valid_from, valid_to=None, status="active", stat
     }
 
 
-def trust_list():
+def trust_list(with_timestamp=False):
+    """The vectors' trust list; the log site's adds a timestamp key (version 4)."""
     record = {
-        "scheme": "苏州制造", "version": 3, "issued": "2025-01-10",
+        "scheme": "苏州制造", "version": 4 if with_timestamp else 3, "issued": "2025-01-10",
         "root_key_id": K["root"].key_id, "root_public_key": K["root"].public_b64,
         "keys": [
             key_entry("log", "log", None, "2021-01-01"),
@@ -76,6 +84,8 @@ def trust_list():
             key_entry("sgs2", "body", "SGS", "2025-01-10"),
         ],
     }
+    if with_timestamp:
+        record["keys"].append(key_entry("timestamp", "timestamp", None, "2021-01-01"))
     record["keys"].sort(key=lambda e: e["key_id"])
     return canonical.make_envelope(canonical.TRUST_LIST, record, K["root"])
 
@@ -166,25 +176,30 @@ def build():
     reg.issue("SZZZ-2024-TUVSUD-00001", K["tuv1"], "2024-05-01", "2027-04-30")
     reg.issue("SZZZ-2024-SGS-00001", K["sgs1"], "2024-02-01", "2027-01-31")
     reg.revise("SZZZ-2024-SGS-00001", "rekeyed", K["sgs2"], "2025-01-11")     # after the compromise
+    reg.issue("SZZZ-2024-CQC-00014", K["cqc1"], "2024-03-06", "2027-03-05")
+    reg.revise("SZZZ-2024-CQC-00014", "rekeyed", K["cqc2"], "2024-07-02")   # file's reasons tampered
     certs = [reg.certs[no] for no in sorted(reg.certs)]
     return reg, certs
 
 
+def log_size(certs):
+    return max(json.loads(c.events[-1]["payload"])["seq"] for c in certs)
+
+
 def published_files(trust, certs):
     with tempfile.TemporaryDirectory() as tmp:
-        snapshot.write_files(tmp, trust, certs, K["log"], as_of=AS_OF, last_seq=max(
-            json.loads(c.events[-1]["payload"])["seq"] for c in certs))
+        snapshot.write_files(tmp, trust, certs, K["log"], as_of=AS_OF, last_seq=log_size(certs))
         files = {}
         for path in sorted(Path(tmp, "api").rglob("*.json")):
             files[str(path.relative_to(tmp))] = path.read_text(encoding="utf-8")
     return files
 
 
-def restate(files, cert, as_of):
-    """Re-sign one certificate's status statement with another as_of."""
+def restate(files, cert, as_of, size):
+    """Re-sign one certificate's status statement with another as_of / log size."""
     name = f"api/certificates/{cert.cert_no}.json"
     doc = json.loads(files[name])
-    doc["status_statement"] = snapshot.status_statement(cert, K["log"], as_of)
+    doc["status_statement"] = snapshot.status_statement(cert, K["log"], as_of, size)
     files[name] = snapshot.dumps(doc)
 
 
@@ -287,7 +302,59 @@ def vectors(reg, certs, files):
         "the certificate file is not JSON")
     add("tampered-event", m[("SZZZ-2024-CQC-00011", 1)], "status_unknown",
         "an event's signature was altered in the published file")
+    add("revision-reasons-tampered", m[("SZZZ-2024-CQC-00014", 1)], "key_not_valid",
+        "revision 2 is a rekey; the file's unsigned revision_reasons says 'renewed': "
+        "verifiers take the reason from the signed rekeyed event")
     return v
+
+
+def log_site(reg, certs):
+    """A second site: the same registry with a transparency log (timestamp key in
+    the trust list, tiles, a checkpoint cosigned at COSIGNED), for the freshness
+    rule: a stale statement stays current only with a fresh checkpoint of the
+    statement's log_size (docs/verification.md §6)."""
+    trust = trust_list(with_timestamp=True)
+    files = published_files(trust, certs)
+    size = log_size(certs)
+    restate(files, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, size)
+    restate(files, reg.certs["SZZZ-2024-CQC-00012"], STALE_AS_OF, size - 1)
+    events = sorted((e for c in certs for e in c.events), key=lambda e: json.loads(e["payload"])["seq"])
+    entries = [tlog.entry_bytes(e["key_id"], e["payload"], e["signature"]) for e in events]
+    names = tlog.names_for(SITE_URL)
+    binary = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        got_size, root = tiles.append_entries(tmp, 0, entries)
+        assert got_size == size and root == merkle.root_hash([merkle.leaf_hash(e) for e in entries])
+        for path in sorted(Path(tmp).rglob("*")):
+            rel = path.relative_to(tmp).as_posix()
+            if path.is_file() and not rel.startswith("tile/entries/"):  # verifiers read hash tiles only
+                binary[f"log/{rel}"] = base64.b64encode(path.read_bytes()).decode()
+    files["log/checkpoint"] = note.sign_note(
+        note.Checkpoint(names.origin, size, root).body(),
+        [tlog.note_signer(K["log"], names.origin, note.KEY_TYPE_ED25519),
+         tlog.note_signer(K["timestamp"], names.timestamp_name, note.KEY_TYPE_COSIGNATURE)],
+        timestamp=tlog.epoch(COSIGNED))
+    files[tlog.LOG_JSON] = json.dumps(names.to_json(MAX_AGE_DAYS), sort_keys=True, separators=(",", ":")) + "\n"
+    m = reg.marks
+    vectors = [
+        {"name": "log-fresh-statement", "input": m[("SZZZ-2024-CQC-00001", 1)], "expected_verdict": "valid",
+         "note": "fresh statement, fresh checkpoint including the certificate's latest event"},
+        {"name": "quiet-registry-stale-statement-fresh-checkpoint-of-equal-size",
+         "input": m[("SZZZ-2024-CQC-00009", 1)], "expected_verdict": "valid",
+         "note": f"statement as of {STALE_AS_OF[:10]} signed at log size {size}; checkpoint of size {size} "
+                 f"cosigned {clock.iso_z(COSIGNED)}: no event since, so the status is current"},
+        {"name": "stale-statement-fresh-checkpoint-of-larger-size",
+         "input": m[("SZZZ-2024-CQC-00012", 1)], "expected_verdict": "status_unknown",
+         "note": f"statement as of {STALE_AS_OF[:10]} signed at log size {size - 1}; the fresh checkpoint "
+                 f"has {size} entries: events happened since, the host must serve newer statements"},
+        {"name": "log-site-superseded-by-rekey", "input": m[("SZZZ-2024-CQC-00002", 1)],
+         "expected_verdict": "key_not_valid", "note": "as superseded-by-rekey, with the log"},
+    ]
+    return {"description": "The same registry published with a transparency log; the trust list has a "
+                           "timestamp key, so a verifier must find and check the log (absent -> status_unknown). "
+                           "binary_files: base64 of the hash tiles.",
+            "origin": names.origin, "log_size": size, "cosigned": clock.iso_z(COSIGNED),
+            "files": files, "binary_files": binary, "vectors": vectors}
 
 
 def _decodes(text):
@@ -302,8 +369,13 @@ def generate() -> str:
     reg, certs = build()
     trust = trust_list()
     files = published_files(trust, certs)
-    restate(files, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF)
-    restate(files, reg.certs["SZZZ-2024-CQC-00012"], FUTURE_AS_OF)
+    restate(files, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, log_size(certs))
+    restate(files, reg.certs["SZZZ-2024-CQC-00012"], FUTURE_AS_OF, log_size(certs))
+    # The unsigned revision_reasons array says 'renewed' for a rekeyed revision.
+    name = "api/certificates/SZZZ-2024-CQC-00014.json"
+    doc = json.loads(files[name])
+    doc["revision_reasons"] = ["issued", "renewed"]
+    files[name] = snapshot.dumps(doc)
     files["api/certificates/SZZZ-2024-CQC-00010.json"] = '{"format": "szzz/certificate-file/v1", "cert_no": '
     name = "api/certificates/SZZZ-2024-CQC-00011.json"
     doc = json.loads(files[name])
@@ -318,6 +390,7 @@ def generate() -> str:
         "key_ids": {name: signer.key_id for name, signer in K.items()},
         "root_public_key": K["root"].public_b64, "today": TODAY, "max_age_days": MAX_AGE_DAYS,
         "site_url": SITE_URL, "files": files, "vectors": vectors(reg, certs, files),
+        "log_site": log_site(reg, certs),
     }
     return json.dumps(out, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
 

@@ -16,6 +16,7 @@
 import { KEY_TYPE_COSIGNATURE, KEY_TYPE_ED25519, TileLog, leafHash, parseVkey, toBase64, toHex,
   verifyConsistency, verifyInclusion } from "./tlog.js";
 import { unb64url, utf8 } from "./canonical.js";
+import { fetchJSON } from "./verifier.js";
 
 export const LOG_CHECKS = ["log-signature", "log-fresh", "inclusion", "consistency"];
 const DAY = 86400;
@@ -140,4 +141,36 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
   }
 
   return { check };
+}
+
+/**
+ * The page's log step (docs/verification.md: no silent skip of the log).
+ * With a pinned origin the log must verify. Without one, the origin is read
+ * from api/log.json when the verified trust list has a timestamp key (a site
+ * of such a scheme must publish its log: absent -> not ok); when the list has
+ * no timestamp key and no origin is pinned there is no log step (null).
+ * options: as createLogCheck, plus apiBase and timeoutMs. Never throws.
+ */
+export function createSiteLogCheck({ origin = "", apiBase, timeoutMs = 8000, get = fetchJSON, ...rest }) {
+  const checkers = new Map();
+  const checkerFor = (o, timestampName) => {
+    const k = `${o}\n${timestampName || ""}`;
+    if (!checkers.has(k)) checkers.set(k, createLogCheck({ ...rest, origin: o, ...(timestampName ? { timestampName } : {}) }));
+    return checkers.get(k);
+  };
+  return async (trust, latestEvent) => {
+    if (origin) return checkerFor(origin).check(trust, latestEvent);
+    const hasTimestampKey = [...trust.keys.values()].some((k) => k.role === "timestamp");
+    if (!hasTimestampKey) return null;
+    const got = await get(new URL("log.json", apiBase).href, timeoutMs);
+    const info = got.data;
+    if (!info || typeof info.origin !== "string" || !info.origin) {
+      const why = got.missing ? "not published" : got.error || "no origin in it";
+      return { ok: false, checks: Object.fromEntries(LOG_CHECKS.map((c) => [c, c === "log-signature" ? false : null])),
+        reason: `the site publishes no usable transparency log (api/log.json: ${why}), though the trust list has a timestamp key`,
+        reason_zh: "站点未发布可用的透明日志（信任列表含时间戳密钥，日志不应缺失）" };
+    }
+    const tsName = typeof info.timestamp_key_name === "string" && info.timestamp_key_name ? info.timestamp_key_name : undefined;
+    return checkerFor(info.origin, tsName).check(trust, latestEvent);
+  };
 }

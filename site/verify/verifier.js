@@ -18,6 +18,8 @@ const CHECKS = ["payload", "trust_list", "key", "signature", "record", "status",
 // Revisions that leave earlier marks in force: products already on shelves
 // keep their marks (rule 5).
 const KEEPS_MARKS = new Set(["renewed", "scope_changed"]);
+// Events that create a certificate revision (registry/lifecycle.py REVISING_EVENTS).
+const REVISING = new Set(["issued", "renewed", "scope_changed", "rekeyed"]);
 const DAY_MS = 86400000;
 const CST_MS = 8 * 3600000;
 
@@ -167,14 +169,14 @@ export function createVerifier(options) {
   }
 
   /** Rule 5: the published revision this mark was printed from. */
-  async function findRevision(file, mark, key, result) {
+  async function findRevision(file, mark, key, result, trust) {
     const unknown = (reason, reasonZh) => new Stop("status_unknown",
       `signature genuine, status could not be fetched: ${reason}`, `签名真实，但无法获取证书状态：${reasonZh}`);
     const noMatch = new Stop("not_found", "no published revision of this certificate matches this mark",
       "该证书已公布的版本中没有与此标志相符的记录");
-    const { revisions, revision_reasons: reasons } = isObject(file) ? file : {};
-    if (!Array.isArray(revisions) || !Array.isArray(reasons) || revisions.length !== reasons.length) {
-      throw unknown("the certificate file is unreadable (revisions and revision_reasons must be parallel lists)", "证书文件无法读取");
+    const { revisions } = isObject(file) ? file : {};
+    if (!Array.isArray(revisions) || revisions.length === 0) {
+      throw unknown("the certificate file is unreadable (no list of revisions)", "证书文件无法读取");
     }
     // The first revision whose payload digest starts with the mark's digest,
     // signed by the mark's own key, with the same number, dates and key.
@@ -199,6 +201,27 @@ export function createVerifier(options) {
     if (index < 0) throw noMatch;
     result.details.record = record;
     result.details.revision = record.revision;
+    // Why each later revision was made comes from the signed events (a revising
+    // event cites the record_digest of the revision it created); the file's
+    // revision_reasons array is unsigned and never read.
+    const made = new Map();
+    if (index + 1 < revisions.length) {
+      const { events } = await verifiedEvents(file, mark, trust);
+      for (const event of events) {
+        if (REVISING.has(event.type) && typeof event.record_digest === "string" && !made.has(event.record_digest)) {
+          made.set(event.record_digest, event.type);
+        }
+      }
+    }
+    const reasons = [];
+    for (let j = index + 1; j < revisions.length; j++) {
+      const env = revisions[j];
+      const digest = isObject(env) && typeof env.payload === "string" ? await sha256Hex(env.payload) : null;
+      if (!made.has(digest)) {
+        throw unknown(`published file inconsistent: no signed event created revision ${j + 1}`, `公开文件不一致：没有已签名的事件对应第 ${j + 1} 版证书`);
+      }
+      reasons[j] = made.get(digest);
+    }
     for (let j = index + 1; j < revisions.length; j++) {
       let later = null;
       try { later = JSON.parse(revisions[j].payload); } catch { /* date stays unknown */ }
@@ -228,9 +251,19 @@ export function createVerifier(options) {
   }
 
   /** Rule 6: replay the signed events; check the log's status statement. */
-  async function replayStatus(file, mark, { keys, root }) {
-    const unknown = (reason, reasonZh) => new Stop("status_unknown",
-      `signature genuine, status unknown: ${reason}`, `签名真实，但状态未知：${reasonZh}`);
+  const replayUnknown = (reason, reasonZh) => new Stop("status_unknown",
+    `signature genuine, status unknown: ${reason}`, `签名真实，但状态未知：${reasonZh}`);
+
+  /** Every event verified, chained and replayed: {status, events, lastSeq, lastDate}; memoised per file. */
+  const replayed = new WeakMap();
+  function verifiedEvents(file, mark, trust) {
+    if (!replayed.has(file)) replayed.set(file, replayEvents(file, mark, trust));
+    return replayed.get(file);
+  }
+
+  async function replayEvents(file, mark, { keys, root }) {
+    const unknown = replayUnknown;
+    const records = [];
     if (!Array.isArray(file.events) || file.events.length === 0) throw unknown("no signed events", "没有已签名的事件记录");
     let status = null;
     let previousPayload = null;
@@ -256,7 +289,15 @@ export function createVerifier(options) {
       lastSeq = event.seq;
       lastDate = typeof event.date === "string" ? event.date : null;
       previousPayload = env.payload;
+      records.push(event);
     }
+    return { status, events: records, lastSeq, lastDate };
+  }
+
+  async function replayStatus(file, mark, trust) {
+    const unknown = replayUnknown;
+    const { keys } = trust;
+    const { status, lastSeq, lastDate } = await verifiedEvents(file, mark, trust);
     const statementEnv = file.status_statement;
     const logKey = isObject(statementEnv) ? keys.get(statementEnv.key_id) : undefined;
     let statement;
@@ -328,7 +369,7 @@ export function createVerifier(options) {
         `签名真实，但无法获取证书状态（${got.error}）`);
     }
     try {
-      await findRevision(got.data, mark, key, result);
+      await findRevision(got.data, mark, key, result, trust);
     } catch (e) {
       if (e instanceof Stop && e.verdict !== "status_unknown") result.checks.record = false;
       throw e;
@@ -345,20 +386,35 @@ export function createVerifier(options) {
     result.details.status_date = lastDate;
     const asOf = asOfDate(statement.as_of);
     const age = asOf === null ? NaN : dayNumber(today()) - dayNumber(asOf);
-    if (!(age <= maxAgeDays && age >= -1)) {
+    if (!(age >= -1)) {
       result.checks.fresh = false;
-      throw new Stop("status_unknown", `signature genuine, but the status as of ${statement.as_of} is stale (maximum age ${maxAgeDays} days)`,
-        `签名真实，但状态信息（截至 ${statement.as_of}）已过时（最长 ${maxAgeDays} 天）`);
+      throw new Stop("status_unknown", `signature genuine, but the status as of ${statement.as_of} is ${asOf === null ? "unreadable" : "dated in the future"}`,
+        `签名真实，但状态信息日期（${statement.as_of}）${asOf === null ? "无法读取" : "晚于当前日期"}`);
     }
-    result.checks.fresh = true;
-    // 7. The transparency log (logcheck.js), when the page pins a log origin.
-    if (options.logCheck) {
-      const log = await options.logCheck(trust, got.data.events[got.data.events.length - 1]);
+    // 7. The transparency log (logcheck.js): when the page pins a log origin,
+    //    or the trust list has a timestamp key (then the site must publish one).
+    const log = options.logCheck ? await options.logCheck(trust, got.data.events[got.data.events.length - 1]) : null;
+    if (log) {
       result.details.log = log;
       if (!log.ok) {
+        result.checks.fresh = false;
         throw new Stop("status_unknown", `signature genuine, but ${log.reason}`, `签名真实，但${log.reason_zh}`);
       }
     }
+    if (!(age <= maxAgeDays)) {
+      // Freshness rule (docs/verification.md §6): a stale statement stays
+      // current when a fresh verified checkpoint has exactly the tree size it
+      // was signed at -- no event has happened since.
+      const logSize = Number.isSafeInteger(statement.log_size) ? String(statement.log_size) : null;
+      if (!log || logSize === null || log.size !== logSize) {
+        result.checks.fresh = false;
+        const seen = !log ? "no verified log checkpoint" : `log checkpoint of size ${log.size}, statement signed at size ${statement.log_size}`;
+        throw new Stop("status_unknown", `signature genuine, but the status as of ${statement.as_of} is stale (maximum age ${maxAgeDays} days; ${seen})`,
+          `签名真实，但状态信息（截至 ${statement.as_of}）已过时（最长 ${maxAgeDays} 天），且透明日志此后已有新事件或无法确认`);
+      }
+      result.details.refreshed_by_log = true;
+    }
+    result.checks.fresh = true;
     const current = currentRevision(got.data);
     result.details.current_expires = current.expires;
     if (status === "valid" && current.expires < today()) {

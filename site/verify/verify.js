@@ -9,7 +9,7 @@
 
 import { createVerifier, todayInSuzhou } from "./verifier.js";
 import { ed25519Supported } from "./canonical.js";
-import { createLogCheck } from "./logcheck.js";
+import { createSiteLogCheck } from "./logcheck.js";
 
 const $ = (id) => document.getElementById(id);
 const meta = (name) => {
@@ -263,18 +263,18 @@ async function run() {
   performance.mark("szzz-verdict"); // time from navigation to verdict (bench/verify_page_bench.py)
 }
 
-/** The log step, when install_verifier pinned a log origin (docs/transparency-log.md). */
-function logCheckFor(pinnedToday) {
-  const origin = meta("szzz-log-origin");
-  if (!origin) return null;
+/** The log step (docs/transparency-log.md): pinned origin, or api/log.json when
+ * the trust list has a timestamp key (logcheck.js createSiteLogCheck). */
+function logCheckFor(pinnedToday, apiBase) {
   const nowTest = meta("szzz-now"); // test hook, like szzz-today
-  const checker = createLogCheck({
+  return createSiteLogCheck({
+    origin: meta("szzz-log-origin") || "",
+    apiBase,
+    timeoutMs: Number(meta("szzz-timeout-ms") || 8000),
     logBase: new URL(meta("szzz-log-base") || "../log/", location.href).href,
-    origin,
     maxAgeDays: Number(meta("szzz-max-age-days") || 7),
     now: nowTest ? () => Number(nowTest) : pinnedToday ? () => Date.parse(`${pinnedToday}T12:00:00+08:00`) / 1000 : () => Date.now() / 1000,
   });
-  return (trust, event) => checker.check(trust, event);
 }
 
 async function setup() {
@@ -289,7 +289,7 @@ async function setup() {
       maxAgeDays: Number(meta("szzz-max-age-days") || 7),
       timeoutMs: Number(meta("szzz-timeout-ms") || 8000),
       today: pinnedToday ? () => pinnedToday : () => todayInSuzhou(),
-      logCheck: logCheckFor(pinnedToday),
+      logCheck: logCheckFor(pinnedToday, apiBase),
     });
   }
   window.addEventListener("hashchange", run);
