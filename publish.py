@@ -103,14 +103,33 @@ class Output:
             os.close(fd)  # releases the lock
 
     def clean_stale(self, keep=()):
-        """Remove build directories that ``OUT`` does not point at (killed or old builds)."""
+        """Remove build directories that ``OUT`` does not point at (killed or old builds).
+
+        Deleting a 10k-certificate build (~50,000 files) took 20 s, so it is
+        not done in the build's critical path: each stale directory is renamed
+        to ``.OUT.trash-*`` (one atomic rename; it stops being a build
+        directory at once) and a detached ``rm -rf`` deletes the trash in the
+        background. Trash a deleter did not finish (killed, crashed) is picked
+        up again by the next build.
+        """
         current = self.current()
         keep = {Path(k).resolve() for k in keep} | ({current.resolve()} if current else set())
+        trash = sorted(self.parent.glob(f".{self.link.name}.trash-*"))
         for path in sorted(self.parent.glob(self.prefix + "*")):
             if path.resolve() not in keep:
-                shutil.rmtree(path, ignore_errors=True)
+                target = self.parent / f".{self.link.name}.trash-{path.name[len(self.prefix):]}"
+                try:
+                    os.rename(path, target)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    trash.append(target)
         for path in self.parent.glob(f".{self.link.name}.link-*"):
             path.unlink(missing_ok=True)
+        if trash:
+            subprocess.Popen(["rm", "-rf", "--", *map(str, trash)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # survives the build; nobody waits
 
     def new_build_dir(self) -> Path:
         path = self.parent / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}"
@@ -162,59 +181,118 @@ def _mark_key(info: marks.MarkInfo, code_digest: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_marks_cached(db, site_dir: Path, cache_dir: Path, site_url: str) -> dict:
+class CachedMarks:
     """``site/marks/<cert_no>.svg|png`` through a content-addressed cache.
 
     A mark is a pure function of its :class:`marks.MarkInfo` and the renderer
     code, so it is cached under SHA-256 of both across builds; only new or
-    changed certificates are rendered (on every core, by ``marks.write_marks``).
-    Returns ``{"marks", "rendered"}``.
+    changed certificates are rendered. :meth:`start` hands the missing marks
+    to a process pool and returns at once, so rendering overlaps Pelican
+    (single-threaded) on the other core; :meth:`finish` waits, fills the cache
+    and links the marks into the site.
     """
-    code_digest = hashlib.sha256(MARKS_CODE.read_bytes()).hexdigest()
-    cert_nos = [r[0] for r in db.execute(
-        "select cert_no from certificates where mark_payload is not null order by cert_no")]
-    infos = {no: marks.mark_info(db, no, site_url) for no in cert_nos}
-    keys_by_cert = {no: _mark_key(info, code_digest) for no, info in infos.items()}
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    missing = [no for no, k in keys_by_cert.items()
-               if not ((cache_dir / f"{k}.svg").exists() and (cache_dir / f"{k}.png").exists())]
-    if missing:
-        tmp = cache_dir / f".render-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def __init__(self, db, cache_dir: Path, site_url: str):
+        code_digest = hashlib.sha256(MARKS_CODE.read_bytes()).hexdigest()
+        cert_nos = [r[0] for r in db.execute(
+            "select cert_no from certificates where mark_payload is not null order by cert_no")]
+        self.infos = {no: marks.mark_info(db, no, site_url) for no in cert_nos}
+        self.keys = {no: _mark_key(info, code_digest) for no, info in self.infos.items()}
+        self.cache_dir = cache_dir
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cached = {p.name for p in cache_dir.iterdir()}
+        self.missing = [no for no, k in self.keys.items()
+                        if not (f"{k}.svg" in cached and f"{k}.png" in cached)]
+        self.tmp = cache_dir / f".render-{os.getpid()}"
+        self.pending = None
+
+    def start(self, pool):
+        """Render the missing marks on ``pool`` (None: render in :meth:`finish`)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.missing and pool is not None:
+            jobs = [(self.infos[no], str(self.tmp), ("svg", "png")) for no in self.missing]
+            self.pending = pool.map_async(marks._write_one, jobs,
+                                          chunksize=max(1, len(jobs) // 64))
+
+    def finish(self, site_dir: Path) -> dict:
+        """Wait for the renderers, fill the cache, link ``site/marks/``; return counts."""
         try:
-            marks.write_marks(db, tmp, site_url=site_url, cert_nos=missing)
-            for no in missing:
+            if self.pending is not None:
+                self.pending.get()
+            elif self.missing:
+                for no in self.missing:
+                    marks.write_mark(self.infos[no], self.tmp)
+            for no in self.missing:
                 for ext in ("svg", "png"):
-                    os.replace(tmp / f"{no}.{ext}", cache_dir / f"{keys_by_cert[no]}.{ext}")
+                    os.replace(self.tmp / f"{no}.{ext}", self.cache_dir / f"{self.keys[no]}.{ext}")
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    out = site_dir / "marks"
-    out.mkdir(parents=True, exist_ok=True)
-    for no, k in keys_by_cert.items():
-        for ext in ("svg", "png"):
-            src, dst = cache_dir / f"{k}.{ext}", out / f"{no}.{ext}"
-            try:
-                os.link(src, dst)  # same bytes, no copy; the cache never rewrites a file
-            except OSError:
-                shutil.copyfile(src, dst)
-    used = {f"{k}.{ext}" for k in keys_by_cert.values() for ext in ("svg", "png")}
-    for path in cache_dir.iterdir():
-        if path.is_file() and path.name not in used:
-            path.unlink()  # keep the cache to the current set of marks
-    return {"marks": len(keys_by_cert), "rendered": len(missing)}
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        out = site_dir / "marks"
+        out.mkdir(parents=True, exist_ok=True)
+        for no, k in self.keys.items():
+            for ext in ("svg", "png"):
+                src, dst = self.cache_dir / f"{k}.{ext}", out / f"{no}.{ext}"
+                try:
+                    os.link(src, dst)  # same bytes, no copy; the cache never rewrites a file
+                except OSError:
+                    shutil.copyfile(src, dst)
+        used = {f"{k}.{ext}" for k in self.keys.values() for ext in ("svg", "png")}
+        for path in self.cache_dir.iterdir():
+            if path.is_file() and path.name not in used:
+                path.unlink()  # keep the cache to the current set of marks
+        return {"marks": len(self.keys), "rendered": len(self.missing)}
+
+
+def write_marks_cached(db, site_dir: Path, cache_dir: Path, site_url: str) -> dict:
+    """Render (missing marks, on every core) and link ``site/marks/``; see :class:`CachedMarks`."""
+    cached = CachedMarks(db, cache_dir, site_url)
+    if len(cached.missing) < 8:
+        return cached.finish(site_dir)
+    with _mark_pool() as pool:
+        cached.start(pool)
+        return cached.finish(site_dir)
+
+
+def _mark_pool():
+    import multiprocessing
+
+    # fork: the workers inherit the loaded fonts and code; made before any thread runs.
+    return multiprocessing.get_context("fork").Pool(os.cpu_count() or 1)
+
+
+def start_pagefind(site_dir: Path) -> subprocess.Popen:
+    """Start indexing the site's HTML for static search (``site/pagefind/``).
+
+    Pagefind reads only ``*.html``; once Pelican and the verify page are
+    written no later step writes HTML (api/, log/, marks/, downloads/ hold
+    JSON, images and data), so it runs while those steps do.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--silent"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_pagefind(proc: subprocess.Popen, site_dir: Path):
+    """Wait for :func:`start_pagefind`; make its output reproducible."""
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise BuildError(f"pagefind failed (exit {proc.returncode}): "
+                         f"{(stderr or stdout).strip()[-2000:]}")
+    # Pagefind writes its filter files in hash-map order: canonicalise them
+    # so that two builds are byte-identical (registry/searchindex.py).
+    searchindex.normalise(site_dir / "pagefind")
 
 
 def run_pagefind(site_dir: Path):
     """Index the finished site for static search (``site/pagefind/``)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--silent"],
-        capture_output=True, text=True)
-    if result.returncode != 0:
-        raise BuildError(f"pagefind failed (exit {result.returncode}): "
-                         f"{(result.stderr or result.stdout).strip()[-2000:]}")
-    # Pagefind writes its filter files in hash-map order: canonicalise them
-    # so that two builds are byte-identical (registry/searchindex.py).
-    searchindex.normalise(site_dir / "pagefind")
+    finish_pagefind(start_pagefind(site_dir), site_dir)
+
+
+def _stop(proc: subprocess.Popen):
+    """Kill a helper process a failed build leaves running (no-op once it exited)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
@@ -233,6 +311,7 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
     with output.locked():
         output.clean_stale()
         db = schema.connect(db_path)
+        stack = contextlib.ExitStack()
         try:
             say("validate")
             check_registry(db)
@@ -252,6 +331,12 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             exported = export.export_public_db(db, public_db)
             (data_dir / "metadata.yml").write_text(
                 opendata.metadata_yaml(site_url=site_url), encoding="utf-8")
+
+            # Marks render on a process pool while Pelican (one core) runs.
+            cached_marks = CachedMarks(db, output.cache / "marks", site_url)
+            if len(cached_marks.missing) >= 8:
+                pool = stack.enter_context(_mark_pool())
+                cached_marks.start(pool)
 
             say("pelican")
             run_pelican(site_dir, public_db, site_url=site_url, datasette_url=datasette_url,
@@ -277,21 +362,28 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"],
                                          log_origin=log_info["origin"])
 
+            # The last HTML is written: Pagefind indexes while marks and downloads finish.
+            pagefind = start_pagefind(site_dir)
+            stack.callback(_stop, pagefind)
+
             say("marks")
-            mark_stats = write_marks_cached(db, site_dir, output.cache / "marks", site_url)
+            mark_stats = cached_marks.finish(site_dir)
 
             say("downloads")
             export.write_downloads(public_db, site_dir / "downloads")
 
             say("pagefind")
-            run_pagefind(site_dir)
+            finish_pagefind(pagefind, site_dir)
         except BaseException:
             # A failed build leaves OUT as it was; its directory is removed
-            # now (or, after a kill, by the next build's clean_stale).
+            # now (or, after a kill, by the next build's clean_stale), once the
+            # mark pool and Pagefind that write into it are stopped.
+            stack.close()
             if "build_dir" in locals():
                 shutil.rmtree(build_dir, ignore_errors=True)
             raise
         finally:
+            stack.close()
             db.conn.close()
         say("switch")
         output.switch(build_dir)

@@ -22,6 +22,8 @@ Checks (the rules of ``docs/design.md``):
   and cites its revision's digest.
 """
 
+import os
+
 from . import canonical, keys, lifecycle, payload, trust
 from .exceptions import (
     CanonicalEncodingError,
@@ -31,6 +33,47 @@ from .exceptions import (
 )
 
 _BAD = (SignatureError, CanonicalEncodingError, PayloadError, ValueError, KeyError, TypeError)
+
+# Signature checks and canonical decoding are ~90 % of the time (10k
+# certificates: ~50,000 Ed25519 verifications); they are independent, so they
+# run first, on every core, and the checks that follow in order (chains,
+# replay, cross-references) use their results. Each task is decoded once.
+PARALLEL_MIN = 2000
+_TASKS = []  # inherited by forked workers: only index ranges are sent
+
+
+def _run_task(task):
+    """("env", envelope, domain, raw) → (record, None) | (None, error);
+    ("mark", text, raw) → (payload, signature ok) | (None, error)."""
+    try:
+        if task[0] == "env":
+            return keys.verify_envelope(task[1], task[2], task[3]), None
+        mp = payload.parse_text(task[1])
+        return mp, bool(task[2] and mp.verify_signature(task[2]))
+    except _BAD as e:
+        return None, e if task[0] == "env" else f"mark payload: {e}"
+
+
+def _run_range(bounds):
+    return [_run_task(t) for t in _TASKS[bounds[0]:bounds[1]]]
+
+
+def _run_all(tasks, workers=None):
+    """Results of :func:`_run_task` in order, on ``workers`` processes (default: every core)."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(tasks) < PARALLEL_MIN:
+        return [_run_task(t) for t in tasks]
+    import multiprocessing
+
+    global _TASKS
+    _TASKS = tasks
+    try:
+        step = -(-len(tasks) // (workers * 4))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_run_range, [(i, i + step) for i in range(0, len(tasks), step)])
+    finally:
+        _TASKS = []
+    return [r for part in parts for r in part]
 
 
 def _key_table(db):
@@ -71,17 +114,25 @@ def _check_revisions(db, key_table, problems):
     """Verify every revision; return {(cert_no, revision): (digest, record)}."""
     revisions = {}
     previous = {}
-    for cert_no, rev, key_id, text, sig, digest, mark, date in db.execute(
+    rows = db.execute(
         "select cert_no, revision, key_id, record, signature, digest, mark_payload, date "
-        "from certificate_revisions order by cert_no, revision"
-    ):
+        "from certificate_revisions order by cert_no, revision").fetchall()
+    tasks = []
+    for cert_no, rev, key_id, text, sig, digest, mark, date in rows:
+        key = key_table.get(key_id)
+        raw = key["raw"] if key else b""
+        env = {"type": canonical.CERTIFICATE, "payload": text, "key_id": key_id, "signature": sig}
+        tasks.append(("env", env, canonical.CERTIFICATE, raw))
+        if mark is not None:
+            tasks.append(("mark", mark, key["raw"] if key else None))
+    results = iter(_run_all(tasks))
+    for cert_no, rev, key_id, text, sig, digest, mark, date in rows:
         where = f"certificate {cert_no} revision {rev}"
         key = key_table.get(key_id)
-        env = {"type": canonical.CERTIFICATE, "payload": text, "key_id": key_id, "signature": sig}
-        try:
-            record = keys.verify_envelope(env, canonical.CERTIFICATE, key["raw"] if key else b"")
-        except _BAD as e:
-            problems.append(f"{where}: {e}")
+        record, error = next(results)
+        mark_result = next(results) if mark is not None else None
+        if record is None:
+            problems.append(f"{where}: {error}")
             continue
         why = _key_problem(key_id, key, record.get("signed_on", date), role="body",
                            body=record.get("body"))
@@ -100,13 +151,12 @@ def _check_revisions(db, key_table, problems):
         previous[cert_no] = actual
         if record.get("mark_authorised") and mark is None:
             problems.append(f"{where}: mark authorised but no mark payload")
-        if mark is not None:
-            try:
-                mp = payload.parse_text(mark)
-            except PayloadError as e:
-                problems.append(f"{where}: mark payload: {e}")
+        if mark_result is not None:
+            mp, ok = mark_result
+            if mp is None:
+                problems.append(f"{where}: {ok}")
             else:
-                if not (key and key["raw"] and mp.verify_signature(key["raw"])):
+                if not ok:
                     problems.append(f"{where}: mark payload signature does not verify")
                 expected = (key_id, record.get("signed_on"), record.get("expires"),
                             actual[:32], cert_no)
@@ -133,20 +183,22 @@ def verify_registry(db) -> list:
                        "digest": r[5], "record": r[6]}
     state = {}  # cert_no -> [status, prev digest, last seq]
     expected_seq = 1
-    for seq, etype, cert_no, subject, date, actor, key_id, text, sig in db.execute(
+    events = db.execute(
         "select seq, type, cert_no, subject, date, actor, key_id, payload, signature "
-        "from events order by seq"
-    ):
+        "from events order by seq").fetchall()
+    results = _run_all([
+        ("env", {"type": canonical.EVENT, "payload": text, "key_id": key_id, "signature": sig},
+         canonical.EVENT, key_table[key_id]["raw"] if key_id in key_table else b"")
+        for _seq, _t, _c, _s, _d, _a, key_id, text, sig in events])
+    for (seq, etype, cert_no, subject, date, actor, key_id, text, sig), (record, error) in zip(
+            events, results):
         where = f"event {seq}"
         if seq != expected_seq:
             problems.append(f"{where}: expected seq {expected_seq} (sequence not contiguous)")
         expected_seq = seq + 1
         key = key_table.get(key_id)
-        env = {"type": canonical.EVENT, "payload": text, "key_id": key_id, "signature": sig}
-        try:
-            record = keys.verify_envelope(env, canonical.EVENT, key["raw"] if key else b"")
-        except _BAD as e:
-            problems.append(f"{where}: {e}")
+        if record is None:
+            problems.append(f"{where}: {error}")
             continue
         columns = {"seq": seq, "type": etype, "cert_no": cert_no, "subject": subject,
                    "date": date, "actor": actor}
