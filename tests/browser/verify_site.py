@@ -79,14 +79,17 @@ def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
     published with ``snapshot.write_snapshot`` under ``root/api/``, the
     verifier installed at ``root/v/`` (and at ``root/v-slow/`` with a 0.5 s
     fetch timeout). Returns ``{cert_no: (status, payload digits)}``."""
-    from registry import schema, snapshot
+    from registry import schema, snapshot, tlog
     from xss_corpus import PASSPHRASE, xss_registry
 
     (root / "registry").mkdir(parents=True, exist_ok=True)
     db_path, keys_dir = xss_registry(root / "registry")
     db = schema.connect(db_path)
     try:
-        snapshot.write_snapshot(db, root / "site", snapshot.load_log_signer(db, keys_dir, PASSPHRASE))
+        log_signer = snapshot.load_log_signer(db, keys_dir, PASSPHRASE)
+        snapshot.write_snapshot(db, root / "site", log_signer)
+        # The trust list has a timestamp key, so verifiers require the log.
+        tlog.publish_log(db, root / "site", log_signer, tlog.load_timestamp_signer(db, keys_dir, PASSPHRASE))
         certificates = {no: (status, text) for no, status, text in db.execute(
             "select cert_no, status, mark_payload from certificates order by cert_no")}
     finally:

@@ -1,0 +1,233 @@
+"""Freshness that survives a quiet registry, and the log is never silently skipped.
+
+Rule (docs/verification.md §6): a status statement is current when its
+``as_of`` is within the maximum age, OR when a verified, freshly cosigned
+checkpoint has exactly the statement's ``log_size`` (no event since it was
+signed). A larger checkpoint does not refresh it. When an origin is pinned,
+or the trust list has a timestamp key, a missing log is status_unknown.
+Revision reasons come from the signed events, never from the file's
+``revision_reasons`` array.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import shutil
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+import log_site
+from registry import batchverify, canonical, keys, snapshot, tlog, verify
+from registry.cli import cli
+
+REPO = log_site.REPO
+VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
+LOG_SITE = VECTORS["log_site"]
+DAY = log_site.DAY
+
+
+def log_site_files() -> dict:
+    """The vector log site as a FilesSource mapping (hash tiles as bytes)."""
+    files = dict(LOG_SITE["files"])
+    files.update({k: base64.b64decode(v) for k, v in LOG_SITE["binary_files"].items()})
+    return files
+
+
+def write_log_site(root):
+    for name, value in log_site_files().items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(value if isinstance(value, bytes) else value.encode("utf-8"))
+    return root
+
+
+def run(text, source, today=VECTORS["today"], **kw):
+    return verify.verification_result(text, source, root_public_key=VECTORS["root_public_key"],
+                                      max_age=VECTORS["max_age_days"], today=today, **kw)
+
+
+# ------------------------------------------------------------ vector log site
+
+@pytest.mark.parametrize("vector", LOG_SITE["vectors"], ids=lambda v: v["name"])
+def test_log_site_vectors(vector, tmp_path):
+    for source in (verify.FilesSource(log_site_files()), write_log_site(tmp_path)):
+        r = run(vector["input"], source)
+        assert r.verdict == vector["expected_verdict"], (vector["name"], r.reason)
+        if r.verdict == "valid":
+            assert all(r.checks.values()) and r.details["log"]["tree_size"] == LOG_SITE["log_size"]
+
+
+def test_quiet_vector_is_refreshed_by_the_log_and_the_larger_one_names_both_sizes():
+    quiet, larger = LOG_SITE["vectors"][1], LOG_SITE["vectors"][2]
+    r = run(quiet["input"], verify.FilesSource(log_site_files()))
+    assert r.details.get("refreshed_by_log") is True and r.status_as_of.startswith("2025-05-01")
+    r = run(larger["input"], verify.FilesSource(log_site_files()))
+    size = LOG_SITE["log_size"]
+    assert "is stale" in r.reason and f"size {size}" in r.reason and f"size {size - 1}" in r.reason
+    assert r.checks["fresh"] is False
+
+
+def test_log_site_without_its_log_is_status_unknown(tmp_path):
+    """The trust list has a timestamp key: deleting api/log.json (or the whole log)
+    must not turn the check off (a hostile host could otherwise hide a rollback)."""
+    good = LOG_SITE["vectors"][0]
+    files = log_site_files()
+    del files[tlog.LOG_JSON]
+    r = run(good["input"], verify.FilesSource(files))
+    assert r.verdict == "status_unknown" and "must publish its log" in r.reason
+    # The same files with the origin pinned: api/log.json is not needed.
+    r = run(good["input"], verify.FilesSource(files), log_origin=LOG_SITE["origin"])
+    assert r.verdict == "valid", r.reason
+    files = {k: v for k, v in files.items() if not k.startswith("log/")}
+    r = run(good["input"], verify.FilesSource(files), log_origin=LOG_SITE["origin"])
+    assert r.verdict == "status_unknown" and "transparency log" in r.reason
+
+
+def test_pinned_origin_without_a_log_is_status_unknown_even_without_timestamp_key():
+    """The main vector site publishes no log and lists no timestamp key: valid
+    unless an origin is pinned (argument or SZZZ_LOG_ORIGIN)."""
+    vector = next(v for v in VECTORS["vectors"] if v["name"] == "valid-current-key")
+    source = verify.FilesSource(VECTORS["files"])
+    assert run(vector["input"], source).verdict == "valid"
+    r = run(vector["input"], source, log_origin="szzz.example.cn/log")
+    assert r.verdict == "status_unknown" and r.checks["fresh"] is False
+
+
+def test_wrong_pinned_origin_is_status_unknown():
+    r = run(LOG_SITE["vectors"][0]["input"], verify.FilesSource(log_site_files()),
+            log_origin="evil.example/log")
+    assert r.verdict == "status_unknown"
+
+
+def test_batch_stale_snapshot_is_refreshed_only_by_a_checkpoint_of_its_size(tmp_path):
+    """Batch mode, same rule: the snapshot (as of 2025-06-10) is 10 days old on
+    2025-06-20; the checkpoint cosigned 2025-06-14 is 6 days old."""
+    site = write_log_site(tmp_path / "site")
+    good = LOG_SITE["vectors"][0]
+    rows = [(1, {"id": "a", "payload": good["input"]})]
+
+    def batch(today):
+        out = tmp_path / "out.jsonl"
+        with open(out, "w") as f:
+            batchverify.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
+                                     workers=1, today=today, max_age=7)
+        return json.loads(out.read_text().splitlines()[0])
+
+    assert batch("2025-06-20")["verdict"] == "valid"
+    assert batch("2025-06-22")["verdict"] == "status_unknown"  # checkpoint 8 days old
+    # A snapshot signed at a smaller tree than the checkpoint's is not refreshed.
+    env = json.loads((site / "api/status.json").read_text())
+    record = json.loads(env["payload"])
+    record["log_size"] -= 1
+    log_key = keys.signer_from_seed(VECTORS["seeds"]["log"].encode())  # documented vector seed
+    (site / "api/status.json").write_text(snapshot.dumps(
+        canonical.make_envelope(canonical.STATUS_SNAPSHOT, record, log_key)))
+    r = batch("2025-06-20")
+    assert r["verdict"] == "status_unknown" and "stale" in r["reason"]
+    assert single_on(site, good["input"], "2025-06-20").verdict == "valid"  # single mode: its statement
+
+
+def single_on(site, text, today):
+    return run(text, site, today=today)
+
+
+# ------------------------------------------------- a real quiet registry, end to end
+
+@pytest.fixture(scope="module")
+def quiet(tmp_path_factory):
+    base = tmp_path_factory.mktemp("quiet")
+    db, keys_dir = base / "registry.db", base / "keys"
+    certs = log_site.make_registry(db, keys_dir)
+    site = base / "site"
+    log_site.publish_api(db, keys_dir, site)
+    conn = sqlite3.connect(db)
+    mark = conn.execute("select mark_payload from certificates where cert_no = ?", [certs["valid"]]).fetchone()[0]
+    conn.close()
+    root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
+    return {"base": base, "db": db, "keys": keys_dir, "site": site, "mark": mark, "root": root, "certs": certs}
+
+
+def day_after(days):
+    return datetime.datetime.fromtimestamp(log_site.NOW + days * DAY, tlog.clock.CST).date()
+
+
+def check(q, site, days, **kw):
+    return verify.verification_result(q["mark"], site, root_public_key=q["root"], today=day_after(days), **kw)
+
+
+def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
+    site = log_site.copy_site(quiet["site"], tmp_path / "site")
+    assert check(quiet, site, 0).verdict == "valid"
+    r = check(quiet, site, 10)
+    assert r.verdict == "status_unknown" and "is stale" in r.reason  # nothing refreshed it
+    # `publish.py refresh` (tlog.refresh_site): re-cosign with a new time, no rebuild.
+    tlog.refresh_site(site, quiet["keys"], log_site.PASSPHRASE, timestamp=log_site.NOW + 10 * DAY)
+    r = check(quiet, site, 10)
+    assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason
+    statement = json.loads(json.loads((site / "api/certificates" / f"{quiet['certs']['valid']}.json")
+                                      .read_text())["status_statement"]["payload"])
+    assert statement["log_size"] == r.details["log"]["tree_size"]
+    # The CLI: the same verdict; a wrong pinned origin (flag or env) -> status_unknown.
+    args = ["verify", quiet["mark"], "--site", str(site), "--root-key", quiet["root"], "--json"]
+    env = {"SZZZ_TODAY": day_after(10).isoformat()}
+    out = CliRunner().invoke(cli, args, env=env)
+    assert out.exit_code == 0 and json.loads(out.output)["verdict"] == "valid", out.output
+    out = CliRunner().invoke(cli, args, env={**env, "SZZZ_LOG_ORIGIN": "evil.example/log"})
+    assert out.exit_code == 1 and json.loads(out.output)["verdict"] == "status_unknown"
+    out = CliRunner().invoke(cli, args + ["--log-origin", "szzz.example.cn/log"], env=env)
+    assert out.exit_code == 0, out.output
+
+
+def test_events_since_the_statement_are_not_hidden_by_a_fresh_checkpoint(quiet, tmp_path):
+    """The host serves old statements with a newer (larger) checkpoint: status_unknown."""
+    db = tmp_path / "registry.db"
+    log_site.copy_registry(quiet["db"], db)
+    site = log_site.copy_site(quiet["site"], tmp_path / "site")
+    log_site.add_events(db, quiet["keys"], quiet["certs"]["valid"])  # the host keeps serving the old file
+    log_signer, ts_signer = log_site.signers(db, quiet["keys"])
+    conn = log_site.sqlite_db(db)
+    try:  # the log is rebuilt (one more entry) and cosigned today; statements are not
+        shutil.rmtree(site / "log")
+        tlog.publish_log(conn, site, log_signer, ts_signer, timestamp=log_site.NOW + 10 * DAY)
+    finally:
+        conn.conn.close()
+    r = check(quiet, site, 10)
+    assert r.verdict == "status_unknown" and "is stale" in r.reason, r.reason
+    statement_size = json.loads(json.loads((site / "api/certificates" / f"{quiet['certs']['valid']}.json")
+                                           .read_text())["status_statement"]["payload"])["log_size"]
+    assert f"log checkpoint of size {statement_size + 1}" in r.reason
+
+
+# --------------------------------------------- revision reasons from signed events
+
+def _files_with(cert_no, change):
+    files = dict(VECTORS["files"])
+    name = f"api/certificates/{cert_no}.json"
+    doc = json.loads(files[name])
+    change(doc)
+    files[name] = snapshot.dumps(doc)
+    return verify.FilesSource(files)
+
+
+def test_revision_reasons_are_not_needed():
+    vector = next(v for v in VECTORS["vectors"] if v["name"] == "valid-printed-before-renewal")
+    source = _files_with("SZZZ-2021-CQC-00003", lambda d: d.pop("revision_reasons"))
+    r = run(vector["input"], source)
+    assert r.verdict == "valid" and "renewal" in r.reason
+
+
+def test_a_revision_no_signed_event_created_is_status_unknown():
+    vector = next(v for v in VECTORS["vectors"] if v["name"] == "valid-printed-before-renewal")
+
+    def add_revision(doc):
+        extra = dict(doc["revisions"][-1])
+        extra["payload"] = extra["payload"].replace("2027-04-14", "2099-04-14")
+        doc["revisions"].append(extra)
+        doc["revision_reasons"].append("renewed")
+
+    r = run(vector["input"], _files_with("SZZZ-2021-CQC-00003", add_revision))
+    assert r.verdict == "status_unknown" and "no signed event created revision 3" in r.reason
