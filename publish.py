@@ -432,6 +432,29 @@ def datasette_command(data_dir: Path, port: int) -> list:
             "--cors", "--host", "127.0.0.1", "--port", str(port)]
 
 
+def refresh_for_serving(out_link: Path, keys_dir, passphrase=None):
+    """Cosign the served checkpoint with the wall clock (``publish.py refresh``),
+    so an old registry served today verifies as current: its statements are
+    dated by its last event, and a fresh checkpoint of the same tree size keeps
+    them current (docs/verification.md §6). Skipped when the build's own
+    cosignature is already newer than now (an event dated today)."""
+    import datetime
+    import json
+    import time
+
+    now = int(time.time())
+    site = out_link / "site"
+    if not (site / tlog.LOG_DIR / tlog.CHECKPOINT).is_file():
+        return None
+    # The build cosigned at its build time, which is also the snapshot's as_of.
+    envelope = json.loads((site / "api" / "status.json").read_text(encoding="utf-8"))
+    as_of = json.loads(envelope["payload"])["as_of"]
+    if datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp() >= now:
+        return None
+    return tlog.refresh_site(site, keys_dir, passphrase if passphrase is not None else keys.passphrase_from_env(),
+                             state_file=tlog.state_file_for(out_link), timestamp=now)
+
+
 def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=None):
     """Build, then serve the site and Datasette until Ctrl-C or SIGTERM."""
     if db_path is None:
@@ -442,6 +465,7 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
                     datasette_url=datasette_url,
                     progress=lambda step: click.echo(f"  · {step}", err=True))
     out_link = Path(summary["out"])
+    refresh_for_serving(out_link, keys_dir or Path(db_path).parent / "keys", passphrase)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env.pop(keys.PASSPHRASE_ENV, None)  # Datasette needs no key
     datasette = subprocess.Popen(datasette_command(out_link / "data", port + 1), cwd=ROOT, env=env)

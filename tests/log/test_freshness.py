@@ -16,6 +16,8 @@ import datetime
 import json
 import shutil
 import sqlite3
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -231,3 +233,26 @@ def test_a_revision_no_signed_event_created_is_status_unknown():
 
     r = run(vector["input"], _files_with("SZZZ-2021-CQC-00003", add_revision))
     assert r.verdict == "status_unknown" and "no signed event created revision 3" in r.reason
+
+
+# ------------------------------------------------------- publish.py serve refreshes
+
+def test_serve_refresh_makes_an_old_registry_current_today(quiet, tmp_path):
+    """`publish.py serve` cosigns the served checkpoint with the wall clock, so an
+    old registry (statements dated 2025-06-02) verifies today as valid."""
+    sys.path.insert(0, str(REPO))
+    import publish
+
+    out = tmp_path / "output"
+    shutil.copytree(quiet["site"], tmp_path / "build" / "site")
+    out.symlink_to(tmp_path / "build")
+    today = tlog.clock.today()
+    assert check_today(quiet, out / "site", today).verdict == "status_unknown"
+    result = publish.refresh_for_serving(out, quiet["keys"], log_site.PASSPHRASE)
+    assert result is not None and abs(result["timestamp"] - time.time()) < 600
+    r = check_today(quiet, out / "site", today)
+    assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason
+
+
+def check_today(q, site, today):
+    return verify.verification_result(q["mark"], site, root_public_key=q["root"], today=today)
