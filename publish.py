@@ -342,6 +342,20 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             run_pelican(site_dir, public_db, site_url=site_url, datasette_url=datasette_url,
                         build_time=build_time)
 
+            say("verify page")
+            from registry import webverifier
+
+            # The log's origin is the registry's (meta), known before the log is written.
+            log_names = tlog.names_for_db(db)
+            root = snapshot.root_key_file(trust.envelope(db))
+            webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"],
+                                         log_origin=log_names.origin)
+
+            # The last HTML is written: Pagefind indexes while api, log, marks
+            # and downloads (JSON, images, data) are written.
+            pagefind = start_pagefind(site_dir)
+            stack.callback(_stop, pagefind)
+
             say("api")
             snapshot.write_snapshot(db, site_dir, log_signer, as_of=moment)
             feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
@@ -352,19 +366,8 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             current = output.current()
             log_info = tlog.publish_log(
                 db, site_dir, log_signer, tlog.load_timestamp_signer(db, keys_dir, passphrase),
-                previous_site=current / "site" if current else None,
+                names=log_names, previous_site=current / "site" if current else None,
                 state_file=tlog.state_file_for(output.link), timestamp=moment)
-
-            say("verify page")
-            from registry import webverifier
-
-            root = snapshot.root_key_file(trust.envelope(db))
-            webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"],
-                                         log_origin=log_info["origin"])
-
-            # The last HTML is written: Pagefind indexes while marks and downloads finish.
-            pagefind = start_pagefind(site_dir)
-            stack.callback(_stop, pagefind)
 
             say("marks")
             mark_stats = cached_marks.finish(site_dir)
