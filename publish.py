@@ -20,8 +20,11 @@ Reproducible: no wall-clock time; the build time is
 :func:`registry.clock.build_time` of the latest event (``SOURCE_DATE_EPOCH``
 when set); two builds of one registry give byte-identical trees.
 
-Validation first: :func:`registry.integrity.verify_registry` must find no
-problem, or the build stops with :class:`BuildError` before writing anything.
+Validation: :func:`registry.integrity.verify_registry` must find no
+problem, or the build stops with :class:`BuildError` naming the problems and
+publishes nothing. It runs in its own process alongside the first steps
+(public database, Pelican), which write only into the unpublished build
+directory; its result is awaited before any signing step.
 
 ``serve`` builds (from the embedded demo registry under ``./demo/`` when no
 ``--db`` is given, created on first run) and serves the static site on
@@ -153,7 +156,19 @@ class Output:
 
 def check_registry(db):
     """Validation first: stop with BuildError naming the problems."""
-    problems = integrity.verify_registry(db)
+    _raise_problems(integrity.verify_registry(db))
+
+
+def _validate_path(db_path: str) -> list:
+    """:func:`integrity.verify_registry` of ``db_path`` in a pool worker (one process)."""
+    db = schema.connect(db_path)
+    try:
+        return integrity.verify_registry(db, workers=1)
+    finally:
+        db.conn.close()
+
+
+def _raise_problems(problems):
     if problems:
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = len(problems) - MAX_PROBLEMS_SHOWN
@@ -312,9 +327,18 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
         output.clean_stale()
         db = schema.connect(db_path)
         stack = contextlib.ExitStack()
+        validated = False
         try:
+            # Validation runs in its own process while the public database and
+            # the Pelican site are written into the (unpublished) build
+            # directory; its result is awaited before any signing step, and a
+            # registry with a problem stops the build with the validation error
+            # whatever else failed meanwhile. Nothing is published unvalidated.
+            import multiprocessing
+
             say("validate")
-            check_registry(db)
+            validation = stack.enter_context(multiprocessing.get_context("fork").Pool(1))
+            pending_validation = validation.apply_async(_validate_path, (str(db_path),))
             if passphrase is None:
                 passphrase = keys.passphrase_from_env()
             log_signer = snapshot.load_log_signer(db, keys_dir, passphrase)
@@ -341,6 +365,10 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             say("pelican")
             run_pelican(site_dir, public_db, site_url=site_url, datasette_url=datasette_url,
                         build_time=build_time)
+
+            say("validation result")
+            _raise_problems(pending_validation.get())
+            validated = True
 
             say("verify page")
             from registry import webverifier
@@ -380,7 +408,19 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
         except BaseException:
             # A failed build leaves OUT as it was; its directory is removed
             # now (or, after a kill, by the next build's clean_stale), once the
-            # mark pool and Pagefind that write into it are stopped.
+            # mark pool and Pagefind that write into it are stopped. A registry
+            # that fails validation reports that, not a later symptom.
+            if (not validated and "pending_validation" in locals()
+                    and isinstance(sys.exc_info()[1], Exception)):
+                try:
+                    problems = pending_validation.get()
+                except Exception:  # noqa: BLE001 - the original error is raised below
+                    problems = []
+                if problems:
+                    stack.close()
+                    if "build_dir" in locals():
+                        shutil.rmtree(build_dir, ignore_errors=True)
+                    _raise_problems(problems)
             stack.close()
             if "build_dir" in locals():
                 shutil.rmtree(build_dir, ignore_errors=True)

@@ -110,7 +110,7 @@ def _key_problem(key_id, key, date, *, role, body=None):
     return None
 
 
-def _check_revisions(db, key_table, problems):
+def _check_revisions(db, key_table, problems, workers=None):
     """Verify every revision; return {(cert_no, revision): (digest, record)}."""
     revisions = {}
     previous = {}
@@ -125,7 +125,7 @@ def _check_revisions(db, key_table, problems):
         tasks.append(("env", env, canonical.CERTIFICATE, raw))
         if mark is not None:
             tasks.append(("mark", mark, key["raw"] if key else None))
-    results = iter(_run_all(tasks))
+    results = iter(_run_all(tasks, workers))
     for cert_no, rev, key_id, text, sig, digest, mark, date in rows:
         where = f"certificate {cert_no} revision {rev}"
         key = key_table.get(key_id)
@@ -167,15 +167,19 @@ def _check_revisions(db, key_table, problems):
     return revisions
 
 
-def verify_registry(db) -> list:
-    """Every integrity problem of the registry ``db``, one line each."""
+def verify_registry(db, *, workers=None) -> list:
+    """Every integrity problem of the registry ``db``, one line each.
+
+    ``workers``: processes for the signature checks (default: every core;
+    1 in a process that may not fork, e.g. a pool worker).
+    """
     problems = list(trust.verify_all(db))
     key_table = _key_table(db)
     try:
         root_id = trust.root_key_id(db)
     except Exception as e:  # noqa: BLE001 - reported, not raised
         return problems + [str(e)]
-    revisions = _check_revisions(db, key_table, problems)
+    revisions = _check_revisions(db, key_table, problems, workers)
     certs = {}
     for r in db.execute("select cert_no, body, status, last_seq, revision, digest, record "
                         "from certificates"):
@@ -189,7 +193,7 @@ def verify_registry(db) -> list:
     results = _run_all([
         ("env", {"type": canonical.EVENT, "payload": text, "key_id": key_id, "signature": sig},
          canonical.EVENT, key_table[key_id]["raw"] if key_id in key_table else b"")
-        for _seq, _t, _c, _s, _d, _a, key_id, text, sig in events])
+        for _seq, _t, _c, _s, _d, _a, key_id, text, sig in events], workers)
     for (seq, etype, cert_no, subject, date, actor, key_id, text, sig), (record, error) in zip(
             events, results):
         where = f"event {seq}"
