@@ -130,7 +130,12 @@ class Output:
         for path in self.parent.glob(f".{self.link.name}.link-*"):
             path.unlink(missing_ok=True)
         if trash:
-            subprocess.Popen(["rm", "-rf", "--", *map(str, trash)], stdin=subprocess.DEVNULL,
+            # flock: a deleter still working on older trash is waited for, not
+            # joined (two rm -rf on one tree would double the work).
+            command = ["rm", "-rf", "--", *map(str, trash)]
+            if shutil.which("flock"):
+                command = ["flock", str(self.parent / f".{self.link.name}.trash.lock"), *command]
+            subprocess.Popen(command, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)  # survives the build; nobody waits
 
