@@ -303,7 +303,7 @@ def main():
               f"= {b['rate_after_load'] / parallel:.0%} of the parallel raw rate")
         print(f"3. mark rendering ({args.render} marks, SVG + 600 dpi PNG)")
         m = bench_marks(args.render, cores, tmp)
-        print(f"  segno make (QR only): {m['qr_ms']:.1f} ms; full mark: {m['mark_ms']:.1f} ms/mark on one core, "
+        print(f"  QR encode (zxing-cpp): {m['qr_ms']:.1f} ms; full mark: {m['mark_ms']:.1f} ms/mark on one core, "
               f"{m['parallel_ms']:.1f} ms/mark on {cores} cores; zxing decoded {m['decoded']}/{m['count']}")
         site, hist = version_histogram(args.db)
         print(f"4. QR version histogram at level M ({'registry ' + args.db if args.db else 'all programme x body-length combinations'}, site {site}): "
