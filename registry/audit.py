@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import canonical, keys, lifecycle, merkle, tiles, tlog
 from .exceptions import RegistryError
-from .verify import HttpSource, SourceMissing, SourceUnavailable, body_of_cert_no, pinned_root
+from .verify import DirSource, HttpSource, SourceMissing, SourceUnavailable, body_of_cert_no, pinned_root
 
 ROOT_EVENTS = frozenset(lifecycle.KEY_EVENTS + lifecycle.OTHER_EVENTS)
 JSONLD_ACTIVE = "https://schema.org/CertificationActive"
@@ -105,26 +105,10 @@ class _Site:
         self.root = None if self.http else Path(text)
         if self.root is not None and not self.root.is_dir():
             raise RegistryError(f"{self.root}: not a directory")
+        self.source = self.http or DirSource(self.root)
 
     def data(self, rel: str) -> bytes:
-        if self.http is None:
-            try:
-                return (self.root / rel).read_bytes()
-            except FileNotFoundError:
-                raise SourceMissing(f"{rel}: no such file") from None
-            except OSError as e:
-                raise SourceUnavailable(f"{rel}: {e}") from None
-        import httpx
-
-        try:
-            r = self.http.client.get(self.http.base + rel)
-        except httpx.HTTPError as e:
-            raise SourceUnavailable(f"{rel}: {type(e).__name__}: {e}") from None
-        if r.status_code in (404, 410):
-            raise SourceMissing(f"{rel}: HTTP {r.status_code}")
-        if r.status_code != 200:
-            raise SourceUnavailable(f"{rel}: HTTP {r.status_code}")
-        return r.content
+        return self.source.read_bytes(rel)
 
     def json(self, rel: str):
         return json.loads(self.data(rel).decode("utf-8"))

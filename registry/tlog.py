@@ -576,35 +576,6 @@ def state_file_for(out_link) -> Path:
 
 # ------------------------------------------------- verifiers (szzz verify --site)
 
-def source_bytes(source, rel: str) -> bytes:
-    """Bytes of a published file from a :mod:`registry.verify` source (tiles are binary)."""
-    from .verify import SourceMissing, SourceUnavailable
-
-    if hasattr(source, "files"):
-        value = source.files.get(rel)
-        if value is None:
-            raise SourceMissing(f"{rel}: not among the files")
-        return value if isinstance(value, bytes) else value.encode("utf-8")
-    if hasattr(source, "client"):
-        import httpx
-
-        try:
-            r = source.client.get(source.base + rel)
-        except httpx.HTTPError as e:
-            raise SourceUnavailable(f"{rel}: {type(e).__name__}: {e}") from None
-        if r.status_code in (404, 410):
-            raise SourceMissing(f"{rel}: HTTP {r.status_code}")
-        if r.status_code != 200:
-            raise SourceUnavailable(f"{rel}: HTTP {r.status_code}")
-        return r.content
-    try:
-        return (Path(source.root) / rel).read_bytes()
-    except FileNotFoundError:
-        raise SourceMissing(f"{rel}: no such file") from None
-    except OSError as e:
-        raise SourceUnavailable(f"{rel}: {e}") from None
-
-
 def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
                      max_age_days=DEFAULT_MAX_AGE_DAYS):
     """The site's checkpoint, verified and fresh: ``(names, CheckedCheckpoint, age)``.
@@ -617,7 +588,7 @@ def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
     from .verify import SourceMissing
 
     try:
-        info = json.loads(source_bytes(source, LOG_JSON).decode("utf-8"))
+        info = json.loads(source.read_bytes(LOG_JSON).decode("utf-8"))
     except SourceMissing:
         if origin is None:
             return None
@@ -627,7 +598,7 @@ def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
     if not isinstance(info, dict):
         raise NoteError(f"{LOG_JSON}: not a JSON object")
     names = names_for(origin=origin or info.get("origin"), timestamp_name=info.get("timestamp_key_name"))
-    checked = open_checkpoint(source_bytes(source, f"{LOG_DIR}/{CHECKPOINT}"), trust_record, names)
+    checked = open_checkpoint(source.read_bytes(f"{LOG_DIR}/{CHECKPOINT}"), trust_record, names)
     now = int(time.time()) if now is None else int(now)
     age = check_fresh(checked, now=now, max_age_days=max_age_days)
     return names, checked, age
@@ -655,7 +626,7 @@ def check_certificate(source, trust_record: dict, event_envelope: dict, *, origi
         raise ProofError(f"event seq {seq!r} is not in the log of size {checked.size}")
     leaf = merkle.leaf_hash(entry_bytes(event_envelope["key_id"], event_envelope["payload"],
                                         event_envelope["signature"]))
-    reader = tiles.TileHashReader(checked.size, lambda rel: source_bytes(source, f"{LOG_DIR}/{rel}"))
+    reader = tiles.TileHashReader(checked.size, lambda rel: source.read_bytes(f"{LOG_DIR}/{rel}"))
     merkle.verify_inclusion(seq - 1, checked.size, leaf, reader.inclusion_proof(seq - 1), checked.root)
     return {"origin": names.origin, "tree_size": checked.size, "leaf_index": seq - 1,
             "cosigned": checked.timestamp, "age_seconds": age,

@@ -105,14 +105,22 @@ class DirSource:
     def __init__(self, root):
         self.root = Path(root)
 
-    def read(self, name: str) -> str:
+    def read_bytes(self, name: str) -> bytes:
+        """The published file ``name`` (e.g. ``api/status.json``, a log tile)."""
         path = self.root / name
         try:
-            return path.read_text(encoding="utf-8")
+            return path.read_bytes()
         except FileNotFoundError:
             raise SourceMissing(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as e:
+        except OSError as e:
             raise SourceUnavailable(f"{path}: {e}") from None
+
+    def read(self, name: str) -> str:
+        """The published file ``name`` as text (every JSON file is UTF-8)."""
+        try:
+            return self.read_bytes(name).decode("utf-8")
+        except UnicodeDecodeError:
+            raise SourceUnavailable(f"{name}: not UTF-8") from None
 
     def __repr__(self):
         return f"DirSource({str(self.root)!r})"
@@ -124,10 +132,15 @@ class FilesSource(DirSource):
     def __init__(self, files: dict):
         self.files = files
 
-    def read(self, name):
+    def read_bytes(self, name):
         if name not in self.files:
             raise SourceMissing(f"{name}: not among the files")
-        return self.files[name]
+        value = self.files[name]
+        return value if isinstance(value, bytes) else value.encode("utf-8")
+
+    def read(self, name):
+        value = self.files.get(name)
+        return value if isinstance(value, str) else super().read(name)
 
 
 class HttpSource(DirSource):
@@ -139,7 +152,7 @@ class HttpSource(DirSource):
         self.base = base_url.rstrip("/") + "/"
         self.client = httpx.Client(timeout=timeout, follow_redirects=True)
 
-    def read(self, name):
+    def read_bytes(self, name):
         import httpx
 
         url = self.base + name
@@ -151,10 +164,7 @@ class HttpSource(DirSource):
             raise SourceMissing(f"{url}: HTTP {response.status_code}")
         if response.status_code != 200:
             raise SourceUnavailable(f"{url}: HTTP {response.status_code}")
-        try:
-            return response.content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SourceUnavailable(f"{url}: not UTF-8") from None
+        return response.content
 
     def __repr__(self):
         return f"HttpSource({self.base!r})"
@@ -187,6 +197,9 @@ class DbSource(DirSource):
                 raise SourceMissing(f"{name}: no such certificate in the registry")
             return json.dumps(snapshot.certificate_file(data, None), ensure_ascii=False)
         raise SourceMissing(name)
+
+    def read_bytes(self, name):
+        return self.read(name).encode("utf-8")
 
     def root_public_key(self) -> bytes:
         tl = json.loads(json.loads(self.read("api/trust-list.json"))["payload"])
