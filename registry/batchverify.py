@@ -32,7 +32,7 @@ from . import canonical, keys, payload
 from .exceptions import ConfigError, PayloadError, RegistryError
 from .verify import (
     MEANING, REVISION_KEEPS_MARK, SourceMissing, SourceUnavailable, _cst_date, _max_age_days,
-    _Stop, body_of_cert_no, key_problem, load_trust_list, mark_signature_ok, open_source,
+    _Stop, body_of_cert_no, check_key_and_signature, load_trust_list, open_source,
     parse_input, pinned_root, public_key, CHECKS, DEFAULT_MAX_AGE_DAYS,
 )
 from . import clock, lifecycle
@@ -275,18 +275,7 @@ def verify_row(index, kind, value):
         if index.trust_stop:
             raise index.trust_stop
         checks["trust_list"] = True
-        key = index.trust["keys"].get(mark.key_id)
-        if key is None:
-            raise _Stop("unknown_issuer", f"key {mark.key_id} is not in the scheme's trust list",
-                        f"密钥 {mark.key_id} 不在信任列表中", "key")
-        problem = key_problem(key, mark)
-        if problem:
-            raise _Stop("key_not_valid", problem[0], problem[1], "key")
-        checks["key"] = True
-        if not mark_signature_ok(key, mark):
-            raise _Stop("bad_signature", f"the mark's signature does not verify with key {mark.key_id}",
-                        "标志签名验证失败，可能是伪造标志", "signature")
-        checks["signature"] = True
+        check_key_and_signature(index.trust, mark, checks)
         if index.snapshot_stop:
             raise index.snapshot_stop
         entry = index.certs.get(mark.cert_no)

@@ -333,6 +333,28 @@ def mark_signature_ok(entry: dict, mark) -> bool:
         return False
 
 
+def check_key_and_signature(trust: dict, mark, checks: dict):
+    """Rules 2-4 for one mark against a verified trust list; raise ``_Stop``.
+
+    The key must be listed (else ``unknown_issuer``), usable for this mark
+    (:func:`key_problem`, else ``key_not_valid``) and its signature must
+    verify (else ``bad_signature``). Marks ``checks["key"]`` and
+    ``checks["signature"]`` as they pass. Shared by single and batch mode.
+    """
+    entry = trust["keys"].get(mark.key_id)
+    if entry is None:
+        raise _Stop("unknown_issuer", f"key {mark.key_id} is not in the scheme's trust list",
+                    f"密钥 {mark.key_id} 不在信任列表中", "key")
+    problem = key_problem(entry, mark)
+    if problem:
+        raise _Stop("key_not_valid", problem[0], problem[1], "key")
+    checks["key"] = True
+    if not mark_signature_ok(entry, mark):
+        raise _Stop("bad_signature", f"the mark's signature does not verify with key {mark.key_id}",
+                    "标志签名验证失败，可能是伪造标志", "signature")
+    checks["signature"] = True
+
+
 def parse_input(text_or_url):
     """Rule 1: the payload, or _Stop(malformed)."""
     if not isinstance(text_or_url, str):
@@ -636,18 +658,7 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
             root_raw = None
         trust = load_trust_list(src, root_raw)
         result.checks["trust_list"] = True
-        entry = trust["keys"].get(mark.key_id)
-        if entry is None:
-            raise _Stop("unknown_issuer", f"key {mark.key_id} is not in the scheme's trust list",
-                        f"密钥 {mark.key_id} 不在信任列表中", "key")
-        problem = key_problem(entry, mark)
-        if problem:
-            raise _Stop("key_not_valid", problem[0], problem[1], "key")
-        result.checks["key"] = True
-        if not mark_signature_ok(entry, mark):
-            raise _Stop("bad_signature", f"the mark's signature does not verify with key {mark.key_id}",
-                        "标志签名验证失败，可能是伪造标志", "signature")
-        result.checks["signature"] = True
+        check_key_and_signature(trust, mark, result.checks)
         doc = _check_record(src, mark, trust, result)
         result.checks["record"] = True
         verdict, reason, reason_zh = _check_status(src, doc, mark.cert_no, trust, result, today, max_age_days,
