@@ -18,30 +18,19 @@ import yaml
 
 import publish
 from helpers import free_port, run_async, wait_for_http
-from registry import canonical, demo, export, opendata
-from registry.operations import Registry
+from registry import canonical, export, opendata
+from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
 
-TODAY = "2025-06-01"
-PASSPHRASE = demo.DEMO_PASSPHRASE.encode()
 SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ds")
-    db, keys_dir = tmp / "registry.db", tmp / "keys"
-    demo.build(db, keys_dir, certificates=30, today=TODAY, passphrase=PASSPHRASE)
-    reg = Registry.open(db, keys_dir, PASSPHRASE)
-    try:
-        reg.today_override = TODAY
-        valid = [r[0] for r in reg.db.execute(
-            "select cert_no from certificates where status = 'valid' order by cert_no")]
-        reg.revoke(valid[0], "伪造检测报告", date="2025-05-20")
-        reg.suspend(valid[1], "监督审核未通过", date="2025-05-21")
-    finally:
-        reg.close()
+    built = revoked_and_suspended(tmp)
+    db, keys_dir = built["db"], built["keys"]
     out = tmp / "output"
     publish.build(db, out, keys_dir=keys_dir, passphrase=PASSPHRASE,
                   site_url="http://127.0.0.1:8000")

@@ -24,14 +24,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 import publish
-from registry import changefeed, demo, export, keys, opendata, schema
+from registry import changefeed, export, keys, opendata, schema
 from registry.exceptions import BuildError
 from registry.operations import Registry
+from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
 
 ROOT = Path(__file__).resolve().parents[2]
-TODAY = "2025-06-01"
 SITE_URL = "http://127.0.0.1:8000"
-PASSPHRASE = demo.DEMO_PASSPHRASE.encode()
 
 
 def tree(path) -> dict:
@@ -52,20 +51,7 @@ def build_dirs(out):
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("registry")
-    db, keys_dir = tmp / "registry.db", tmp / "keys"
-    demo.build(db, keys_dir, certificates=30, today=TODAY, passphrase=PASSPHRASE)
-    reg = Registry.open(db, keys_dir, PASSPHRASE)
-    try:
-        reg.today_override = TODAY
-        valid = [r[0] for r in reg.db.execute(
-            "select cert_no from certificates where status = 'valid' order by cert_no")]
-        reg.revoke(valid[0], "伪造检测报告 forged test report", date="2025-05-20")
-        reg.suspend(valid[1], "监督审核未通过", date="2025-05-21")
-    finally:
-        reg.close()
-    return {"db": db, "keys": keys_dir, "revoked": valid[0], "suspended": valid[1],
-            "valid": valid[2:]}
+    return revoked_and_suspended(tmp_path_factory.mktemp("registry"))
 
 
 def run_build(registry, out, db=None, **kwargs):
