@@ -10,6 +10,7 @@ HTML pages or publish.py itself run ``publish.py build`` (see test_publish_log.p
 from __future__ import annotations
 
 import datetime
+import json
 import shutil
 import sqlite3
 import sys
@@ -80,6 +81,25 @@ def publish_api(db_path, keys_dir, site_dir, *, previous_site=None, state_file=N
                                 state_file=state_file, timestamp=timestamp)
     finally:
         db.conn.close()
+
+
+def published(base):
+    """A registry under ``base`` with its api/ and log published (see :func:`publish_api`).
+
+    Returns ``{"base", "db", "keys", "site", "certs", "mark", "root"}``: ``mark`` is
+    the valid certificate's payload text, ``root`` the root public key (base64url).
+    """
+    db, keys_dir = base / "registry.db", base / "keys"
+    certs = make_registry(db, keys_dir)
+    site = base / "site"
+    publish_api(db, keys_dir, site)
+    conn = sqlite3.connect(db)
+    mark = conn.execute("select mark_payload from certificates where cert_no = ?",
+                        [certs["valid"]]).fetchone()[0]
+    conn.close()
+    root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
+    return {"base": base, "db": db, "keys": keys_dir, "site": site, "certs": certs,
+            "mark": mark, "root": root}
 
 
 def tamper(db_path, sql, params=()):

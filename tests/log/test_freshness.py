@@ -15,7 +15,6 @@ import base64
 import datetime
 import json
 import shutil
-import sqlite3
 import sys
 import time
 
@@ -141,16 +140,7 @@ def single_on(site, text, today):
 
 @pytest.fixture(scope="module")
 def quiet(tmp_path_factory):
-    base = tmp_path_factory.mktemp("quiet")
-    db, keys_dir = base / "registry.db", base / "keys"
-    certs = log_site.make_registry(db, keys_dir)
-    site = base / "site"
-    log_site.publish_api(db, keys_dir, site)
-    conn = sqlite3.connect(db)
-    mark = conn.execute("select mark_payload from certificates where cert_no = ?", [certs["valid"]]).fetchone()[0]
-    conn.close()
-    root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
-    return {"base": base, "db": db, "keys": keys_dir, "site": site, "mark": mark, "root": root, "certs": certs}
+    return log_site.published(tmp_path_factory.mktemp("quiet"))
 
 
 def day_after(days):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import sqlite3
 
 import pytest
 
@@ -17,16 +16,8 @@ TODAY = datetime.datetime.fromtimestamp(log_site.NOW, tlog.clock.CST).date()
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    base = tmp_path_factory.mktemp("verifylog")
-    db, keys_dir = base / "registry.db", base / "keys"
-    certs = log_site.make_registry(db, keys_dir)
-    site = base / "site"
-    log_site.publish_api(db, keys_dir, site)
-    conn = sqlite3.connect(db)
-    mark = conn.execute("select mark_payload from certificates where cert_no = ?", [certs["valid"]]).fetchone()[0]
-    conn.close()
-    root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
-    return {"site": site, "db": db, "keys": keys_dir, "mark": mark, "root": root, "cert": certs["valid"]}
+    world = log_site.published(tmp_path_factory.mktemp("verifylog"))
+    return {**world, "cert": world["certs"]["valid"]}
 
 
 def check(world, site, today=TODAY):
