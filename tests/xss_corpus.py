@@ -14,9 +14,13 @@ payloads are in :data:`REFUSED_STRINGS` for tests of validation, not in the
 registry.
 """
 
+import sys
 from pathlib import Path
 
-from stdnum.cn import uscc as stdnum_uscc
+sys.path.insert(0, str(Path(__file__).resolve().parent / "registry"))
+
+from registry_testkit import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY  # noqa: E402
+from registry_testkit import make_uscc as _uscc  # noqa: E402
 
 XSS_STRINGS = [
     "<script>window.__xss=1</script>",
@@ -46,19 +50,9 @@ REFUSED_STRINGS = [
 ]
 
 PASSPHRASE = b"xss-corpus-passphrase"
-INIT_DATE = "2021-01-01"
-TODAY = "2025-06-01"
-GENERAL = "DB3205/T 1001-2021"
-GROUP = "T/SZS 001-2021"
-EVALUATION = {"innovation": 88, "quality": 91, "service": 85, "reputation": 90, "recognition": 86}
 # A website that validation accepts (http(s), no spaces) but tries to break
 # out of an href attribute.
 XSS_WEBSITE = 'https://x.example/"><script>window.__xss=1</script>'
-
-
-def _uscc(n):
-    head = f"91320506MA{n:07d}"
-    return head + stdnum_uscc.calc_check_digit(head)
 
 
 def _s(i):
