@@ -444,6 +444,9 @@ def test_search_page_finds_a_two_character_chinese_term(site, demo_db, serve_dir
     hrefs = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
     assert hrefs and all(h.startswith("/") for h in hrefs)
     assert all(term in t for t in results.all_inner_texts()[:3]), results.all_inner_texts()[:3]
-    assert page.locator(".pagefind-ui__filter-name", has_text="status").count() == 1
+    # Pagefind UI draws the filter panel after the results, from a separate fetch.
+    status_filter = page.locator(".pagefind-ui__filter-name", has_text="status")
+    status_filter.first.wait_for(timeout=15_000)
+    assert status_filter.count() == 1
     assert not page.page_errors
     assert not [m.text for m in page.console_messages if "Content Security Policy" in m.text]
