@@ -280,6 +280,21 @@ def _mark_pool():
     return multiprocessing.get_context("fork").Pool(os.cpu_count() or 1)
 
 
+# Site directories whose HTML has no ``data-pagefind-body`` (one product page
+# per certificate, the list pages): Pagefind would parse them only to skip
+# them, ~0.75 ms a page (8 s of CPU for 10k certificates).
+NOT_SEARCHED = frozenset({"products", "lists"})
+
+
+def pagefind_glob(site_dir: Path) -> str:
+    """Pagefind's ``--glob``: every ``*.html`` except under :data:`NOT_SEARCHED`."""
+    names = sorted(
+        f"{p.name}/**/*.html" if p.is_dir() else p.name
+        for p in Path(site_dir).iterdir()
+        if p.name not in NOT_SEARCHED and (p.is_dir() or p.suffix == ".html"))
+    return "{" + ",".join(names) + "}"
+
+
 def start_pagefind(site_dir: Path) -> subprocess.Popen:
     """Start indexing the site's HTML for static search (``site/pagefind/``).
 
@@ -288,7 +303,8 @@ def start_pagefind(site_dir: Path) -> subprocess.Popen:
     JSON, images and data), so it runs while those steps do.
     """
     return subprocess.Popen(
-        [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--silent"],
+        [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--silent",
+         "--glob", pagefind_glob(site_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

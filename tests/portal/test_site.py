@@ -12,14 +12,13 @@ import math
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
+import publish
 from registry import demo, lifecycle
 from registry.exceptions import BuildError, ConfigError
 from registry.operations import Registry
@@ -432,9 +431,8 @@ def test_certificate_page_in_chromium(site, demo_db, serve_dir, page):
 
 @pytest.mark.browser
 def test_search_page_finds_a_two_character_chinese_term(site, demo_db, serve_dir, page):
-    """Index the built site with Pagefind (as publish.py does) and search in Chromium."""
-    subprocess.run([sys.executable, "-m", "pagefind", "--site", str(site)], check=True,
-                   capture_output=True, timeout=300)
+    """Index the built site with publish.py's Pagefind step and search in Chromium."""
+    publish.run_pagefind(site)
     name, cert_no = rows(demo_db[0], "select p.name_zh, c.cert_no from certificates c "
                                      "join products p on p.id = c.product order by c.cert_no")[0]
     term = name[:2]
