@@ -143,3 +143,36 @@ def test_snapshot_refuses_a_non_log_key(small_registry, tmp_path):
         snapshot.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"),
                                 as_of="2025-06-01T08:00:00Z")
     assert not (tmp_path / "api" / "status.json").exists()
+
+
+@pytest.mark.parametrize("programme", sorted(schema.PROGRAMMES))
+def test_segment_encoded_png_has_pillows_pixels_and_a_checked_zlib_stream(written, programme):
+    # render_png assembles its image data from reused compressed segments
+    # (registry/png.py); a wrong row count, a segment referring back across a
+    # flush or a bad Adler-32 would show here, not only in some strict viewer.
+    import io
+    import struct
+    import zlib
+
+    db, cert_nos, _results = written
+    for no in cert_nos[:3]:
+        info = marks.mark_info(db, no, "https://szzz.example.cn")
+        info = marks.MarkInfo(info.cert_no, programme, info.status, info.payload_text, info.url)
+        qr = marks.make_qr("https://szzz.example.cn", info.payload_text)
+        data = marks.render_png(info, qr)
+        with Image.open(io.BytesIO(data)) as ours, \
+                Image.open(io.BytesIO(marks.render_png_pillow(info, qr))) as pillows:
+            assert (ours.mode, ours.size, ours.info["dpi"]) == (pillows.mode, pillows.size, pillows.info["dpi"])
+            assert ours.getpalette() == pillows.getpalette()
+            assert ours.tobytes() == pillows.tobytes()
+        pos, idat = 8, b""
+        while pos < len(data):
+            length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+            body = data[pos + 4:pos + 8 + length]
+            assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(body)
+            idat += body[4:] if kind == b"IDAT" else b""
+            pos += 12 + length
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(idat)
+        assert inflater.eof and not inflater.unused_data   # eof: Adler-32 checked
+        assert len(raw) == marks.HEIGHT * (marks.WIDTH + 1)
