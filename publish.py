@@ -371,17 +371,18 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             site_dir.mkdir()
             data_dir.mkdir()
 
+            # Marks render on a process pool while the public database and
+            # the Pelican site (one core each, one after the other) are written.
+            cached_marks = CachedMarks(db, output.cache / "marks", site_url)
+            if len(cached_marks.missing) >= 8:
+                pool = stack.enter_context(_mark_pool())
+                cached_marks.start(pool)
+
             say("public database")
             public_db = data_dir / "registry.db"
             exported = export.export_public_db(db, public_db)
             (data_dir / "metadata.yml").write_text(
                 opendata.metadata_yaml(site_url=site_url), encoding="utf-8")
-
-            # Marks render on a process pool while Pelican (one core) runs.
-            cached_marks = CachedMarks(db, output.cache / "marks", site_url)
-            if len(cached_marks.missing) >= 8:
-                pool = stack.enter_context(_mark_pool())
-                cached_marks.start(pool)
 
             say("pelican")
             run_pelican(site_dir, public_db, site_url=site_url, datasette_url=datasette_url,
