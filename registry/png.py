@@ -15,7 +15,7 @@ above (each QR module is ``module`` pixel rows tall). So the IDAT stream
   ``k`` rows of PNG filter type 2 "Up" with all-zero differences — a row equal
   to the one above, PNG spec §9.2) is compressed once and reused;
 * the stream ends with an empty final block and the Adler-32 of all the
-  filtered bytes (RFC 1950 §2.2), chained over the segments.
+  filtered bytes (RFC 1950 §2.2), combined from each segment's own.
 
 The pixels are exactly what Pillow would write; ``tests/marks`` decodes both
 and compares them.
@@ -32,12 +32,34 @@ ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, no dictionary, "fastest"
 FILTER_NONE, FILTER_UP = 0, 2
 
 
+ADLER_MOD = 65521  # RFC 1950 §8.2
+
+
 @dataclass(frozen=True)
 class Segment:
-    """Filtered scanlines (``raw``) and their deflate data ending in a full flush."""
+    """Filtered scanlines (``raw``), their deflate data ending in a full flush,
+    and the Adler-32 of ``raw`` alone (so a reused segment is summed once)."""
 
     raw: bytes
     deflated: bytes
+    adler: int
+
+    @classmethod
+    def of(cls, raw: bytes, deflated: bytes) -> "Segment":
+        return cls(raw, deflated, zlib.adler32(raw))
+
+
+def adler32_combine(adler1: int, adler2: int, length2: int) -> int:
+    """Adler-32 of A + B from those of A and B (zlib's adler32_combine).
+
+    Summing B from A's state instead of from 1 adds A's sum minus 1 to each
+    of B's ``length2`` running sums (RFC 1950 §8.2).
+    """
+    a1, b1 = adler1 & 0xFFFF, adler1 >> 16
+    a2, b2 = adler2 & 0xFFFF, adler2 >> 16
+    a = (a1 + a2 - 1) % ADLER_MOD
+    b = (b1 + b2 + length2 * (a1 - 1)) % ADLER_MOD
+    return (b << 16) | a
 
 
 class Compressor:
@@ -52,7 +74,7 @@ class Compressor:
 
     def raw(self, raw: bytes) -> Segment:
         """A segment of already-filtered scanlines."""
-        return Segment(raw, self._zlib.compress(raw) + self._zlib.flush(zlib.Z_FULL_FLUSH))
+        return Segment.of(raw, self._zlib.compress(raw) + self._zlib.flush(zlib.Z_FULL_FLUSH))
 
     def rows(self, rows) -> Segment:
         """A segment of whole rows of pixels, each written with filter type 0 (None)."""
@@ -79,7 +101,7 @@ def write_palette_png(width: int, height: int, palette: bytes, dpi: int, segment
     """
     adler, size, parts = 1, 0, [ZLIB_HEADER]
     for segment in segments:
-        adler = zlib.adler32(segment.raw, adler)
+        adler = adler32_combine(adler, segment.adler, len(segment.raw))
         size += len(segment.raw)
         parts.append(segment.deflated)
     if size != height * (width + 1):
