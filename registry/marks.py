@@ -389,16 +389,22 @@ def _png_template(programme: str, domain: str):
 
 
 @functools.lru_cache(maxsize=16)
-def _png_rows(programme: str, domain: str, module: int, qr_top: int):
-    """What every mark of one template and QR geometry shares: the compressed
-    rows above the symbol, the "repeat the row above" run that makes each
-    module ``module`` pixels tall, and the template's rows (bytes)."""
+def _png_rows(programme: str, domain: str, module: int, qr_top: int, qr_bottom: int,
+              band: tuple):
+    """What every mark of one template and geometry shares (``registry/png.py``
+    segments): the rows above the symbol, the "repeat the row above" run that
+    makes each module ``module`` pixels tall, the rows between the symbol and
+    the certificate number's ``band`` (top, bottom) and those below it; and
+    the template's rows (bytes)."""
     raw = _png_template(programme, domain).tobytes()
     rows = [raw[y * WIDTH:(y + 1) * WIDTH] for y in range(HEIGHT)]
-    return png.Compressor(9).rows(rows[:qr_top]), png.repeat_previous_row(WIDTH, module - 1), rows
+    compressor = png.Compressor(9)
+    return (compressor.rows(rows[:qr_top]), png.repeat_previous_row(WIDTH, module - 1),
+            compressor.rows(rows[qr_bottom:band[0]]), compressor.rows(rows[band[1]:]), rows)
 
 
 _QR_INDEX = bytes([_WHITE, _BLACK] + [0] * 254)  # matrix byte (1 = dark) → palette index
+_PALETTE_BYTES = bytes(_PALETTE)
 
 
 def render_png(info: MarkInfo, qr) -> bytes:
@@ -406,16 +412,22 @@ def render_png(info: MarkInfo, qr) -> bytes:
 
     The pixels are those of :func:`render_png_pillow`; the encoding reuses
     what marks share (``registry/png.py``): only one pixel row per QR module
-    row and the strip with the certificate number are compressed per mark.
+    row and the band of rows holding the certificate number are compressed
+    per mark.
     """
     from PIL import Image, ImageDraw
 
     module, side, x0, y0 = _layout(qr)
     n = len(qr.matrix)
-    domain = urlsplit(info.url).netloc
     left, top = x0 + QUIET_ZONE * module, y0 + QUIET_ZONE * module
     bottom, width = top + n * module, n * module
-    head, repeat, rows = _png_rows(info.programme, domain, module, top)
+    text, baseline, size, fill = _texts(info)[2]
+    font = _pil_font(int(size))
+    ascent, descent = font.getmetrics()
+    # The font's ascent and descent bound every glyph it draws (2 px spare).
+    band = (max(bottom, int(baseline) - ascent - 2), min(HEIGHT, int(baseline) + descent + 2))
+    head, repeat, above, below, rows = _png_rows(
+        info.programme, urlsplit(info.url).netloc, module, top, bottom, band)
     # The symbol stretched sideways only: one pixel row per module row.
     symbol = Image.frombytes("L", (n, n), b"".join(qr.matrix).translate(_QR_INDEX))
     stretched = symbol.resize((width, n), Image.NEAREST).tobytes()
@@ -426,14 +438,15 @@ def render_png(info: MarkInfo, qr) -> bytes:
         segments.append(compressor.rows([row[:left] + stretched[r * width:(r + 1) * width]
                                          + row[left + width:]]))
         segments.append(repeat)
-    # Below the symbol: the template's rows with the certificate number drawn in.
-    strip = Image.frombytes("L", (WIDTH, HEIGHT - bottom), b"".join(rows[bottom:]))
-    text, baseline, size, fill = _texts(info)[2]
-    ImageDraw.Draw(strip).text((WIDTH / 2, baseline - bottom), text, font=_pil_font(int(size)),
+    segments.append(above)
+    # The certificate number, drawn into the template's rows of its band.
+    strip = Image.frombytes("L", (WIDTH, band[1] - band[0]), b"".join(rows[band[0]:band[1]]))
+    ImageDraw.Draw(strip).text((WIDTH / 2, baseline - band[0]), text, font=font,
                                fill=_index_of(fill), anchor="ms")
     raw = strip.tobytes()
-    segments.append(compressor.rows(raw[y * WIDTH:(y + 1) * WIDTH] for y in range(HEIGHT - bottom)))
-    return png.write_palette_png(WIDTH, HEIGHT, bytes(_PALETTE), DPI, segments)
+    segments.append(compressor.rows(raw[y * WIDTH:(y + 1) * WIDTH] for y in range(band[1] - band[0])))
+    segments.append(below)
+    return png.write_palette_png(WIDTH, HEIGHT, _PALETTE_BYTES, DPI, segments)
 
 
 def render_png_pillow(info: MarkInfo, qr) -> bytes:
