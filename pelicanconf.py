@@ -10,7 +10,7 @@ that makes the build fast, reproducible and safe is fixed here:
 * no articles, no Pelican feeds, tags or archives: the registry's own pages,
   feeds and sitemap are written by the ``szzz_registry`` generator plugin;
 * ``DELETE_OUTPUT_DIRECTORY = False`` — publish.py adds ``api/``, ``v/``,
-  ``marks/``, ``log/``, ``downloads/`` and ``pagefind/`` to the same staging
+  ``marks/``, ``log/`` and ``downloads/`` to the same staging
   directory after Pelican ran;
 * Jinja autoescape on: every registry text is attacker-controlled;
 * no wall-clock time: ``DEFAULT_DATE`` and ``LOCALE`` fixed, and the build

@@ -5,7 +5,7 @@
     python publish.py serve [--db registry.db] [--port 8000]
 
 ``build`` (the default action) writes ``OUT/site/`` (Pelican site + ``api/``,
-``v/``, ``marks/``, ``downloads/``, ``pagefind/``) and ``OUT/data/``
+``v/``, ``marks/``, ``downloads/``, ``log/``) and ``OUT/data/``
 (``registry.db`` for Datasette, ``metadata.yml``); the layout is in
 ``docs/publishing.md``.
 
@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from registry import (  # noqa: E402
-    changefeed, clock, export, integrity, keys, marks, opendata, schema, searchindex, snapshot, tlog, trust,
+    changefeed, clock, export, integrity, keys, marks, opendata, schema, snapshot, tlog, trust,
 )
 from registry.exceptions import BuildError, ConfigError, RegistryError  # noqa: E402
 
@@ -280,57 +280,6 @@ def _mark_pool():
     return multiprocessing.get_context("fork").Pool(os.cpu_count() or 1)
 
 
-# Site directories whose HTML has no ``data-pagefind-body`` (one product page
-# per certificate, the list pages): Pagefind would parse them only to skip
-# them, ~0.75 ms a page (8 s of CPU for 10k certificates).
-NOT_SEARCHED = frozenset({"products", "lists"})
-
-
-def pagefind_glob(site_dir: Path) -> str:
-    """Pagefind's ``--glob``: every ``*.html`` except under :data:`NOT_SEARCHED`."""
-    names = sorted(
-        f"{p.name}/**/*.html" if p.is_dir() else p.name
-        for p in Path(site_dir).iterdir()
-        if p.name not in NOT_SEARCHED and (p.is_dir() or p.suffix == ".html"))
-    return "{" + ",".join(names) + "}"
-
-
-def start_pagefind(site_dir: Path) -> subprocess.Popen:
-    """Start indexing the site's HTML for static search (``site/pagefind/``).
-
-    Pagefind reads only ``*.html``; once Pelican and the verify page are
-    written no later step writes HTML (api/, log/, marks/, downloads/ hold
-    JSON, images and data), so it runs while those steps do.
-    """
-    return subprocess.Popen(
-        [sys.executable, "-m", "pagefind", "--site", str(site_dir), "--silent",
-         "--glob", pagefind_glob(site_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish_pagefind(proc: subprocess.Popen, site_dir: Path):
-    """Wait for :func:`start_pagefind`; make its output reproducible."""
-    stdout, stderr = proc.communicate()
-    if proc.returncode != 0:
-        raise BuildError(f"pagefind failed (exit {proc.returncode}): "
-                         f"{(stderr or stdout).strip()[-2000:]}")
-    # Pagefind writes its filter files in hash-map order: canonicalise them
-    # so that two builds are byte-identical (registry/searchindex.py).
-    searchindex.normalise(site_dir / "pagefind")
-
-
-def run_pagefind(site_dir: Path):
-    """Index the finished site for static search (``site/pagefind/``)."""
-    finish_pagefind(start_pagefind(site_dir), site_dir)
-
-
-def _stop(proc: subprocess.Popen):
-    """Kill a helper process a failed build leaves running (no-op once it exited)."""
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
 def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
           datasette_url=DEFAULT_DATASETTE_URL, progress=None) -> dict:
     """Build the portal of registry ``db_path`` into ``out`` atomically; return a summary.
@@ -401,11 +350,6 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             webverifier.install_verifier(site_dir / "v", root_public_key=root["public_key"],
                                          log_origin=log_names.origin)
 
-            # The last HTML is written: Pagefind indexes while api, log, marks
-            # and downloads (JSON, images, data) are written.
-            pagefind = start_pagefind(site_dir)
-            stack.callback(_stop, pagefind)
-
             say("api")
             snapshot.write_snapshot(db, site_dir, log_signer, as_of=moment)
             feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
@@ -425,12 +369,10 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
             say("downloads")
             export.write_downloads(public_db, site_dir / "downloads")
 
-            say("pagefind")
-            finish_pagefind(pagefind, site_dir)
         except BaseException:
             # A failed build leaves OUT as it was; its directory is removed
             # now (or, after a kill, by the next build's clean_stale), once the
-            # mark pool and Pagefind that write into it are stopped. A registry
+            # mark pool that writes into it is stopped. A registry
             # that fails validation reports that, not a later symptom.
             if (not validated and "pending_validation" in locals()
                     and isinstance(sys.exc_info()[1], Exception)):
@@ -468,7 +410,6 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
         ".json": "application/json", ".svg": "image/svg+xml", ".wasm": "application/wasm",
         ".xml": "application/xml", ".csv": "text/csv; charset=utf-8",
         ".txt": "text/plain; charset=utf-8", ".db": "application/vnd.sqlite3",
-        ".pf_meta": "application/octet-stream",
     }
 
     def log_message(self, format, *args):  # noqa: A002 - quiet by default

@@ -1,4 +1,4 @@
-"""publish.py build: real registries, real Pelican/Pagefind builds, real subprocesses.
+"""publish.py build: real registries, real Pelican builds, real subprocesses.
 
 One small demo registry per module (30 certificates, then one revoked and one
 suspended through ``Registry``), built once; a second build of the same
@@ -80,7 +80,7 @@ def test_layout_and_link(built):
     assert out.is_symlink() and summary["rendered"] == summary["marks"] > 0
     for rel in ("site/index.html", "site/api/status.json", "site/api/events/index.json",
                 "site/v/index.html", "site/downloads/certificates.csv",
-                "site/downloads/registry.db", "site/pagefind/pagefind-entry.json",
+                "site/downloads/registry.db", "site/search/index/meta.json",
                 "data/registry.db", "data/metadata.yml"):
         assert (out / rel).is_file(), rel
     assert build_dirs(out) == [os.readlink(out)]

@@ -25,7 +25,7 @@ from pelican.generators import Generator
 from registry import clock, industries, lifecycle, schema
 from registry.exceptions import BuildError, ConfigError
 
-from . import charts, data as registry_data, feeds, jsonld, stats, urls
+from . import charts, data as registry_data, feeds, jsonld, search, stats, urls
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ DEFAULTS = {
 }
 
 # Directories other writers own (portal-shared.md): never written here.
-FOREIGN_DIRS = ("api", "v", "marks", "log", "downloads", "pagefind")
+FOREIGN_DIRS = ("api", "v", "marks", "log", "downloads")
 
 NOTICE_KINDS = {
     "notice": ("信息通报", "Notice"),
@@ -88,15 +88,14 @@ def settings_of(settings):
 def csp(datasette_url):
     """The Content-Security-Policy of every page (portal-shared.md, Security).
 
-    No inline script or style anywhere; ``'wasm-unsafe-eval'`` lets Pagefind's
-    WebAssembly run on the search page; the Datasette origin (when it is
-    another origin) is allowed for ``connect-src`` only.
+    No inline script or style anywhere, no WebAssembly or eval; the Datasette
+    origin (when it is another origin) is allowed for ``connect-src`` only.
     """
     connect = "'self'"
     other = urls.origin(datasette_url)
     if other:
         connect += " " + other
-    return ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
             "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
             f"connect-src {connect}; form-action 'self'")
 
@@ -185,6 +184,8 @@ class RegistryGenerator(Generator):
         self.render("search", "search/", title="搜索", noindex=True)
         self.write_feeds(out)
         self.write_sitemap(out)
+        # The search page's index (docs/site-search.md), from the same rows.
+        search.write(out / "search" / "index", d, self.context.get("pages", []))
         log.info("szzz_registry: wrote %d pages from %s", self.written, self.cfg["db"])
 
     # ------------------------------------------------------------- helpers

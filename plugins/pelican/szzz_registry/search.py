@@ -1,0 +1,100 @@
+"""The site-search documents of the registry's pages (registry/sitesearch.py).
+
+One document per certificate, enterprise, body, standard, notice and content
+page, made from the same rows the pages are rendered from, so indexing needs
+no HTML parsing. What is searchable is listed in docs/site-search.md.
+"""
+
+import html
+import re
+
+from registry import lifecycle, schema, sitesearch
+
+from . import urls
+
+KINDS = {
+    "certificate": ("证书", "Certificate"),
+    "enterprise": ("企业", "Enterprise"),
+    "body": ("认证机构", "Certification body"),
+    "standard": ("标准", "Standard"),
+    "notice": ("通报", "Notice"),
+    "page": ("页面", "Page"),
+}
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _join(*parts) -> str:
+    return " ".join(str(p) for p in parts if p)
+
+
+def _certificate(c) -> sitesearch.Document:
+    p, e, b = c["product_row"], c["enterprise_row"], c["body_row"]
+    status = lifecycle.STATUS_NAMES[c["status"]]
+    events = [_join(ev.get("reason"), ev.get("notice")) for ev in c["history"]]
+    return sitesearch.Document(
+        url=urls.certificate(c["cert_no"]), title=p["name_zh"],
+        sub=f"{c['cert_no']} · {status[0]} {status[1]} · {e['name_zh']}",
+        text=_join(c["cert_no"], p.get("name_en"), " ".join(p["models"] or ()), p.get("gtin"),
+                   e["name_zh"], e.get("name_en"), e["uscc"], e["district"], e.get("district_en"),
+                   b["name_zh"], b.get("name_en"), b["code"], *c["programme_names"],
+                   *status, *(_join(s["code"], s["title_zh"]) for s in c["standards"]),
+                   c.get("scope"), *events),
+        facets={"kind": "certificate", "status": c["status"], "district": e["district"],
+                "body": c["body"], "programme": c["programme"]})
+
+
+def documents(data, pages=()):
+    """The documents of site data ``data`` (``data.SiteData``) and Pelican ``pages``."""
+    docs = [_certificate(c) for c in data.certificates]
+    for uscc in sorted(data.enterprises):
+        e = data.enterprises[uscc]
+        docs.append(sitesearch.Document(
+            url=urls.enterprise(uscc), title=e["name_zh"], sub=f"{uscc} · {e['district']}",
+            text=_join(e.get("name_en"), uscc, e["district"], e.get("district_en"),
+                       e.get("industry"), e.get("tier"), *(p["name_zh"] for p in e["products"])),
+            facets={"kind": "enterprise", "district": e["district"]}))
+    for code in sorted(data.bodies):
+        b = data.bodies[code]
+        docs.append(sitesearch.Document(
+            url=urls.body(code), title=b["name_zh"], sub=code,
+            text=_join(b.get("name_en"), code, b.get("approval_no")),
+            facets={"kind": "body", "body": code}))
+    for code in sorted(data.standards):
+        s = data.standards[code]
+        docs.append(sitesearch.Document(
+            url=urls.standard(s), title=_join(s["code"], s["title_zh"]), sub=s.get("issuer") or "",
+            text=_join(s.get("title_en"), s.get("issuer")),
+            facets={"kind": "standard"}))
+    for n in sorted(data.notices, key=lambda n: n["id"]):
+        docs.append(sitesearch.Document(
+            url=f"notices/#notice-{n['id']}", title=n["title_zh"], sub=f"{n['date']}",
+            text=_join(n.get("title_en"), n.get("text_zh"), n.get("text_en"), n.get("cert_no")),
+            facets={"kind": "notice"}))
+    for page in sorted(pages, key=lambda p: p.url):
+        text = html.unescape(_TAG.sub(" ", page.content))
+        docs.append(sitesearch.Document(
+            url=page.url, title=page.title, sub=getattr(page, "title_en", "") or "",
+            text=" ".join(text.split()), facets={"kind": "page"}))
+    return docs
+
+
+def labels(data) -> dict:
+    """Facet value → (zh, en), in the order the search page lists them."""
+    districts = {k: (k, v) for k, v in schema.DISTRICTS.items()}
+    programmes = dict(schema.PROGRAMMES)
+    for e in data.enterprises.values():
+        districts.setdefault(e["district"], (e["district"], ""))
+    for c in data.certificates:
+        programmes.setdefault(c["programme"], (c["programme"], ""))
+    return {
+        "kind": KINDS,
+        "status": dict(lifecycle.STATUS_NAMES),
+        "district": districts,
+        "body": {code: (b["name_zh"], b.get("name_en") or "") for code, b in sorted(data.bodies.items())},
+        "programme": programmes,
+    }
+
+
+def write(out_dir, data, pages=()) -> dict:
+    """Write ``search/index/`` of the site into ``out_dir``."""
+    return sitesearch.write_index(out_dir, documents(data, pages), labels(data))
