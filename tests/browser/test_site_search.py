@@ -267,6 +267,7 @@ def test_status_filter_narrows_the_results_with_its_count(demo, serve_dir, page)
     base = serve_dir(demo["www"])
     open_search(page, base, programme)
     before = count_line(page)
+    page.locator("#search-filters summary").click()   # collapsed on a phone
     meta = json.loads((demo["site"] / "search/index/meta.json").read_text(encoding="utf-8"))
     values = [v[0] for v in meta["facets"]["status"]]
     for status, n in statuses.items():

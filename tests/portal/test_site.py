@@ -18,7 +18,6 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-import publish
 from registry import demo, lifecycle
 from registry.exceptions import BuildError, ConfigError
 from registry.operations import Registry
@@ -427,24 +426,3 @@ def test_certificate_page_in_chromium(site, demo_db, serve_dir, page):
     assert not page.locator("#verify-link").is_visible()
     assert page.locator(".verdict-status").is_visible()
     assert not page.page_errors
-
-
-@pytest.mark.browser
-def test_search_page_finds_a_two_character_chinese_term(site, demo_db, serve_dir, page):
-    """Index the built site with publish.py's Pagefind step and search in Chromium."""
-    publish.run_pagefind(site)
-    name, cert_no = rows(demo_db[0], "select p.name_zh, c.cert_no from certificates c "
-                                     "join products p on p.id = c.product order by c.cert_no")[0]
-    term = name[:2]
-    page.goto(f"{serve_dir(site)}/search/?q={term}")
-    results = page.locator(".pagefind-ui__result-link")
-    results.first.wait_for(timeout=15_000)
-    hrefs = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    assert hrefs and all(h.startswith("/") for h in hrefs)
-    assert all(term in t for t in results.all_inner_texts()[:3]), results.all_inner_texts()[:3]
-    # Pagefind UI draws the filter panel after the results, from a separate fetch.
-    status_filter = page.locator(".pagefind-ui__filter-name", has_text="status")
-    status_filter.first.wait_for(timeout=15_000)
-    assert status_filter.count() == 1
-    assert not page.page_errors
-    assert not [m.text for m in page.console_messages if "Content Security Policy" in m.text]

@@ -322,6 +322,20 @@
     var self = this;
     var st = this.state;
     this.filters.textContent = "";
+    // Collapsible (a phone shows the results first); open on wide screens,
+    // then as the visitor left it.
+    if (this.filtersOpen === undefined) {
+      this.filtersOpen = window.matchMedia("(min-width: 48rem)").matches;
+    }
+    var box = el("details", { "class": "search-filters-box" });
+    box.open = this.filtersOpen;
+    box.addEventListener("toggle", function () { self.filtersOpen = box.open; });
+    var nSelected = 0;
+    Object.keys(this.selected).forEach(function (k) {
+      nSelected += Object.keys(self.selected[k]).length;
+    });
+    box.appendChild(el("summary", {}, ["筛选 ", en("Filter"),
+      nSelected ? " (" + nSelected + ")" : ""]));
     var groups = 0;
     FACETS.forEach(function (f, fi) {
       var name = f[0];
@@ -360,11 +374,10 @@
         ul.appendChild(el("li", {}, [box, label]));
       });
       fs.appendChild(ul);
-      self.filters.appendChild(fs);
+      box.appendChild(fs);
     });
     if (groups) {
-      this.filters.insertBefore(el("h2", { "class": "search-filters-title" },
-        ["筛选 ", en("Filter")]), this.filters.firstChild);
+      this.filters.appendChild(box);
     }
     this.filters.hidden = groups === 0;
     if (focusKey) {
