@@ -38,10 +38,15 @@ VECTORS = json.loads((ROOT / "docs" / "vectors" / "site-search.json").read_text(
 SUB = "registry"   # the built sites are served under /registry/, not at the host's root
 HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2}")
 # Queries beyond the vectors, checked against the Python reference: names of
-# Object.prototype's properties (a term table that is a plain object must not
-# find them), full-width, diacritics, a character outside the BMP.
-EXTRA_QUERIES = ["constructor", "__proto__", "toString", "hasOwnProperty", "ｔｕｖ", "TÜV SÜD",
+# Object.prototype's properties as exact terms and as prefixes (a term table
+# that is a plain object must not find them), full-width, diacritics, a
+# character outside the BMP.
+EXTRA_QUERIES = ["constructor.", "valueOf 红木", "红木 toString!", "hasOwnProperty", "ｔｕｖ", "TÜV SÜD",
                  "Tüv", "ＱＹ－１１", "红木 ", "圈椅（", "𠀀", "scarf café"]
+# Texts beyond the vectors (characters outside the BMP, case and compatibility
+# mappings, combining marks), whose terms and shards are checked against Python.
+EXTRA_TEXTS = ["𠀀𠀁 a𠀀b 𠀀", "İstanbul ΣΊΣΥΦΟΣ straße", "x²³ ½ ⑩ Ⅻ", "a\u0301b é",
+               "ＡＢＣ１２３ ｶﾀｶﾅ", "苏州\u3000工业园区：SZ-１"]
 
 
 def harness(root: Path) -> Path:
@@ -137,7 +142,7 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
     index = vector_dir / "index"
     shards = {k: json.loads((index / f"terms-{k}.json").read_text(encoding="utf-8"))
               for k in range(VECTORS["shards"])}
-    got = page.evaluate("""async ([v, shards, extra]) => {
+    got = page.evaluate("""async ([v, shards, extra, texts]) => {
         const S = window.SzzzSearch, idx = new S.Index('index/');
         const run = async q => { const r = await idx.search(q);
                                  const docs = await idx.docs(r.ids);
@@ -153,11 +158,13 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
                 [k, Object.fromEntries(Object.entries(t).map(([w, p]) =>
                     [w, S.decodePostings(p)]))])),
             docs: await idx.docs(v.documents.map((d, i) => i)),
+            texts: texts.map(t => { const terms = S.terms(t);
+                return [S.normalize(t), terms, terms.map(w => [1, 8, 1024].map(n => S.shardOf(w, n)))]; }),
             results: [], extra: []};
         for (const x of v.queries) out.results.push(await run(x.query));
         for (const q of extra) out.extra.push(await run(q));
         return out;
-    }""", [VECTORS, shards, EXTRA_QUERIES])
+    }""", [VECTORS, shards, EXTRA_QUERIES, EXTRA_TEXTS])
 
     for v, norm in zip(VECTORS["normalize"], got["normalize"]):
         assert norm == v["normalized"], v
@@ -179,6 +186,10 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
                                            for t, p in table.items()}
     assert got["docs"] == [{"id": i, "url": d["url"], "title": d["title"], "sub": d["sub"],
                             "text": d["text"]} for i, d in enumerate(VECTORS["documents"])]
+    for text, (norm, terms, shard_nos) in zip(EXTRA_TEXTS, got["texts"]):
+        assert norm == sitesearch.normalize(text), text
+        assert sorted(terms) == sorted(sitesearch.terms(text)), text
+        assert shard_nos == [[sitesearch.shard_of(t, n) for n in (1, 8, 1024)] for t in terms]
     for q, res in zip(EXTRA_QUERIES, got["extra"]):
         assert res["urls"] == python_urls(index, q), q
     assert_clean(page)
