@@ -56,7 +56,8 @@ def terms(text: str) -> set:
 
 def query_terms(query: str):
     """``(terms, prefix)`` of a query: every term must match; ``prefix`` (or
-    None) is the last word when it has 2+ characters and only spaces follow."""
+    None) is the last word when it has 2+ characters and only spaces (U+0020;
+    NFKC has made ideographic and no-break spaces into them) follow."""
     text = normalize(query)
     found, prefix = [], None
     matches = list(_RUN.finditer(text))
@@ -65,7 +66,7 @@ def query_terms(query: str):
         if han:
             pairs = [han[j:j + 2] for j in range(len(han) - 1)] or [han]
             found += [t for t in pairs if t not in found]
-        elif (i == len(matches) - 1 and len(word) >= 2 and not text[match.end():].strip()):
+        elif (i == len(matches) - 1 and len(word) >= 2 and not text[match.end():].strip(" ")):
             prefix = word
         elif word not in found:
             found.append(word)

@@ -58,11 +58,13 @@ TEXTS = [
     "SZZZ-2024-TUVSUD-00001 高精度数控机床",
     "ﬁne café naïve Ⅻ ①",
     "a_b c—d 苏州 工业园区",
+    "𠀀𠀁 İΣß ²½⑩ e\u0301 ｶﾞ",
 ]
 QUERIES = [
     "红木", "木圈", "红", "红木圈椅", "苏州", "吴江区 有效", "SZZZ-2024-TUVSUD-00001",
-    "ＳＺＺＺ－２０２４", "tuv", "tu", "t", "tuvsud ", "szzz 2024", "2024 szzz", "café",
+    "ＳＺＺＺ－２０２４", "tuv", "tu", "t", "tuvsud ", "tuv\t", "tuv\u3000", "szzz 2024", "2024 szzz", "café",
     "cafe", "<script>", "script", "不存在的词", "", "   ", "!!!", "圈 椅", "00001",
+    "constructor", "constructor.", "__proto__", "\U00020000",
 ]
 SHARD_TERMS = ["红", "红木", "木圈", "szzz", "sz", "s", "2024", "tuvsud", "91320509mawa0h9p1y", "é"]
 
