@@ -97,9 +97,8 @@ def build(meter, db, keys, out):
     return result
 
 
-def plain_pelican(meter, work: Path, n: int):
-    site = work / f"pelican-{n}"
-    shutil.rmtree(site, ignore_errors=True)
+def plain_pelican(meter, work: Path, n: int, run_id: str):
+    site = work / f"pelican-{n}-{run_id}"
     pages = site / "content" / "pages"
     pages.mkdir(parents=True)
     for i in range(n):
@@ -143,14 +142,24 @@ def main():
     work = Path(args.work or tempfile.mkdtemp(prefix="publish-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"publish bench: cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} work={work}")
+    # Outputs of earlier runs are set aside now and deleted after the
+    # measurements: on ext4 without a journal (this VM), creating files soon
+    # after deleting ~100k others is several times slower (the inode
+    # allocator skips recently deleted inodes: ext4 recently_deleted()), and
+    # that cost would come from the bench's own cleanup, not from either of
+    # the builds compared. Every run writes into new directories.
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    trash = work / f".trash-{run_id}"
+    for old in sorted(work.glob("out-*")) + sorted(work.glob("pelican-*")):
+        trash.mkdir(exist_ok=True)
+        os.rename(old, trash / old.name)
     meter = Meter()
     for n in sizes:
         print(f"\n== {n} certificates")
         db, keys = make_registry(work, n)
-        out = work / f"out-{n}" / "output"
-        shutil.rmtree(out.parent, ignore_errors=True)
+        out = work / f"out-{n}-{run_id}" / "output"
         out.parent.mkdir(parents=True)
-        pelican = plain_pelican(meter, work, n)
+        pelican = plain_pelican(meter, work, n, run_id)
         print(f"  plain Pelican, {n} trivial pages:   {fmt(pelican)}")
         cold = build(meter, db, keys, out)
         print(f"  cold build (all marks rendered):   {fmt(cold)}  marks rendered {cold['rendered']}")
@@ -166,6 +175,7 @@ def main():
               f"{cold['cpu'] / pelican['cpu']:6.2f}× cpu")
         print(f"  ratio warm build / plain Pelican:  {warm['wall'] / pelican['wall']:6.2f}× wall, "
               f"{warm['cpu'] / pelican['cpu']:6.2f}× cpu   (acceptance: ≤ 3× at 10k)")
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 if __name__ == "__main__":

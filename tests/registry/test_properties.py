@@ -34,6 +34,38 @@ def test_canonical_encoding_is_deterministic_and_round_trips(value):
     assert canonical.encode(canonical.decode(data)) == data
 
 
+# Text that is NFC or not, with combining marks, Hangul jamo, compatibility
+# characters, quotes, escapes and a lone surrogate: what canonical decoding refuses.
+AWKWARD_TEXT = st.text(st.sampled_from(list("aé\u0301e\u0300\u1100\u1161\uac00\"\\\n 中\u212b\u00c5ｶﾞ")
+                                       + ["\ud800"]), max_size=6)
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**60, 2**60) | st.floats() | AWKWARD_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(AWKWARD_TEXT, inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=400)
+@given(ANY_JSON, st.booleans())
+def test_the_fast_decoder_accepts_only_what_the_worded_checks_accept(value, compact):
+    # canonical._decode_fast skips the walk over the value that encode() does;
+    # it must never accept bytes that decode()'s worded checks would refuse.
+    import json
+
+    separators = (",", ":") if compact else None
+    try:
+        data = json.dumps(value, ensure_ascii=False, sort_keys=True,
+                          separators=separators).encode("utf-8", "surrogatepass")
+    except ValueError:
+        return
+    if canonical._decode_fast(data) is canonical._REFUSED:
+        return
+    try:
+        worded = canonical.encode(json.loads(data.decode("utf-8"))) == data
+    except Exception:  # noqa: BLE001 - any refusal by the worded path is a failure here
+        worded = False
+    assert worded, data
+
+
 @given(st.dictionaries(st.text(string.ascii_lowercase, min_size=1, max_size=5), SAFE_INT,
                        min_size=2, max_size=6))
 def test_key_order_does_not_matter(d):
