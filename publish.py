@@ -214,9 +214,7 @@ class CachedMarks:
 
     def __init__(self, db, cache_dir: Path, site_url: str):
         code_digest = hashlib.sha256(MARKS_CODE.read_bytes()).hexdigest()
-        cert_nos = [r[0] for r in db.execute(
-            "select cert_no from certificates where mark_payload is not null order by cert_no")]
-        self.infos = {no: marks.mark_info(db, no, site_url) for no in cert_nos}
+        self.infos = {info.cert_no: info for info in marks.all_mark_infos(db, site_url)}
         self.keys = {no: _mark_key(info, code_digest) for no, info in self.infos.items()}
         self.cache_dir = cache_dir
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -164,6 +164,14 @@ def site_url_for(db, site_url=None) -> str:
     return check_site_url(site_url or schema.get_meta(db, "site_url") or DEFAULT_SITE_URL)
 
 
+def _info_of(row, site_url: str) -> MarkInfo:
+    cert_no, programme, status, text = row
+    if not text:
+        raise NotFoundError(f"certificate {cert_no}: has no signed mark payload")
+    payload.parse_text(text)  # refuse to print a payload that does not parse
+    return MarkInfo(cert_no, programme, status, text, payload.mark_url(site_url, text))
+
+
 def mark_info(db, cert_no: str, site_url: str) -> MarkInfo:
     row = db.execute(
         "select cert_no, programme, status, mark_payload from certificates where cert_no = ?",
@@ -171,10 +179,14 @@ def mark_info(db, cert_no: str, site_url: str) -> MarkInfo:
     ).fetchone()
     if row is None:
         raise NotFoundError(f"certificate {cert_no}: not in the registry")
-    if not row[3]:
-        raise NotFoundError(f"certificate {cert_no}: has no signed mark payload")
-    payload.parse_text(row[3])  # refuse to print a payload that does not parse
-    return MarkInfo(row[0], row[1], row[2], row[3], payload.mark_url(site_url, row[3]))
+    return _info_of(row, site_url)
+
+
+def all_mark_infos(db, site_url: str) -> list:
+    """:class:`MarkInfo` of every certificate with a mark payload, by number (one query)."""
+    return [_info_of(row, site_url) for row in db.execute(
+        "select cert_no, programme, status, mark_payload from certificates "
+        "where mark_payload is not null order by cert_no")]
 
 
 # ------------------------------------------------------------------ fonts
@@ -336,10 +348,19 @@ def render_svg(info: MarkInfo, qr) -> str:
         f'<rect x="{x0}" y="{y0}" width="{side}" height="{side}" fill="#ffffff"/>',
         f'<path fill="#000000" d="{"".join(runs)}"/>',
     ]
-    for text, baseline, size, fill in _texts(info):
-        out.append(_svg_text(text, WIDTH / 2, baseline, size, fill))
-    out.append("</svg>\n")
+    title, subtitle, domain_line = _svg_fixed_lines(info.programme, urlsplit(info.url).netloc)
+    text, baseline, size, fill = _texts(info)[2]
+    out += [title, subtitle, _svg_text(text, WIDTH / 2, baseline, size, fill), domain_line,
+            "</svg>\n"]
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _svg_fixed_lines(programme: str, domain: str):
+    """The title, subtitle and domain lines (outlines) of a programme's SVG marks."""
+    info = MarkInfo("", programme, "", "", f"http://{domain}/")
+    return tuple(_svg_text(text, WIDTH / 2, baseline, size, fill)
+                 for i, (text, baseline, size, fill) in enumerate(_texts(info)) if i != 2)
 
 
 # The PNG is a palette image: an "L" image of palette indexes, drawn with
@@ -513,9 +534,9 @@ def write_marks(db, out_dir, *, site_url=None, cert_nos=None, formats=("svg", "p
     """
     site_url = site_url_for(db, site_url)
     if cert_nos is None:
-        cert_nos = [r[0] for r in db.execute(
-            "select cert_no from certificates where mark_payload is not null order by cert_no")]
-    infos = [mark_info(db, no, site_url) for no in cert_nos]
+        infos = all_mark_infos(db, site_url)
+    else:
+        infos = [mark_info(db, no, site_url) for no in cert_nos]
     jobs = [(info, str(out_dir), tuple(formats)) for info in infos]
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 8:
