@@ -31,7 +31,10 @@ def test_every_certificate_gets_a_v8_m_qr_that_decodes_to_its_url(written):
         assert r["version"] <= 8 and r["error"] == "M"
         with Image.open(r["png"]) as image:
             assert image.info["dpi"] == pytest.approx((600, 600), abs=0.01)
-            codes = zxingcpp.read_barcodes(image)
+            # QR codes only, as registry.verify.decode_image reads a mark: the
+            # printed number and frame can look like a short 1D code to zxing
+            # when every format is tried (seen once in 1,000 demo marks).
+            codes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
         assert [c.text for c in codes] == [r["url"]]
         assert codes[0].format == zxingcpp.BarcodeFormat.QRCode
 
