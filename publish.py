@@ -28,7 +28,8 @@ directory; its result is awaited before any signing step.
 
 ``serve`` builds (from the embedded demo registry under ``./demo/`` when no
 ``--db`` is given, created on first run) and serves the static site on
-127.0.0.1:PORT and Datasette on 127.0.0.1:PORT+1 until Ctrl-C or SIGTERM.
+127.0.0.1:PORT and Datasette on 127.0.0.1:PORT+1 until Ctrl-C or SIGTERM,
+rebuilding when the registry changes (:class:`Portal`).
 """
 
 import contextlib
@@ -459,21 +460,155 @@ def refresh_for_serving(out_link: Path, keys_dir, passphrase=None):
                              state_file=tlog.state_file_for(out_link), timestamp=now)
 
 
+WATCH_INTERVAL = 1.0  # seconds between looks at the registry and at OUT
+
+
+class Portal:
+    """What ``serve`` runs after its first build: the static site (served from
+    ``OUT/site`` through the link, so each request sees the current build), a
+    Datasette subprocess, and a watcher thread.
+
+    The watcher keeps the two halves of the portal telling the same story. When
+    the registry changes (an operator ran ``szzz cert revoke``: SQLite's
+    ``PRAGMA data_version`` moves when another connection commits), it rebuilds
+    with ``publish.py build`` in a subprocess, the same command an operator
+    would run. When ``OUT`` points at a new build (that rebuild, or one run by
+    hand), it re-cosigns the new checkpoint like the first build
+    (:func:`refresh_for_serving`) and restarts Datasette: Datasette opens an
+    immutable database once and would go on serving the old file. A failed
+    rebuild prints its error and leaves the previous output served, as any
+    failed build does.
+    """
+
+    def __init__(self, db_path, keys_dir, passphrase, *, out, port, site_url, datasette_url):
+        self.db_path, self.keys_dir, self.passphrase = Path(db_path), Path(keys_dir), passphrase
+        self.output = Output(out)
+        self.port, self.site_url, self.datasette_url = port, site_url, datasette_url
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # guards datasette and rebuild against stop()
+        self.datasette = None
+        self.rebuild = None
+        self.served_build = None
+        self.watcher = threading.Thread(target=self._watch, name="szzz-serve-watch", daemon=True)
+
+    def _child_env(self, *, passphrase: bool) -> dict:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        env.pop(keys.PASSPHRASE_ENV, None)  # Datasette needs no key
+        if passphrase:
+            env[keys.PASSPHRASE_ENV] = os.fsdecode(self.passphrase)
+        return env
+
+    def start(self):
+        """Serve the first build; a failure to re-cosign it stops ``serve`` (RegistryError)."""
+        self._serve_current_build(strict=True)
+        self.watcher.start()
+
+    def stop(self):
+        self.stopping.set()
+        with self.lock:
+            if self.rebuild is not None and self.rebuild.poll() is None:
+                self.rebuild.terminate()  # a killed build leaves the served output whole
+            self._stop_datasette()
+        if self.watcher.is_alive():
+            self.watcher.join(timeout=30)
+
+    def _stop_datasette(self):
+        if self.datasette is None:
+            return
+        self.datasette.terminate()
+        try:
+            self.datasette.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.datasette.kill()
+            self.datasette.wait()
+        self.datasette = None
+
+    def _serve_current_build(self, *, strict=False):
+        """Refresh the checkpoint of the build ``OUT`` points at; (re)start Datasette on it.
+
+        Under the output lock, so that no build switches ``OUT`` meanwhile;
+        returns False (try again later) while a build holds the lock."""
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.output.locked())
+            except BuildError:
+                return False
+            current = self.output.current()
+            try:
+                refresh_for_serving(self.output.link, self.keys_dir, self.passphrase)
+            except RegistryError as e:
+                if strict:
+                    raise
+                # Served all the same, as the build signed it: verifiers say
+                # status_unknown if its checkpoint is too old, never valid.
+                click.echo(f"Error: {e}", err=True)
+        with self.lock:
+            if self.stopping.is_set():
+                return True
+            self._stop_datasette()
+            self.datasette = subprocess.Popen(
+                datasette_command(self.output.link / "data", self.port + 1),
+                cwd=ROOT, env=self._child_env(passphrase=False))
+            self.served_build = current
+        return True
+
+    def _rebuild(self):
+        click.echo("登记库已更改，重新构建 / registry changed, rebuilding …", err=True)
+        command = [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(self.db_path),
+                   "--out", str(self.output.link), "--keys", str(self.keys_dir),
+                   "--site-url", self.site_url, "--datasette-url", self.datasette_url]
+        with self.lock:
+            if self.stopping.is_set():
+                return
+            self.rebuild = subprocess.Popen(command, cwd=ROOT, env=self._child_env(passphrase=True),
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            text=True)
+        stdout, stderr = self.rebuild.communicate()
+        if self.stopping.is_set():
+            return
+        if self.rebuild.returncode == 0:
+            click.echo(stdout.strip().splitlines()[-1], err=True)  # "built …" after Pelican's talk
+        else:
+            errors = [line for line in stderr.splitlines() if not line.startswith("  · ")]
+            click.echo("重新构建失败，继续提供上一版本 / rebuild failed, the previous output "
+                       "is still served:\n" + "\n".join(errors), err=True)
+
+    def _watch(self):
+        import sqlite3
+
+        registry = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True,
+                                   check_same_thread=False)
+        try:
+            version = registry.execute("pragma data_version").fetchone()[0]
+            while not self.stopping.wait(WATCH_INTERVAL):
+                seen = registry.execute("pragma data_version").fetchone()[0]
+                if seen != version:
+                    version = seen  # commits during the rebuild trigger one more
+                    self._rebuild()
+                if self.output.current() != self.served_build and self._serve_current_build():
+                    click.echo(f"开放数据已更新 / Datasette now serves "
+                               f"{self.served_build.name}", err=True)
+        finally:
+            registry.close()
+
+
 def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=None):
-    """Build, then serve the site and Datasette until Ctrl-C or SIGTERM."""
+    """Build, then serve the site and Datasette until Ctrl-C or SIGTERM; rebuild when
+    the registry changes (:class:`Portal`)."""
     if db_path is None:
         db_path, keys_dir, passphrase = demo_registry()
+    keys_dir = Path(keys_dir) if keys_dir else Path(db_path).parent / "keys"
+    if passphrase is None:
+        passphrase = keys.passphrase_from_env()
     site_url = f"http://127.0.0.1:{port}"
     datasette_url = f"http://127.0.0.1:{port + 1}/"
     summary = build(db_path, out, keys_dir=keys_dir, passphrase=passphrase, site_url=site_url,
                     datasette_url=datasette_url,
                     progress=lambda step: click.echo(f"  · {step}", err=True))
-    out_link = Path(summary["out"])
-    refresh_for_serving(out_link, keys_dir or Path(db_path).parent / "keys", passphrase)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    env.pop(keys.PASSPHRASE_ENV, None)  # Datasette needs no key
-    datasette = subprocess.Popen(datasette_command(out_link / "data", port + 1), cwd=ROOT, env=env)
-    handler = functools.partial(StaticHandler, directory=str(out_link / "site"))
+    portal = Portal(db_path, keys_dir, passphrase, out=summary["out"], port=port,
+                    site_url=site_url, datasette_url=datasette_url)
+    handler = functools.partial(StaticHandler, directory=str(portal.output.link / "site"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
 
@@ -482,19 +617,15 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    click.echo(f"网站 site:        {site_url}/")
-    click.echo(f"开放数据 Datasette: {datasette_url}")
-    click.echo("Ctrl-C 停止 / to stop")
     try:
+        portal.start()
+        click.echo(f"网站 site:        {site_url}/")
+        click.echo(f"开放数据 Datasette: {datasette_url}")
+        click.echo("登记库更改后自动重新构建 / rebuilt when the registry changes; Ctrl-C 停止 / to stop")
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-        datasette.terminate()
-        try:
-            datasette.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            datasette.kill()
-            datasette.wait()
+        portal.stop()
 
 
 # --------------------------------------------------------------------- CLI
