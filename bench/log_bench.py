@@ -14,7 +14,15 @@ the same bytes to one file), so ratios stay meaningful across machines:
    certificate file's envelope, so no bundle is needed — given too);
 3. ``szzz audit`` time for a real registry of C certificates published with
    the library calls publish.py makes (api/, change feed, log), and the
-   linear extrapolation to 100,000 certificates (stated as such).
+   linear extrapolation to 100,000 certificates (stated as such);
+4. with ``--site DIR``: ``szzz audit`` of a whole site ``publish.py build``
+   made (HTML certificate pages included), e.g. one of 100,000 certificates:
+
+       .venv/bin/szzz demo --db big/registry.db --keys big/keys --certificates 100000
+       SZZZ_PASSPHRASE=szzz-demo-only .venv/bin/python publish.py build --db big/registry.db --out big/output
+       .venv/bin/python bench/log_bench.py --entries 0 --certs 0 --site big/output/site
+
+``--entries 0`` and ``--certs 0`` skip parts 1–2 and 3.
 """
 
 from __future__ import annotations
@@ -144,19 +152,39 @@ def bench_audit(certs: int, work: Path):
           f"extrapolated linearly to 100,000 certificates: {per * 100_000 / 60:.1f} min (one core)")
 
 
+def bench_audit_site(site: str):
+    import resource
+
+    from registry import audit
+
+    t_audit, report = timed(lambda: audit.audit(site))
+    certs = report.counts.get("certificate files") or 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"[4] szzz audit of the published site {site}: {'OK' if report.ok else 'FAILED'}; "
+          + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in report.counts.items()))
+    print(f"    {t_audit:.1f} s" + (f" = {t_audit / certs * 1000:.2f} ms per certificate" if certs else "")
+          + f" (one core); peak RSS {peak:.0f} MB")
+    if not report.ok:
+        print(report.text())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--certs", type=int, default=5000)
+    ap.add_argument("--site", help="also audit this published site (directory or URL)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="log-bench-") as tmp:
         work = Path(tmp)
-        log_dir, n, _ = bench_write(args.entries, work)
-        bench_proof_bytes(log_dir, n)
-        shutil.rmtree(log_dir)
-        os.environ.setdefault("SZZZ_TODAY", "2025-06-01")
+        if args.entries:
+            log_dir, n, _ = bench_write(args.entries, work)
+            bench_proof_bytes(log_dir, n)
+            shutil.rmtree(log_dir)
         if args.certs:
+            os.environ.setdefault("SZZZ_TODAY", "2025-06-01")
             bench_audit(args.certs, work / "audit")
+    if args.site:
+        bench_audit_site(args.site)  # the wall clock: a real site is audited as of now
 
 
 if __name__ == "__main__":
