@@ -437,12 +437,13 @@ def datasette_command(data_dir: Path, port: int) -> list:
             "--cors", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def refresh_for_serving(out_link: Path, keys_dir, passphrase=None):
+def refresh_for_serving(out_link: Path, db_path, keys_dir, passphrase=None):
     """Cosign the served checkpoint with the wall clock (``publish.py refresh``),
     so an old registry served today verifies as current: its statements are
     dated by its last event, and a fresh checkpoint of the same tree size keeps
     them current (docs/verification.md §6). Skipped when the build's own
-    cosignature is already newer than now (an event dated today)."""
+    cosignature is already newer than now (an event dated today); refused
+    (FreshnessError) when registry ``db_path`` has events the build lacks."""
     import datetime
     import json
     import time
@@ -456,8 +457,19 @@ def refresh_for_serving(out_link: Path, keys_dir, passphrase=None):
     as_of = json.loads(envelope["payload"])["as_of"]
     if datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00")).timestamp() >= now:
         return None
-    return tlog.refresh_site(site, keys_dir, passphrase if passphrase is not None else keys.passphrase_from_env(),
+    return refresh_published(site, db_path, keys_dir,
+                             passphrase if passphrase is not None else keys.passphrase_from_env(),
                              state_file=tlog.state_file_for(out_link), timestamp=now)
+
+
+def refresh_published(site_dir: Path, db_path, keys_dir, passphrase, *, state_file, timestamp=None):
+    """:func:`registry.tlog.refresh_site` with the registry at ``db_path`` opened for it."""
+    db = schema.connect(db_path)
+    try:
+        return tlog.refresh_site(site_dir, keys_dir, passphrase, registry_db=db, state_file=state_file,
+                                 timestamp=timestamp)
+    finally:
+        db.conn.close()
 
 
 WATCH_INTERVAL = 1.0  # seconds between looks at the registry and at OUT
@@ -536,7 +548,7 @@ class Portal:
                 return False
             current = self.output.current()
             try:
-                refresh_for_serving(self.output.link, self.keys_dir, self.passphrase)
+                refresh_for_serving(self.output.link, self.db_path, self.keys_dir, self.passphrase)
             except RegistryError as e:
                 if strict:
                     raise
@@ -685,14 +697,17 @@ def build_cmd(db_path, out, keys_dir, site_url, datasette_url):
 
 
 @cli.command("refresh")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="the registry the output was built from (read only)")
 @click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
               help="published output (the symlink a build made)")
 @click.option("--keys", "keys_dir", required=True, type=click.Path(file_okay=False),
               help="key directory holding the timestamp key")
-def refresh_cmd(out, keys_dir):
+def refresh_cmd(db_path, out, keys_dir):
     """Re-cosign the published log checkpoint with the current time (no new events, no rebuild).
 
     时间戳续签：仅更新检查点的时间戳副签名。Time: SOURCE_DATE_EPOCH when set, else now.
+    Refused when the registry has events the published log lacks: rebuild then.
     """
     output = Output(out)
     try:
@@ -700,7 +715,7 @@ def refresh_cmd(out, keys_dir):
             current = output.current()
             if current is None:
                 raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
-            result = tlog.refresh_site(current / "site", keys_dir, keys.passphrase_from_env(),
+            result = refresh_published(current / "site", db_path, keys_dir, keys.passphrase_from_env(),
                                        state_file=tlog.state_file_for(output.link))
     except RegistryError as e:
         _fail(e)

@@ -106,17 +106,17 @@ def entry_bytes(key_id: str, payload: str, signature: str, type: str = canonical
                              "signature": signature})
 
 
-def read_entries(db) -> list[bytes]:
+def iter_entries(db):
     """Every event of ``db`` as a log entry, in ``seq`` order (entry i = seq i+1).
 
     Rule (docs/design.md): ``seq`` is contiguous from 1, so leaf index and
     seq never drift apart; a gap or a payload whose seq differs is refused.
     """
-    out = []
+    expected = 1
     for seq, key_id, payload, signature in db.execute(
             "select seq, key_id, payload, signature from events order by seq"):
-        if seq != len(out) + 1:
-            raise SchemaError(f"events: observed seq {seq} after {len(out)}, expected {len(out) + 1} "
+        if seq != expected:
+            raise SchemaError(f"events: observed seq {seq} after {expected - 1}, expected {expected} "
                               "(seq must be contiguous from 1)")
         try:
             inner = json.loads(payload)["seq"]
@@ -124,8 +124,13 @@ def read_entries(db) -> list[bytes]:
             inner = None
         if inner != seq:
             raise SchemaError(f"events row seq {seq}: payload says seq {inner!r}, expected {seq}")
-        out.append(entry_bytes(key_id, payload, signature))
-    return out
+        yield entry_bytes(key_id, payload, signature)
+        expected += 1
+
+
+def read_entries(db) -> list[bytes]:
+    """:func:`iter_entries` as a list."""
+    return list(iter_entries(db))
 
 
 def decode_entry(entry: bytes, index: int) -> dict:
@@ -496,21 +501,46 @@ def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames |
     return result
 
 
-def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, state_file=None,
-            timestamp=None) -> dict:
+def check_registry_unchanged(db, checked: CheckedCheckpoint, where) -> None:
+    """Refuse unless the registry's events are exactly the tree of ``checked``.
+
+    Rule (docs/transparency-log.md §6.4): a fresh cosignature vouches that
+    the log had not grown by its time, which keeps older status statements
+    current; re-cosigning a tree that lacks the registry's newest events
+    (a revocation whose rebuild failed, say) would vouch for a status that
+    is no longer true.
+    """
+    leaves = [merkle.leaf_hash(entry) for entry in iter_entries(db)]
+    if len(leaves) != checked.size:
+        raise FreshnessError(
+            f"{where}: the published log has {checked.size} entries, the registry has {len(leaves)} "
+            f"events; observed a log that is not the registry's whole history, expected the same "
+            "(rebuild with `publish.py build` instead of refreshing)")
+    if merkle.root_hash(leaves) != checked.root:
+        raise LogForkError(
+            f"{where}: the registry's {len(leaves)} events give root {merkle.root_hash(leaves).hex()}, "
+            f"the published checkpoint has {checked.root.hex()} (an event was altered, or the "
+            "database is not the one this site was built from)")
+
+
+def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, registry_db,
+            state_file=None, timestamp=None) -> dict:
     """Re-cosign ``<site_dir>/log/checkpoint`` with a new time; nothing else changes.
 
-    The checkpoint must verify (log key of the trust list) and match the
-    state file's tree; the new time must not go back (a clock gone wrong
-    would otherwise un-freshen the log). Time: ``timestamp``, else
-    ``SOURCE_DATE_EPOCH``, else the wall clock. State file first, then the
-    published checkpoint, each replaced atomically (one rename each).
+    The checkpoint must verify (log key of the trust list), match the state
+    file's tree and be the whole history of ``registry_db`` (an open
+    registry: :func:`check_registry_unchanged`); the new time must not go
+    back (a clock gone wrong would otherwise un-freshen the log). Time:
+    ``timestamp``, else ``SOURCE_DATE_EPOCH``, else the wall clock. State
+    file first, then the published checkpoint, each replaced atomically (one
+    rename each).
     """
     path = Path(site_dir) / LOG_DIR / CHECKPOINT
     if not path.is_file():
         raise ConfigError(f"{path}: no published checkpoint to refresh (run `publish.py build` first)")
     text = path.read_text(encoding="utf-8")
     checked = open_checkpoint(text, trust_record, names)
+    check_registry_unchanged(registry_db, checked, path)
     state = Path(state_file) if state_file is not None else None
     if state is not None and state.is_file():
         state_cp = open_checkpoint(state.read_text(encoding="utf-8"), trust_record, names).checkpoint
@@ -532,13 +562,14 @@ def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, 
     return {"size": checked.size, "timestamp": ts, "checkpoint": new}
 
 
-def refresh_site(site_dir, keys_dir, passphrase, *, state_file=None, timestamp=None) -> dict:
-    """``publish.py refresh``: everything from the published site and the key directory.
+def refresh_site(site_dir, keys_dir, passphrase, *, registry_db, state_file=None, timestamp=None) -> dict:
+    """``publish.py refresh``: the published site, the key directory, and the
+    registry (read only, to check that its events are the published tree).
 
     The trust list comes from ``api/trust-list.json``, checked against the
     site's own ``api/root-key.json`` (this is the publisher's own output);
     the names from ``api/log.json``; the timestamp key is the trust list's
-    active one, loaded from ``keys_dir``. No database, no rebuild.
+    active one, loaded from ``keys_dir``. No rebuild.
     """
     from . import keys
 
@@ -556,8 +587,8 @@ def refresh_site(site_dir, keys_dir, passphrase, *, state_file=None, timestamp=N
     if not active:
         raise ConfigError(f"{site_dir}/api/trust-list.json lists no active timestamp key")
     signer = keys.load(keys_dir, sorted(active)[-1] if len(active) > 1 else active[0], passphrase)
-    return refresh(site_dir, signer, names=names, trust_record=record, state_file=state_file,
-                   timestamp=timestamp)
+    return refresh(site_dir, signer, names=names, trust_record=record, registry_db=registry_db,
+                   state_file=state_file, timestamp=timestamp)
 
 
 def load_timestamp_signer(db, keys_dir, passphrase):

@@ -157,7 +157,12 @@ def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
     r = check(quiet, site, 10)
     assert r.verdict == "status_unknown" and "is stale" in r.reason  # nothing refreshed it
     # `publish.py refresh` (tlog.refresh_site): re-cosign with a new time, no rebuild.
-    tlog.refresh_site(site, quiet["keys"], log_site.PASSPHRASE, timestamp=log_site.NOW + 10 * DAY)
+    registry = log_site.sqlite_db(quiet["db"])
+    try:
+        tlog.refresh_site(site, quiet["keys"], log_site.PASSPHRASE, registry_db=registry,
+                          timestamp=log_site.NOW + 10 * DAY)
+    finally:
+        registry.conn.close()
     r = check(quiet, site, 10)
     assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason
     statement = json.loads(json.loads((site / "api/certificates" / f"{quiet['certs']['valid']}.json")
@@ -238,7 +243,7 @@ def test_serve_refresh_makes_an_old_registry_current_today(quiet, tmp_path):
     out.symlink_to(tmp_path / "build")
     today = tlog.clock.today()
     assert check_today(quiet, out / "site", today).verdict == "status_unknown"
-    result = publish.refresh_for_serving(out, quiet["keys"], log_site.PASSPHRASE)
+    result = publish.refresh_for_serving(out, quiet["db"], quiet["keys"], log_site.PASSPHRASE)
     assert result is not None and abs(result["timestamp"] - time.time()) < 600
     r = check_today(quiet, out / "site", today)
     assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason

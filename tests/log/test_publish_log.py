@@ -7,6 +7,7 @@ the finer cases use the same library call publish.py makes (tlog.publish_log).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -135,7 +136,7 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     monkeypatch.setenv("SZZZ_PASSPHRASE", log_site.PASSPHRASE.decode())
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(publish.cli, ["refresh", "--out", str(out), "--keys", str(built["keys"])])
+    result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])])
     assert result.exit_code == 0, result.output
     new = (site / "log" / "checkpoint").read_text()
     after = tree_digest(site)
@@ -151,8 +152,47 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     assert not audit.audit(built["site"], root_key=built["root"], now=now).ok
     # The log's time never goes backwards.
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
-    back = CliRunner().invoke(publish.cli, ["refresh", "--out", str(out), "--keys", str(built["keys"])])
+    back = CliRunner().invoke(publish.cli, ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])])
     assert back.exit_code != 0 and "backwards" in back.output
+
+
+def copy_registry(db, target: Path) -> Path:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
+def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monkeypatch):
+    """A fresh cosignature vouches that the log has not grown (it keeps older
+    status statements current): refresh refuses when the registry has an event
+    the published log lacks, e.g. a revocation whose rebuild failed, and when
+    an event differs; the published checkpoint is left as it was."""
+    from click.testing import CliRunner
+
+    out = copy_output(built, tmp_path)
+    checkpoint = (out / "site" / "log" / "checkpoint").read_text()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * log_site.DAY))
+    monkeypatch.setenv("SZZZ_PASSPHRASE", log_site.PASSPHRASE.decode())
+    size = int(checkpoint.splitlines()[1])  # C2SP checkpoint: origin, tree size, root
+
+    grown = copy_registry(built["db"], tmp_path / "grown.db")
+    log_site.add_events(grown, built["keys"], built["certs"]["valid"], 1)
+    result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(grown), "--out", str(out),
+                                              "--keys", str(built["keys"])])
+    assert result.exit_code != 0
+    assert (f"the published log has {size} entries, the registry has {size + 1} events" in result.output
+            and "rebuild" in result.output), result.output
+
+    altered = copy_registry(built["db"], tmp_path / "altered.db")
+    log_site.tamper(altered, "update events set signature = (case when substr(signature, 1, 1) = 'A' "
+                             "then 'B' else 'A' end) || substr(signature, 2) where seq = 1")
+    result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(altered), "--out", str(out),
+                                              "--keys", str(built["keys"])])
+    assert result.exit_code != 0 and "the published checkpoint has" in result.output, result.output
+    assert (out / "site" / "log" / "checkpoint").read_text() == checkpoint
+    assert tlog.state_file_for(out).read_text() == checkpoint
 
 
 def test_incremental_log_equals_a_fresh_one_and_reuses_tiles(tmp_path):
