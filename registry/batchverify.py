@@ -67,25 +67,50 @@ class SnapshotIndex:
         self.fast_keys = {}        # key id bytes -> (body, first day, last day, raw public key) of usable body keys
 
 
-def _refreshed_by_log(src, trust, record, today, max_age) -> bool:
-    """The freshness rule of docs/verification.md §6 for a stale snapshot: a
-    verified, freshly cosigned checkpoint whose tree size equals the snapshot's
-    ``log_size`` (no event since it was signed) keeps it current."""
+def _open_log(src, trust, today, max_age, origin):
+    """The site's checkpoint, verified and fresh at noon CST of ``today``
+    (:func:`tlog.fresh_checkpoint`); origin ``origin`` when pinned."""
     import datetime
 
     from . import tlog
 
     now = int(datetime.datetime.combine(today, datetime.time(12), clock.CST).timestamp())
+    return tlog.fresh_checkpoint(src, trust["record"], origin=origin, now=now,
+                                 max_age_days=_max_age_days(max_age))
+
+
+def _refreshed_by_log(src, trust, record, today, max_age, origin=None) -> bool:
+    """The freshness rule of docs/verification.md §6 for a stale snapshot: a
+    verified, freshly cosigned checkpoint whose tree size equals the snapshot's
+    ``log_size`` (no event since it was signed) keeps it current."""
     try:
-        opened = tlog.fresh_checkpoint(src, trust["record"], now=now, max_age_days=_max_age_days(max_age))
+        opened = _open_log(src, trust, today, max_age, origin)
     except (RegistryError, SourceMissing, SourceUnavailable, ValueError, KeyError, TypeError):
         return False
     size = record.get("log_size")
     return opened is not None and not isinstance(size, bool) and opened[1].size == size
 
 
-def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=None) -> SnapshotIndex:
-    """Read and check ``api/trust-list.json`` and ``api/status.json`` once."""
+def _check_pinned_log(src, trust, record, today, max_age, origin) -> None:
+    """Rule 7 with a pinned origin (docs/verification.md, batch mode): the log
+    must be published and verify under ``origin``, freshly cosigned, with a
+    tree at least as large as the one the snapshot was signed at."""
+    try:
+        opened = _open_log(src, trust, today, max_age, origin)
+    except (RegistryError, SourceMissing, SourceUnavailable, ValueError, KeyError, TypeError) as e:
+        raise _Stop("status_unknown", f"transparency log of the pinned origin {origin} does not verify ({e})",
+                    "签名真实，但透明日志未通过验证", "fresh") from None
+    size = record.get("log_size")
+    if isinstance(size, bool) or not isinstance(size, int) or opened[1].size < size:
+        raise _Stop("status_unknown", f"transparency log has {opened[1].size} entries, observed fewer than "
+                    f"the snapshot's log_size {size!r}, expected at least as many",
+                    "签名真实，但透明日志早于状态快照", "fresh")
+
+
+def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=None,
+               log_origin=None) -> SnapshotIndex:
+    """Read and check ``api/trust-list.json`` and ``api/status.json`` once;
+    with ``log_origin`` pinned, also the log's checkpoint (:func:`_check_pinned_log`)."""
     today = today or clock.today()
     if isinstance(today, str):
         import datetime
@@ -126,9 +151,12 @@ def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=N
         if age < -1:
             raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is in the future",
                         "状态信息日期晚于当前日期", "fresh")
-        if age > _max_age_days(max_age) and not _refreshed_by_log(src, index.trust, record, today, max_age):
+        if age > _max_age_days(max_age) and not _refreshed_by_log(src, index.trust, record, today, max_age,
+                                                                  log_origin):
             raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is stale ({age} days old)",
                         f"状态信息截至 {record['as_of'][:10]}，已过期", "fresh")
+        if log_origin:
+            _check_pinned_log(src, index.trust, record, today, max_age, log_origin)
         certs = {}
         for c in record["certificates"]:
             certs[c["cert_no"]] = (
@@ -395,15 +423,17 @@ def _jobs(rows):
 
 
 def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=None,
-                 max_age=DEFAULT_MAX_AGE_DAYS, today=None, progress=False, total=None):
+                 max_age=DEFAULT_MAX_AGE_DAYS, today=None, progress=False, total=None, log_origin=None):
     """Verify listings; write JSONL to ``out`` (a text stream) and return verdict counts.
 
     ``rows``: an iterable of ``(row_number, record)`` (see :func:`read_rows`)
     or of plain records (numbered from 1). ``workers``: processes (default:
     every core); chunks of :data:`CHUNK` rows go to each worker.
+    ``log_origin``: the pinned transparency-log origin (:func:`load_index`).
     """
     global _STATE
-    _STATE = load_index(snapshot_source, root_public_key, max_age=max_age, today=today)
+    _STATE = load_index(snapshot_source, root_public_key, max_age=max_age, today=today,
+                        log_origin=log_origin)
     out = out or sys.stdout
     rows = iter(rows)
     numbered = ((i, r) if not (isinstance(r, tuple) and len(r) == 2) else r

@@ -172,7 +172,7 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
             raise click.UsageError("--batch needs --site (the published snapshot)")
         if pinned is None:
             _fail(f"no pinned root key: pass --root-key or set {ROOT_KEY_ENV}")
-        _batch(batch_file, site, pinned, out_file, workers, max_age_days, not no_progress)
+        _batch(batch_file, site, pinned, out_file, workers, max_age_days, not no_progress, log_origin)
         return
     if not input_text:
         raise click.UsageError("give INPUT (a mark URL, payload or image) or --batch FILE")
@@ -202,7 +202,7 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
     sys.exit(0 if result.verdict == "valid" else 1)
 
 
-def _batch(batch_file, site, pinned, out_file, workers, max_age_days, progress):
+def _batch(batch_file, site, pinned, out_file, workers, max_age_days, progress, log_origin):
     from . import batchverify
 
     try:
@@ -212,12 +212,14 @@ def _batch(batch_file, site, pinned, out_file, workers, max_age_days, progress):
             with open(tmp, "w", encoding="utf-8", newline="\n") as out:
                 counts = batchverify.verify_batch(rows, site, root_public_key=pinned, out=out,
                                                   workers=workers, max_age=max_age_days,
-                                                  today=clock.today(), progress=progress)
+                                                  today=clock.today(), progress=progress,
+                                                  log_origin=log_origin)
             os.replace(tmp, out_file)
         else:
             counts = batchverify.verify_batch(rows, site, root_public_key=pinned, out=sys.stdout,
                                               workers=workers, max_age=max_age_days,
-                                              today=clock.today(), progress=progress)
+                                              today=clock.today(), progress=progress,
+                                              log_origin=log_origin)
     except RegistryError as e:
         _fail(e)
     click.echo("verdicts: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)

@@ -132,6 +132,42 @@ def test_batch_stale_snapshot_is_refreshed_only_by_a_checkpoint_of_its_size(tmp_
     assert single_on(site, good["input"], "2025-06-20").verdict == "valid"  # single mode: its statement
 
 
+def test_batch_with_a_pinned_origin_requires_the_log(tmp_path):
+    """Rule 7 in batch mode: a pinned origin requires the log to verify under it
+    (fresh, at least the snapshot's tree), as in single mode; on 2025-06-15 the
+    snapshot (2025-06-10) is fresh on its own and the checkpoint (2025-06-14) too."""
+    site = write_log_site(tmp_path / "site")
+    rows = [(1, {"id": "a", "payload": LOG_SITE["vectors"][0]["input"]})]
+
+    def batch(**kw):
+        out = tmp_path / "out.jsonl"
+        with open(out, "w") as f:
+            batchverify.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
+                                     workers=1, today="2025-06-15", max_age=7, **kw)
+        return json.loads(out.read_text().splitlines()[0])
+
+    assert batch()["verdict"] == "valid"
+    assert batch(log_origin="szzz.example.cn/log")["verdict"] == "valid"
+    wrong = batch(log_origin="evil.example/log")
+    assert wrong["verdict"] == "status_unknown" and "pinned origin evil.example/log" in wrong["reason"], wrong
+    assert wrong["checks"]["fresh"] is False
+    # The CLI passes --log-origin (or SZZZ_LOG_ORIGIN) to batch mode too.
+    listings = tmp_path / "listings.jsonl"
+    listings.write_text(json.dumps(rows[0][1]) + "\n")
+    args = ["verify", "--batch", str(listings), "--site", str(site), "--root-key", VECTORS["root_public_key"],
+            "--no-progress", "--workers", "1"]
+    env = {"SZZZ_TODAY": "2025-06-15"}
+    for extra, extra_env, verdict in (([], {}, "valid"), (["--log-origin", "evil.example/log"], {}, "status_unknown"),
+                                      ([], {"SZZZ_LOG_ORIGIN": "evil.example/log"}, "status_unknown")):
+        out = CliRunner().invoke(cli, args + extra, env={**env, **extra_env})
+        assert out.exit_code == 0 and json.loads(out.stdout.splitlines()[0])["verdict"] == verdict, out.output
+    # A site that stops publishing its checkpoint: unpinned, the fresh snapshot
+    # alone decides; pinned, the missing log is status_unknown, never skipped.
+    (site / "log" / "checkpoint").unlink()
+    assert batch()["verdict"] == "valid"
+    assert batch(log_origin="szzz.example.cn/log")["verdict"] == "status_unknown"
+
+
 def single_on(site, text, today):
     return run(text, site, today=today)
 
