@@ -493,7 +493,9 @@ class Portal:
     """
 
     def __init__(self, db_path, keys_dir, passphrase, *, out, port, site_url, datasette_url):
-        self.db_path, self.keys_dir, self.passphrase = Path(db_path), Path(keys_dir), passphrase
+        # Absolute: the rebuild runs in the repository directory, not the caller's.
+        self.db_path, self.keys_dir = Path(os.path.abspath(db_path)), Path(os.path.abspath(keys_dir))
+        self.passphrase = passphrase
         self.output = Output(out)
         self.port, self.site_url, self.datasette_url = port, site_url, datasette_url
         self.stopping = threading.Event()

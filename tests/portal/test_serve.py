@@ -52,9 +52,9 @@ def two_free_ports() -> int:
 class ServeProcess:
     """``publish.py serve`` in its own process; its stderr and stdout lines in one queue."""
 
-    def __init__(self, args, env):
+    def __init__(self, args, env, cwd):
         self.proc = subprocess.Popen([sys.executable, str(publish.ROOT / "publish.py"), "serve", *args],
-                                     cwd=publish.ROOT, env=env, stdout=subprocess.PIPE,
+                                     cwd=cwd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines, self.seen = queue.Queue(), []
         threading.Thread(target=self._read, daemon=True).start()
@@ -109,8 +109,9 @@ def test_serve_shows_a_revocation_without_a_restart(tmp_path, page):
     port = two_free_ports()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env[keys.PASSPHRASE_ENV] = PASSPHRASE.decode()
-    serve = ServeProcess(["--db", str(registry["db"]), "--keys", str(registry["keys"]),
-                          "--out", str(tmp_path / "output"), "--port", str(port)], env)
+    # Paths relative to the operator's directory, which is not the repository.
+    serve = ServeProcess(["--db", "registry.db", "--keys", "keys", "--out", "output", "--port", str(port)],
+                         env, cwd=tmp_path)
     try:
         site = serve.wait_for("网站 site:").split()[-1].rstrip("/")
         datasette = serve.wait_for("开放数据 Datasette:").split()[-1]
