@@ -274,7 +274,7 @@ def bench_browser(tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--marks", type=int, default=100_000, help="marks in the batch run")
-    parser.add_argument("--render", type=int, default=200, help="marks to render")
+    parser.add_argument("--render", type=int, default=200, help="marks to render (0: skip)")
     parser.add_argument("--db", help="registry for the QR version histogram (default: synthetic)")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--demo", type=int, default=1000, help="demo registry size (0: skip)")
@@ -301,10 +301,11 @@ def main():
               f"of single-core x {cores}  (target >= 70%)")
         print(f"  excluding the one-off snapshot load: {b['rate_after_load']:,.0f}/s "
               f"= {b['rate_after_load'] / parallel:.0%} of the parallel raw rate")
-        print(f"3. mark rendering ({args.render} marks, SVG + 600 dpi PNG)")
-        m = bench_marks(args.render, cores, tmp)
-        print(f"  QR encode (zxing-cpp): {m['qr_ms']:.1f} ms; full mark: {m['mark_ms']:.1f} ms/mark on one core, "
-              f"{m['parallel_ms']:.1f} ms/mark on {cores} cores; zxing decoded {m['decoded']}/{m['count']}")
+        if args.render:
+            print(f"3. mark rendering ({args.render} marks, SVG + 600 dpi PNG)")
+            m = bench_marks(args.render, cores, tmp)
+            print(f"  QR encode (zxing-cpp): {m['qr_ms']:.1f} ms; full mark: {m['mark_ms']:.1f} ms/mark on one "
+                  f"core, {m['parallel_ms']:.1f} ms/mark on {cores} cores; zxing decoded {m['decoded']}/{m['count']}")
         site, hist = version_histogram(args.db)
         print(f"4. QR version histogram at level M ({'registry ' + args.db if args.db else 'all programme x body-length combinations'}, site {site}): "
               + ", ".join(f"V{v}: {n}" for v, n in sorted(hist.items())))
