@@ -458,9 +458,6 @@ def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=No
     global _STATE
     _STATE = load_index(snapshot_source, root_public_key, max_age=max_age, today=today,
                         log_origin=log_origin)
-    # Frozen, the index is outside the forked workers' collections: they
-    # neither walk it nor write to (and so copy) its pages.
-    gc.freeze()
     out = out or sys.stdout
     rows = iter(rows)
     numbered = ((i, r) if not (isinstance(r, tuple) and len(r) == 2) else r
@@ -481,6 +478,9 @@ def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=No
         for verdict, k in chunk_counts.items():
             counts[verdict] = counts.get(verdict, 0) + k
 
+    # Frozen, the index is outside the forked workers' collections, which so
+    # neither walk it nor write to (and copy) its pages.
+    gc.freeze()
     try:
         if workers == 1:
             for chunk in _jobs(numbered):
