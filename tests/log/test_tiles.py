@@ -132,13 +132,13 @@ def test_entry_size_limit(tmp_path):
 
 
 @pytest.mark.slow
-def test_one_million_entries_is_fast(tmp_path):
-    import time
+def test_a_one_million_entry_log_has_the_in_memory_root_and_proofs(tmp_path):
+    """At the size the issue names (three tile levels, level-2 tiles full):
+    the tiled tree's root is the in-memory RFC 6962 root, and a proof read
+    from tiles verifies. How fast it is, bench/log_bench.py measures."""
     es = [b"%040d" % i for i in range(1_000_000)]
-    t = time.monotonic()
     root = tiles.write_log(tmp_path, es)
-    elapsed = time.monotonic() - t
-    assert elapsed < 60, f"writing 1M entries took {elapsed:.1f}s, expected well under a minute"
+    assert root == merkle.root_hash([merkle.leaf_hash(e) for e in es])
     r = tiles.TileHashReader(1_000_000, tmp_path)
     i = 765_432
     merkle.verify_inclusion(i, 1_000_000, merkle.leaf_hash(es[i]), r.inclusion_proof(i), root)
