@@ -71,12 +71,9 @@ class SnapshotIndex:
 def _open_log(src, trust, today, max_age, origin):
     """The site's checkpoint, verified and fresh at noon CST of ``today``
     (:func:`tlog.fresh_checkpoint`); origin ``origin`` when pinned."""
-    import datetime
-
     from . import tlog
 
-    now = int(datetime.datetime.combine(today, datetime.time(12), clock.CST).timestamp())
-    return tlog.fresh_checkpoint(src, trust["record"], origin=origin, now=now,
+    return tlog.fresh_checkpoint(src, trust["record"], origin=origin, now=clock.noon(today),
                                  max_age_days=_max_age_days(max_age))
 
 

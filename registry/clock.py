@@ -53,5 +53,12 @@ def build_time(latest_event_date=None) -> datetime.datetime:
     return end.astimezone(datetime.timezone.utc)
 
 
+def noon(day: datetime.date) -> int:
+    """Noon CST of ``day`` as Unix time: when verifiers judging by a date (their
+    ``today``) judge a checkpoint's age, so a day-based verdict does not depend
+    on the hour it is asked."""
+    return int(datetime.datetime.combine(day, datetime.time(12), CST).timestamp())
+
+
 def iso_z(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -594,9 +594,8 @@ def _check_log(source, doc, trust, result, today, max_age_days, log_origin=None)
     or None when no log is published and none is required (:func:`log_required`)."""
     from . import tlog
 
-    now = int(datetime.datetime.combine(today, datetime.time(12), clock.CST).timestamp())
     try:
-        log = tlog.check_certificate(source, trust["record"], doc["events"][-1], now=now,
+        log = tlog.check_certificate(source, trust["record"], doc["events"][-1], now=clock.noon(today),
                                      max_age_days=max_age_days, origin=log_origin or None)
         if log is None and log_required(trust, log_origin):
             raise SourceMissing(f"{tlog.LOG_JSON}: not published, but the trust list has a timestamp key "
