@@ -516,9 +516,10 @@ def check_registry_unchanged(db, checked: CheckedCheckpoint, where) -> None:
             f"{where}: the published log has {checked.size} entries, the registry has {len(leaves)} "
             f"events; observed a log that is not the registry's whole history, expected the same "
             "(rebuild with `publish.py build` instead of refreshing)")
-    if merkle.root_hash(leaves) != checked.root:
+    root = merkle.root_hash(leaves)
+    if root != checked.root:
         raise LogForkError(
-            f"{where}: the registry's {len(leaves)} events give root {merkle.root_hash(leaves).hex()}, "
+            f"{where}: the registry's {len(leaves)} events give root {root.hex()}, "
             f"the published checkpoint has {checked.root.hex()} (an event was altered, or the "
             "database is not the one this site was built from)")
 
