@@ -39,13 +39,14 @@ def two_free_ports() -> int:
     """P such that P and P+1 were both free a moment ago (serve takes both)."""
     for _ in range(50):
         port = free_port()
+        if port + 1 > 65535:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
-        if port + 1 <= 65535:
-            return port
+        return port
     raise RuntimeError("no two adjacent free ports on 127.0.0.1")
 
 
