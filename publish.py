@@ -65,6 +65,8 @@ DATASETTE_PLUGINS = ROOT / "plugins" / "datasette"
 DEMO_DIR = ROOT / "demo"
 DEFAULT_DATASETTE_URL = "/datasette/"
 MAX_PROBLEMS_SHOWN = 20
+# The build's copy of the registry (schema.snapshot_to), removed before the switch.
+REGISTRY_SNAPSHOT = ".registry-snapshot.db"
 # Marks depend on the renderer's code: a change to marks.py invalidates the cache.
 MARKS_CODE = Path(marks.__file__)
 
@@ -166,8 +168,8 @@ def check_registry(db):
 
 
 def _validate_path(db_path: str) -> list:
-    """:func:`integrity.verify_registry` of ``db_path`` in a pool worker (one process)."""
-    db = schema.connect(db_path)
+    """:func:`integrity.verify_registry` of the snapshot ``db_path`` in a pool worker (one process)."""
+    db = schema.connect(db_path, readonly=True)
     try:
         return integrity.verify_registry(db, workers=1)
     finally:
@@ -213,9 +215,9 @@ class CachedMarks:
     and links the marks into the site.
     """
 
-    def __init__(self, db, cache_dir: Path, site_url: str):
+    def __init__(self, db, cache_dir: Path, site_url: str, statuses=None):
         code_digest = hashlib.sha256(MARKS_CODE.read_bytes()).hexdigest()
-        self.infos = {info.cert_no: info for info in marks.all_mark_infos(db, site_url)}
+        self.infos = {info.cert_no: info for info in marks.all_mark_infos(db, site_url, statuses)}
         self.keys = {no: _mark_key(info, code_digest) for no, info in self.infos.items()}
         self.cache_dir = cache_dir
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -262,9 +264,9 @@ class CachedMarks:
         return {"marks": len(self.keys), "rendered": len(self.missing)}
 
 
-def write_marks_cached(db, site_dir: Path, cache_dir: Path, site_url: str) -> dict:
+def write_marks_cached(db, site_dir: Path, cache_dir: Path, site_url: str, statuses=None) -> dict:
     """Render (missing marks, on every core) and link ``site/marks/``; see :class:`CachedMarks`."""
-    cached = CachedMarks(db, cache_dir, site_url)
+    cached = CachedMarks(db, cache_dir, site_url, statuses)
     if len(cached.missing) < 8:
         return cached.finish(site_dir)
     with _mark_pool() as pool:
@@ -294,10 +296,23 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
     output = Output(out)
     with output.locked():
         output.clean_stale()
-        db = schema.connect(db_path)
         stack = contextlib.ExitStack()
         validated = False
+        build_dir = db = None
         try:
+            # One truth: the registry is read exactly once, as one committed
+            # state (an online backup into the unpublished build directory);
+            # every step below reads that copy. A write committed meanwhile is
+            # either wholly in this build or wholly absent from it.
+            say("snapshot")
+            build_dir = output.new_build_dir()
+            snapshot_path = schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT)
+            db = schema.connect(snapshot_path, readonly=True)
+            # Every published status is the replay of the signed events; a
+            # cached status that disagrees stops the build before anything is signed.
+            statuses = snapshot.replayed_statuses(db)
+            snapshot.check_status_cache(db, statuses)
+
             # Validation runs in its own process while the public database and
             # the Pelican site are written into the (unpublished) build
             # directory; its result is awaited before any signing step, and a
@@ -307,28 +322,27 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
 
             say("validate")
             validation = stack.enter_context(multiprocessing.get_context("fork").Pool(1))
-            pending_validation = validation.apply_async(_validate_path, (str(db_path),))
+            pending_validation = validation.apply_async(_validate_path, (str(snapshot_path),))
             if passphrase is None:
                 passphrase = keys.passphrase_from_env()
-            log_signer = snapshot.load_log_signer(db, keys_dir, passphrase)
             site_url = marks.site_url_for(db, site_url)
             moment = clock.build_time(snapshot.latest_event_date(db))
             build_time = clock.iso_z(moment)
-            build_dir = output.new_build_dir()
+            log_signer = snapshot.load_log_signer(db, keys_dir, passphrase, as_of=moment)
             site_dir, data_dir = build_dir / "site", build_dir / "data"
             site_dir.mkdir()
             data_dir.mkdir()
 
             # Marks render on a process pool while the public database and
             # the Pelican site (one core each, one after the other) are written.
-            cached_marks = CachedMarks(db, output.cache / "marks", site_url)
+            cached_marks = CachedMarks(db, output.cache / "marks", site_url, statuses)
             if len(cached_marks.missing) >= 8:
                 pool = stack.enter_context(_mark_pool())
                 cached_marks.start(pool)
 
             say("public database")
             public_db = data_dir / "registry.db"
-            exported = export.export_public_db(db, public_db)
+            exported = export.export_public_db(db, public_db, statuses=statuses)
             (data_dir / "metadata.yml").write_text(
                 opendata.metadata_yaml(site_url=site_url), encoding="utf-8")
 
@@ -381,16 +395,19 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
                     problems = []
                 if problems:
                     stack.close()
-                    if "build_dir" in locals():
+                    if build_dir is not None:
                         shutil.rmtree(build_dir, ignore_errors=True)
                     _raise_problems(problems)
             stack.close()
-            if "build_dir" in locals():
+            if build_dir is not None:
                 shutil.rmtree(build_dir, ignore_errors=True)
             raise
         finally:
             stack.close()
-            db.conn.close()
+            if db is not None:
+                db.conn.close()
+        # The snapshot holds operator-only data: it never leaves with the build.
+        (build_dir / REGISTRY_SNAPSHOT).unlink()
         say("switch")
         output.switch(build_dir)
         output.clean_stale()

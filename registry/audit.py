@@ -34,11 +34,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canonical, keys, lifecycle, merkle, tiles, tlog
+from . import canonical, keys, lifecycle, merkle, rules, tiles, tlog
 from .exceptions import RegistryError
-from .verify import DirSource, HttpSource, SourceMissing, SourceUnavailable, body_of_cert_no, pinned_root
+from .verify import DirSource, HttpSource, SourceMissing, SourceUnavailable, pinned_root
 
-ROOT_EVENTS = frozenset(lifecycle.KEY_EVENTS + lifecycle.OTHER_EVENTS)
 JSONLD_ACTIVE = "https://schema.org/CertificationActive"
 _DATA_STATUS = re.compile(r'data-status="([a-z_]+)"')
 _JSONLD_STATUS = re.compile(r'"certificationStatus":"([^"]+)"')
@@ -168,6 +167,7 @@ class _Auditor:
         r.passed("trust list signed by the root key")
         self.root_raw = root_raw
         self.root_id = keys.key_id_of(root_raw)
+        self.root_entry = rules.root_entry(self.root_id, canonical.b64url(root_raw))
         self.trust_record = record
         self.keys = {e["key_id"]: e for e in record.get("keys", [])}
         return True
@@ -287,20 +287,38 @@ class _Auditor:
 
     # ----------------------------------------------------------- events
     def _key_for(self, rec, env):
-        """The public key that may sign this event (rule: role and body binding)."""
+        """The public key that may sign this event: the rules' (:func:`rules.key_problem`,
+        use ``event`` for a certificate's body, ``root_event`` for the root)."""
         kid = env["key_id"]
-        if rec.get("type") in ROOT_EVENTS:
-            if kid != self.root_id:
-                raise RegistryError(f"{rec.get('type')} signed by key {kid}, expected the root key {self.root_id}")
-            return self.root_raw
-        entry = self.keys.get(kid)
+        use = rules.event_use(rec)
+        entry = self.root_entry if kid == self.root_id else self.keys.get(kid)
         if entry is None:
             raise RegistryError(f"signed by key {kid}, which is not in the trust list")
-        body = body_of_cert_no(rec.get("cert_no") or "")
-        if entry.get("role") != "body" or entry.get("body") != body or rec.get("actor") != body:
-            raise RegistryError(f"signed by a {entry.get('role')} key of {entry.get('body')!r} (actor "
-                                f"{rec.get('actor')!r}), expected a body key of {body!r}")
+        body = rules.body_of_cert_no(rec.get("cert_no"))
+        problem = rules.key_problem(entry, use, date=rec.get("date"), body=body)
+        if problem:
+            raise RegistryError(f"{rec.get('type')}: {problem[0]}")
+        if use == "event" and rec.get("actor") != body:
+            raise RegistryError(f"actor {rec.get('actor')!r}, expected the certificate's body {body!r}")
         return canonical.unb64url(entry["public_key"])
+
+    def _log_key(self, env, what):
+        """The trust-list entry of the key that signed a status statement or snapshot."""
+        entry = self.keys.get(env.get("key_id")) if isinstance(env, dict) else None
+        if entry is None:
+            raise RegistryError(f"{what} signed by {env.get('key_id') if isinstance(env, dict) else None!r}, "
+                                "not a trust-listed key")
+        return entry
+
+    def _check_log_key(self, entry, record, what):
+        """The rules must let ``entry`` sign a status dated as ``record`` says."""
+        try:
+            day = rules.cst_date(record.get("as_of")).isoformat()
+        except ValueError as e:
+            raise RegistryError(f"{what}: as_of unreadable ({e})") from None
+        problem = rules.key_problem(entry, "status", date=day)
+        if problem:
+            raise RegistryError(f"{what}: {problem[0]}")
 
     def events(self, raw):
         r = self.r
@@ -320,7 +338,7 @@ class _Auditor:
                 continue
             self.entries.append(env)
             self.records.append(rec)
-            if rec.get("type") in ROOT_EVENTS:
+            if rules.event_use(rec) == "root_event":
                 continue
             cert = self.replay.setdefault(rec.get("cert_no"), {"status": None, "events": [], "last_digest": None})
             try:
@@ -346,12 +364,15 @@ class _Auditor:
         if not isinstance(revisions, list) or not revisions:
             raise RegistryError("no signed revisions")
         prev = None
+        body = rules.body_of_cert_no(cert_no)
         for n, env in enumerate(revisions, 1):
-            entry = self.keys.get(env.get("key_id"))
-            if entry is None or entry.get("role") != "body" or entry.get("body") != body_of_cert_no(cert_no):
-                raise RegistryError(f"revision {n}: signed by key {env.get('key_id')!r}, not a trust-listed "
-                                    f"key of body {body_of_cert_no(cert_no)}")
+            entry = self.keys.get(env.get("key_id")) if isinstance(env, dict) else None
+            if entry is None:
+                raise RegistryError(f"revision {n}: signed by a key that is not in the trust list")
             rec = keys.verify_envelope(env, canonical.CERTIFICATE, canonical.unb64url(entry["public_key"]))
+            problem = rules.key_problem(entry, "revision", date=rec.get("signed_on"), body=body)
+            if problem:
+                raise RegistryError(f"revision {n}: {problem[0]}")
             if rec.get("cert_no") != cert_no or rec.get("revision") != n or rec.get("previous") != prev:
                 raise RegistryError(f"revision {n}: cert_no/revision/previous are {rec.get('cert_no')}/"
                                     f"{rec.get('revision')}/{rec.get('previous')}, expected {cert_no}/{n}/{prev}")
@@ -395,10 +416,9 @@ class _Auditor:
                        f"(latest event seq {last.get('seq')})", "status")
             try:
                 env = doc.get("status_statement") or {}
-                entry = self.keys.get(env.get("key_id"))
-                if entry is None or entry.get("role") != "log":
-                    raise RegistryError(f"signed by {env.get('key_id')!r}, not a trust-listed log key")
+                entry = self._log_key(env, "status statement")
                 stmt = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
+                self._check_log_key(entry, stmt, "status statement")
                 want = (cert_no, status, last.get("seq"), last.get("record_digest"))
                 got = (stmt.get("cert_no"), stmt.get("status"), stmt.get("last_seq"), stmt.get("record_digest"))
                 if got != want:
@@ -420,10 +440,9 @@ class _Auditor:
         rel = "api/status.json"
         try:
             env = self.site.json(rel)
-            entry = self.keys.get(env.get("key_id"))
-            if entry is None or entry.get("role") != "log":
-                raise RegistryError(f"signed by {env.get('key_id')!r}, not a trust-listed log key")
+            entry = self._log_key(env, "status snapshot")
             snap = keys.verify_envelope(env, canonical.STATUS_SNAPSHOT, canonical.unb64url(entry["public_key"]))
+            self._check_log_key(entry, snap, "status snapshot")
         except (SourceMissing, SourceUnavailable, ValueError, RegistryError, AttributeError, TypeError, KeyError) as e:
             r.fail(check, rel, str(e))
             return

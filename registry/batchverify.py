@@ -29,14 +29,13 @@ from pathlib import Path
 import nacl.bindings
 import nacl.exceptions
 
-from . import canonical, keys, payload
+from . import canonical, clock, keys, payload, rules
 from .exceptions import ConfigError, PayloadError, RegistryError
+from .rules import CHECKS, DEFAULT_MAX_AGE_DAYS, Stop
 from .verify import (
-    MEANING, REVISION_KEEPS_MARK, SourceMissing, SourceUnavailable, _cst_date, _max_age_days,
-    _Stop, body_of_cert_no, check_key_and_signature, load_trust_list, open_source,
-    parse_input, pinned_root, public_key, CHECKS, DEFAULT_MAX_AGE_DAYS,
+    SourceMissing, SourceUnavailable, check_key_and_signature, load_trust_list, open_source,
+    parse_input, pinned_root, public_key,
 )
-from . import clock, lifecycle
 
 INPUT_COLUMNS = ("url", "payload", "cert_no", "image")
 CHUNK = 2000
@@ -53,15 +52,24 @@ def _days(date_text: str) -> int:
     return datetime.date.fromisoformat(date_text).toordinal() - _EPOCH
 
 
+def _mark_window(entry):
+    """The days (payload day numbers, inclusive) on which ``entry`` may sign a
+    mark (:func:`rules.signing_window`), or None."""
+    window = rules.signing_window(entry, "mark")
+    if window is None:
+        return None
+    return _days(window[0]), min(_days(window[1]), 0xFFFF)
+
+
 class SnapshotIndex:
     """The checked trust list and status snapshot, indexed for per-row lookups."""
 
     def __init__(self, trust=None, trust_stop=None, certs=None, snapshot_stop=None, as_of=None,
                  today=None):
         self.trust = trust                 # from load_trust_list, or None
-        self.trust_stop = trust_stop       # _Stop when the trust list failed
+        self.trust_stop = trust_stop       # Stop when the trust list failed
         self.certs = certs or {}           # cert_no -> (status, status_date, expires, revisions)
-        self.snapshot_stop = snapshot_stop  # _Stop when the snapshot failed / is stale
+        self.snapshot_stop = snapshot_stop  # Stop when the snapshot failed / is stale
         self.as_of = as_of
         self.today = today
         self.fast_revisions = {}   # cert_no -> ((digest16 bytes, reason, key_id, signed_on days, expires days), ...)
@@ -74,19 +82,17 @@ def _open_log(src, trust, today, max_age, origin):
     from . import tlog
 
     return tlog.fresh_checkpoint(src, trust["record"], origin=origin, now=clock.noon(today),
-                                 max_age_days=_max_age_days(max_age))
+                                 max_age_days=rules.max_age_days(max_age))
 
 
-def _refreshed_by_log(src, trust, record, today, max_age, origin=None) -> bool:
-    """The freshness rule of docs/verification.md §6 for a stale snapshot: a
-    verified, freshly cosigned checkpoint whose tree size equals the snapshot's
-    ``log_size`` (no event since it was signed) keeps it current."""
+def _open_log_quietly(src, trust, today, max_age, origin=None):
+    """The site's verified, fresh checkpoint for the freshness rule of a stale
+    snapshot (:func:`rules.stale_unless_logged`), or None when there is none
+    that verifies."""
     try:
-        opened = _open_log(src, trust, today, max_age, origin)
+        return _open_log(src, trust, today, max_age, origin)
     except (RegistryError, SourceMissing, SourceUnavailable, ValueError, KeyError, TypeError):
-        return False
-    size = record.get("log_size")
-    return opened is not None and not isinstance(size, bool) and opened[1].size == size
+        return None
 
 
 def _check_pinned_log(src, trust, record, today, max_age, origin) -> None:
@@ -96,11 +102,11 @@ def _check_pinned_log(src, trust, record, today, max_age, origin) -> None:
     try:
         opened = _open_log(src, trust, today, max_age, origin)
     except (RegistryError, SourceMissing, SourceUnavailable, ValueError, KeyError, TypeError) as e:
-        raise _Stop("status_unknown", f"transparency log of the pinned origin {origin} does not verify ({e})",
+        raise Stop("status_unknown", f"transparency log of the pinned origin {origin} does not verify ({e})",
                     "签名真实，但透明日志未通过验证", "fresh") from None
     size = record.get("log_size")
     if isinstance(size, bool) or not isinstance(size, int) or opened[1].size < size:
-        raise _Stop("status_unknown", f"transparency log has {opened[1].size} entries, observed fewer than "
+        raise Stop("status_unknown", f"transparency log has {opened[1].size} entries, observed fewer than "
                     f"the snapshot's log_size {size!r}, expected at least as many",
                     "签名真实，但透明日志早于状态快照", "fresh")
 
@@ -133,18 +139,18 @@ def _load_index(source, root_public_key, *, max_age, today, log_origin) -> Snaps
     index = SnapshotIndex(today=today)
     try:
         index.trust = load_trust_list(src, pinned_root(root_public_key) if root_public_key else None)
-    except _Stop as stop:
+    except Stop as stop:
         index.trust_stop = stop
         return index
     except (RegistryError, OSError, ValueError, KeyError) as e:
-        index.trust_stop = _Stop("unknown_issuer", f"trust list missing or not signed by the scheme root ({e})",
+        index.trust_stop = Stop("unknown_issuer", f"trust list missing or not signed by the scheme root ({e})",
                                  "信任列表缺失或未经认证方案根密钥签名", "trust_list")
         return index
     try:
         envelope = json.loads(src.read("api/status.json"))
         entry = index.trust["keys"].get(envelope.get("key_id"))
-        if entry is None or entry.get("role") != "log" or entry.get("status") == "compromised":
-            raise RegistryError(f"status snapshot signed by {envelope.get('key_id')!r}, not a usable log key")
+        if entry is None:
+            raise RegistryError(f"status snapshot signed by {envelope.get('key_id')!r}, not in the trust list")
         # The snapshot is large (about 330 bytes per certificate): check the
         # signature over its exact bytes, then parse them with the C JSON parser
         # (the canonical re-encoding check of keys.verify_envelope costs more
@@ -160,14 +166,14 @@ def _load_index(source, root_public_key, *, max_age, today, log_origin) -> Snaps
             raise RegistryError("status snapshot signature does not verify")
         record = json.loads(body)
         index.as_of = record["as_of"]
-        age = (today - _cst_date(record["as_of"])).days
-        if age < -1:
-            raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is in the future",
-                        "状态信息日期晚于当前日期", "fresh")
-        if age > _max_age_days(max_age) and not _refreshed_by_log(src, index.trust, record, today, max_age,
-                                                                  log_origin):
-            raise _Stop("status_unknown", f"status as of {record['as_of'][:10]} is stale ({age} days old)",
-                        f"状态信息截至 {record['as_of'][:10]}，已过期", "fresh")
+        problem = rules.key_problem(entry, "status", date=rules.cst_date(record["as_of"]).isoformat())
+        if problem:
+            raise RegistryError(f"status snapshot: {problem[0]}")
+        age, day = rules.status_age(record["as_of"], today)
+        if age > rules.max_age_days(max_age):
+            opened = _open_log_quietly(src, index.trust, today, max_age, log_origin)
+            rules.stale_unless_logged(age, day, rules.max_age_days(max_age), record.get("log_size"),
+                                      None if opened is None else opened[1].size)
         if log_origin:
             _check_pinned_log(src, index.trust, record, today, max_age, log_origin)
         # One pass, each distinct date converted once: this runs before the
@@ -191,20 +197,22 @@ def _load_index(source, root_public_key, *, max_age, today, log_origin) -> Snaps
         index.fast_revisions = fast_revisions
         index.fast_keys = {}
         for kid, k in index.trust["keys"].items():
-            if k.get("role") == "body" and k.get("status") != "compromised":
-                last = _days(k["valid_to"]) if k.get("valid_to") else 1 << 20
-                if k.get("status") == "retired":
-                    last = min(last, _days(k.get("status_date") or "1970-01-01"))
+            window = _mark_window(k) if k.get("role") == "body" else None
+            if window is None:
+                continue
+            try:
                 # Checked with public_key() so a malformed key falls to the worded path;
                 # the fast path then verifies with libsodium on the raw 32 bytes.
                 public_key(k["public_key"])
-                index.fast_keys[bytes.fromhex(kid)] = (
-                    k.get("body"), _days(k["valid_from"]), last, canonical.unb64url(k["public_key"]))
-    except _Stop as stop:
+                index.fast_keys[bytes.fromhex(kid)] = (k.get("body"), *window,
+                                                       canonical.unb64url(k["public_key"]))
+            except (RegistryError, ValueError, KeyError, TypeError):
+                continue
+    except Stop as stop:
         index.snapshot_stop = stop
     except (SourceMissing, SourceUnavailable, RegistryError, ValueError, KeyError, TypeError,
             AttributeError) as e:
-        index.snapshot_stop = _Stop("status_unknown", f"signature genuine, status snapshot unusable ({e})",
+        index.snapshot_stop = Stop("status_unknown", f"signature genuine, status snapshot unusable ({e})",
                                     "签名真实，但状态快照不可用", "status")
     return index
 
@@ -214,73 +222,56 @@ def _status_verdict(index, cert_no, entry, result):
     result["status_as_of"] = index.as_of
     result["checks"]["status"] = True
     result["checks"]["fresh"] = True
-    if status == "valid" and expires < index.today.isoformat():
-        return "expired", f"certificate expired on {expires}", f"证书已于 {expires} 过期"
-    if status == "valid":
-        return "valid", "signature genuine; the certificate is valid", "签名真实，证书有效"
-    if status not in lifecycle.STATUSES:
-        raise _Stop("status_unknown", f"snapshot status {status!r} unknown", "状态快照不一致", "status")
-    return (status, f"signature genuine; the certificate was {status} on {status_date}",
-            f"签名真实；证书已于 {status_date} {lifecycle.STATUS_NAMES[status][0]}")
+    return rules.status_verdict(status, status_date, expires, index.today)
 
 
 def fast_row(index, text):
     """The common case, with no per-row allocation beyond need: a well-formed mark
     by a usable key, found in the snapshot. Returns the result dict, or None to
     let :func:`verify_row` decide (and word the reason) for anything unusual.
-    Same rules as verify_row; dates compared as day numbers."""
-    if index.trust_stop or index.snapshot_stop or len(text) > 1600 or not text.isascii():
+    Same rules as verify_row (the same input rule and payload layout, the key
+    windows of :func:`rules.signing_window`); dates compared as day numbers."""
+    if index.trust_stop or index.snapshot_stop:
         return None
-    text = text.strip()
-    frag = text.find("#")
-    if frag >= 0:
-        text = text[frag + 1:]
     try:
-        data = payload.digits_to_bytes(text)
+        key_id, signed_on, expires, digest, cert_no, signed, signature = payload.unpack(
+            payload.digits_to_bytes(payload.payload_text(text)))
     except (PayloadError, ValueError, TypeError):
         return None
-    n = len(data) - 94
-    if n < 1 or data[0] != 1 or data[29] != n:
-        return None
-    key = index.fast_keys.get(data[1:9])
+    key = index.fast_keys.get(key_id)
     if key is None:
         return None
-    cert_no = data[30:30 + n].decode("ascii", "replace")
-    if not payload.CERT_NO_RE.match(cert_no):
-        return None
     body, first, last, pk = key
-    signed_on = (data[9] << 8) | data[10]
-    parts = cert_no.split("-")
-    if len(parts) != 4 or parts[2] != body or not first <= signed_on <= last:
+    if rules.body_of_cert_no(cert_no) != body or not first <= signed_on <= last:
         return None
     # libsodium's Ed25519 verification (RFC 8032, and it also refuses
     # small-order points) is about twice as fast as OpenSSL's here; anything
     # it refuses goes to verify_row, which checks again with `cryptography`
     # and words the verdict, so the fast path can only agree on `valid`.
     try:
-        nacl.bindings.crypto_sign_open(data[30 + n:] + _MARK_PREFIX + data[:30 + n], pk)
+        nacl.bindings.crypto_sign_open(signature + _MARK_PREFIX + signed, pk)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         return None
     revisions = index.fast_revisions.get(cert_no)
     if revisions is None:
         return None
-    key_id = data[1:9].hex()
-    wanted = (data[13:29], key_id, signed_on, (data[11] << 8) | data[12])
+    key_hex = key_id.hex()
+    wanted = (digest, key_hex, signed_on, expires)
     for i, r in enumerate(revisions):
         if (r[0], r[2], r[3], r[4]) == wanted:
             break
     else:
         return None
-    if any(r[1] != "renewed" and r[1] != "scope_changed" for r in revisions[i + 1:]):
+    if any(r[1] not in rules.REVISION_KEEPS_MARK for r in revisions[i + 1:]):
         return None
-    result = {"verdict": None, "cert_no": cert_no, "reason": "", "reason_zh": "", "key_id": key_id,
+    result = {"verdict": None, "cert_no": cert_no, "reason": "", "reason_zh": "", "key_id": key_hex,
               "body": body, "status_as_of": None, "checks": {
                   "payload": True, "trust_list": True, "key": True, "signature": True, "record": True,
                   "status": None, "fresh": None}}
     try:
         result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(
             index, cert_no, index.certs[cert_no], result)
-    except _Stop:
+    except Stop:
         return None
     return result
 
@@ -297,16 +288,16 @@ def verify_row(index, kind, value):
         if kind == "cert_no":
             # No mark: the listing names a certificate; its status is all we can say.
             if not isinstance(value, str) or not payload.CERT_NO_RE.match(value):
-                raise _Stop("malformed", f"not a certificate number: {str(value)[:40]!r}",
+                raise Stop("malformed", f"not a certificate number: {str(value)[:40]!r}",
                             "不是有效的证书编号", "payload")
-            result["cert_no"], result["body"] = value, body_of_cert_no(value)
+            result["cert_no"], result["body"] = value, rules.body_of_cert_no(value)
             if index.trust_stop:
                 raise index.trust_stop
             if index.snapshot_stop:
                 raise index.snapshot_stop
             entry = index.certs.get(value)
             if entry is None:
-                raise _Stop("not_found", f"certificate {value} is not in the status snapshot",
+                raise Stop("not_found", f"certificate {value} is not in the status snapshot",
                             f"状态快照中没有证书 {value}", "record")
             result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, value, entry, result)
             return result
@@ -316,11 +307,11 @@ def verify_row(index, kind, value):
             try:
                 value = decode_image(value)
             except PayloadError as e:
-                raise _Stop("malformed", str(e), "图片中没有可识别的二维码", "payload") from None
+                raise Stop("malformed", str(e), "图片中没有可识别的二维码", "payload") from None
         mark = parse_input(value)
         checks = result["checks"]
         checks["payload"] = True
-        result["cert_no"], result["key_id"], result["body"] = mark.cert_no, mark.key_id, body_of_cert_no(mark.cert_no)
+        result["cert_no"], result["key_id"], result["body"] = mark.cert_no, mark.key_id, rules.body_of_cert_no(mark.cert_no)
         if index.trust_stop:
             raise index.trust_stop
         checks["trust_list"] = True
@@ -329,25 +320,18 @@ def verify_row(index, kind, value):
             raise index.snapshot_stop
         entry = index.certs.get(mark.cert_no)
         if entry is None:
-            raise _Stop("not_found", f"certificate {mark.cert_no} is not published",
+            raise Stop("not_found", f"certificate {mark.cert_no} is not published",
                         f"未找到证书 {mark.cert_no} 的公开记录", "record")
         revisions = entry[3]
         wanted = (mark.record_digest, mark.key_id, mark.signed_on, mark.expires)
         match = next((i for i, r in enumerate(revisions) if (r[0], r[2], r[3], r[4]) == wanted), None)
         if match is None:
-            raise _Stop("not_found", "no published revision of this certificate matches this mark",
+            raise Stop("not_found", "no published revision of this certificate matches this mark",
                         "该证书没有与此标志相符的公开版本", "record")
-        for r in revisions[match + 1:]:
-            if r[1] == "rekeyed":
-                raise _Stop("key_not_valid",
-                            f"this mark was replaced: the certificate was re-signed with a new key on {r[3]}",
-                            f"此标志已被替换：证书已于 {r[3]} 用新密钥重新签名", "record")
-            if r[1] not in REVISION_KEEPS_MARK:
-                raise _Stop("status_unknown", f"snapshot inconsistent: revision reason {r[1]!r}",
-                            "状态快照不一致", "record")
+        rules.later_revisions([(r[1], r[3]) for r in revisions[match + 1:]])
         checks["record"] = True
         result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, mark.cert_no, entry, result)
-    except _Stop as stop:
+    except Stop as stop:
         result["verdict"], result["reason"], result["reason_zh"] = stop.verdict, stop.reason, stop.reason_zh
         if stop.check:
             result["checks"][stop.check] = False
@@ -361,14 +345,14 @@ def verify_row(index, kind, value):
 # ------------------------------------------------------------------- input
 
 def row_input(record):
-    """(kind, value) of a listing, or raise _Stop(malformed) naming what is wrong."""
+    """(kind, value) of a listing, or raise Stop(malformed) naming what is wrong."""
     if not isinstance(record, dict):
-        raise _Stop("malformed", "row is not an object", "行格式错误", "payload")
+        raise Stop("malformed", "row is not an object", "行格式错误", "payload")
     for column in INPUT_COLUMNS:
         value = record.get(column)
         if value not in (None, ""):
             return column, value
-    raise _Stop("malformed", "row has none of the columns " + ", ".join(INPUT_COLUMNS),
+    raise Stop("malformed", "row has none of the columns " + ", ".join(INPUT_COLUMNS),
                 "行中没有 url/payload/cert_no/image 列", "payload")
 
 
@@ -434,7 +418,7 @@ def _jobs(rows):
             try:
                 kind, value = row_input(record)
                 chunk.append((row, ident, kind, value))
-            except _Stop as stop:
+            except Stop as stop:
                 chunk.append((row, ident, None, stop.reason))
         if len(chunk) >= CHUNK:
             yield chunk

@@ -677,7 +677,9 @@ def expire_due(db_path, keys_dir, today, as_json):
 @json_option
 def check(db_path, as_json):
     """Re-verify every signature, the event chain and cached statuses. 完整性检查"""
-    with _open(db_path) as reg:
+    with _open(db_path) as reg, schema.read_transaction(reg.db):
+        # One committed state, whatever operators commit meanwhile: a write in
+        # progress is never reported as corruption.
         problems = verify_registry(reg.db)
     _emit(as_json, problems, lambda v: click.echo(
         "\n".join(v) if v else "registry is sound: every signature and status checks out"))

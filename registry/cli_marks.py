@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from . import clock, keys, marks, schema, snapshot, verify as verifier
+from . import clock, keys, marks, rules, schema, snapshot, verify as verifier
 from .exceptions import PayloadError, RegistryError
 
 ROOT_KEY_ENV = "SZZZ_ROOT_KEY"
@@ -73,12 +73,12 @@ def snapshot_command(db_path, keys_dir, out_dir, as_of):
     """
     try:
         db = schema.connect(db_path)
-        signer = snapshot.load_log_signer(db, keys_dir, keys.passphrase_from_env(
-            lambda: click.prompt("Key passphrase", hide_input=True)))
         if as_of is None:
             # The status is known as of today (not as of the last event): a
             # snapshot of a quiet registry must still be fresh for verifiers.
             as_of = clock.build_time(clock.today().isoformat())
+        signer = snapshot.load_log_signer(db, keys_dir, keys.passphrase_from_env(
+            lambda: click.prompt("Key passphrase", hide_input=True)), as_of=as_of)
         summary = snapshot.write_snapshot(db, out_dir, signer, as_of=as_of)
         log = _write_log(db, out_dir, signer, keys_dir, as_of)
     except RegistryError as e:
@@ -95,8 +95,10 @@ def _write_log(db, out_dir, log_signer, keys_dir, as_of):
     verify as status_unknown."""
     from . import tlog
 
+    from . import trust
+
     try:
-        tlog.key_id_for_role(db, "timestamp")
+        trust.signing_key_id(db, "cosignature")
     except RegistryError:
         return None
     passphrase = keys.passphrase_from_env(lambda: click.prompt("Key passphrase", hide_input=True))
@@ -120,20 +122,50 @@ def _root_key(value, db_path):
     return verifier.pinned_root(value)
 
 
+# What a terminal must never receive raw from published data: C0 and C1
+# controls (escape sequences can clear the screen or rewrite what was
+# printed), DEL, and the bidirectional and invisible formatting characters
+# that can reorder or hide text.
+_UNSAFE = {c: f"\\u{c:04x}" for c in [*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x200E,
+                                     0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]}
+
+
+def printable(value) -> str:
+    """``value`` as text safe for a terminal: unsafe characters as ``\\uXXXX``."""
+    return ("-" if value is None else str(value)).translate(_UNSAFE)
+
+
+# In JSON text C0 controls are escaped already (and its line breaks are its own).
+_UNSAFE_IN_JSON = {c: e for c, e in _UNSAFE.items() if c >= 0x20}
+
+
+def json_text(value) -> str:
+    """``value`` as JSON for a terminal or a pipe: still valid JSON (RFC 8259),
+    with the characters :func:`printable` escapes written as ``\\uXXXX``."""
+    return json.dumps(value, ensure_ascii=False, indent=1).translate(_UNSAFE_IN_JSON)
+
+
 def _show(result):
-    meaning_zh, meaning_en = verifier.MEANING[result.verdict]
+    """The verdict for people; every shown field is from signed records
+    (``details["summary"]``: the verified current revision), printed safely."""
+    p = printable
+    meaning_zh, meaning_en = rules.MEANING[result.verdict]
     click.echo(result.verdict)
     click.echo(f"{meaning_zh} / {meaning_en}")
     if result.cert_no:
-        click.echo(f"证书 certificate: {result.cert_no}   机构 body: {result.body or '-'}   密钥 key: {result.key_id}")
-    click.echo(f"原因: {result.reason_zh}")
-    click.echo(f"reason: {result.reason}")
+        click.echo(f"证书 certificate: {p(result.cert_no)}   机构 body: {p(result.body)}   "
+                   f"密钥 key: {p(result.key_id)}")
+    click.echo(f"原因: {p(result.reason_zh)}")
+    click.echo(f"reason: {p(result.reason)}")
     summary = result.details.get("summary") or {}
     if summary.get("product_name_zh"):
-        click.echo(f"产品 product: {summary.get('product_name_zh')} / {summary.get('product_name_en')}")
-        click.echo(f"企业 enterprise: {summary.get('enterprise_name_zh')}   有效期至 expires: {result.details.get('expires')}")
+        click.echo(f"产品 product: {p(summary.get('product_name_zh'))} / {p(summary.get('product_name_en'))}")
+        if summary.get("models"):
+            click.echo(f"型号 models: {p('、'.join(summary['models']))}")
+        click.echo(f"企业 enterprise: {p(summary.get('enterprise_name_zh'))} ({p(summary.get('uscc'))})   "
+                   f"有效期至 expires: {p(result.details.get('expires'))}")
     if result.status_as_of:
-        click.echo(f"状态截至 status as of: {result.status_as_of}")
+        click.echo(f"状态截至 status as of: {p(result.status_as_of)}")
     checks = "  ".join(f"{k}={'ok' if v else ('FAIL' if v is False else '-')}" for k, v in result.checks.items())
     click.echo(f"checks: {checks}")
 
@@ -145,7 +177,7 @@ def _show(result):
 @click.option("--root-key", help="pinned scheme root key: base64url, root-key.json path or registry .db "
               f"(default ${ROOT_KEY_ENV}; with --db the registry's own root)")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
-@click.option("--max-age-days", type=int, default=verifier.DEFAULT_MAX_AGE_DAYS, show_default=True,
+@click.option("--max-age-days", type=int, default=rules.DEFAULT_MAX_AGE_DAYS, show_default=True,
               help="oldest acceptable status statement")
 @click.option("--batch", "batch_file", type=click.Path(dir_okay=False),
               help="CSV or JSONL of listings (id + url|payload|cert_no|image); needs --site")
@@ -189,14 +221,16 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
             result.checks["payload"] = False
     if text is not None:
         try:
-            source = verifier.open_source(site or db_path)
+            # --db names a registry: a missing or unreadable one is a
+            # configuration error (exit 2), never a verdict about the mark.
+            source = verifier.DbSource(db_path) if db_path else verifier.open_source(site)
         except RegistryError as e:
             _fail(e)
         result = verifier.verification_result(text, source, root_public_key=pinned,
                                               max_age=max_age_days, today=clock.today(),
                                               log_origin=log_origin)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        click.echo(json_text(result.to_dict()))
     else:
         _show(result)
     sys.exit(0 if result.verdict == "valid" else 1)

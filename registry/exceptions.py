@@ -109,6 +109,11 @@ class BuildError(RegistryError):
     """Publishing stopped; the previous output is left in place."""
 
 
+class StatusCacheError(BuildError):
+    """A cached certificate status disagrees with the replay of its signed events
+    (a status changed without a signed event): nothing may be published."""
+
+
 class ProofError(RegistryError):
     """A Merkle inclusion or consistency proof does not verify, or cannot be built."""
 

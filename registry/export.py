@@ -247,19 +247,25 @@ def _reference_tables(out):
                     [(k, *v) for k, v in lifecycle.EVENT_NAMES.items()])
 
 
+# Columns of certificates that cache the replay of its signed events: the
+# public copy takes them from the replay (temp.replayed), never the cache.
+REPLAYED_COLUMNS = ("status", "status_date", "last_seq")
+
+
 def _copy_table(out, src, table):
     if table == "certificates":
         extra = [(n, "INTEGER" if t is int else "TEXT") for n, (t, _e) in CERTIFICATE_DERIVED.items()]
         sql, cols, pks = _table_sql(src, table, extra)
         out.execute(sql)
-        select = ", ".join(f"c.{_quote(c)}" for c in cols) + ", " + ", ".join(
-            expr for _t, expr in CERTIFICATE_DERIVED.values())
+        select = ", ".join(f"r.{_quote(c)}" if c in REPLAYED_COLUMNS else f"c.{_quote(c)}"
+                           for c in cols) + ", " + ", ".join(expr for _t, expr in CERTIFICATE_DERIVED.values())
         out.execute(
             f"insert into main.certificates select {select} from src.certificates c "
+            "join temp.replayed r on r.cert_no = c.cert_no "
             "left join src.products p on p.id = c.product "
             "left join src.enterprises e on e.uscc = p.enterprise "
             "left join src.bodies b on b.code = c.body "
-            "left join main.statuses s on s.status = c.status "
+            "left join main.statuses s on s.status = r.status "
             "left join main.industry_divisions d on d.code = substr(e.industry, 2, 2) "
             "left join main.programmes pr on pr.code = c.programme "
             "order by c.cert_no")
@@ -334,15 +340,22 @@ def _check_fts(out):
                              f"{total} index rows for {rows} table rows after VACUUM; expected 0 and equal")
 
 
-def export_public_db(source_db, out_path) -> dict:
+def export_public_db(source_db, out_path, *, statuses=None) -> dict:
     """Write the public database of registry ``source_db`` to ``out_path``.
 
-    ``source_db`` is an open registry (``schema.connect``). The file is built
-    under ``<out_path>.tmp-<pid>`` and renamed into place only when complete.
-    Returns ``{"path", "tables": {name: rows}}``.
+    ``source_db`` is an open registry (``schema.connect``). Each certificate's
+    status is ``statuses`` (:func:`registry.snapshot.replayed_statuses`, computed
+    here when not given), checked against the registry's cache first
+    (StatusCacheError). The file is built under ``<out_path>.tmp-<pid>`` and
+    renamed into place only when complete. Returns ``{"path", "tables": {name: rows}}``.
     """
+    from . import snapshot
+
     out_path = Path(out_path)
     tables = classify_tables(source_db)
+    if statuses is None:
+        statuses = snapshot.replayed_statuses(source_db)
+    snapshot.check_status_cache(source_db, statuses)
     source_file = source_db.execute("pragma database_list").fetchone()[2]
     if not source_file:
         raise BuildError("the registry database must be a file to export it")
@@ -356,6 +369,10 @@ def export_public_db(source_db, out_path) -> dict:
         # The operator's file is only read: attached read-only.
         out.execute("attach database ? as src", [Path(source_file).resolve().as_uri() + "?mode=ro"])
         out.execute("begin")
+        out.execute("create temp table replayed (cert_no TEXT PRIMARY KEY, status TEXT, "
+                    "status_date TEXT, last_seq INTEGER)")
+        out.executemany("insert into temp.replayed values (?, ?, ?, ?)",
+                        ((no, *replay) for no, replay in statuses.items()))
         _reference_tables(out)
         meta_keys = ",".join("?" * len(PUBLIC_META_KEYS))
         out.execute("create table meta (key TEXT PRIMARY KEY, value TEXT)")

@@ -24,7 +24,7 @@ Checks (the rules of ``docs/design.md``):
 
 import os
 
-from . import canonical, keys, lifecycle, payload, trust
+from . import canonical, keys, lifecycle, payload, rules, trust
 from .exceptions import (
     CanonicalEncodingError,
     LifecycleError,
@@ -77,37 +77,22 @@ def _run_all(tasks, workers=None):
 
 
 def _key_table(db):
-    cur = db.execute("select key_id, public_key, owner_type, owner, valid_from, valid_to, "
-                     "status, status_date, endorsed_in from keys")
-    out = {}
-    for r in cur:
+    """Every key as a rules entry (:func:`trust.key_entries`) plus its raw public key."""
+    out = trust.key_entries(db)
+    for entry in out.values():
         try:
-            raw = canonical.unb64url(r[1])
+            entry["raw"] = canonical.unb64url(entry["public_key"])
         except SignatureError:
-            raw = None
-        out[r[0]] = {"raw": raw, "owner_type": r[2], "owner": r[3], "valid_from": r[4],
-                     "valid_to": r[5], "status": r[6], "status_date": r[7], "endorsed_in": r[8]}
+            entry["raw"] = None
     return out
 
 
-def _key_problem(key_id, key, date, *, role, body=None):
-    """Why ``key`` may not sign on ``date`` in ``role`` (or None)."""
-    if key is None or key["raw"] is None:
+def _key_problem(key_id, entry, use, *, date=None, body=None):
+    """Why ``key_id`` may not sign for ``use`` (:func:`rules.key_problem`), one line, or None."""
+    if entry is None or entry["raw"] is None:
         return f"key {key_id} is not in the keys table"
-    if key["owner_type"] != role:
-        return f"key {key_id} is a {key['owner_type']} key, expected a {role} key"
-    if body is not None and key["owner"] != body:
-        return f"key {key_id} belongs to {key['owner']}, expected a key of {body}"
-    if role == "root":
-        return None
-    if key["endorsed_in"] is None:
-        return f"key {key_id} is not endorsed in any trust list"
-    if date < key["valid_from"] or (key["valid_to"] and date > key["valid_to"]):
-        return (f"key {key_id} signed on {date}, outside its validity "
-                f"{key['valid_from']}..{key['valid_to'] or ''}")
-    if key["status"] != "active" and key["status_date"] and date > key["status_date"]:
-        return f"key {key_id} signed on {date}, after it was {key['status']} on {key['status_date']}"
-    return None
+    problem = rules.key_problem(entry, use, date=date, body=body)
+    return problem[0] if problem else None
 
 
 def _check_revisions(db, key_table, problems, workers=None):
@@ -134,10 +119,13 @@ def _check_revisions(db, key_table, problems, workers=None):
         if record is None:
             problems.append(f"{where}: {error}")
             continue
-        why = _key_problem(key_id, key, record.get("signed_on", date), role="body",
-                           body=record.get("body"))
+        body = rules.body_of_cert_no(cert_no)
+        why = _key_problem(key_id, key, "revision", date=record.get("signed_on"), body=body)
         if why:
             problems.append(f"{where}: {why}")
+        if record.get("body") != body:
+            problems.append(f"{where}: payload names body {record.get('body')!r}, the certificate "
+                            f"number {body!r}")
         actual = canonical.sha256_hex(text.encode("utf-8"))
         if digest != actual:
             problems.append(f"{where}: stored digest {digest}, expected {actual}")
@@ -181,10 +169,10 @@ def verify_registry(db, *, workers=None) -> list:
         return problems + [str(e)]
     revisions = _check_revisions(db, key_table, problems, workers)
     certs = {}
-    for r in db.execute("select cert_no, body, status, last_seq, revision, digest, record "
-                        "from certificates"):
+    for r in db.execute("select cert_no, body, status, last_seq, revision, digest, record, "
+                        "status_date from certificates"):
         certs[r[0]] = {"body": r[1], "status": r[2], "last_seq": r[3], "revision": r[4],
-                       "digest": r[5], "record": r[6]}
+                       "digest": r[5], "record": r[6], "status_date": r[7]}
     state = {}  # cert_no -> [status, prev digest, last seq]
     expected_seq = 1
     events = db.execute(
@@ -210,24 +198,30 @@ def verify_registry(db, *, workers=None) -> list:
             if record.get(name) != value:
                 problems.append(f"{where}: payload {name} is {record.get(name)!r}, "
                                 f"column says {value!r}")
-        if etype not in lifecycle.CERTIFICATE_EVENTS:
-            if key_id != root_id:
-                problems.append(f"{where}: {etype} signed by {key_id}, expected the root key")
+        if rules.event_use(record) == "root_event":
+            why = _key_problem(key_id, key, "root_event") or (
+                None if key_id == root_id else f"key {key_id} is not the registry's root key {root_id}")
+            if why:
+                problems.append(f"{where}: {etype} {why}")
             continue
         cert = certs.get(cert_no)
         if cert is None:
             problems.append(f"{where}: certificate {cert_no} is not in the registry")
             continue
-        why = _key_problem(key_id, key, date, role="body", body=cert["body"])
+        why = _key_problem(key_id, key, "event", date=record.get("date"),
+                           body=rules.body_of_cert_no(cert_no))
         if why:
             problems.append(f"{where}: {why}")
-        status, prev, _ = state.get(cert_no, (None, None, None))
+        before, prev, _, since = state.get(cert_no, (None, None, None, None))
         if record.get("prev") != prev:
             problems.append(f"{where}: prev is {record.get('prev')}, expected {prev}")
+        status = before
         try:
-            status = lifecycle.next_status(status, etype, cert_no=cert_no)
+            status = lifecycle.next_status(before, etype, cert_no=cert_no)
         except LifecycleError as e:
             problems.append(f"{where}: {e}")
+        if status != before:
+            since = record.get("date")
         if record.get("status") != status:
             problems.append(f"{where}: event says status {record.get('status')}, "
                             f"replay gives {status}")
@@ -235,15 +229,16 @@ def verify_registry(db, *, workers=None) -> list:
         if rev is None or rev[0] != record.get("record_digest"):
             problems.append(f"{where}: record_digest does not match revision "
                             f"{record.get('revision')} of {cert_no}")
-        state[cert_no] = (status, canonical.sha256_hex(text.encode("utf-8")), seq)
+        state[cert_no] = (status, canonical.sha256_hex(text.encode("utf-8")), seq, since)
     for cert_no, cert in certs.items():
         where = f"certificate {cert_no}"
         if cert_no not in state:
             problems.append(f"{where}: has no events (expected an issued event)")
             continue
-        status, _, last = state[cert_no]
-        if status != cert["status"]:
-            problems.append(f"{where}: cached status {cert['status']}, events give {status}")
+        status, _, last, since = state[cert_no]
+        if (status, since) != (cert["status"], cert["status_date"]):
+            problems.append(f"{where}: cached status {cert['status']} since {cert['status_date']}, "
+                            f"its signed events give {status} since {since}")
         if last != cert["last_seq"]:
             problems.append(f"{where}: last_seq {cert['last_seq']}, events end at {last}")
         rev = revisions.get((cert_no, cert["revision"]))

@@ -104,3 +104,19 @@ def status_from_events(event_types, *, cert_no=None):
     if status is None:
         raise LifecycleError(f"certificate {cert_no or ''} has no issued event".strip())
     return status
+
+
+def replay(events, *, cert_no=None) -> tuple:
+    """``(status, status_date)`` after ``events``, ``(type, date)`` pairs oldest
+    first: the status, and the date of the event that last changed it. Every
+    published status is this replay of a certificate's signed events; the
+    ``certificates.status`` column only caches it."""
+    status = since = None
+    for event_type, date in events:
+        after = next_status(status, event_type, cert_no=cert_no)
+        if after != status:
+            since = date
+        status = after
+    if status is None:
+        raise LifecycleError(f"certificate {cert_no or ''} has no issued event".strip())
+    return status, since

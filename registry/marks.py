@@ -182,11 +182,20 @@ def mark_info(db, cert_no: str, site_url: str) -> MarkInfo:
     return _info_of(row, site_url)
 
 
-def all_mark_infos(db, site_url: str) -> list:
-    """:class:`MarkInfo` of every certificate with a mark payload, by number (one query)."""
-    return [_info_of(row, site_url) for row in db.execute(
-        "select cert_no, programme, status, mark_payload from certificates "
-        "where mark_payload is not null order by cert_no")]
+def all_mark_infos(db, site_url: str, statuses=None) -> list:
+    """:class:`MarkInfo` of every certificate with a mark payload, by number (one query).
+
+    ``statuses`` (``{cert_no: (status, ...)}``, the replay of the signed events,
+    :func:`registry.snapshot.replayed_statuses`) gives each mark's status and
+    keeps only the certificates that are valid: only those may carry a mark,
+    so only their marks are published. Without it, every certificate, with the
+    registry's cached status (an operator printing marks)."""
+    rows = db.execute("select cert_no, programme, status, mark_payload from certificates "
+                      "where mark_payload is not null order by cert_no")
+    if statuses is None:
+        return [_info_of(row, site_url) for row in rows]
+    return [_info_of((no, programme, statuses[no][0], text), site_url)
+            for no, programme, _cached, text in rows if statuses.get(no, ("",))[0] == "valid"]
 
 
 # ------------------------------------------------------------------ fonts

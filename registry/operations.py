@@ -234,23 +234,9 @@ class Registry:
         return self.signer(trust.root_key_id(self.db))
 
     def body_signer(self, body, date) -> keys.Signer:
-        """The body's signing key on ``date``: active, endorsed, valid that day.
-
-        With several (a key rollover in progress) the one valid from the
-        latest date wins, so a new key takes over as soon as it is endorsed.
-        """
-        row = self.db.execute(
-            "select key_id from keys where owner_type = 'body' and owner = ? "
-            "and status = 'active' and endorsed_in is not null and valid_from <= ? "
-            "and (valid_to is null or valid_to >= ?) "
-            "order by valid_from desc, key_id limit 1", [body, date, date]
-        ).fetchone()
-        if row is None:
-            raise NoSigningKeyError(
-                f"body {body} has no active key endorsed in the trust list and valid on "
-                f"{date}; expected one (szzz key generate --body {body}, then szzz key endorse)"
-            )
-        return self.signer(row[0])
+        """The body's signing key on ``date`` (:func:`trust.signing_key_id`);
+        there is no fallback."""
+        return self.signer(trust.signing_key_id(self.db, "event", date=date, body=body))
 
     def _append_event(self, signer, *, type, date, actor, cert_no=None, status=None,
                       revision=None, record_digest=None, prev=None, reason=None,

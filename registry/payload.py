@@ -33,14 +33,26 @@ from .exceptions import PayloadError
 VERSION = 1
 DIGEST_BYTES = 16
 MAX_CERT_NO = 32
-CERT_NO_RE = re.compile(r"^[A-Z0-9-]{1,32}$")
+CERT_NO_PATTERN = "^[A-Z0-9-]{1,32}$"
+CERT_NO_RE = re.compile(CERT_NO_PATTERN)
 EPOCH = datetime.date(1970, 1, 1)
 GROUP_BYTES = 7
 DIGITS_FOR_BYTES = (0, 3, 5, 8, 10, 13, 15, 17)
 BYTES_FOR_DIGITS = {d: b for b, d in enumerate(DIGITS_FOR_BYTES) if b}
+# Offsets of the binary layout above (the browser gets them as generated
+# constants, registry/webverifier.py).
+AT_VERSION, AT_KEY_ID, AT_SIGNED_ON, AT_EXPIRES, AT_DIGEST, AT_LENGTH = 0, 1, 9, 11, 13, 29
+HEADER_BYTES = 30
+SIGNATURE_BYTES = 64
 # Longest text form we will even look at: a fragment far beyond any real
 # payload is refused before any work is done on it.
 MAX_TEXT = 400
+# Longest input (a scanned or pasted URL) normalised at all.
+MAX_INPUT = 4096
+# What the WHATWG URL parser strips from both ends of a URL (C0 controls and
+# space) and removes everywhere (tab, LF, CR) before a page sees its fragment.
+_URL_STRIP = "".join(map(chr, range(0x21)))
+_URL_REMOVE = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
 
 
 @dataclass(frozen=True)
@@ -105,30 +117,40 @@ def sign(signer, *, signed_on, expires, record_digest, cert_no) -> MarkPayload:
     return parse_bytes(body + signature)
 
 
+def unpack(data: bytes) -> tuple:
+    """The fields of the binary form, raw: ``(key_id bytes, signed_on days,
+    expires days, record digest bytes, cert_no, signed bytes, signature)``;
+    PayloadError naming the byte at fault. Batch verification unpacks millions
+    of payloads with this; :func:`parse_bytes` builds on it."""
+    if len(data) < HEADER_BYTES:
+        raise PayloadError(f"payload is {len(data)} bytes, shorter than the {HEADER_BYTES}-byte header")
+    if data[AT_VERSION] != VERSION:
+        raise PayloadError(f"byte {AT_VERSION}: unknown payload version {data[AT_VERSION]}, expected {VERSION}")
+    n = data[AT_LENGTH]
+    if not 1 <= n <= MAX_CERT_NO:
+        raise PayloadError(f"byte {AT_LENGTH}: certificate number length {n} outside 1..{MAX_CERT_NO}")
+    end = HEADER_BYTES + n
+    if len(data) != end + SIGNATURE_BYTES:
+        raise PayloadError(f"payload is {len(data)} bytes, expected {end + SIGNATURE_BYTES} for n={n}")
+    try:
+        cert_no = data[HEADER_BYTES:end].decode("ascii")
+    except UnicodeDecodeError:
+        raise PayloadError(f"bytes {HEADER_BYTES}..: certificate number is not ASCII") from None
+    if not CERT_NO_RE.match(cert_no):
+        raise PayloadError(f"bytes {HEADER_BYTES}..: certificate number {cert_no!r} has characters "
+                           "outside [A-Z0-9-]")
+    return (data[AT_KEY_ID:AT_SIGNED_ON], (data[AT_SIGNED_ON] << 8) | data[AT_SIGNED_ON + 1],
+            (data[AT_EXPIRES] << 8) | data[AT_EXPIRES + 1], data[AT_DIGEST:AT_LENGTH], cert_no,
+            data[:end], data[end:])
+
+
 def parse_bytes(data: bytes) -> MarkPayload:
     """Parse the binary form; raise PayloadError naming the byte at fault."""
-    if len(data) < 30:
-        raise PayloadError(f"payload is {len(data)} bytes, shorter than the 30-byte header")
-    if data[0] != VERSION:
-        raise PayloadError(f"byte 0: unknown payload version {data[0]}, expected {VERSION}")
-    n = data[29]
-    if not 1 <= n <= MAX_CERT_NO:
-        raise PayloadError(f"byte 29: certificate number length {n} outside 1..{MAX_CERT_NO}")
-    expected = 30 + n + 64
-    if len(data) != expected:
-        raise PayloadError(f"payload is {len(data)} bytes, expected {expected} for n={n}")
-    try:
-        cert_no = data[30:30 + n].decode("ascii")
-    except UnicodeDecodeError:
-        raise PayloadError("bytes 30..: certificate number is not ASCII") from None
-    if not CERT_NO_RE.match(cert_no):
-        raise PayloadError(f"bytes 30..: certificate number {cert_no!r} has characters outside [A-Z0-9-]")
-    signed_on = int.from_bytes(data[9:11], "big")
-    expires = int.from_bytes(data[11:13], "big")
+    key_id, signed_on, expires, digest, cert_no, signed, signature = unpack(data)
     return MarkPayload(
-        version=data[0], key_id=data[1:9].hex(), signed_on=_date(signed_on),
-        expires=_date(expires), record_digest=data[13:29].hex(), cert_no=cert_no,
-        signature=bytes(data[30 + n:]), signed_bytes=bytes(data[:30 + n]),
+        version=data[AT_VERSION], key_id=key_id.hex(), signed_on=_date(signed_on),
+        expires=_date(expires), record_digest=digest.hex(), cert_no=cert_no,
+        signature=bytes(signature), signed_bytes=bytes(signed),
     )
 
 
@@ -177,9 +199,34 @@ def mark_url(site_url: str, payload_text: str) -> str:
     return site_url.rstrip("/") + "/v/#" + payload_text
 
 
-def payload_from_url(url_or_payload: str) -> str:
-    """Extract the digits from a mark URL (or accept bare digits)."""
-    text = url_or_payload.strip()
+def payload_text(scanned) -> str:
+    """The payload digits in what was scanned or pasted: a mark URL, a fragment
+    or bare digits. The one input rule of every verifier, Python and browser
+    (docs/verification.md, "Input"):
+
+    1. at most :data:`MAX_INPUT` characters are looked at;
+    2. as a browser's URL parser does before a page sees its fragment, C0
+       controls and spaces are stripped from both ends, and tab, LF and CR
+       removed everywhere;
+    3. the text after the first ``#``, if there is one, else all of it;
+    4. that text must be 1..:data:`MAX_TEXT` ASCII decimal digits: nothing is
+       percent-decoded or trimmed further, so ``%31``, U+00A0, U+3000, U+FEFF
+       or a ``%20`` the parser made of an inner space are not digits.
+
+    Raises PayloadError naming the rule and the character at fault.
+    """
+    if not isinstance(scanned, str):
+        raise PayloadError(f"input is {type(scanned).__name__}, not text")
+    if len(scanned) > MAX_INPUT:
+        raise PayloadError(f"input is {len(scanned)} characters, longer than {MAX_INPUT}")
+    text = scanned.strip(_URL_STRIP).translate(_URL_REMOVE)
     if "#" in text:
         text = text.split("#", 1)[1]
+    if not text:
+        raise PayloadError("the mark holds no payload (nothing after '#')")
+    if len(text) > MAX_TEXT:
+        raise PayloadError(f"payload is {len(text)} characters, longer than {MAX_TEXT}")
+    if not (text.isascii() and text.isdigit()):
+        bad = next(i for i, c in enumerate(text) if not "0" <= c <= "9")
+        raise PayloadError(f"character {bad} ({text[bad]!r}) of the payload is not an ASCII decimal digit")
     return text

@@ -10,6 +10,7 @@ leave the operators' database (the publish step drops them); private keys are
 never in any table at all.
 """
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -219,16 +220,27 @@ def migrate(db) -> int:
     return SCHEMA_VERSION
 
 
-def connect(path, *, create=False) -> sqlite_utils.Database:
+def connect(path, *, create=False, readonly=False) -> sqlite_utils.Database:
     """Open a registry database; create and migrate it when ``create``.
 
     Connections use WAL and a generous busy timeout so that two operators'
     processes can work at the same moment; every write goes through
-    :func:`write_transaction`.
+    :func:`write_transaction`. ``readonly`` opens a file that must not change
+    (a build's snapshot, :func:`snapshot_to`): no migration, no writes.
     """
     path = Path(path)
     if not create and not path.exists():
         raise SchemaError(f"{path}: no such registry database (run `szzz init`)")
+    if readonly:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                               isolation_level=None)
+        db = sqlite_utils.Database(conn)
+        version = schema_version(db)
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise SchemaError(f"{path}: schema version {version}, expected {SCHEMA_VERSION} "
+                              "(run any szzz command on the registry to migrate it)")
+        return db
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 60000")
@@ -267,6 +279,52 @@ class write_transaction:
         else:
             self.conn.execute("ROLLBACK")
         return False
+
+
+class read_transaction:
+    """``with read_transaction(db):`` — every read inside sees one committed
+    state of the registry, whatever other processes commit meanwhile (a WAL
+    read transaction), so a check never mistakes a write in progress for
+    corruption."""
+
+    def __init__(self, db):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN")
+        self.conn.execute("select count(*) from meta").fetchone()  # the snapshot starts here
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        return False
+
+
+def snapshot_to(source_path, target_path) -> Path:
+    """Copy the registry at ``source_path`` to ``target_path`` as it is at one
+    moment (SQLite's online backup in a single step, i.e. one read
+    transaction): writes committed meanwhile are either wholly in the copy or
+    wholly absent. Operators keep writing; the copy (mode 0600: it holds
+    operator-only data) is what a build reads, every step of it."""
+    source_path, target_path = Path(source_path), Path(target_path)
+    if not source_path.is_file():
+        raise SchemaError(f"{source_path}: no such registry database")
+    fd = os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    source = sqlite3.connect(str(source_path), timeout=60)
+    try:
+        target = sqlite3.connect(str(target_path))
+        try:
+            source.backup(target)  # pages=-1: the whole file in one step
+            target.execute("PRAGMA journal_mode = DELETE")  # a plain file, readable read-only
+        finally:
+            target.close()
+    except sqlite3.DatabaseError as e:
+        target_path.unlink(missing_ok=True)
+        raise SchemaError(f"{source_path}: cannot read the registry ({e})") from None
+    finally:
+        source.close()
+    return target_path
 
 
 def get_meta(db, key, default=None):

@@ -28,8 +28,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canonical, clock, keys, schema, trust
-from .exceptions import ConfigError, SchemaError
+from . import canonical, clock, keys, lifecycle, records, rules, schema, trust
+from .exceptions import ConfigError, SchemaError, StatusCacheError
 
 CERTIFICATE_FILE = "szzz/certificate-file/v1"
 DIGEST_HEX = 32  # 16 bytes: what a mark carries
@@ -87,26 +87,19 @@ def _body_names(db):
     return {r[0]: (r[1], r[2]) for r in db.execute("select code, name_zh, name_en from bodies")}
 
 
-def summary_of(record: dict, body_names=None) -> dict:
-    """Display fields, taken from the signed current revision."""
-    programme = schema.PROGRAMMES.get(record.get("programme"), ("", ""))
-    body_zh, body_en = (body_names or {}).get(record.get("body"), ("", ""))
-    product = record.get("product") or {}
-    enterprise = record.get("enterprise") or {}
-    return {
-        "product_name_zh": product.get("name_zh"), "product_name_en": product.get("name_en"),
-        "enterprise_name_zh": enterprise.get("name_zh"), "enterprise_name_en": enterprise.get("name_en"),
-        "district": enterprise.get("district"),
-        "body": record.get("body"), "body_name_zh": body_zh, "body_name_en": body_en,
-        "programme": record.get("programme"),
-        "programme_name_zh": programme[0], "programme_name_en": programme[1],
-        "scope": record.get("scope"), "issued": record.get("issued"),
-        "expires": record.get("expires"),
-    }
+def replay(cert_no, events) -> tuple:
+    """``(status, status_date)`` of a certificate from its signed event envelopes
+    (the published status is always this replay, never the cached column)."""
+    try:
+        records = [json.loads(env["payload"]) for env in events]
+        return lifecycle.replay(((r["type"], r["date"]) for r in records), cert_no=cert_no)
+    except (ValueError, KeyError, TypeError) as e:
+        raise SchemaError(f"certificate {cert_no}: an event payload is unreadable ({e})") from None
 
 
 def iter_certificates(db, cert_nos=None):
-    """Yield :class:`CertificateData` for every certificate, by ``cert_no``.
+    """Yield :class:`CertificateData` for every certificate, by ``cert_no``; the
+    status and its date are the replay of the certificate's signed events.
 
     Three ordered scans (certificates, revisions, events) merged in one pass,
     so 100k certificates cost three queries, not 300k.
@@ -118,8 +111,7 @@ def iter_certificates(db, cert_nos=None):
         params = cert_nos
     names = _body_names(db)
     certs = db.execute(
-        "select cert_no, status, status_date, body, programme from certificates"
-        + where + " order by cert_no", params)
+        "select cert_no, body, programme from certificates" + where + " order by cert_no", params)
     revs = db.execute(
         "select cert_no, revision, reason, key_id, record, signature from certificate_revisions"
         + where + " order by cert_no, revision", params)
@@ -129,8 +121,8 @@ def iter_certificates(db, cert_nos=None):
         params)
     rev = next(revs, None)
     ev = next(evs, None)
-    for cert_no, status, status_date, body, programme in certs:
-        data = CertificateData(cert_no, status, status_date, body, programme)
+    for cert_no, body, programme in certs:
+        data = CertificateData(cert_no, None, None, body, programme)
         while rev is not None and rev[0] < cert_no:
             rev = next(revs, None)
         while rev is not None and rev[0] == cert_no:
@@ -144,8 +136,55 @@ def iter_certificates(db, cert_nos=None):
             ev = next(evs, None)
         if not data.revisions:
             raise SchemaError(f"certificate {cert_no}: no signed revision in certificate_revisions")
-        data.summary = summary_of(json.loads(data.revisions[-1]["payload"]), names)
+        data.status, data.status_date = replay(cert_no, data.events)
+        data.summary = records.summary_of(json.loads(data.revisions[-1]["payload"]), names)
         yield data
+
+
+def replayed_statuses(db) -> dict:
+    """``{cert_no: (status, status_date, last_seq)}`` of every certificate, replayed
+    from the signed event payloads in one ordered scan."""
+    out, current, events, last = {}, None, [], 0
+
+    def close():
+        if current is not None:
+            out[current] = (*lifecycle.replay(events, cert_no=current), last)
+
+    for cert_no, seq, text in db.execute(
+            "select cert_no, seq, payload from events where cert_no is not null order by cert_no, seq"):
+        if cert_no != current:
+            close()
+            current, events = cert_no, []
+        try:
+            record = json.loads(text)
+            events.append((record["type"], record["date"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise SchemaError(f"event {seq}: payload unreadable ({e})") from None
+        last = seq
+    close()
+    return out
+
+
+def check_status_cache(db, statuses) -> None:
+    """Stop unless every cached ``certificates.status``, ``status_date`` and
+    ``last_seq`` equals the replay of the certificate's signed events: a status
+    changed without a signed event must never be published or signed.
+    StatusCacheError naming the first certificate that differs."""
+    for cert_no, status, status_date, last_seq in db.execute(
+            "select cert_no, status, status_date, last_seq from certificates order by cert_no"):
+        replayed = statuses.get(cert_no)
+        if replayed is None:
+            raise StatusCacheError(f"certificate {cert_no}: no signed events, but the registry lists it "
+                                   f"as {status}; nothing was signed")
+        if (status, status_date, last_seq) != replayed:
+            raise StatusCacheError(
+                f"certificate {cert_no}: the registry's cached status is {status} since {status_date} "
+                f"(last event {last_seq}), its signed events give {replayed[0]} since {replayed[1]} "
+                f"(last event {replayed[2]}); a status changed without a signed event, nothing was signed")
+    extra = set(statuses) - {r[0] for r in db.execute("select cert_no from certificates")}
+    if extra:
+        raise StatusCacheError(f"certificate {min(extra)}: has signed events but no row in certificates; "
+                               "nothing was signed")
 
 
 def certificate_data(db, cert_no):
@@ -215,18 +254,16 @@ def root_key_file(trust_envelope) -> dict:
     return {"key_id": tl["root_key_id"], "public_key": tl["root_public_key"]}
 
 
-def check_log_signer(trust_envelope, log_signer):
-    """The snapshot must be signed by a log key of the trust list, or nobody can check it."""
+def check_log_signer(trust_envelope, log_signer, as_of: str):
+    """Refuse to sign what no verifier would accept: the log key must be one the
+    trust list lets sign a status dated ``as_of`` (:func:`registry.rules.key_problem`)."""
     tl = json.loads(trust_envelope["payload"])
-    for entry in tl.get("keys", []):
-        if entry.get("key_id") == log_signer.key_id:
-            if entry.get("role") != "log":
-                raise ConfigError(
-                    f"key {log_signer.key_id} has role {entry.get('role')!r} in the trust list, expected 'log'")
-            if entry.get("status") != "active":
-                raise ConfigError(f"log key {log_signer.key_id} is {entry.get('status')}, expected active")
-            return
-    raise ConfigError(f"log key {log_signer.key_id} is not in trust list version {tl.get('version')}")
+    entry = next((e for e in tl.get("keys", []) if e.get("key_id") == log_signer.key_id), None)
+    if entry is None:
+        raise ConfigError(f"log key {log_signer.key_id} is not in trust list version {tl.get('version')}")
+    problem = rules.key_problem(entry, "status", date=rules.cst_date(as_of).isoformat())
+    if problem:
+        raise ConfigError(f"log key {log_signer.key_id} may not sign the status as of {as_of}: {problem[0]}")
 
 
 def _write_atomic(path: Path, text: str):
@@ -245,7 +282,7 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     generator (which builds its records from fixed seeds). Returns counts.
     """
     as_of = as_of_text(as_of)
-    check_log_signer(trust_envelope, log_signer)
+    check_log_signer(trust_envelope, log_signer, as_of)
     tl = json.loads(trust_envelope["payload"])
     api = Path(out_dir) / "api"
     api.mkdir(parents=True, exist_ok=True)
@@ -300,15 +337,8 @@ def write_snapshot(db, out_dir, log_signer, *, as_of=None) -> dict:
     )
 
 
-def log_key_id(db) -> str:
-    """The active log key's id (from the keys table)."""
-    row = db.execute(
-        "select key_id from keys where owner_type = 'log' and status = 'active' "
-        "order by valid_from desc limit 1").fetchone()
-    if row is None:
-        raise ConfigError("registry has no active log key")
-    return row[0]
-
-
-def load_log_signer(db, keys_dir, passphrase) -> keys.Signer:
-    return keys.load(keys_dir, log_key_id(db), passphrase)
+def load_log_signer(db, keys_dir, passphrase, *, as_of=None) -> keys.Signer:
+    """The log key that signs a status dated ``as_of`` (default: today in
+    Suzhou), from ``keys_dir`` (:func:`registry.trust.signing_key_id`)."""
+    day = rules.cst_date(as_of_text(as_of)).isoformat() if as_of is not None else clock.today().isoformat()
+    return keys.load(keys_dir, trust.signing_key_id(db, "status", date=day), passphrase)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from . import canonical, clock, merkle, note, tiles
+from . import canonical, clock, merkle, note, rules, tiles
 from .exceptions import (
     ConfigError, FreshnessError, LogForkError, NoteError, ProofError, SchemaError, TileError,
 )
@@ -164,31 +164,20 @@ def note_signer(signer, name: str, key_type: int) -> note.Signer:
     return note.Signer(name, _PrivateKey(signer), key_type)
 
 
-def key_id_for_role(db, role: str) -> str:
-    """The active key of ``role`` ('log' or 'timestamp') endorsed in the trust list."""
-    row = db.execute(
-        "select key_id from keys where owner_type = ? and status = 'active' "
-        "and endorsed_in is not null order by valid_from desc, key_id limit 1", [role]).fetchone()
-    if row is None:
-        raise ConfigError(f"registry has no active, endorsed {role} key")
-    return row[0]
-
-
 def trust_verifiers(trust_record: dict, names: LogNames) -> list[note.Verifier]:
-    """Note verifiers from a (verified) trust list: every usable log and timestamp key.
-
-    A compromised key is left out (its signatures prove nothing); a retired
-    one stays, because checkpoints it signed before retiring stay valid.
-    """
+    """Note verifiers from a (verified) trust list: every key the rules let sign
+    a checkpoint (log keys) or cosign one (timestamp keys); a compromised key
+    is left out (:data:`registry.rules.USES`, variant PRESENTED)."""
     out = []
     for entry in trust_record.get("keys", []):
-        if entry.get("status") == "compromised":
+        if not isinstance(entry, dict):
             continue
-        raw = canonical.unb64url(entry["public_key"])
-        if entry.get("role") == "log":
-            out.append(note.Verifier(names.origin, note.KEY_TYPE_ED25519, raw))
-        elif entry.get("role") == "timestamp":
-            out.append(note.Verifier(names.timestamp_name, note.KEY_TYPE_COSIGNATURE, raw))
+        if rules.key_problem(entry, "checkpoint") is None:
+            out.append(note.Verifier(names.origin, note.KEY_TYPE_ED25519,
+                                     canonical.unb64url(entry["public_key"])))
+        elif rules.key_problem(entry, "cosignature") is None:
+            out.append(note.Verifier(names.timestamp_name, note.KEY_TYPE_COSIGNATURE,
+                                     canonical.unb64url(entry["public_key"])))
     return out
 
 
@@ -584,7 +573,7 @@ def refresh_site(site_dir, keys_dir, passphrase, *, registry_db, state_file=None
     record = keys.verify_envelope(envelope, canonical.TRUST_LIST, canonical.unb64url(root["public_key"]))
     names = names_for(origin=info["origin"], timestamp_name=info["timestamp_key_name"])
     active = [e["key_id"] for e in record["keys"]
-              if e.get("role") == "timestamp" and e.get("status") == "active"]
+              if e.get("status") == "active" and rules.key_problem(e, "cosignature") is None]
     if not active:
         raise ConfigError(f"{site_dir}/api/trust-list.json lists no active timestamp key")
     signer = keys.load(keys_dir, sorted(active)[-1] if len(active) > 1 else active[0], passphrase)
@@ -593,10 +582,10 @@ def refresh_site(site_dir, keys_dir, passphrase, *, registry_db, state_file=None
 
 
 def load_timestamp_signer(db, keys_dir, passphrase):
-    """The registry's active timestamp key from ``keys_dir``."""
-    from . import keys
+    """The registry's timestamp key (:func:`registry.trust.signing_key_id`) from ``keys_dir``."""
+    from . import keys, trust
 
-    return keys.load(keys_dir, key_id_for_role(db, "timestamp"), passphrase)
+    return keys.load(keys_dir, trust.signing_key_id(db, "cosignature"), passphrase)
 
 
 def state_file_for(out_link) -> Path:

@@ -19,8 +19,8 @@ Rules enforced here:
 
 import json
 
-from . import canonical, keys, schema
-from .exceptions import NotFoundError, SchemaError, SignatureError
+from . import canonical, keys, rules, schema
+from .exceptions import ConfigError, NoSigningKeyError, NotFoundError, SchemaError, SignatureError
 
 SCHEME_NAME = "苏州制造"
 ROOT_ACTOR = "root"  # the actor of root-signed events; never a body code (upper case)
@@ -63,6 +63,43 @@ def entry(db, row) -> dict:
         "status": row["status"],
         "status_date": row["status_date"],
     }
+
+
+def key_entries(db) -> dict:
+    """Every key of the registry, ``{key_id: entry}``, in the trust list's shape
+    plus ``endorsed`` (a key is listed only once endorsed): what
+    :func:`registry.rules.key_problem` judges."""
+    out = {}
+    for row in db.execute("select key_id, public_key, owner_type, owner, valid_from, valid_to, "
+                          "status, status_date, endorsed_in from keys").fetchall():
+        key_id, public_key, role, owner, valid_from, valid_to, status, status_date, endorsed = row
+        out[key_id] = {"key_id": key_id, "public_key": public_key, "role": role,
+                       "body": owner if role == "body" else None, "valid_from": valid_from,
+                       "valid_to": valid_to, "status": status, "status_date": status_date,
+                       "endorsed": endorsed is not None or role == "root"}
+    return out
+
+
+def signing_key_id(db, use: str, *, date=None, body=None) -> str:
+    """The key that signs for ``use`` (a :data:`registry.rules.USES` name) on
+    ``date``: an active key of the use's role (and ``body``) that the rules
+    accept on that date; with several (a rollover in progress) the one valid
+    from the latest date, so a new key takes over as soon as it is endorsed.
+    NoSigningKeyError (a body) or ConfigError (the log and timestamp keys)."""
+    role = rules.USES[use].role
+    rows = db.execute(
+        "select key_id from keys where owner_type = ? and (? is null or owner = ?) "
+        "and status = 'active' order by valid_from desc, key_id", [role, body, body]).fetchall()
+    entries = key_entries(db)
+    for (key_id,) in rows:
+        if rules.key_problem(entries[key_id], use, date=date, body=body) is None:
+            return key_id
+    on = f" on {date}" if date else ""
+    if role == "body":
+        raise NoSigningKeyError(
+            f"body {body} has no active key endorsed in the trust list and valid{on}; expected one "
+            f"(szzz key generate --body {body}, then szzz key endorse)")
+    raise ConfigError(f"registry has no active, endorsed {role} key valid{on}")
 
 
 def latest_version(db) -> int:

@@ -5,16 +5,21 @@ bad input (arbitrary text, huge fragments, non-ASCII, hostile published
 files); :func:`verify` raises :class:`VerificationError` unless the verdict
 is ``valid``. The browser verifier (``site/verify/``) implements the same
 rules; ``docs/vectors/mark-conformance.json`` holds the vectors both pass.
+Which key may sign what, and which verdict evidence gives, is decided by
+:mod:`registry.rules` alone.
 
-Checks, in order; the first failure decides (docs/verification.md §1-6):
+Checks, in order; the first failure decides (docs/verification.md §1-7):
 payload parses -> trust list signed by the pinned root -> key usable for this
 mark -> mark signature -> published record matches -> status (events replayed,
-status statement signed by the log key, fresh).
+status statement signed by the log key, fresh) -> transparency log.
 
 Sources of published files: a site directory, an http(s) URL (httpx, short
 timeouts), an in-memory mapping (conformance vectors), or the registry db
 itself (``--db`` mode: the same structures built from the tables; status comes
 from the events and is fresh by definition, so no log key is involved).
+
+What a result shows of the certificate (``details["summary"]``) comes from
+the signed current revision, never from a file's unsigned ``summary``.
 """
 
 import datetime
@@ -23,38 +28,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import canonical, clock, keys, lifecycle, payload
-from .exceptions import (
-    CanonicalEncodingError, LifecycleError, PayloadError, RegistryError,
-    SignatureError, VerificationError,
-)
+from . import canonical, clock, keys, lifecycle, payload, records, rules
+from .exceptions import PayloadError, RegistryError, SignatureError, VerificationError
+from .rules import CHECKS, DEFAULT_MAX_AGE_DAYS, MEANING, VERDICTS, Stop
 
-VERDICTS = (
-    "valid", "suspended", "revoked", "withdrawn", "expired", "unknown_issuer",
-    "key_not_valid", "bad_signature", "malformed", "not_found", "status_unknown",
-)
-STATUS_VERDICTS = frozenset(lifecycle.STATUSES)
-CHECKS = ("payload", "trust_list", "key", "signature", "record", "status", "fresh")
-DEFAULT_MAX_AGE_DAYS = 7
-FUTURE_TOLERANCE_DAYS = 1
-MAX_INPUT = 400          # characters of payload text (rule 1)
 HTTP_TIMEOUT = 5.0       # seconds; a slow site gives status_unknown, not a hang
-REVISION_KEEPS_MARK = frozenset({"renewed", "scope_changed"})
 
-# What each verdict means, for people (zh first) — the reason adds specifics.
-MEANING = {
-    "valid": ("标志真实，证书有效", "genuine mark, certificate valid"),
-    "suspended": ("标志真实，但证书已暂停", "genuine mark, but the certificate is suspended"),
-    "revoked": ("标志真实，但证书已撤销", "genuine mark, but the certificate is revoked"),
-    "withdrawn": ("标志真实，但证书已注销", "genuine mark, but the certificate is withdrawn"),
-    "expired": ("标志真实，但证书已过期", "genuine mark, but the certificate has expired"),
-    "unknown_issuer": ("签发者不在信任列表中", "issuer not in the scheme's trust list"),
-    "key_not_valid": ("签名密钥不可用于此标志", "the signing key is not valid for this mark"),
-    "bad_signature": ("签名无效：可能是伪造标志", "signature invalid: possibly a counterfeit mark"),
-    "malformed": ("无法识别的标志内容", "not a readable mark"),
-    "not_found": ("未找到对应的认证记录", "no matching certificate record"),
-    "status_unknown": ("签名真实，但无法确认当前状态", "signature genuine, current status unknown"),
-}
+__all__ = ["CHECKS", "DEFAULT_MAX_AGE_DAYS", "MEANING", "VERDICTS", "Verdict", "verification_result",
+           "verify", "open_source", "pinned_root", "DirSource", "FilesSource", "HttpSource", "DbSource",
+           "SourceMissing", "SourceUnavailable"]
 
 
 class SourceMissing(Exception):
@@ -87,12 +69,6 @@ class Verdict:
             "reason_zh": self.reason_zh, "checks": dict(self.checks), "key_id": self.key_id,
             "body": self.body, "status_as_of": self.status_as_of, "details": self.details,
         }
-
-
-class _Stop(Exception):
-    def __init__(self, verdict, reason, reason_zh, check=None):
-        super().__init__(reason)
-        self.verdict, self.reason, self.reason_zh, self.check = verdict, reason, reason_zh, check
 
 
 # ----------------------------------------------------------------- sources
@@ -183,7 +159,7 @@ class DbSource(DirSource):
     def __init__(self, db_path):
         from . import schema
 
-        self.db = schema.connect(db_path)
+        self.db = schema.connect(db_path, readonly=True)
 
     def read(self, name):
         from . import snapshot, trust
@@ -239,36 +215,18 @@ def pinned_root(value) -> bytes:
 
 # ----------------------------------------------------------------- helpers
 
-def _cst_date(moment_text: str) -> datetime.date:
-    moment = datetime.datetime.fromisoformat(moment_text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("as_of has no time zone")
-    return moment.astimezone(clock.CST).date()
-
-
-def _max_age_days(max_age) -> int:
-    if isinstance(max_age, datetime.timedelta):
-        return max_age.days
-    return int(max_age)
-
-
-def body_of_cert_no(cert_no: str):
-    """The body code inside ``<programme>-<year>-<BODY>-<serial>``, or None."""
-    parts = cert_no.split("-")
-    return parts[2] if len(parts) == 4 else None
-
-
 def load_trust_list(source, root_raw: bytes) -> dict:
-    """Read and check the trust list; return ``{"record", "keys": {key_id: entry}}``.
+    """Read and check the trust list; return ``{"record", "keys": {key_id: entry},
+    "root_raw", "root_key_id"}``.
 
-    Raises :class:`_Stop` (unknown_issuer) when it is missing or not signed by
+    Raises :class:`Stop` (unknown_issuer) when it is missing or not signed by
     the pinned root (rule 2).
     """
     no_list = ("unknown_issuer", "trust list missing or not signed by the scheme root",
                "信任列表缺失或未经认证方案根密钥签名", "trust_list")
     if root_raw is None:
-        raise _Stop(no_list[0], no_list[1] + " (no pinned root key given)",
-                    no_list[2] + "（未配置根公钥）", "trust_list")
+        raise Stop(no_list[0], no_list[1] + " (no pinned root key given)",
+                   no_list[2] + "（未配置根公钥）", "trust_list")
     try:
         envelope = json.loads(source.read("api/trust-list.json"))
         record = keys.verify_envelope(envelope, canonical.TRUST_LIST, root_raw)
@@ -276,39 +234,23 @@ def load_trust_list(source, root_raw: bytes) -> dict:
             raise SignatureError("root_key_id differs from the pinned root")
         entries = {}
         for entry in record["keys"]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("key_id"), str):
+                raise SignatureError("a trust list entry has no key_id")
             entries[entry["key_id"]] = entry
     except (SourceMissing, SourceUnavailable, ValueError, KeyError, TypeError,
             AttributeError, RegistryError) as e:
-        raise _Stop(no_list[0], f"{no_list[1]} ({e})", no_list[2], "trust_list") from None
+        raise Stop(no_list[0], f"{no_list[1]} ({e})", no_list[2], "trust_list") from None
     return {"record": record, "keys": entries, "root_raw": root_raw,
             "root_key_id": keys.key_id_of(root_raw)}
 
 
-def key_problem(entry: dict, mark) -> tuple:
-    """Why a trust-list key can't vouch for ``mark`` (rule 3), or None. -> (en, zh)"""
-    role = entry.get("role")
-    if role != "body":
-        return (f"key {entry.get('key_id')} is a {role} key, not a certification body key",
-                f"密钥 {entry.get('key_id')} 的角色是 {role}，不是认证机构密钥")
-    cert_body = body_of_cert_no(mark.cert_no)
-    if entry.get("body") != cert_body:
-        return (f"key of body {entry.get('body')} signed a certificate of body {cert_body}",
-                f"认证机构 {entry.get('body')} 的密钥签署了 {cert_body} 的证书")
-    if entry.get("status") == "compromised":
-        return (f"key {entry.get('key_id')} was reported compromised on {entry.get('status_date')}: "
-                "its signatures are untrusted; its certificates were re-signed with a new key",
-                f"密钥 {entry.get('key_id')} 已于 {entry.get('status_date')} 报告泄露，其签名不可信；"
-                "相关证书已用新密钥重新签名")
-    if mark.signed_on < entry.get("valid_from", "9999-12-31"):
-        return (f"mark signed on {mark.signed_on}, before the key was valid (from {entry.get('valid_from')})",
-                f"标志签署日期 {mark.signed_on} 早于密钥生效日期 {entry.get('valid_from')}")
-    if entry.get("valid_to") and mark.signed_on > entry["valid_to"]:
-        return (f"mark signed on {mark.signed_on}, after the key's validity ended ({entry['valid_to']})",
-                f"标志签署日期 {mark.signed_on} 晚于密钥有效期截止日 {entry['valid_to']}")
-    if entry.get("status") == "retired" and mark.signed_on > (entry.get("status_date") or ""):
-        return (f"mark signed on {mark.signed_on}, after the key was retired on {entry.get('status_date')}",
-                f"标志签署日期 {mark.signed_on} 晚于密钥停用日期 {entry.get('status_date')}")
-    return None
+def body_names(trust: dict) -> dict:
+    """``{body: (name_zh, name_en)}`` from the (root-signed) trust list."""
+    out = {}
+    for entry in trust["keys"].values():
+        if entry.get("role") == "body" and isinstance(entry.get("body"), str):
+            out.setdefault(entry["body"], (entry.get("body_name_zh") or "", entry.get("body_name_en") or ""))
+    return out
 
 
 _PUBLIC_KEYS = {}
@@ -324,53 +266,40 @@ def public_key(public_b64: str):
 
 
 def mark_signature_ok(entry: dict, mark) -> bool:
-    from cryptography.exceptions import InvalidSignature
-
     try:
-        public_key(entry["public_key"]).verify(mark.signature, mark.signing_input)
-        return True
-    except (InvalidSignature, ValueError, TypeError, KeyError, RegistryError):
+        return mark.verify_signature(canonical.unb64url(entry["public_key"]))
+    except (KeyError, TypeError, RegistryError):
         return False
 
 
 def check_key_and_signature(trust: dict, mark, checks: dict):
-    """Rules 2-4 for one mark against a verified trust list; raise ``_Stop``.
+    """Rules 2-4 for one mark against a verified trust list; raise ``Stop``.
 
     The key must be listed (else ``unknown_issuer``), usable for this mark
-    (:func:`key_problem`, else ``key_not_valid``) and its signature must
-    verify (else ``bad_signature``). Marks ``checks["key"]`` and
-    ``checks["signature"]`` as they pass. Shared by single and batch mode.
+    (:func:`rules.key_problem`, use ``mark``; else ``key_not_valid``) and its
+    signature must verify (else ``bad_signature``). Marks ``checks["key"]``
+    and ``checks["signature"]`` as they pass. Shared by single and batch mode.
     """
     entry = trust["keys"].get(mark.key_id)
     if entry is None:
-        raise _Stop("unknown_issuer", f"key {mark.key_id} is not in the scheme's trust list",
-                    f"密钥 {mark.key_id} 不在信任列表中", "key")
-    problem = key_problem(entry, mark)
+        raise Stop("unknown_issuer", f"key {mark.key_id} is not in the scheme's trust list",
+                   f"密钥 {mark.key_id} 不在信任列表中", "key")
+    problem = rules.key_problem(entry, "mark", date=mark.signed_on, body=rules.body_of_cert_no(mark.cert_no))
     if problem:
-        raise _Stop("key_not_valid", problem[0], problem[1], "key")
+        raise Stop("key_not_valid", f"mark: {problem[0]}", f"标志：{problem[1]}", "key")
     checks["key"] = True
     if not mark_signature_ok(entry, mark):
-        raise _Stop("bad_signature", f"the mark's signature does not verify with key {mark.key_id}",
-                    "标志签名验证失败，可能是伪造标志", "signature")
+        raise Stop("bad_signature", f"the mark's signature does not verify with key {mark.key_id}",
+                   "标志签名验证失败，可能是伪造标志", "signature")
     checks["signature"] = True
 
 
-def parse_input(text_or_url):
-    """Rule 1: the payload, or _Stop(malformed)."""
-    if not isinstance(text_or_url, str):
-        raise _Stop("malformed", "input is not text", "输入不是文本", "payload")
-    if not text_or_url.isascii():
-        raise _Stop("malformed", "input has non-ASCII characters", "输入含有非 ASCII 字符", "payload")
-    text = payload.payload_from_url(text_or_url) if len(text_or_url) <= 4 * MAX_INPUT else text_or_url
-    if not text:
-        raise _Stop("malformed", "empty payload", "标志内容为空", "payload")
-    if len(text) > MAX_INPUT:
-        raise _Stop("malformed", f"payload is {len(text)} characters, longer than {MAX_INPUT}",
-                    f"标志内容长度 {len(text)} 超过 {MAX_INPUT}", "payload")
+def parse_input(scanned):
+    """Rule 1 (and the input rule, :func:`payload.payload_text`): the payload, or Stop(malformed)."""
     try:
-        return payload.parse_text(text)
+        return payload.parse_text(payload.payload_text(scanned))
     except PayloadError as e:
-        raise _Stop("malformed", f"not a mark payload: {e}", "不是有效的标志内容", "payload") from None
+        raise Stop("malformed", f"not a mark payload: {e}", "不是有效的标志内容", "payload") from None
 
 
 # -------------------------------------------------------------- the checks
@@ -380,21 +309,19 @@ def _check_record(source, mark, trust, result):
     try:
         text = source.read(f"api/certificates/{mark.cert_no}.json")
     except SourceMissing:
-        raise _Stop("not_found", f"certificate {mark.cert_no} is not published",
-                    f"未找到证书 {mark.cert_no} 的公开记录", "record") from None
+        raise Stop("not_found", f"certificate {mark.cert_no} is not published",
+                   f"未找到证书 {mark.cert_no} 的公开记录", "record") from None
     except SourceUnavailable as e:
-        raise _Stop("status_unknown", f"signature genuine, status could not be fetched ({e})",
-                    "签名真实，但无法获取证书状态", "record") from None
+        raise Stop("status_unknown", f"signature genuine, status could not be fetched ({e})",
+                   "签名真实，但无法获取证书状态", "record") from None
     try:
         doc = json.loads(text)
         revisions = doc["revisions"]
         if not isinstance(revisions, list) or not revisions:
             raise ValueError("revisions must be a non-empty list")
     except (ValueError, KeyError, TypeError) as e:
-        raise _Stop("status_unknown", f"signature genuine, status could not be fetched (certificate file unreadable: {e})",
-                    "签名真实，但证书文件无法读取", "record") from None
-    no_match = _Stop("not_found", "no published revision of this certificate matches this mark",
-                     "该证书没有与此标志相符的公开版本", "record")
+        raise Stop("status_unknown", f"signature genuine, status could not be fetched (certificate file "
+                   f"unreadable: {e})", "签名真实，但证书文件无法读取", "record") from None
     entry = trust["keys"][mark.key_id]
     match = None
     for i, env in enumerate(revisions):
@@ -409,32 +336,15 @@ def _check_record(source, mark, trust, result):
             match = i
             break
     if match is None:
-        raise no_match
+        raise Stop("not_found", "no published revision of this certificate matches this mark",
+                   "该证书没有与此标志相符的公开版本", "record")
     # Rule 5: why each later revision was made comes from the signed events
     # (the file's revision_reasons array is unsigned; never trusted).
     later = revision_reasons(doc, mark.cert_no, trust, range(match + 1, len(revisions)))
-    reasons = dict(zip(range(match + 1, len(revisions)), later))
-    for j, reason in enumerate(later, match + 1):
-        if reason == "rekeyed":
-            date = _signed_on(revisions[j])
-            raise _Stop("key_not_valid",
-                        f"this mark was replaced: the certificate was re-signed with a new key on {date}",
-                        f"此标志已被替换：证书已于 {date} 用新密钥重新签名", "record")
-        if reason not in REVISION_KEEPS_MARK:
-            raise _Stop("status_unknown", f"published file inconsistent: revision reason {reason!r}",
-                        "公开文件不一致", "record")
-    if later:
-        renewals = [_signed_on(revisions[j]) for j in range(match + 1, len(revisions))
-                    if reasons[j] == "renewed"]
-        note = (f"mark printed before the renewal of {renewals[0]}" if renewals
-                else f"mark printed before the scope change of {_signed_on(revisions[match + 1])}")
-        note_zh = (f"此标志印制于 {renewals[0]} 换证之前，仍然有效" if renewals
-                   else "此标志印制于认证范围变更之前，仍然有效")
-        result.details["note"] = note
-        result.details["note_zh"] = note_zh
+    result.details.update(rules.later_revisions(
+        [(reason, _signed_on(revisions[j])) for j, reason in enumerate(later, match + 1)]))
     result.details["matched_revision"] = match + 1
     result.details["revisions"] = len(revisions)
-    result.details["summary"] = doc.get("summary") if isinstance(doc.get("summary"), dict) else {}
     return doc
 
 
@@ -442,13 +352,15 @@ def revision_reasons(doc, cert_no, trust, indexes) -> list:
     """The reason (revising event type) of each revision in ``indexes`` (0-based),
     taken from the certificate's verified events: a revising event
     (``lifecycle.REVISING_EVENTS``) cites the ``record_digest`` of the revision
-    it created. A revision no verified event created -> status_unknown."""
+    it created. A revision no verified event created -> status_unknown. (So
+    every revision after the matched one, the current one included, is bound
+    to a signed event by its digest.)"""
     indexes = list(indexes)
     if not indexes:
         return []
-    _status, _seq, records = replay_events(doc, cert_no, trust)
+    replayed = replay_events(doc, cert_no, trust)
     made = {}
-    for rec in records:
+    for rec in replayed["records"]:
         if rec.get("type") in lifecycle.REVISING_EVENTS and isinstance(rec.get("record_digest"), str):
             made.setdefault(rec["record_digest"], rec["type"])
     out = []
@@ -458,9 +370,9 @@ def revision_reasons(doc, cert_no, trust, indexes) -> list:
         except (KeyError, TypeError, AttributeError):
             digest = None
         if digest not in made:
-            raise _Stop("status_unknown",
-                        f"published file inconsistent: no signed event created revision {j + 1}",
-                        f"公开文件不一致：没有已签名的事件对应第 {j + 1} 版证书", "record")
+            raise Stop("status_unknown",
+                       f"published file inconsistent: no signed event created revision {j + 1}",
+                       f"公开文件不一致：没有已签名的事件对应第 {j + 1} 版证书", "record")
         out.append(made[digest])
     return out
 
@@ -473,107 +385,96 @@ def _signed_on(envelope) -> str:
 
 
 def _status_unknown(reason, reason_zh="签名真实，但证书状态无法确认", check="status"):
-    return _Stop("status_unknown", reason, reason_zh, check)
+    return Stop("status_unknown", reason, reason_zh, check)
 
 
-def _signer_raw(trust, key_id):
-    if key_id == trust["root_key_id"]:
-        return trust["root_raw"]
-    entry = trust["keys"].get(key_id)
-    if entry is None:
-        return None
-    return canonical.unb64url(entry["public_key"])
-
-
-def replay_events(doc, cert_no, trust):
-    """Rule 6: verify every event and replay it; return (status, last_seq, events)."""
+def replay_events(doc, cert_no, trust) -> dict:
+    """Rule 6: verify every event (signed by a key the rules let sign the
+    certificate's events on its date), check the chain, and replay it.
+    Returns ``{"status", "status_date", "last_seq", "records"}``."""
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         raise _status_unknown("no signed events in the certificate file")
-    prev_digest, prev_seq, types, records = None, 0, [], []
+    body = rules.body_of_cert_no(cert_no)
+    prev_digest, prev_seq, records = None, 0, []
     for n, env in enumerate(events, 1):
         try:
-            raw = _signer_raw(trust, env.get("key_id"))
-            if raw is None:
+            entry = trust["keys"].get(env.get("key_id"))
+            if entry is None:
                 raise SignatureError(f"signed by key {env.get('key_id')!r}, not in the trust list")
-            rec = keys.verify_envelope(env, canonical.EVENT, raw)
+            rec = keys.verify_envelope(env, canonical.EVENT, canonical.unb64url(entry["public_key"]))
         except (RegistryError, AttributeError, TypeError, KeyError) as e:
             raise _status_unknown(f"event {n}: {e}") from None
         if rec.get("cert_no") != cert_no:
             raise _status_unknown(f"event {n}: is about {rec.get('cert_no')!r}, expected {cert_no}")
+        problem = rules.key_problem(entry, "event", date=rec.get("date"), body=body)
+        if problem:
+            raise _status_unknown(f"event {n}: {problem[0]}", f"第 {n} 条事件：{problem[1]}")
         seq = rec.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq <= prev_seq:
             raise _status_unknown(f"event {n}: seq {seq!r} does not increase (previous {prev_seq})")
         if rec.get("prev") != prev_digest:
             raise _status_unknown(f"event {n}: prev {rec.get('prev')!r} breaks the chain, expected {prev_digest}")
         prev_digest, prev_seq = canonical.envelope_digest(env), seq
-        types.append(rec.get("type"))
         records.append(rec)
     try:
-        status = lifecycle.status_from_events(types, cert_no=cert_no)
-    except LifecycleError as e:
+        status, since = lifecycle.replay(((r.get("type"), r.get("date")) for r in records), cert_no=cert_no)
+    except RegistryError as e:
         raise _status_unknown(f"event history does not replay: {e}") from None
-    return status, prev_seq, records
+    return {"status": status, "status_date": since, "last_seq": prev_seq, "records": records}
 
 
-def _check_status(source, doc, mark_or_cert_no, trust, result, today, max_age_days, log_origin=None):
-    cert_no = mark_or_cert_no
-    status, last_seq, records = replay_events(doc, cert_no, trust)
-    result.details["status_date"] = records[-1].get("date")
+def _check_statement(doc, cert_no, replayed, trust) -> dict:
+    """Rule 6: the log-signed status statement agrees with the replay."""
+    env = doc.get("status_statement")
+    try:
+        if not isinstance(env, dict):
+            raise SignatureError("no status statement")
+        entry = trust["keys"].get(env.get("key_id"))
+        if entry is None:
+            raise SignatureError(f"signed by {env.get('key_id')!r}, not in the trust list")
+        stmt = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
+        problem = rules.key_problem(entry, "status", date=rules.cst_date(stmt.get("as_of")).isoformat())
+        if problem:
+            raise SignatureError(problem[0])
+    except (RegistryError, AttributeError, TypeError, KeyError, ValueError) as e:
+        raise _status_unknown(f"status statement not genuine: {e}") from None
+    want = (cert_no, replayed["status"], replayed["last_seq"])
+    if (stmt.get("cert_no"), stmt.get("status"), stmt.get("last_seq")) != want:
+        raise _status_unknown(
+            f"status statement says {stmt.get('cert_no')}/{stmt.get('status')}/seq {stmt.get('last_seq')}, "
+            f"the signed events give {cert_no}/{want[1]}/seq {want[2]}")
+    return stmt
+
+
+def _check_status(source, doc, cert_no, trust, result, today, max_age_days, log_origin=None):
+    replayed = replay_events(doc, cert_no, trust)
+    result.details["status_date"] = replayed["status_date"]
     if source.fresh_by_definition:
         result.checks["status"] = True
         result.checks["fresh"] = True
         result.status_as_of = "registry"
     else:
-        env = doc.get("status_statement")
-        try:
-            if not isinstance(env, dict):
-                raise SignatureError("no status statement")
-            entry = trust["keys"].get(env.get("key_id"))
-            if entry is None or entry.get("role") != "log" or entry.get("status") == "compromised":
-                raise SignatureError(f"status statement signed by {env.get('key_id')!r}, not a usable log key")
-            stmt = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
-        except (RegistryError, AttributeError, TypeError, KeyError) as e:
-            raise _status_unknown(f"status statement not genuine: {e}") from None
-        if (stmt.get("cert_no"), stmt.get("status"), stmt.get("last_seq")) != (cert_no, status, last_seq):
-            raise _status_unknown(
-                f"status statement says {stmt.get('cert_no')}/{stmt.get('status')}/seq {stmt.get('last_seq')}, "
-                f"the signed events give {cert_no}/{status}/seq {last_seq}")
+        stmt = _check_statement(doc, cert_no, replayed, trust)
         result.checks["status"] = True
-        as_of = stmt.get("as_of")
-        result.status_as_of = as_of
-        try:
-            as_of_day = _cst_date(as_of)
-        except (ValueError, TypeError, AttributeError):
-            raise _status_unknown(f"status statement date {as_of!r} unreadable", check="fresh") from None
-        age = (today - as_of_day).days
-        if age < -FUTURE_TOLERANCE_DAYS:
-            raise _status_unknown(f"status as of {as_of_day} is in the future",
-                                  f"状态信息日期 {as_of_day} 晚于当前日期", "fresh")
+        result.status_as_of = stmt.get("as_of")
+        age, day = rules.status_age(stmt.get("as_of"), today)
         log = _check_log(source, doc, trust, result, today, max_age_days, log_origin)
-        if age > max_age_days:
-            # Freshness rule (docs/verification.md §6): a stale statement is still
-            # current when a fresh, verified checkpoint has exactly the tree size
-            # the statement was signed at -- no event has happened since.
-            log_size = stmt.get("log_size")
-            if log is None or isinstance(log_size, bool) or log["tree_size"] != log_size:
-                seen = "no verified log checkpoint" if log is None else (
-                    f"log checkpoint of size {log['tree_size']}, statement signed at size {log_size!r}")
-                raise _status_unknown(
-                    f"status as of {as_of_day} is stale ({age} days old, limit {max_age_days}; {seen})",
-                    f"状态信息截至 {as_of_day}，已过期（{age} 天），且透明日志此后已有新事件或无法确认",
-                    "fresh")
+        if rules.stale_unless_logged(age, day, max_age_days, stmt.get("log_size"),
+                                     None if log is None else log["tree_size"]):
             result.details["refreshed_by_log"] = True
         result.checks["fresh"] = True
     try:
+        # Authenticated: it is the matched revision, or a later one whose digest
+        # a verified revising event cites (revision_reasons).
         current = canonical.envelope_payload(doc["revisions"][-1], canonical.CERTIFICATE)
         expires = current["expires"]
     except (RegistryError, KeyError, TypeError, IndexError):
         raise _status_unknown("current revision unreadable") from None
     result.details["expires"] = expires
-    if status == "valid" and expires < today.isoformat():
-        return "expired", f"certificate expired on {expires}", f"证书已于 {expires} 过期"
-    return status, _status_reason(status, result), _status_reason_zh(status, result)
+    result.details["summary"] = records.summary_of(current, body_names(trust))
+    return rules.status_verdict(replayed["status"], replayed["status_date"], expires, today,
+                                note=result.details if result.details.get("note") else None)
 
 
 def log_required(trust, log_origin) -> bool:
@@ -609,20 +510,6 @@ def _check_log(source, doc, trust, result, today, max_age_days, log_origin=None)
     return log
 
 
-def _status_reason(status, result):
-    when = result.details.get("status_date")
-    if status == "valid":
-        return "signature genuine; the certificate is valid" + (
-            f" ({result.details['note']})" if result.details.get("note") else "")
-    return f"signature genuine; the certificate was {status} on {when}"
-
-
-def _status_reason_zh(status, result):
-    if status == "valid":
-        return "签名真实，证书有效" + (f"（{result.details['note_zh']}）" if result.details.get("note_zh") else "")
-    return f"签名真实；证书已于 {result.details.get('status_date')} {lifecycle.STATUS_NAMES[status][0]}"
-
-
 def verification_result(text_or_url, source, *, root_public_key=None, max_age=DEFAULT_MAX_AGE_DAYS,
                         today=None, log_origin=None) -> Verdict:
     """Verify a mark URL or payload text against ``source``; never raises on bad input.
@@ -642,11 +529,11 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
         today = today or clock.today()
         if isinstance(today, str):
             today = datetime.date.fromisoformat(today)
-        max_age_days = _max_age_days(max_age)
+        max_age_days = rules.max_age_days(max_age)
         mark = parse_input(text_or_url)
         result.checks["payload"] = True
         result.cert_no, result.key_id = mark.cert_no, mark.key_id
-        result.body = body_of_cert_no(mark.cert_no)
+        result.body = rules.body_of_cert_no(mark.cert_no)
         src = open_source(source)
         root = root_public_key
         if root is None and isinstance(src, DbSource):
@@ -663,7 +550,7 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
         verdict, reason, reason_zh = _check_status(src, doc, mark.cert_no, trust, result, today, max_age_days,
                                                    log_origin)
         result.verdict, result.reason, result.reason_zh = verdict, reason, reason_zh
-    except _Stop as stop:
+    except Stop as stop:
         result.verdict, result.reason, result.reason_zh = stop.verdict, stop.reason, stop.reason_zh
         if stop.check:
             result.checks[stop.check] = False

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import base64  # noqa: E402
 import datetime  # noqa: E402
 
-from registry import canonical, clock, keys, merkle, note, payload, snapshot, tiles, tlog  # noqa: E402
+from registry import canonical, clock, keys, merkle, note, payload, records, snapshot, tiles, tlog  # noqa: E402
 
 TODAY = "2025-06-15"
 AS_OF = "2025-06-10T15:59:59Z"
@@ -109,7 +109,8 @@ class MiniRegistry:
             "prev": prev, "reason": reason, "notice": None, "subject": None, "details": {},
         }
         cert.events.append(canonical.make_envelope(canonical.EVENT, record, signer))
-        cert.status, cert.status_date = status, date
+        if status != cert.status:  # status_date: when the status last changed (lifecycle.replay)
+            cert.status, cert.status_date = status, date
 
     def _revision(self, cert, reason, signer, signed_on, expires, scope, issued, product_en):
         previous = canonical.envelope_digest(cert.revisions[-1]) if cert.revisions else None
@@ -130,7 +131,7 @@ class MiniRegistry:
         mark = payload.sign(signer, signed_on=signed_on, expires=expires,
                             record_digest=canonical.envelope_digest(env), cert_no=cert.cert_no)
         self.marks[(cert.cert_no, len(cert.revisions))] = mark.to_text()
-        cert.summary = snapshot.summary_of(record, BODIES)
+        cert.summary = records.summary_of(record, BODIES)
         self._event(cert, reason, signed_on, signer, "valid" if reason in ("issued", "renewed") else cert.status)
 
     def issue(self, cert_no, signer, date, expires, product_en="High-precision CNC machine tool"):
@@ -178,6 +179,8 @@ def build():
     reg.revise("SZZZ-2024-SGS-00001", "rekeyed", K["sgs2"], "2025-01-11")     # after the compromise
     reg.issue("SZZZ-2024-CQC-00014", K["cqc1"], "2024-03-06", "2027-03-05")
     reg.revise("SZZZ-2024-CQC-00014", "rekeyed", K["cqc2"], "2024-07-02")   # file's reasons tampered
+    reg.issue("SZZZ-2024-CQC-00015", K["cqc2"], "2024-09-05", "2027-09-04")
+    reg.event("SZZZ-2024-CQC-00015", "surveillance_passed", K["tuv1"], "2025-03-04", "valid")  # wrong body
     certs = [reg.certs[no] for no in sorted(reg.certs)]
     return reg, certs
 
@@ -305,6 +308,36 @@ def vectors(reg, certs, files):
     add("revision-reasons-tampered", m[("SZZZ-2024-CQC-00014", 1)], "key_not_valid",
         "revision 2 is a rekey; the file's unsigned revision_reasons says 'renewed': "
         "verifiers take the reason from the signed rekeyed event")
+    add("event-signed-by-another-body", m[("SZZZ-2024-CQC-00015", 1)], "status_unknown",
+        "a genuine mark whose certificate has an event signed by a TUVSUD key: only the "
+        "certificate's own body may sign its events (rules.py, use 'event')")
+    # The input rule (payload.payload_text): the same scanned URL, the same verdict in
+    # Python and in a browser, whose URL parser strips C0 controls and spaces at both
+    # ends and removes tab, LF and CR before the page reads its fragment; nothing is
+    # percent-decoded, and anything but ASCII digits after the first '#' is malformed.
+    g = m[("SZZZ-2024-TUVSUD-00001", 1)]
+    url = SITE_URL + "/v/#"
+    for name, text, verdict, note in (
+        ("input-url", url + g, "valid", "the mark's URL as printed"),
+        ("input-url-trailing-spaces", url + g + "  ", "valid", "spaces at the end of the URL are stripped"),
+        ("input-url-trailing-crlf", url + g + "\r\n", "valid", "CR LF at the end of the URL are stripped"),
+        ("input-url-leading-space", "  " + url + g, "valid", "spaces before the URL are stripped"),
+        ("input-url-newline-inside", url + g[:30] + "\n" + g[30:], "valid", "a line break inside is removed"),
+        ("input-url-tab-inside", url + g[:30] + "\t" + g[30:], "valid", "a tab inside is removed"),
+        ("input-url-inner-space", url + g[:30] + " " + g[30:], "malformed", "a space inside is not a digit"),
+        ("input-url-percent-digit", url + "%3" + g[0] + g[1:], "malformed",
+         "a percent-encoded digit is not decoded"),
+        ("input-url-percent-20", url + g + "%20", "malformed", "a trailing %20 is not decoded"),
+        ("input-url-nbsp", url + g + "\u00a0", "malformed", "U+00A0 is not white space to strip"),
+        ("input-url-ideographic-space", url + "\u3000" + g, "malformed", "U+3000 is not stripped"),
+        ("input-url-bom", url + "\ufeff" + g, "malformed", "U+FEFF is not stripped"),
+        ("input-url-line-separator", url + g + "\u2028", "malformed", "U+2028 is not stripped"),
+        ("input-url-vertical-tab", url + g[:10] + "\x0b" + g[10:], "malformed",
+         "only tab, LF and CR are removed inside"),
+        ("input-url-double-hash", url + "#" + g, "malformed", "the text after the FIRST '#' is the payload"),
+        ("input-url-empty-fragment", url, "malformed", "nothing after '#'"),
+    ):
+        add(name, text, verdict, note)
     return v
 
 

@@ -7,14 +7,9 @@
 // The browser hashes and verifies the bytes that were signed and never
 // re-serialises them, except to refuse non-canonical text (as Python does).
 
-export const DOMAINS = Object.freeze({
-  certificate: "szzz/certificate/v1",
-  event: "szzz/event/v1",
-  trustList: "szzz/trust-list/v1",
-  status: "szzz/status/v1",
-  statusSnapshot: "szzz/status-snapshot/v1",
-  mark: "szzz/mark/v1",
-});
+import { DOMAINS } from "./constants.js";
+
+export { DOMAINS };
 
 export class SignatureError extends Error {}
 

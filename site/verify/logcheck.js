@@ -17,6 +17,7 @@ import { KEY_TYPE_COSIGNATURE, KEY_TYPE_ED25519, TileLog, leafHash, parseVkey, t
   verifyConsistency, verifyInclusion } from "./tlog.js";
 import { unb64url, utf8 } from "./canonical.js";
 import { fetchJSON } from "./verifier.js";
+import { keyProblem } from "./rules.js";
 
 export const LOG_CHECKS = ["log-signature", "log-fresh", "inclusion", "consistency"];
 const DAY = 86400;
@@ -30,13 +31,14 @@ async function vkeyFor(name, type, publicKey) {
   return parseVkey(`${name}+${id}+${toBase64(new Uint8Array([type, ...publicKey]))}`);
 }
 
-/** Note verifiers from the verified trust list: usable log and timestamp keys. */
+/** Note verifiers from the verified trust list: the keys the rules let sign a
+ * checkpoint (log keys) or cosign one (timestamp keys); rules.js keyProblem. */
 async function verifiers(keys, origin, timestampName) {
   const out = [];
   for (const k of keys.values()) {
-    if (k.status === "compromised" || typeof k.public_key !== "string") continue;
-    if (k.role === "log") out.push(await vkeyFor(origin, KEY_TYPE_ED25519, unb64url(k.public_key)));
-    if (k.role === "timestamp") out.push(await vkeyFor(timestampName, KEY_TYPE_COSIGNATURE, unb64url(k.public_key)));
+    if (typeof k.public_key !== "string") continue;
+    if (!keyProblem(k, "checkpoint")) out.push(await vkeyFor(origin, KEY_TYPE_ED25519, unb64url(k.public_key)));
+    else if (!keyProblem(k, "cosignature")) out.push(await vkeyFor(timestampName, KEY_TYPE_COSIGNATURE, unb64url(k.public_key)));
   }
   return out;
 }

@@ -7,15 +7,12 @@
 // which the verifier turns into the verdict `malformed` (verify-rules.md,
 // check 1). Nothing here touches the DOM.
 
-export const VERSION = 1;
-export const KEY_ID_BYTES = 8;
-export const DIGEST_BYTES = 16;
-export const MAX_CERT_NO = 32;
-export const MAX_TEXT = 400;
-export const GROUP_BYTES = 7;
-export const DIGITS_FOR_BYTES = [0, 3, 5, 8, 10, 13, 15, 17];
+import { PAYLOAD } from "./constants.js";
+
+export const { VERSION, KEY_ID_BYTES, DIGEST_BYTES, MAX_CERT_NO, MAX_TEXT, MAX_INPUT, GROUP_BYTES,
+  DIGITS_FOR_BYTES, HEADER_BYTES, SIGNATURE_BYTES, AT } = PAYLOAD;
 const BYTES_FOR_DIGITS = new Map(DIGITS_FOR_BYTES.map((d, b) => [d, b]).filter(([, b]) => b));
-const CERT_NO_RE = /^[A-Z0-9-]{1,32}$/;
+const CERT_NO_RE = new RegExp(PAYLOAD.CERT_NO_PATTERN);
 const DIGITS_RE = /^[0-9]+$/;
 const DAY_MS = 86400000;
 
@@ -76,36 +73,35 @@ function dateOf(days) {
   return new Date(days * DAY_MS).toISOString().slice(0, 10);
 }
 
-/** Binary payload -> fields (registry/payload.py parse_bytes). */
+/** Binary payload -> fields (registry/payload.py unpack and parse_bytes). */
 export function parseBytes(data) {
-  if (data.length < 30) {
-    throw new PayloadError(`payload is ${data.length} bytes, shorter than the 30-byte header`);
+  if (data.length < HEADER_BYTES) {
+    throw new PayloadError(`payload is ${data.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
   }
-  if (data[0] !== VERSION) {
-    throw new PayloadError(`byte 0: unknown payload version ${data[0]}, expected ${VERSION}`);
+  if (data[AT.VERSION] !== VERSION) {
+    throw new PayloadError(`byte ${AT.VERSION}: unknown payload version ${data[AT.VERSION]}, expected ${VERSION}`);
   }
-  const n = data[29];
+  const n = data[AT.LENGTH];
   if (n < 1 || n > MAX_CERT_NO) {
-    throw new PayloadError(`byte 29: certificate number length ${n} outside 1..${MAX_CERT_NO}`);
+    throw new PayloadError(`byte ${AT.LENGTH}: certificate number length ${n} outside 1..${MAX_CERT_NO}`);
   }
-  const expected = 30 + n + 64;
-  if (data.length !== expected) {
-    throw new PayloadError(`payload is ${data.length} bytes, expected ${expected} for n=${n}`);
+  const end = HEADER_BYTES + n;
+  if (data.length !== end + SIGNATURE_BYTES) {
+    throw new PayloadError(`payload is ${data.length} bytes, expected ${end + SIGNATURE_BYTES} for n=${n}`);
   }
-  const certBytes = data.subarray(30, 30 + n);
-  const certNo = String.fromCharCode(...certBytes);
+  const certNo = String.fromCharCode(...data.subarray(HEADER_BYTES, end));
   if (!CERT_NO_RE.test(certNo)) {
-    throw new PayloadError("bytes 30..: certificate number has characters outside [A-Z0-9-]");
+    throw new PayloadError(`bytes ${HEADER_BYTES}..: certificate number has characters outside [A-Z0-9-]`);
   }
   return {
-    version: data[0],
-    keyId: hex(data.subarray(1, 9)),
-    signedOn: dateOf((data[9] << 8) | data[10]),
-    expires: dateOf((data[11] << 8) | data[12]),
-    recordDigest: hex(data.subarray(13, 29)),
+    version: data[AT.VERSION],
+    keyId: hex(data.subarray(AT.KEY_ID, AT.SIGNED_ON)),
+    signedOn: dateOf((data[AT.SIGNED_ON] << 8) | data[AT.SIGNED_ON + 1]),
+    expires: dateOf((data[AT.EXPIRES] << 8) | data[AT.EXPIRES + 1]),
+    recordDigest: hex(data.subarray(AT.DIGEST, AT.LENGTH)),
     certNo,
-    signature: data.slice(30 + n),
-    signedBytes: data.slice(0, 30 + n),
+    signature: data.slice(end),
+    signedBytes: data.slice(0, end),
   };
 }
 
@@ -113,22 +109,31 @@ export function parseText(text) {
   return parseBytes(digitsToBytes(text));
 }
 
+// What the WHATWG URL parser strips from both ends of a URL (C0 controls
+// and space) and removes everywhere (tab, LF, CR) before a page sees its
+// fragment (registry/payload.py payload_text).
+const URL_STRIP = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
+const URL_REMOVE = /[\t\n\r]/g;
+
 /**
- * The payload text from what the page was given: a location.hash, a mark
- * URL or bare digits (registry/payload.py payload_from_url: strip, then the
- * part after the first "#"). Browsers percent-encode fragments, so the text
- * is percent-decoded once; anything undecodable or far too long is returned
- * as is and fails parsing (malformed), without work proportional to its size.
+ * The payload digits in what was scanned or pasted: a location.hash, a mark
+ * URL or bare digits. The one input rule of both verifiers
+ * (registry/payload.py payload_text, docs/verification.md "Input"): at most
+ * MAX_INPUT characters; C0 controls and spaces stripped from both ends, tab,
+ * LF and CR removed; the text after the first "#"; then 1..MAX_TEXT ASCII
+ * digits, nothing percent-decoded or trimmed further. Throws PayloadError.
  */
-export function payloadFromInput(input) {
-  let text = typeof input === "string" ? input : "";
-  if (text.length > MAX_TEXT * 12) return text; // refused later, never decoded
-  try {
-    text = decodeURIComponent(text);
-  } catch {
-    return text; // e.g. a lone "%": not digits, so malformed
-  }
-  text = text.trim();
+export function payloadText(scanned) {
+  if (typeof scanned !== "string") throw new PayloadError("input is not text");
+  if (scanned.length > MAX_INPUT) throw new PayloadError(`input is ${scanned.length} characters, longer than ${MAX_INPUT}`);
+  let text = scanned.replace(URL_STRIP, "").replace(URL_REMOVE, "");
   const hash = text.indexOf("#");
-  return hash >= 0 ? text.slice(hash + 1) : text;
+  if (hash >= 0) text = text.slice(hash + 1);
+  if (!text) throw new PayloadError("the mark holds no payload (nothing after '#')");
+  if (text.length > MAX_TEXT) throw new PayloadError(`payload is ${text.length} characters, longer than ${MAX_TEXT}`);
+  if (!DIGITS_RE.test(text)) {
+    const bad = Array.from(text).findIndex((c) => c < "0" || c > "9");
+    throw new PayloadError(`character ${bad} of the payload is not an ASCII decimal digit`);
+  }
+  return text;
 }

@@ -4,22 +4,21 @@
 // to a plain result object and never throws, whatever the input or the
 // published files hold.
 
-import { parseText, payloadFromInput } from "./payload.js";
+import { parseText, payloadText } from "./payload.js";
 import {
   DOMAINS, decodeCanonical, ed25519Verify, keyIdOf, sha256Hex, signingInput, unb64url, verifyEnvelope,
 } from "./canonical.js";
-import { TRANSITIONS } from "./lifecycle.js";
+import {
+  CHECKS, FUTURE_TOLERANCE_DAYS, REVISING_EVENTS, REVISION_KEEPS_MARK, STATUS_NAMES, TRANSITIONS, VERDICTS,
+} from "./constants.js";
+import { bodyOfCertNo, keyProblem } from "./rules.js";
 
-export const VERDICTS = [
-  "valid", "suspended", "revoked", "withdrawn", "expired", "unknown_issuer",
-  "key_not_valid", "bad_signature", "malformed", "not_found", "status_unknown",
-];
-const CHECKS = ["payload", "trust_list", "key", "signature", "record", "status", "fresh"];
+export { VERDICTS, bodyOfCertNo };
 // Revisions that leave earlier marks in force: products already on shelves
 // keep their marks (rule 5).
-const KEEPS_MARKS = new Set(["renewed", "scope_changed"]);
+const KEEPS_MARKS = new Set(REVISION_KEEPS_MARK);
 // Events that create a certificate revision (registry/lifecycle.py REVISING_EVENTS).
-const REVISING = new Set(["issued", "renewed", "scope_changed", "rekeyed"]);
+const REVISING = new Set(REVISING_EVENTS);
 const DAY_MS = 86400000;
 const CST_MS = 8 * 3600000;
 
@@ -47,12 +46,6 @@ export function asOfDate(asOf) {
   if (typeof asOf !== "string" || !AS_OF_RE.test(asOf)) return null;
   const ms = Date.parse(asOf);
   return Number.isNaN(ms) ? null : todayInSuzhou(ms);
-}
-
-/** The body code inside `<programme>-<year>-<BODY>-<serial>`, or null. */
-export function bodyOfCertNo(certNo) {
-  const parts = certNo.split("-");
-  return parts.length === 4 ? parts[2] : null;
 }
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -138,34 +131,10 @@ export function createVerifier(options) {
     return trustPromise;
   }
 
-  /** Rule 3: a key in the list but not usable for this mark. */
+  /** Rule 3: a key in the list but not usable for this mark (rules.js keyProblem, use "mark"). */
   function checkKey(key, mark) {
-    const notValid = (reason, reasonZh) => new Stop("key_not_valid", reason, reasonZh);
-    if (key.role !== "body") {
-      throw notValid(`key ${key.key_id} has role ${key.role}, not a certification body key`,
-        `密钥 ${key.key_id} 的用途是 ${key.role}，不是认证机构签发密钥`);
-    }
-    const body = bodyOfCertNo(mark.certNo);
-    if (key.body !== body) {
-      throw notValid(`key of body ${key.body} signed a certificate of body ${body}`,
-        `认证机构 ${key.body} 的密钥签署了另一机构（${body}）的证书`);
-    }
-    if (key.status === "compromised") {
-      throw notValid(`key ${key.key_id} was compromised on ${key.status_date}: no signature by it is trusted; its certificates were re-signed with a new key`,
-        `密钥 ${key.key_id} 已于 ${key.status_date} 泄露，其任何签名均不可信；相关证书已用新密钥重新签名`);
-    }
-    if (typeof key.valid_from !== "string" || mark.signedOn < key.valid_from) {
-      throw notValid(`mark signed on ${mark.signedOn}, before the key was valid (from ${key.valid_from})`,
-        `标志签署日期 ${mark.signedOn} 早于密钥生效日期 ${key.valid_from}`);
-    }
-    if (key.valid_to && mark.signedOn > key.valid_to) {
-      throw notValid(`mark signed on ${mark.signedOn}, after the key's validity ended (${key.valid_to})`,
-        `标志签署日期 ${mark.signedOn} 晚于密钥有效期截止日 ${key.valid_to}`);
-    }
-    if (key.status === "retired" && mark.signedOn > (key.status_date || "")) {
-      throw notValid(`mark signed on ${mark.signedOn}, after the key was retired on ${key.status_date}`,
-        `标志签署日期 ${mark.signedOn} 晚于密钥停用日期 ${key.status_date}`);
-    }
+    const problem = keyProblem(key, "mark", { date: mark.signedOn, body: bodyOfCertNo(mark.certNo) });
+    if (problem) throw new Stop("key_not_valid", `mark: ${problem[0]}`, `标志：${problem[1]}`);
   }
 
   /** Rule 5: the published revision this mark was printed from. */
@@ -261,16 +230,17 @@ export function createVerifier(options) {
     return replayed.get(file);
   }
 
-  async function replayEvents(file, mark, { keys, root }) {
+  async function replayEvents(file, mark, { keys }) {
     const unknown = replayUnknown;
     const records = [];
     if (!Array.isArray(file.events) || file.events.length === 0) throw unknown("no signed events", "没有已签名的事件记录");
+    const body = bodyOfCertNo(mark.certNo);
     let status = null;
     let previousPayload = null;
     let lastSeq = 0;
-    let lastDate = null;
+    let since = null;
     for (const [i, env] of file.events.entries()) {
-      const key = !isObject(env) ? undefined : env.key_id === root.key_id ? root : keys.get(env.key_id);
+      const key = isObject(env) ? keys.get(env.key_id) : undefined;
       let event;
       try {
         if (!key) throw new Error();
@@ -279,45 +249,48 @@ export function createVerifier(options) {
         throw unknown(`event ${i + 1} is not signed by a key of the trust list`, `第 ${i + 1} 条事件的签名无法验证`);
       }
       if (!isObject(event) || event.cert_no !== mark.certNo) throw unknown(`event ${i + 1} is about another certificate`, `第 ${i + 1} 条事件属于其他证书`);
+      const problem = keyProblem(key, "event", { date: event.date, body });
+      if (problem) throw unknown(`event ${i + 1}: ${problem[0]}`, `第 ${i + 1} 条事件：${problem[1]}`);
       if (!Number.isSafeInteger(event.seq) || event.seq <= lastSeq) throw unknown(`event ${i + 1}: seq ${event.seq} does not increase`, `第 ${i + 1} 条事件序号未递增`);
       const expectedPrev = previousPayload === null ? null : await sha256Hex(previousPayload);
       if (event.prev !== expectedPrev) throw unknown(`event ${i + 1}: prev does not chain to the previous event`, `第 ${i + 1} 条事件与前一事件的链接不符`);
       const allowed = TRANSITIONS.get(event.type);
       const next = allowed ? allowed.get(status) : undefined;
       if (next === undefined) throw unknown(`event ${i + 1}: ${event.type} cannot happen in status ${status}`, `第 ${i + 1} 条事件（${event.type}）不符合证书状态流转规则`);
+      if (next !== status) since = typeof event.date === "string" ? event.date : null;
       status = next;
       lastSeq = event.seq;
-      lastDate = typeof event.date === "string" ? event.date : null;
       previousPayload = env.payload;
       records.push(event);
     }
-    return { status, events: records, lastSeq, lastDate };
+    return { status, events: records, lastSeq, since };
   }
 
   async function replayStatus(file, mark, trust) {
     const unknown = replayUnknown;
     const { keys } = trust;
-    const { status, lastSeq, lastDate } = await verifiedEvents(file, mark, trust);
+    const { status, lastSeq, since } = await verifiedEvents(file, mark, trust);
     const statementEnv = file.status_statement;
     const logKey = isObject(statementEnv) ? keys.get(statementEnv.key_id) : undefined;
     let statement;
     try {
-      if (!logKey || logKey.role !== "log" || logKey.status === "compromised") throw new Error();
+      if (!logKey) throw new Error();
       statement = await verifyEnvelope(statementEnv, DOMAINS.status, logKey);
+      if (!isObject(statement) || keyProblem(logKey, "status", { date: asOfDate(statement.as_of) })) throw new Error();
     } catch {
-      throw unknown("the status statement is not signed by the registry's log key", "状态声明未经登记系统日志密钥签名");
+      throw unknown("the status statement is not signed by a log key the trust list lets sign it", "状态声明未经登记系统日志密钥签名");
     }
-    if (!isObject(statement) || statement.cert_no !== mark.certNo || statement.status !== status || statement.last_seq !== lastSeq) {
+    if (statement.cert_no !== mark.certNo || statement.status !== status || statement.last_seq !== lastSeq) {
       throw unknown("the status statement disagrees with the signed events", "状态声明与已签名事件不一致");
     }
-    return { status, statement, lastDate };
+    return { status, statement, since };
   }
 
   async function run(input, result) {
     // 1. Parse.
     let mark;
     try {
-      mark = parseText(payloadFromInput(input));
+      mark = parseText(payloadText(input));
     } catch (e) {
       throw new Stop("malformed", `not a mark payload: ${e.message}`, "不是有效的认证标志内容（二维码数据格式错误）");
     }
@@ -377,16 +350,16 @@ export function createVerifier(options) {
     result.checks.record = true;
 
     // 6. Status: signed events, the log's statement, freshness, expiry.
-    const { status, statement, lastDate } = await replayStatus(got.data, mark, trust).catch((e) => {
+    const { status, statement, since } = await replayStatus(got.data, mark, trust).catch((e) => {
       result.checks.status = false;
       throw e;
     });
     result.checks.status = true;
     result.status_as_of = typeof statement.as_of === "string" ? statement.as_of : null;
-    result.details.status_date = lastDate;
+    result.details.status_date = since;
     const asOf = asOfDate(statement.as_of);
     const age = asOf === null ? NaN : dayNumber(today()) - dayNumber(asOf);
-    if (!(age >= -1)) {
+    if (!(age >= -FUTURE_TOLERANCE_DAYS)) {
       result.checks.fresh = false;
       throw new Stop("status_unknown", `signature genuine, but the status as of ${statement.as_of} is ${asOf === null ? "unreadable" : "dated in the future"}`,
         `签名真实，但状态信息日期（${statement.as_of}）${asOf === null ? "无法读取" : "晚于当前日期"}`);
@@ -423,7 +396,7 @@ export function createVerifier(options) {
     return status;
   }
 
-  const STATUS_ZH = { suspended: "暂停", revoked: "撤销", withdrawn: "注销", expired: "过期" };
+  const STATUS_ZH = Object.fromEntries(Object.entries(STATUS_NAMES).map(([k, v]) => [k, v[0]]));
 
   /** Verify a mark URL, a fragment or bare digits; never throws. */
   async function verify(input) {

@@ -1,4 +1,4 @@
-// The verification page: reads the mark payload from location.hash, runs
+// The verification page: reads the mark payload from its URL's fragment, runs
 // the verifier (verifier.js) and shows one verdict, in Chinese with English
 // beneath, with what it means and what to do.
 //
@@ -10,6 +10,8 @@
 import { createVerifier, todayInSuzhou } from "./verifier.js";
 import { ed25519Supported } from "./canonical.js";
 import { createSiteLogCheck } from "./logcheck.js";
+import { payloadText } from "./payload.js";
+import { CHECKS } from "./constants.js";
 
 const $ = (id) => document.getElementById(id);
 const meta = (name) => {
@@ -232,7 +234,6 @@ async function run() {
   const mine = ++generation;
   const root = document.documentElement;
   const box = $("verdict");
-  const hash = location.hash.slice(1);
   // "v/" alone is the landing page; "v/#" (an empty fragment) is a mark to check.
   const requested = location.href.includes("#");
   root.dataset.run = String(mine); // lets tests and monitors tell runs apart
@@ -252,10 +253,12 @@ async function run() {
   bilingual($("v-title"), "正在验证…", "Verifying…");
   let result;
   if (!verifier) {
-    const checks = Object.fromEntries(["payload", "trust_list", "key", "signature", "record", "status", "fresh"].map((c) => [c, null]));
+    const checks = Object.fromEntries(CHECKS.map((c) => [c, null]));
     result = { verdict: "unsupported", checks, details: {}, reason: "", reason_zh: "" };
   } else {
-    result = await verifier.verify(hash);
+    // The whole URL, as Python's verifier takes a scanned URL: the payload is
+    // what follows its first "#" (payload.js payloadText, docs/verification.md "Input").
+    result = await verifier.verify(location.href);
   }
   if (mine !== generation) return;
   renderVerdict(result);
@@ -314,27 +317,26 @@ function scanStatus(zh, en) {
  * URL of another host is verified here with a warning naming that host.
  */
 function useScanned(text) {
-  const trimmed = text.trim();
-  let url = null;
+  let digits;
   try {
-    url = new URL(trimmed);
-  } catch { /* not an absolute URL */ }
-  let fragment = null;
-  if (/^[0-9]+$/.test(trimmed)) fragment = trimmed;
-  else if (url && /^https?:$/.test(url.protocol) && url.hash.length > 1) fragment = url.hash.slice(1);
-  if (fragment === null) {
-    scanStatus(`此二维码不是认证标志，未打开：${trimmed.slice(0, 200)}`,
+    digits = payloadText(text); // the one input rule, as in Python's szzz verify <image>
+  } catch {
+    scanStatus(`此二维码不是认证标志，未打开：${String(text).slice(0, 200)}`,
       "This QR code is not a certification mark; it was not opened.");
     return;
   }
+  let url = null;
+  try {
+    url = new URL(text.trim());
+  } catch { /* bare digits */ }
   if (url && url.origin !== location.origin) {
     scanStatus(`注意：此二维码指向 ${url.host}，不是本网站。已在本页验证其内容；请勿在该网站输入任何信息。`,
       `Note: this QR code points to ${url.host}, not this site. Its content was verified on this page; do not enter anything on that site.`);
   } else {
     scanStatus("已读取二维码", "QR code read");
   }
-  if (location.hash.slice(1) === fragment) run();
-  else location.hash = fragment;
+  if (location.hash === `#${digits}`) run();
+  else location.hash = digits;
   $("verdict").focus();
 }
 

@@ -72,6 +72,27 @@ def verify_via_hash(page, fragment: str, timeout_ms: int = 15000) -> dict:
     return verdict_of(page)
 
 
+def verify_via_url(page, url: str, timeout_ms: int = 15000) -> dict:
+    """Navigate the open verification page to ``url`` (a mark URL as scanned: the
+    browser's own URL parser turns it into the fragment the page reads) and
+    wait for the new verdict."""
+    if page.evaluate("(u) => { try { return new URL(u).href === location.href; } catch { return false; } }", url):
+        verify_via_hash(page, "0")  # the same URL again would fire no hashchange
+    before = page.evaluate("() => Number(document.documentElement.dataset.run || 0)")
+    page.goto(url)
+    page.wait_for_function(
+        f"(before) => Number(document.documentElement.dataset.run) !== before && {DONE}",
+        arg=before, timeout=timeout_ms)
+    return verdict_of(page)
+
+
+def on_site(text: str, site_url: str, base: str) -> str | None:
+    """A scanned mark URL of ``site_url`` moved to the test server ``base`` (every
+    byte around the site's prefix kept as scanned), or None for a bare input."""
+    if site_url not in text:
+        return None
+    return text.replace(site_url, base, 1)
+
 
 def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
     """The XSS corpus registry (tests/xss_corpus.py: hostile text in every

@@ -42,7 +42,7 @@ def test_every_certificate_gets_a_v8_m_qr_that_decodes_to_its_url(written):
 def test_quiet_zone_is_white(written):
     _db, _nos, results = written
     r = results[0]
-    qr = marks.make_qr("https://szzz.example.cn", payload.payload_from_url(r["url"]))
+    qr = marks.make_qr("https://szzz.example.cn", payload.payload_text(r["url"]))
     module, side, x0, y0 = marks._layout(qr)
     with Image.open(r["png"]) as image:
         band = image.convert("L").crop((x0, y0, x0 + side, y0 + 4 * module))

@@ -39,7 +39,7 @@ def test_vector_parses_to_its_fields_and_verifies(vector):
     assert mark.verify_signature(canonical.unb64url(VECTORS["public_key"]))
     for site, url in vector["urls"].items():
         assert url == site + "/v/#" + vector["text"]
-        assert payload.payload_from_url(url) == vector["text"]
+        assert payload.payload_text(url) == vector["text"]
         assert vector["qr_version_at_M"][site] <= marks.MAX_VERSION
 
 

@@ -10,7 +10,9 @@ from conftest import REPO
 
 VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
 SOURCE = verify.FilesSource(VECTORS["files"])
-VALID = [v["input"] for v in VECTORS["vectors"] if v["expected_verdict"] == "valid"]
+# Bare payloads: a change to a mark URL's host or to white space the input rule
+# strips (payload.payload_text) rightly leaves it valid.
+VALID = [v["input"] for v in VECTORS["vectors"] if v["expected_verdict"] == "valid" and v["input"].isdigit()]
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

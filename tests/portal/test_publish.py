@@ -312,9 +312,13 @@ def test_warm_build_renders_only_changed_marks(registry, built, tmp_path):
     try:
         reg.today_override = TODAY
         reg.revoke(registry["valid"][0], "撤销 revoked for the test", date=TODAY)
+        reg.renew(registry["valid"][1], "2030-01-31", date=TODAY)
     finally:
         reg.close()
     summary = run_build(registry, out, db=db)
-    assert summary["rendered"] == 1  # the revoked certificate's mark only
+    assert summary["rendered"] == 1  # the renewed certificate's new mark only
+    # Only a valid certificate may carry a mark: the revoked one's is no longer published.
+    assert not (out / "site/marks" / f"{registry['valid'][0]}.svg").exists()
+    assert (out / "site/marks" / f"{registry['valid'][1]}.png").is_file()
     doc = json.loads((out / "site/api/certificates" / f"{registry['valid'][0]}.json").read_text())
     assert doc["status"] == "revoked"

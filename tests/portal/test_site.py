@@ -6,6 +6,7 @@ registry (``tests/xss_corpus.py``). Lists use ``per_page=10`` so that
 pagination happens with a small registry.
 """
 
+import html
 import html.parser
 import json
 import math
@@ -57,6 +58,7 @@ def demo_db(tmp_path_factory):
         reg.revoke(valid[0], "监督抽查不合格 failed market surveillance", date="2025-05-20",
                    notice="市场监管局通报 2025-01")
         reg.suspend(valid[1], "监督审核未通过 surveillance audit failed", date="2025-05-21")
+        reg.withdraw(valid[2], "企业申请注销 withdrawn at the holder's request", date="2025-05-22")
     finally:
         reg.close()
     return db, valid[0], valid[1]
@@ -151,14 +153,40 @@ def test_certificate_page_shows_record_history_and_links(site, demo_db):
     assert "监督抽查不合格" in text and "市场监管局通报 2025-01" in text
     payload = rows(db, f"select mark_payload from certificates where cert_no = '{revoked}'")[0][0]
     assert f'href="../../v/#{payload}"' in text
-    for link in (f"../../marks/{revoked}.svg", f"../../marks/{revoked}.png",
-                 f"../../api/certificates/{revoked}.json",
+    for link in (f"../../api/certificates/{revoked}.json",
                  f"{DATASETTE}registry/certificates/{revoked}"):
         assert f'href="{link}"' in text, link
     tags = parse(page_of(site, f"certificates/{revoked}")).tags
     std_links = [a["href"] for t, a in tags if t == "a" and "/standards/" in a.get("href", "")]
     assert std_links and all((page_of(site, f"certificates/{revoked}").parent / h / "index.html")
                              .resolve().is_file() for h in std_links)
+
+
+def test_only_a_valid_certificate_page_offers_its_mark(site, demo_db):
+    """Mark use follows the replayed status: a revoked, suspended, withdrawn or
+    expired certificate's page says plainly that the mark may not be used, why
+    and since when, and links no mark download; a valid one offers both files."""
+    db = demo_db[0]
+    by_status = dict(rows(db, "select status, min(cert_no) from certificates group by status"))
+    assert set(by_status) == {"valid", "revoked", "suspended", "withdrawn", "expired"}
+    for status, cert_no in by_status.items():
+        page = page_of(site, f"certificates/{cert_no}")
+        tags = parse(page).tags
+        mark_links = [a["href"] for t, a in tags if t == "a" and "/marks/" in a.get("href", "")]
+        use = next(a for t, a in tags if t == "dd" and "data-mark-use" in a)["data-mark-use"]
+        text = page.read_text(encoding="utf-8")
+        if status == "valid":
+            assert use == "authorised"
+            assert mark_links == [f"../../marks/{cert_no}.svg", f"../../marks/{cert_no}.png"]
+            continue
+        assert use == "not-authorised" and mark_links == [], status
+        assert "不得使用认证标志" in text and "the certification mark may not be used" in text
+        (since, event_reason), = rows(db, f"select c.status_date, e.reason from certificates c join events e "
+                                          f"on e.cert_no = c.cert_no where c.cert_no = '{cert_no}' "
+                                          f"and e.date = c.status_date and e.type != 'surveillance_passed' "
+                                          f"order by e.seq desc limit 1")
+        assert f"证书已于 <time datetime=\"{since}\">{since}</time> {lifecycle.STATUS_NAMES[status][0]}" in text
+        assert event_reason and event_reason in html.unescape(text), status
 
 
 def test_lists_paginate_and_cover_every_certificate(site, demo_db):

@@ -143,7 +143,7 @@ def test_verify_registry_catches_tampering(reg):
     # by one Chinese character: both must be reported.
     reg.db.execute("update certificates set status = 'valid' where cert_no = ?", [no])
     problems = verify_registry(reg.db)
-    assert any("cached status valid, events give suspended" in p for p in problems)
+    assert any("cached status valid since" in p and "its signed events give suspended" in p for p in problems)
     reg.db.execute("update certificates set status = 'suspended' where cert_no = ?", [no])
     reg.db.execute("drop trigger revisions_no_update")
     reg.db.execute("update certificate_revisions set record = replace(record, '数控', '数空')")

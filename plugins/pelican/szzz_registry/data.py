@@ -158,6 +158,7 @@ def _load(conn) -> SiteData:
                           if s in data.standards]
         c["programme_names"] = schema.PROGRAMMES.get(c["programme"], (c["programme"], ""))
         c["history"] = []
+        c["notices"] = []
         product["certificates"].append(c)
         body["certificates"].append(c)
         for s in c["standards"]:
@@ -179,10 +180,29 @@ def _load(conn) -> SiteData:
         select n.id, n.date, n.kind, n.title_zh, n.title_en, n.text_zh, n.text_en,
                n.cert_no, n.body, n.event_seq
         from notices n order by n.date desc, n.id desc""")
+    for n in data.notices:
+        if n["cert_no"] in by_no:
+            by_no[n["cert_no"]]["notices"].append(n)
+    for c in certs:
+        c["status_event"] = _status_event(c)
     row = conn.execute("select max(seq), (select date from events order by seq desc limit 1) "
                        "from events").fetchone()
     data.last_seq, data.latest_event_date = (row[0] or 0), row[1]
     return data
+
+
+def _status_event(cert):
+    """The signed event that gave the certificate its current status (the one the
+    page cites as the reason the mark may not be used), or None."""
+    status, found = None, None
+    for ev in cert["history"]:
+        after = lifecycle.TRANSITIONS.get(ev["type"], {}).get(status)
+        if after is None:
+            return None  # the public database replays; validation refused anything else
+        if after != status:
+            found = ev
+        status = after
+    return found if status == cert["status"] else None
 
 
 def _division(industry_code):
