@@ -62,6 +62,7 @@ class AuditReport:
     checks: dict = field(default_factory=dict)   # name -> True/False/None (not run)
     counts: dict = field(default_factory=dict)
     checkpoint: dict = field(default_factory=dict)
+    statuses: dict = field(default_factory=dict)  # cert_no -> status replayed from the log's events
     seconds: float = 0.0
 
     @property
@@ -78,6 +79,7 @@ class AuditReport:
     def to_dict(self) -> dict:
         return {"site": self.site, "ok": self.ok, "checks": self.checks, "counts": self.counts,
                 "checkpoint": self.checkpoint, "notes": self.notes, "seconds": self.seconds,
+                "statuses": self.statuses,
                 "findings": [{"file": f.file, "entry": f.entry, "message": f.message}
                              for f in self.findings]}
 
@@ -431,6 +433,7 @@ class _Auditor:
                     r.fail(check, f"api/certificates/{path.name}", "certificate has no event in the log")
         r.passed(check)
         r.counts["certificate files"] = len(self.replay)
+        r.statuses = statuses
         self.status_json(statuses, size)
         self.pages(statuses)
 

@@ -120,3 +120,41 @@ def test_batch_with_bad_rows(env, tmp_path):
     lines = [json.loads(line) for line in out.output.splitlines() if line.startswith("{")]
     assert [(r["row"], r["verdict"]) for r in lines] == [
         (1, "valid"), (2, "malformed"), (3, "malformed"), (4, "malformed")]
+
+
+def test_verify_shows_only_signed_fields_and_escapes_terminal_controls(env, tmp_path):
+    """A host that edits a certificate file's unsigned ``summary`` cannot make
+    ``szzz verify`` print its text: what is shown comes from the signed revision."""
+    import shutil
+
+    from registry import verify as verifier
+
+    tmp, db, no = env["tmp"], env["db"], env["nos"][1]
+    assert szzz("snapshot", "--db", db, "--keys", env["keys"], "--out", tmp / "site3").exit_code == 0
+    site = tmp_path / "copy"
+    shutil.copytree(tmp / "site3", site)
+    path = site / "api" / "certificates" / f"{no}.json"
+    doc = json.loads(path.read_text())
+    doc["summary"]["product_name_zh"] = "伪造产品\x1b[2J\x1b]0;owned\x07"
+    doc["summary"]["enterprise_name_zh"] = "FORGED ENTERPRISE \u202eevil"
+    path.write_text(json.dumps(doc, ensure_ascii=False))
+    mark = szzz("mark", no, "--db", db, "--out", tmp_path / "m", "--json")
+    url = json.loads(mark.output)["url"]
+    for args in ([], ["--json"]):
+        out = szzz("verify", url, "--site", site, "--root-key", site / "api/root-key.json", *args)
+        assert out.exit_code == 0, out.output
+        assert "伪造产品" not in out.output and "FORGED" not in out.output
+        assert "数控机床1" in out.output     # the signed product name
+        assert not any(ch in out.output for ch in "\x1b\x07\u202e")
+    # Text from a hostile file (an error's reason, say) reaches a terminal escaped.
+    from registry.cli_marks import _show, json_text, printable
+
+    assert printable("a\x1b[2Jb\u202ec") == "a\\u001b[2Jb\\u202ec"
+    result = verifier.Verdict("status_unknown", reason="x\x1b]0;t\x07\u2066y", reason_zh="原因\x9b")
+    text = json_text(result.to_dict())
+    assert json.loads(text)["reason"] == "x\x1b]0;t\x07\u2066y" and "\x1b" not in text and "\x9b" not in text
+    runner = CliRunner()
+    with runner.isolation() as (out, _err, _):
+        _show(result)
+        shown = out.getvalue().decode()
+    assert "\x1b" not in shown and "\x9b" not in shown and "\\u001b]0;t\\u0007\\u2066y" in shown
