@@ -41,7 +41,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "registry"))
 
-from registry import merkle, tiles, tlog  # noqa: E402
+from registry.log import checkpoint, tiles
+
+from registry.publish import log as publish_log  # noqa: E402
 
 
 def synthetic_entries(n: int) -> list[bytes]:
@@ -53,7 +55,7 @@ def synthetic_entries(n: int) -> list[bytes]:
                    '"notice":null,"prev":"%s","reason":"监督审核通过 surveillance audit passed",'
                    '"record_digest":"%s","revision":1,"seq":%d,"status":"valid","subject":null,'
                    '"type":"surveillance_passed"}') % (seq % 100000, "ab" * 32, "cd" * 32, seq)
-        out.append(tlog.entry_bytes("0123456789abcdef", payload, sig))
+        out.append(checkpoint.entry_bytes("0123456789abcdef", payload, sig))
     return out
 
 
@@ -119,7 +121,8 @@ def bench_proof_bytes(log_dir: Path, n: int):
 
 def bench_audit(certs: int, work: Path):
     import registry_testkit as kit
-    from registry import audit, changefeed, snapshot
+    from registry.publish import api, changefeed
+    from registry.verify import audit
 
     work.mkdir(parents=True, exist_ok=True)
     db, keys_dir = work / "registry.db", work / "keys"
@@ -133,15 +136,15 @@ def bench_audit(certs: int, work: Path):
     t_reg = time.perf_counter() - t0
     site = work / "site"
     now = int(datetime.datetime(2025, 6, 2, tzinfo=datetime.timezone.utc).timestamp())
-    from registry import schema
+    from registry.store import schema
 
     dbh = schema.connect(db)
-    log_signer = snapshot.load_log_signer(dbh, keys_dir, kit.PASSPHRASE)
-    ts_signer = tlog.load_timestamp_signer(dbh, keys_dir, kit.PASSPHRASE)
+    log_signer = api.load_log_signer(dbh, keys_dir, kit.PASSPHRASE)
+    ts_signer = publish_log.load_timestamp_signer(dbh, keys_dir, kit.PASSPHRASE)
     as_of = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
-    t_pub, _ = timed(lambda: (snapshot.write_snapshot(dbh, site, log_signer, as_of=as_of),
+    t_pub, _ = timed(lambda: (api.write_snapshot(dbh, site, log_signer, as_of=as_of),
                               changefeed.write_change_feed(dbh, site, as_of=as_of)))
-    t_log, info = timed(lambda: tlog.publish_log(dbh, site, log_signer, ts_signer, timestamp=now))
+    t_log, info = timed(lambda: publish_log.publish_log(dbh, site, log_signer, ts_signer, timestamp=now))
     dbh.conn.close()
     t_audit, report = timed(lambda: audit.audit(site, now=now))
     assert report.ok, report.text()
@@ -155,7 +158,7 @@ def bench_audit(certs: int, work: Path):
 def bench_audit_site(site: str):
     import resource
 
-    from registry import audit
+    from registry.verify import audit
 
     t_audit, report = timed(lambda: audit.audit(site))
     certs = report.counts.get("certificate files") or 0

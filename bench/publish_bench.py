@@ -84,7 +84,7 @@ def make_registry(work: Path, n: int):
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
         t = time.monotonic()
-        from registry import demo
+        from registry.store import demo
         demo.build(db, keys, certificates=n, today=TODAY, passphrase=PASSPHRASE.encode())
         print(f"  demo registry of {n} certificates made in {time.monotonic() - t:.1f} s (not timed)")
     return db, keys
@@ -114,7 +114,7 @@ def plain_pelican(meter, work: Path, n: int, run_id: str):
 
 
 def revoke_one(db, keys):
-    from registry.operations import Registry
+    from registry.store.operations import Registry
 
     reg = Registry.open(db, keys, PASSPHRASE.encode())
     try:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import json, resource, sys, time, tracemalloc
 sys.path.insert(0, sys.argv[4])
-from registry import demo
+from registry.store import demo
 if sys.argv[5] == "1":
     tracemalloc.start()  # slows Python ~2x: only on request
 t = time.perf_counter()
@@ -64,7 +64,7 @@ def raw_sign_rate(seconds=1.0):
 
 def issue_rate(count, workdir, batch):
     from stdnum.cn import uscc as stdnum_uscc
-    from registry.operations import Registry
+    from registry.store.operations import Registry
 
     tag = "batch" if batch else "single"
     reg = Registry.init(Path(workdir) / f"issue-{tag}.db", Path(workdir) / f"keys-{tag}",

@@ -96,7 +96,7 @@ def main():
         tmp = Path(tmp)
         db = args.db
         if not db:
-            from registry import demo
+            from registry.store import demo
             db = tmp / "demo.db"
             start = time.perf_counter()
             demo.build(db, tmp / "keys", certificates=args.certificates, today="2025-06-01")

@@ -5,7 +5,7 @@ Prints figures (ratios against baselines measured in the same run), never assert
 
 1. raw Ed25519 verification rate of ``cryptography``: one core, and all cores
    in parallel (a process per core), same message size as a mark;
-2. ``szzz verify --batch`` engine (``batchverify.verify_batch``) over N marks
+2. ``szzz verify --batch`` engine (``batch.verify_batch``) over N marks
    (default 100,000) against a signed snapshot of N certificates, on every
    core: verdicts/s and the ratio to the raw rate (target >= 70 %);
 3. mark rendering (SVG + 600 dpi PNG): ms per mark, one core and all cores,
@@ -33,7 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from registry import batchverify, canonical, keys, marks, payload, schema, snapshot  # noqa: E402
+from registry.core import reference
+from registry.core import canonical, keys, payload
+from registry.marks import qr, render
+from registry.publish import api, site
+from registry.store import schema
+from registry.verify import batch  # noqa: E402
 
 TODAY = "2025-06-15"
 AS_OF = "2025-06-15T02:00:00Z"
@@ -96,8 +101,8 @@ def build_snapshot(n, tmp):
         "as_of": AS_OF, "last_seq": n, "trust_list_version": 1, "certificates": certs}, log)
     api = tmp / "api"
     api.mkdir(parents=True)
-    (api / "trust-list.json").write_text(snapshot.dumps(trust), encoding="utf-8")
-    (api / "status.json").write_text(snapshot.dumps(status), encoding="utf-8")
+    (api / "trust-list.json").write_text(api.dumps(trust), encoding="utf-8")
+    (api / "status.json").write_text(api.dumps(status), encoding="utf-8")
     return root.public_b64, urls
 
 
@@ -113,13 +118,13 @@ def bench_batch(n, cores, tmp):
     size_mb = (tmp / "api/status.json").stat().st_size / 1e6
     print(f"  snapshot of {n:,} certificates: {size_mb:.1f} MB, built and {n:,} marks signed in {build_s:.1f} s")
     t0 = time.perf_counter()
-    index = batchverify.load_index(tmp, root_b64, today=TODAY)
+    index = batch.load_index(tmp, root_b64, today=TODAY)
     load_s = time.perf_counter() - t0
     assert index.snapshot_stop is None and index.trust_stop is None
     out_path = tmp / "verdicts.jsonl"
     t0 = time.perf_counter()
     with open(out_path, "w", encoding="utf-8") as out:
-        counts = batchverify.verify_batch(batchverify.read_rows(listing), tmp, root_public_key=root_b64,
+        counts = batch.verify_batch(batch.read_rows(listing), tmp, root_public_key=root_b64,
                                           out=out, workers=cores, today=TODAY)
     total_s = time.perf_counter() - t0
     lines = sum(1 for _ in open(out_path, encoding="utf-8"))
@@ -130,7 +135,7 @@ def bench_batch(n, cores, tmp):
 def _render(args):
     info, out = args
     t0 = time.perf_counter()
-    marks.write_mark(info, out)
+    render.write_mark(info, out)
     return time.perf_counter() - t0
 
 
@@ -144,7 +149,7 @@ def bench_marks(count, cores, tmp):
         cert_no = f"SZZZ-2024-TUVSUD-{i:05d}"
         text = payload.sign(signer, signed_on="2024-03-01", expires="2027-02-28",
                             record_digest=secrets.token_hex(32), cert_no=cert_no).to_text()
-        infos.append(marks.MarkInfo(cert_no, "SZZZ", "valid", text,
+        infos.append(render.MarkInfo(cert_no, "SZZZ", "valid", text,
                                     payload.mark_url("https://szzz.example.cn", text)))
     out = tmp / "marks"
     out.mkdir()
@@ -153,7 +158,7 @@ def bench_marks(count, cores, tmp):
     qr_ms = []
     for info in infos[:50]:
         s = time.perf_counter()
-        marks.make_qr("https://szzz.example.cn", info.payload_text)
+        qr.make_qr("https://szzz.example.cn", info.payload_text)
         qr_ms.append((time.perf_counter() - s) * 1000)
     single = [_render((info, out)) for info in infos]
     t0 = time.perf_counter()
@@ -172,19 +177,19 @@ def version_histogram(db_path):
     hist = collections.Counter()
     if db_path:
         db = schema.connect(db_path)
-        site = marks.site_url_for(db)
+        url = site.site_url_for(db)
         for (text,) in db.execute("select mark_payload from certificates where mark_payload is not null"):
-            hist[marks.make_qr(site, text).version] += 1
-        return site, hist
+            hist[qr.make_qr(url, text).version] += 1
+        return url, hist
     signer = keys.signer_from_seed(b"bench hist")
-    site = marks.DEFAULT_SITE_URL
-    for programme in schema.PROGRAMMES:
+    url = site.DEFAULT_SITE_URL
+    for programme in reference.PROGRAMMES:
         for body_len in range(2, 9):
             cert_no = f"{programme}-2025-{'B' * body_len}-00001"
             text = payload.sign(signer, signed_on="2025-01-01", expires="2028-01-01",
                                 record_digest="00" * 32, cert_no=cert_no).to_text()
-            hist[marks.make_qr(site, text).version] += 1
-    return site, hist
+            hist[qr.make_qr(url, text).version] += 1
+    return url, hist
 
 
 def bench_demo(n, cores, tmp):
@@ -193,7 +198,7 @@ def bench_demo(n, cores, tmp):
     import zxingcpp
     from PIL import Image
 
-    from registry import demo
+    from registry.store import demo
 
     tmp.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -201,20 +206,20 @@ def bench_demo(n, cores, tmp):
     build_s = time.perf_counter() - t0
     db = schema.connect(tmp / "demo.db")
     t0 = time.perf_counter()
-    results = marks.write_marks(db, tmp / "marks", workers=cores)
+    results = render.write_marks(db, tmp / "marks", workers=cores)
     render_s = time.perf_counter() - t0
     hist = collections.Counter((r["version"], r["error"]) for r in results)
     decoded = 0
     for r in results:
         with Image.open(r["png"]) as image:
             decoded += [c.text for c in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)] == [r["url"]]
-    signer = snapshot.load_log_signer(db, tmp / "keys", demo.DEMO_PASSPHRASE.encode())
-    snapshot.write_snapshot(db, tmp / "site", signer, as_of=AS_OF)
+    signer = api.load_log_signer(db, tmp / "keys", demo.DEMO_PASSPHRASE.encode())
+    api.write_snapshot(db, tmp / "site", signer, as_of=AS_OF)
     listing = tmp / "demo.jsonl"
     listing.write_text("".join(json.dumps({"id": r["cert_no"], "url": r["url"]}) + "\n" for r in results))
     root = json.loads((tmp / "site/api/root-key.json").read_text())["public_key"]
     with open(tmp / "demo-verdicts.jsonl", "w") as out:
-        counts = batchverify.verify_batch(batchverify.read_rows(listing), tmp / "site", root_public_key=root,
+        counts = batch.verify_batch(batch.read_rows(listing), tmp / "site", root_public_key=root,
                                           out=out, workers=cores, today=TODAY)
     return {"certificates": len(results), "build_s": build_s, "render_ms": 1000 * render_s / len(results),
             "hist": hist, "decoded": decoded, "verdicts": counts}
@@ -224,7 +229,7 @@ def bench_browser(tmp):
     try:
         from playwright.sync_api import sync_playwright
 
-        from registry import verify, webverifier
+        from registry.publish import webverifier
     except ImportError as e:
         return f"not measured ({e})"
     import http.server
@@ -237,7 +242,7 @@ def bench_browser(tmp):
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_text(text, encoding="utf-8")
     try:
-        webverifier.install_verifier(site / "v", root_public_key=vectors["root_public_key"],
+        webverifier.install_verifier(site / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT), root_public_key=vectors["root_public_key"],
                                      max_age_days=vectors["max_age_days"], today=vectors["today"])
     except Exception as e:  # noqa: BLE001 — a bench reports, it does not fail
         return f"not measured (install_verifier: {e})"

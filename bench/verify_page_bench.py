@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from registry import webverifier  # noqa: E402
+from registry.publish import webverifier  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 VECTORS = ROOT / "docs" / "vectors" / "mark-conformance.json"
@@ -82,7 +82,7 @@ def build(tmp: Path) -> tuple[Path, dict]:
     for name, text in vectors["files"].items():
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text, encoding="utf-8", newline="")
-    webverifier.install_verifier(tmp / "v", root_public_key=vectors["root_public_key"],
+    webverifier.install_verifier(tmp / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT), root_public_key=vectors["root_public_key"],
                                  today=vectors["today"], max_age_days=vectors["max_age_days"])
     (tmp / "baseline").mkdir()
     (tmp / "baseline" / "index.html").write_text(

@@ -1,5 +1,5 @@
-"""``python -m registry`` runs the ``szzz`` command line."""
+"""``python -m registry``: the ``szzz`` command line."""
 
-from .cli import main
+from registry.cli import main
 
 main()

@@ -4,7 +4,7 @@
 A small fixed registry — keys from documented seeds (``keys.signer_from_seed``),
 fixed dates — is built directly with the real ``canonical``, ``payload`` and
 ``snapshot`` code (not through ``Registry``: its keys are random), published
-with ``snapshot.write_files``, and its published files are put INSIDE the
+with ``api.write_files``, and its published files are put INSIDE the
 vector file, so the Python verifier (tests/marks/test_conformance.py) and the
 browser verifier (tests/browser/) verify the same bytes and must give the
 same verdicts. Running this script twice gives identical bytes; a test
@@ -25,7 +25,13 @@ sys.path.insert(0, str(ROOT))
 import base64  # noqa: E402
 import datetime  # noqa: E402
 
-from registry import canonical, clock, keys, merkle, note, payload, records, snapshot, tiles, tlog  # noqa: E402
+from registry.core import canonical, clock, keys, payload, records
+
+from registry.log import checkpoint, merkle, note, tiles
+
+from registry.publish import api
+
+from registry.store import history  # noqa: E402
 
 TODAY = "2025-06-15"
 AS_OF = "2025-06-10T15:59:59Z"
@@ -136,7 +142,7 @@ class MiniRegistry:
 
     def issue(self, cert_no, signer, date, expires, product_en="High-precision CNC machine tool"):
         programme, _year, body, _serial = cert_no.split("-")
-        cert = snapshot.CertificateData(cert_no, None, None, body, programme)
+        cert = history.CertificateData(cert_no, None, None, body, programme)
         self.certs[cert_no] = cert
         self._revision(cert, "issued", signer, date, expires, "数控机床的设计和制造", date, product_en)
         return cert
@@ -191,7 +197,7 @@ def log_size(certs):
 
 def published_files(trust, certs):
     with tempfile.TemporaryDirectory() as tmp:
-        snapshot.write_files(tmp, trust, certs, K["log"], as_of=AS_OF, last_seq=log_size(certs))
+        api.write_files(tmp, trust, certs, K["log"], as_of=AS_OF, last_seq=log_size(certs))
         files = {}
         for path in sorted(Path(tmp, "api").rglob("*.json")):
             files[str(path.relative_to(tmp))] = path.read_text(encoding="utf-8")
@@ -202,8 +208,8 @@ def restate(files, cert, as_of, size):
     """Re-sign one certificate's status statement with another as_of / log size."""
     name = f"api/certificates/{cert.cert_no}.json"
     doc = json.loads(files[name])
-    doc["status_statement"] = snapshot.status_statement(cert, K["log"], as_of, size)
-    files[name] = snapshot.dumps(doc)
+    doc["status_statement"] = api.status_statement(cert, K["log"], as_of, size)
+    files[name] = api.dumps(doc)
 
 
 def with_byte(text, index, value):
@@ -317,7 +323,7 @@ def vectors(reg, certs, files):
     # percent-decoded, and anything but ASCII digits after the first '#' is malformed.
     g = m[("SZZZ-2024-TUVSUD-00001", 1)]
     url = SITE_URL + "/v/#"
-    for name, text, verdict, note in (
+    for name, text, verdict, why in (
         ("input-url", url + g, "valid", "the mark's URL as printed"),
         ("input-url-trailing-spaces", url + g + "  ", "valid", "spaces at the end of the URL are stripped"),
         ("input-url-trailing-crlf", url + g + "\r\n", "valid", "CR LF at the end of the URL are stripped"),
@@ -337,7 +343,7 @@ def vectors(reg, certs, files):
         ("input-url-double-hash", url + "#" + g, "malformed", "the text after the FIRST '#' is the payload"),
         ("input-url-empty-fragment", url, "malformed", "nothing after '#'"),
     ):
-        add(name, text, verdict, note)
+        add(name, text, verdict, why)
     return v
 
 
@@ -352,8 +358,8 @@ def log_site(reg, certs):
     restate(files, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, size)
     restate(files, reg.certs["SZZZ-2024-CQC-00012"], STALE_AS_OF, size - 1)
     events = sorted((e for c in certs for e in c.events), key=lambda e: json.loads(e["payload"])["seq"])
-    entries = [tlog.entry_bytes(e["key_id"], e["payload"], e["signature"]) for e in events]
-    names = tlog.names_for(SITE_URL)
+    entries = [checkpoint.entry_bytes(e["key_id"], e["payload"], e["signature"]) for e in events]
+    names = checkpoint.names_for(SITE_URL)
     binary = {}
     with tempfile.TemporaryDirectory() as tmp:
         got_size, root = tiles.append_entries(tmp, 0, entries)
@@ -364,10 +370,10 @@ def log_site(reg, certs):
                 binary[f"log/{rel}"] = base64.b64encode(path.read_bytes()).decode()
     files["log/checkpoint"] = note.sign_note(
         note.Checkpoint(names.origin, size, root).body(),
-        [tlog.note_signer(K["log"], names.origin, note.KEY_TYPE_ED25519),
-         tlog.note_signer(K["timestamp"], names.timestamp_name, note.KEY_TYPE_COSIGNATURE)],
-        timestamp=tlog.epoch(COSIGNED))
-    files[tlog.LOG_JSON] = json.dumps(names.to_json(MAX_AGE_DAYS), sort_keys=True, separators=(",", ":")) + "\n"
+        [checkpoint.note_signer(K["log"], names.origin, note.KEY_TYPE_ED25519),
+         checkpoint.note_signer(K["timestamp"], names.timestamp_name, note.KEY_TYPE_COSIGNATURE)],
+        timestamp=checkpoint.epoch(COSIGNED))
+    files[checkpoint.LOG_JSON] = json.dumps(names.to_json(MAX_AGE_DAYS), sort_keys=True, separators=(",", ":")) + "\n"
     m = reg.marks
     vectors = [
         {"name": "log-fresh-statement", "input": m[("SZZZ-2024-CQC-00001", 1)], "expected_verdict": "valid",
@@ -408,13 +414,13 @@ def generate() -> str:
     name = "api/certificates/SZZZ-2024-CQC-00014.json"
     doc = json.loads(files[name])
     doc["revision_reasons"] = ["issued", "renewed"]
-    files[name] = snapshot.dumps(doc)
+    files[name] = api.dumps(doc)
     files["api/certificates/SZZZ-2024-CQC-00010.json"] = '{"format": "szzz/certificate-file/v1", "cert_no": '
     name = "api/certificates/SZZZ-2024-CQC-00011.json"
     doc = json.loads(files[name])
     sig = doc["events"][1]["signature"]
     doc["events"][1]["signature"] = ("B" if sig[0] != "B" else "C") + sig[1:]
-    files[name] = snapshot.dumps(doc)
+    files[name] = api.dumps(doc)
     out = {
         "format": "szzz/mark-conformance/v1",
         "description": "Conformance vectors for the mark verifiers (docs/verification.md); "

@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from registry import canonical, keys, marks, payload  # noqa: E402
+from registry.core import canonical, keys, payload
+
+from registry.marks import qr  # noqa: E402
 
 SEED = b"szzz mark vector body key 1"
 SITE_URLS = ("https://szzz.example.cn", "http://127.0.0.1:8000")
@@ -51,7 +53,7 @@ def generate() -> str:
             "key_id": signer.key_id, "bytes_hex": mark.to_bytes().hex(),
             "signing_input_hex": mark.signing_input.hex(), "text": text, "digits": len(text),
             "urls": {site: payload.mark_url(site, text) for site in SITE_URLS},
-            "qr_version_at_M": {site: marks.make_qr_unchecked(site, text).version for site in SITE_URLS},
+            "qr_version_at_M": {site: qr.make_qr_unchecked(site, text).version for site in SITE_URLS},
         })
     groups = []
     for size in range(1, 8):
@@ -64,7 +66,7 @@ def generate() -> str:
         "seed": SEED.decode(), "public_key": signer.public_b64, "key_id": signer.key_id,
         "groups": groups, "vectors": vectors,
         "invalid": [{"text": t, "why": why} for t, why in INVALID],
-        "max_site_url_length": marks.max_site_url_length(),
+        "max_site_url_length": qr.max_site_url_length(),
     }
     return json.dumps(out, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
 

@@ -13,6 +13,14 @@ import urllib.request
 
 import pytest
 
+from pathlib import Path
+
+from registry.publish.webverifier import VerifierAssets
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The verify page's source and QR decoder in this checkout (install_verifier(assets=...)).
+VERIFIER_ASSETS = VerifierAssets.in_checkout(REPO_ROOT)
+
 #: Flags Chromium needs on this workplace's machines (root, no GPU, closed network).
 #: Playwright adds its own fresh ``--user-data-dir`` for every ``launch()``.
 CHROMIUM_ARGS = [

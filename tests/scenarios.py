@@ -25,8 +25,8 @@ import random
 
 from stdnum.cn import uscc as stdnum_uscc
 
-from registry import keys, payload
-from registry.operations import Registry
+from registry.core import keys, payload
+from registry.store.operations import Registry
 
 PASSPHRASE = b"scenario-test-passphrase"
 INIT = "2021-01-01"

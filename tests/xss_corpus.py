@@ -70,7 +70,7 @@ def xss_registry(tmp_path):
     suspended, reinstated, revoked or withdrawn with payload reasons and
     notices, and notices of every kind carry payload titles and texts.
     """
-    from registry.operations import Registry
+    from registry.store.operations import Registry
 
     tmp_path = Path(tmp_path)
     db_path, keys_dir = tmp_path / "xss.db", tmp_path / "xss-keys"

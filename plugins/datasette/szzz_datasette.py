@@ -32,7 +32,9 @@ import sqlite3
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from registry import canonical, export, keys
+from registry.core import canonical, keys
+
+from registry.publish import export
 
 
 def _public_keys(conn):

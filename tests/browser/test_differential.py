@@ -27,8 +27,13 @@ import re
 import pytest
 
 import scenarios
-from registry import audit, batchverify, clock, integrity, lifecycle, schema, verify, webverifier
-from verify_site import verdict_of, verify_via_hash, verify_via_url
+from helpers import VERIFIER_ASSETS
+from registry import verify
+from registry.core import clock, lifecycle
+from registry.publish import dbsource, webverifier
+from registry.store import integrity, schema
+from registry.verify import audit, batch, single, sources
+from verify_site import verify_via_hash, verify_via_url
 
 import publish
 
@@ -48,7 +53,7 @@ def scenario(request, tmp_path_factory):
     site = tmp / "out" / "site"
     root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
     origin = json.loads((site / "api" / "log.json").read_text())["origin"]
-    webverifier.install_verifier(site / PAGE.strip("/"), root_public_key=root, today=scenarios.FINAL,
+    webverifier.install_verifier(site / PAGE.strip("/"), assets=VERIFIER_ASSETS, root_public_key=root, today=scenarios.FINAL,
                                  log_origin=origin)
     db = schema.connect(info["db"], readonly=True)
     rng = random.Random(request.param)
@@ -65,8 +70,8 @@ def scenario(request, tmp_path_factory):
 def python_verdicts(sc, inputs) -> dict:
     """Verdicts of every Python path: {path: [verdict per input]}."""
     today = scenarios.FINAL
-    site = verify.DirSource(sc["site"])
-    db = verify.DbSource(sc["db"])
+    site = sources.DirSource(sc["site"])
+    db = dbsource.DbSource(sc["db"])
     out = {
         "single --site": [verify.verification_result(t, site, root_public_key=sc["root"], today=today).verdict
                           for t in inputs],
@@ -74,7 +79,7 @@ def python_verdicts(sc, inputs) -> dict:
     }
     for name, fast in (("batch fast", True), ("batch full", False)):
         buf = io.StringIO()
-        batchverify.verify_batch([{"id": i, "url": t} for i, t in enumerate(inputs)], sc["site"],
+        batch.verify_batch([{"id": i, "url": t} for i, t in enumerate(inputs)], sc["site"],
                                  root_public_key=sc["root"], out=buf, workers=1, today=today, fast=fast)
         rows = [json.loads(line) for line in buf.getvalue().splitlines()]
         assert [r["id"] for r in rows] == list(range(len(inputs)))
@@ -131,7 +136,7 @@ def test_every_path_gives_the_same_verdict_for_every_mark(scenario, page, serve_
     statuses = scenario["audit"].statuses
     for text, verdict in zip(inputs, verdicts):
         if verdict in lifecycle.STATUS_NAMES:
-            cert_no = verify.parse_input(text).cert_no
+            cert_no = single.parse_input(text).cert_no
             assert statuses[cert_no] == verdict or (verdict == "expired" and statuses[cert_no] == "valid"), \
                 (cert_no, verdict, statuses[cert_no])
 

@@ -13,7 +13,10 @@ import shutil
 
 import pytest
 
-from registry import verify, webverifier
+from helpers import VERIFIER_ASSETS
+from registry import verify
+
+from registry.publish import webverifier
 from verify_site import build_site, load_vectors, verify_via_hash
 
 pytestmark = pytest.mark.browser
@@ -29,7 +32,7 @@ def make_site(root):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(base64.b64decode(b64))
     # A second page with the origin pinned (as publish.py installs it).
-    webverifier.install_verifier(root / "v-pinned", root_public_key=VECTORS["root_public_key"],
+    webverifier.install_verifier(root / "v-pinned", assets=VERIFIER_ASSETS, root_public_key=VECTORS["root_public_key"],
                                  today=VECTORS["today"], max_age_days=VECTORS["max_age_days"],
                                  log_origin=LOG_SITE["origin"])
     return root

@@ -24,7 +24,7 @@ import pytest
 
 import publish
 from helpers import assert_no_js_errors
-from registry import sitesearch
+from registry.publish import sitesearch
 from xss_corpus import XSS_STRINGS, xss_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "portal"))

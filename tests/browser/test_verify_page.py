@@ -15,14 +15,17 @@ import http.server
 import io
 import random
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import assert_no_js_errors, js_errors
-from registry import lifecycle, marks, payload, verify, webverifier
-from registry.exceptions import ConfigError, SignatureError
+from helpers import assert_no_js_errors, js_errors, VERIFIER_ASSETS
+from registry import verify
+from registry.core import lifecycle, payload
+from registry.marks import qr, render
+from registry.publish import webverifier
+from registry.verify import sources
+from registry.core.exceptions import ConfigError, SignatureError
 from verify_site import (
     DONE, build_site, build_xss_site, foreign_requests, load_vectors, on_site, record_requests, verdict_of,
     verify_via_hash, verify_via_url,
@@ -49,7 +52,7 @@ def xss_site(tmp_path_factory) -> tuple[Path, dict]:
 
 def python_verdict(vector) -> str:
     return verify.verification_result(
-        vector["input"], verify.FilesSource(VECTORS["files"]),
+        vector["input"], sources.FilesSource(VECTORS["files"]),
         root_public_key=VECTORS["root_public_key"], today=VECTORS["today"],
         max_age=VECTORS["max_age_days"]).verdict
 
@@ -309,8 +312,8 @@ def test_scanning_a_photo_of_a_real_mark_verifies_it(page, serve_dir, conformanc
     assert not any(u.endswith("/jsQR.js") for u in requests), "jsQR must load only when scanning"
 
     text = BY_NAME["valid-current-key"]["input"]
-    info = marks.MarkInfo("SZZZ-2024-TUVSUD-00001", "SZZZ", "valid", text, payload.mark_url(base, text))
-    png = marks.render_png(info, marks.make_qr(base, text))
+    info = render.MarkInfo("SZZZ-2024-TUVSUD-00001", "SZZZ", "valid", text, payload.mark_url(base, text))
+    png = render.render_png(info, qr.make_qr(base, text))
     (tmp_path / "mark.png").write_bytes(png)
     page.set_input_files("#scan-photo", str(tmp_path / "mark.png"))
     page.wait_for_function(f"() => {DONE} && document.getElementById('verdict').dataset.verdict !== ''")
@@ -319,14 +322,14 @@ def test_scanning_a_photo_of_a_real_mark_verifies_it(page, serve_dir, conformanc
     assert any(u.endswith("/v/jsQR.js") for u in requests)
 
     revoked = BY_NAME["revoked"]["input"]
-    info = marks.MarkInfo("SZZZ-2024-CQC-00004", "SZZZ", "revoked", revoked, payload.mark_url(base, revoked))
-    (tmp_path / "photo.jpg").write_bytes(_photo_of(marks.render_png(info, marks.make_qr(base, revoked))))
+    info = render.MarkInfo("SZZZ-2024-CQC-00004", "SZZZ", "revoked", revoked, payload.mark_url(base, revoked))
+    (tmp_path / "photo.jpg").write_bytes(_photo_of(render.render_png(info, qr.make_qr(base, revoked))))
     page.set_input_files("#scan-photo", str(tmp_path / "photo.jpg"))
     page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'revoked'")
 
     # A mark URL of another host is verified here (never followed), with a warning.
-    other = marks.MarkInfo("X", "SZZZ", "valid", text, "https://szzz.example.cn/v/#" + text)
-    (tmp_path / "other.png").write_bytes(marks.render_png(other, marks.make_qr("https://szzz.example.cn", text)))
+    other = render.MarkInfo("X", "SZZZ", "valid", text, "https://szzz.example.cn/v/#" + text)
+    (tmp_path / "other.png").write_bytes(render.render_png(other, qr.make_qr("https://szzz.example.cn", text)))
     page.set_input_files("#scan-photo", str(tmp_path / "other.png"))
     page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'valid'")
     assert "szzz.example.cn" in page.locator("#scan-status").inner_text()
@@ -366,7 +369,7 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
     from html.parser import HTMLParser
 
     root_key = VECTORS["root_public_key"]
-    out = webverifier.install_verifier(tmp_path / "v", root_public_key=root_key, max_age_days=3,
+    out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, max_age_days=3,
                                        report_url="https://www.example.gov.cn/report")
     page = (out / "index.html").read_text(encoding="utf-8")
 
@@ -399,17 +402,17 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
 
 def test_install_refuses_bad_settings_and_keeps_the_previous_install(tmp_path):
     key = VECTORS["root_public_key"]
-    out = webverifier.install_verifier(tmp_path / "v", root_public_key=key)
+    out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS, root_public_key=key)
     before = (out / "index.html").read_bytes()
     with pytest.raises(ConfigError, match="jsQR.*npm ci"):
-        webverifier.install_verifier(out, root_public_key=key, jsqr_path=tmp_path / "missing.js")
+        webverifier.install_verifier(out, assets=webverifier.VerifierAssets(VERIFIER_ASSETS.source_dir, tmp_path / "missing.js"), root_public_key=key)
     with pytest.raises(ConfigError, match="relative URL"):
-        webverifier.install_verifier(out, root_public_key=key, api_base="https://evil.example/api/")
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, api_base="https://evil.example/api/")
     with pytest.raises(ConfigError, match="relative URL"):
-        webverifier.install_verifier(out, root_public_key=key, report_url="javascript:alert(1)")
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, report_url="javascript:alert(1)")
     with pytest.raises(SignatureError, match="32 bytes"):
-        webverifier.install_verifier(out, root_public_key="AAAA")
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key="AAAA")
     with pytest.raises(ConfigError, match="today"):
-        webverifier.install_verifier(out, root_public_key=key, today="15/06/2025")
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, today="15/06/2025")
     assert (out / "index.html").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]  # no staging debris

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from registry import webverifier
+from helpers import VERIFIER_ASSETS
+from registry.publish import webverifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VECTORS_PATH = REPO_ROOT / "docs" / "vectors" / "mark-conformance.json"
@@ -33,7 +34,7 @@ def write_files(root: Path, files: dict) -> None:
 def build_site(root: Path, files: dict, *, root_public_key: str, today: str, max_age_days: int = 7,
                **options) -> Path:
     write_files(root, files)
-    webverifier.install_verifier(root / "v", root_public_key=root_public_key, today=today,
+    webverifier.install_verifier(root / "v", assets=VERIFIER_ASSETS, root_public_key=root_public_key, today=today,
                                  max_age_days=max_age_days, **options)
     return root
 
@@ -97,26 +98,28 @@ def on_site(text: str, site_url: str, base: str) -> str | None:
 def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
     """The XSS corpus registry (tests/xss_corpus.py: hostile text in every
     free-text field, signed through ``registry.operations.Registry``),
-    published with ``snapshot.write_snapshot`` under ``root/api/``, the
+    published with ``api.write_snapshot`` under ``root/api/``, the
     verifier installed at ``root/v/`` (and at ``root/v-slow/`` with a 0.5 s
     fetch timeout). Returns ``{cert_no: (status, payload digits)}``."""
-    from registry import schema, snapshot, tlog
+    from registry.publish import api
+    from registry.publish import log as publish_log
+    from registry.store import schema
     from xss_corpus import PASSPHRASE, xss_registry
 
     (root / "registry").mkdir(parents=True, exist_ok=True)
     db_path, keys_dir = xss_registry(root / "registry")
     db = schema.connect(db_path)
     try:
-        log_signer = snapshot.load_log_signer(db, keys_dir, PASSPHRASE)
-        snapshot.write_snapshot(db, root / "site", log_signer)
+        log_signer = api.load_log_signer(db, keys_dir, PASSPHRASE)
+        api.write_snapshot(db, root / "site", log_signer)
         # The trust list has a timestamp key, so verifiers require the log.
-        tlog.publish_log(db, root / "site", log_signer, tlog.load_timestamp_signer(db, keys_dir, PASSPHRASE))
+        publish_log.publish_log(db, root / "site", log_signer, publish_log.load_timestamp_signer(db, keys_dir, PASSPHRASE))
         certificates = {no: (status, text) for no, status, text in db.execute(
             "select cert_no, status, mark_payload from certificates order by cert_no")}
     finally:
         db.close()
     site = root / "site"
     root_key = json.loads((site / "api" / "root-key.json").read_text(encoding="utf-8"))["public_key"]
-    webverifier.install_verifier(site / "v", root_public_key=root_key, today=today)
-    webverifier.install_verifier(site / "v-slow", root_public_key=root_key, today=today, timeout_ms=500)
+    webverifier.install_verifier(site / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, today=today)
+    webverifier.install_verifier(site / "v-slow", assets=VERIFIER_ASSETS, root_public_key=root_key, today=today, timeout_ms=500)
     return certificates

@@ -21,8 +21,12 @@ sys.path.insert(0, str(REPO / "tests" / "registry"))
 
 import registry_testkit as kit  # noqa: E402
 
-from registry import changefeed, keys, snapshot, tlog  # noqa: E402
-from registry.operations import Registry  # noqa: E402
+from registry.core import keys
+
+from registry.publish import api, changefeed
+
+from registry.publish import log as publish_log  # noqa: E402
+from registry.store.operations import Registry  # noqa: E402
 
 PASSPHRASE = kit.PASSPHRASE
 NOW = int(datetime.datetime(2025, 6, 2, 12, tzinfo=datetime.timezone.utc).timestamp())
@@ -57,14 +61,14 @@ def add_events(db_path, keys_dir, cert_no, n=1):
 def signers(db_path, keys_dir):
     db = sqlite_db(db_path)
     try:
-        return (snapshot.load_log_signer(db, keys_dir, PASSPHRASE),
-                tlog.load_timestamp_signer(db, keys_dir, PASSPHRASE))
+        return (api.load_log_signer(db, keys_dir, PASSPHRASE),
+                publish_log.load_timestamp_signer(db, keys_dir, PASSPHRASE))
     finally:
         db.conn.close()
 
 
 def sqlite_db(db_path):
-    from registry import schema
+    from registry.store import schema
 
     return schema.connect(db_path)
 
@@ -75,9 +79,9 @@ def publish_api(db_path, keys_dir, site_dir, *, previous_site=None, state_file=N
     db = sqlite_db(db_path)
     try:
         as_of = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
-        snapshot.write_snapshot(db, site_dir, log_signer, as_of=as_of)
+        api.write_snapshot(db, site_dir, log_signer, as_of=as_of)
         changefeed.write_change_feed(db, site_dir, as_of=as_of)
-        return tlog.publish_log(db, site_dir, log_signer, ts_signer, previous_site=previous_site,
+        return publish_log.publish_log(db, site_dir, log_signer, ts_signer, previous_site=previous_site,
                                 state_file=state_file, timestamp=timestamp)
     finally:
         db.conn.close()
@@ -117,7 +121,7 @@ def resign_event(db_path, keys_dir, seq, changes):
     (an insider holding the body key), so only the log can tell."""
     import json
 
-    from registry import canonical
+    from registry.core import canonical
 
     conn = sqlite3.connect(db_path)
     key_id, payload = conn.execute("select key_id, payload from events where seq = ?", [seq]).fetchone()

@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import log_site
-from registry import audit, note, tlog
-from registry.cli_audit import audit_command
+from registry.log import checkpoint, note
+from registry.verify import audit
+from registry.cli.audit import audit_command
 
 NOW = log_site.NOW
 
@@ -157,7 +157,7 @@ def test_events_reordered_without_resigning_is_named(world, tmp_path):
     site = log_site.copy_site(world["site"], tmp_path / "site2")
     # Swap entries 0 and 1 inside the entry bundle and rebuild the tiles: the
     # tree no longer matches the signed checkpoint, and each entry's seq is wrong.
-    from registry import tiles
+    from registry.log import tiles
 
     bundle = next(p for p in (site / "log" / "tile" / "entries").rglob("*") if p.is_file())
     entries = tiles.decode_bundle(bundle.read_bytes())
@@ -206,13 +206,13 @@ def test_rolled_back_checkpoint(world, tmp_path):
     # newer checkpoint sees the rollback.
     report = run_audit(world, world["site"], previous=newer / "log" / "checkpoint")
     text = failed(report)
-    size_new = tlog.open_checkpoint((newer / "log" / "checkpoint").read_text(), *_trust(world)).size
+    size_new = checkpoint.open_checkpoint((newer / "log" / "checkpoint").read_text(), *_trust(world)).size
     assert f"already has {size_new}" in text and "rolled back" in text
 
 
 def _trust(world):
     env = json.loads((world["site"] / "api" / "trust-list.json").read_text())
-    return json.loads(env["payload"]), tlog.names_for(origin=world["origin"])
+    return json.loads(env["payload"]), checkpoint.names_for(origin=world["origin"])
 
 
 def test_stale_and_future_checkpoints(world):

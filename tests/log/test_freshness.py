@@ -22,7 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 import log_site
-from registry import batchverify, canonical, keys, snapshot, tlog, verify
+from registry import verify
+from registry.core import canonical, keys
+from registry.log import checkpoint
+from registry.publish import api
+from registry.publish import log as publish_log
+from registry.verify import batch, sources
 from registry.cli import cli
 
 REPO = log_site.REPO
@@ -55,7 +60,7 @@ def run(text, source, today=VECTORS["today"], **kw):
 
 @pytest.mark.parametrize("vector", LOG_SITE["vectors"], ids=lambda v: v["name"])
 def test_log_site_vectors(vector, tmp_path):
-    for source in (verify.FilesSource(log_site_files()), write_log_site(tmp_path)):
+    for source in (sources.FilesSource(log_site_files()), write_log_site(tmp_path)):
         r = run(vector["input"], source)
         assert r.verdict == vector["expected_verdict"], (vector["name"], r.reason)
         if r.verdict == "valid":
@@ -64,9 +69,9 @@ def test_log_site_vectors(vector, tmp_path):
 
 def test_quiet_vector_is_refreshed_by_the_log_and_the_larger_one_names_both_sizes():
     quiet, larger = LOG_SITE["vectors"][1], LOG_SITE["vectors"][2]
-    r = run(quiet["input"], verify.FilesSource(log_site_files()))
+    r = run(quiet["input"], sources.FilesSource(log_site_files()))
     assert r.details.get("refreshed_by_log") is True and r.status_as_of.startswith("2025-05-01")
-    r = run(larger["input"], verify.FilesSource(log_site_files()))
+    r = run(larger["input"], sources.FilesSource(log_site_files()))
     size = LOG_SITE["log_size"]
     assert "is stale" in r.reason and f"size {size}" in r.reason and f"size {size - 1}" in r.reason
     assert r.checks["fresh"] is False
@@ -77,14 +82,14 @@ def test_log_site_without_its_log_is_status_unknown(tmp_path):
     must not turn the check off (a hostile host could otherwise hide a rollback)."""
     good = LOG_SITE["vectors"][0]
     files = log_site_files()
-    del files[tlog.LOG_JSON]
-    r = run(good["input"], verify.FilesSource(files))
+    del files[checkpoint.LOG_JSON]
+    r = run(good["input"], sources.FilesSource(files))
     assert r.verdict == "status_unknown" and "must publish its log" in r.reason
     # The same files with the origin pinned: api/log.json is not needed.
-    r = run(good["input"], verify.FilesSource(files), log_origin=LOG_SITE["origin"])
+    r = run(good["input"], sources.FilesSource(files), log_origin=LOG_SITE["origin"])
     assert r.verdict == "valid", r.reason
     files = {k: v for k, v in files.items() if not k.startswith("log/")}
-    r = run(good["input"], verify.FilesSource(files), log_origin=LOG_SITE["origin"])
+    r = run(good["input"], sources.FilesSource(files), log_origin=LOG_SITE["origin"])
     assert r.verdict == "status_unknown" and "transparency log" in r.reason
 
 
@@ -92,14 +97,14 @@ def test_pinned_origin_without_a_log_is_status_unknown_even_without_timestamp_ke
     """The main vector site publishes no log and lists no timestamp key: valid
     unless an origin is pinned (argument or SZZZ_LOG_ORIGIN)."""
     vector = next(v for v in VECTORS["vectors"] if v["name"] == "valid-current-key")
-    source = verify.FilesSource(VECTORS["files"])
+    source = sources.FilesSource(VECTORS["files"])
     assert run(vector["input"], source).verdict == "valid"
     r = run(vector["input"], source, log_origin="szzz.example.cn/log")
     assert r.verdict == "status_unknown" and r.checks["fresh"] is False
 
 
 def test_wrong_pinned_origin_is_status_unknown():
-    r = run(LOG_SITE["vectors"][0]["input"], verify.FilesSource(log_site_files()),
+    r = run(LOG_SITE["vectors"][0]["input"], sources.FilesSource(log_site_files()),
             log_origin="evil.example/log")
     assert r.verdict == "status_unknown"
 
@@ -111,23 +116,23 @@ def test_batch_stale_snapshot_is_refreshed_only_by_a_checkpoint_of_its_size(tmp_
     good = LOG_SITE["vectors"][0]
     rows = [(1, {"id": "a", "payload": good["input"]})]
 
-    def batch(today):
+    def run_batch(today):
         out = tmp_path / "out.jsonl"
         with open(out, "w") as f:
-            batchverify.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
-                                     workers=1, today=today, max_age=7)
+            batch.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
+                               workers=1, today=today, max_age=7)
         return json.loads(out.read_text().splitlines()[0])
 
-    assert batch("2025-06-20")["verdict"] == "valid"
-    assert batch("2025-06-22")["verdict"] == "status_unknown"  # checkpoint 8 days old
+    assert run_batch("2025-06-20")["verdict"] == "valid"
+    assert run_batch("2025-06-22")["verdict"] == "status_unknown"  # checkpoint 8 days old
     # A snapshot signed at a smaller tree than the checkpoint's is not refreshed.
     env = json.loads((site / "api/status.json").read_text())
     record = json.loads(env["payload"])
     record["log_size"] -= 1
     log_key = keys.signer_from_seed(VECTORS["seeds"]["log"].encode())  # documented vector seed
-    (site / "api/status.json").write_text(snapshot.dumps(
+    (site / "api/status.json").write_text(api.dumps(
         canonical.make_envelope(canonical.STATUS_SNAPSHOT, record, log_key)))
-    r = batch("2025-06-20")
+    r = run_batch("2025-06-20")
     assert r["verdict"] == "status_unknown" and "stale" in r["reason"]
     assert single_on(site, good["input"], "2025-06-20").verdict == "valid"  # single mode: its statement
 
@@ -139,16 +144,16 @@ def test_batch_with_a_pinned_origin_requires_the_log(tmp_path):
     site = write_log_site(tmp_path / "site")
     rows = [(1, {"id": "a", "payload": LOG_SITE["vectors"][0]["input"]})]
 
-    def batch(**kw):
+    def run_batch(**kw):
         out = tmp_path / "out.jsonl"
         with open(out, "w") as f:
-            batchverify.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
-                                     workers=1, today="2025-06-15", max_age=7, **kw)
+            batch.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
+                               workers=1, today="2025-06-15", max_age=7, **kw)
         return json.loads(out.read_text().splitlines()[0])
 
-    assert batch()["verdict"] == "valid"
-    assert batch(log_origin="szzz.example.cn/log")["verdict"] == "valid"
-    wrong = batch(log_origin="evil.example/log")
+    assert run_batch()["verdict"] == "valid"
+    assert run_batch(log_origin="szzz.example.cn/log")["verdict"] == "valid"
+    wrong = run_batch(log_origin="evil.example/log")
     assert wrong["verdict"] == "status_unknown" and "pinned origin evil.example/log" in wrong["reason"], wrong
     assert wrong["checks"]["fresh"] is False
     # The CLI passes --log-origin (or SZZZ_LOG_ORIGIN) to batch mode too.
@@ -164,8 +169,8 @@ def test_batch_with_a_pinned_origin_requires_the_log(tmp_path):
     # A site that stops publishing its checkpoint: unpinned, the fresh snapshot
     # alone decides; pinned, the missing log is status_unknown, never skipped.
     (site / "log" / "checkpoint").unlink()
-    assert batch()["verdict"] == "valid"
-    assert batch(log_origin="szzz.example.cn/log")["verdict"] == "status_unknown"
+    assert run_batch()["verdict"] == "valid"
+    assert run_batch(log_origin="szzz.example.cn/log")["verdict"] == "status_unknown"
 
 
 def single_on(site, text, today):
@@ -180,7 +185,7 @@ def quiet(tmp_path_factory):
 
 
 def day_after(days):
-    return datetime.datetime.fromtimestamp(log_site.NOW + days * DAY, tlog.clock.CST).date()
+    return datetime.datetime.fromtimestamp(log_site.NOW + days * DAY, checkpoint.clock.CST).date()
 
 
 def check(q, site, days, **kw):
@@ -192,10 +197,10 @@ def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
     assert check(quiet, site, 0).verdict == "valid"
     r = check(quiet, site, 10)
     assert r.verdict == "status_unknown" and "is stale" in r.reason  # nothing refreshed it
-    # `publish.py refresh` (tlog.refresh_site): re-cosign with a new time, no rebuild.
+    # `publish.py refresh` (publish_log.refresh_site): re-cosign with a new time, no rebuild.
     registry = log_site.sqlite_db(quiet["db"])
     try:
-        tlog.refresh_site(site, quiet["keys"], log_site.PASSPHRASE, registry_db=registry,
+        publish_log.refresh_site(site, quiet["keys"], log_site.PASSPHRASE, registry_db=registry,
                           timestamp=log_site.NOW + 10 * DAY)
     finally:
         registry.conn.close()
@@ -225,7 +230,7 @@ def test_events_since_the_statement_are_not_hidden_by_a_fresh_checkpoint(quiet, 
     conn = log_site.sqlite_db(db)
     try:  # the log is rebuilt (one more entry) and cosigned today; statements are not
         shutil.rmtree(site / "log")
-        tlog.publish_log(conn, site, log_signer, ts_signer, timestamp=log_site.NOW + 10 * DAY)
+        publish_log.publish_log(conn, site, log_signer, ts_signer, timestamp=log_site.NOW + 10 * DAY)
     finally:
         conn.conn.close()
     r = check(quiet, site, 10)
@@ -242,8 +247,8 @@ def _files_with(cert_no, change):
     name = f"api/certificates/{cert_no}.json"
     doc = json.loads(files[name])
     change(doc)
-    files[name] = snapshot.dumps(doc)
-    return verify.FilesSource(files)
+    files[name] = api.dumps(doc)
+    return sources.FilesSource(files)
 
 
 def test_revision_reasons_are_not_needed():
@@ -277,9 +282,9 @@ def test_serve_refresh_makes_an_old_registry_current_today(quiet, tmp_path):
     out = tmp_path / "output"
     shutil.copytree(quiet["site"], tmp_path / "build" / "site")
     out.symlink_to(tmp_path / "build")
-    today = tlog.clock.today()
+    today = checkpoint.clock.today()
     assert check_today(quiet, out / "site", today).verdict == "status_unknown"
-    result = publish.refresh_for_serving(out, quiet["db"], quiet["keys"], log_site.PASSPHRASE)
+    result = publish_log.refresh_served(out, quiet["db"], quiet["keys"], log_site.PASSPHRASE)
     assert result is not None and abs(result["timestamp"] - time.time()) < 600
     r = check_today(quiet, out / "site", today)
     assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason

@@ -18,19 +18,20 @@ from pathlib import Path
 import pytest
 
 import log_site
-from helpers import assert_no_js_errors
-from registry import note, tlog, webverifier
+from helpers import assert_no_js_errors, VERIFIER_ASSETS
+from registry.log import checkpoint, note
+from registry.publish import webverifier
 
 pytestmark = pytest.mark.browser
 
 NOW = log_site.NOW
-TODAY = datetime.datetime.fromtimestamp(NOW, tlog.clock.CST).date().isoformat()
+TODAY = datetime.datetime.fromtimestamp(NOW, checkpoint.clock.CST).date().isoformat()
 ORIGIN = "szzz.example.cn/log"
 DONE = "document.documentElement.dataset.state === 'done'"
 
 
 def install(site: Path, root_key: str):
-    webverifier.install_verifier(site / "v", root_public_key=root_key, today=TODAY, log_origin=ORIGIN)
+    webverifier.install_verifier(site / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, today=TODAY, log_origin=ORIGIN)
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +82,14 @@ def test_genuine_mark_shows_inclusion_and_freshness(world, page, serve_dir, tmp_
     assert "最新事件已记入透明日志" in got["text"] and "Latest event included in the log" in got["text"]
     assert "cosigned" in got["text"]
     stored = page.evaluate(f"() => localStorage.getItem('szzz-log:{ORIGIN}')")
-    size = tlog.open_checkpoint((world["new"] / "log" / "checkpoint").read_text(), *_trust(world)).size
+    size = checkpoint.open_checkpoint((world["new"] / "log" / "checkpoint").read_text(), *_trust(world)).size
     assert json.loads(stored)["size"] == str(size)
     assert_no_js_errors(page)
 
 
 def _trust(world):
     env = json.loads((world["new"] / "api" / "trust-list.json").read_text())
-    return json.loads(env["payload"]), tlog.names_for(origin=ORIGIN)
+    return json.loads(env["payload"]), checkpoint.names_for(origin=ORIGIN)
 
 
 def test_rolled_back_checkpoint_is_refused_after_a_newer_one(world, page, serve_dir, tmp_path):
@@ -119,8 +120,8 @@ def test_forked_checkpoint_is_refused(world, page, serve_dir, tmp_path):
     cp_text = (site / "log" / "checkpoint").read_text()
     lines = cp_text.split("\n")
     body = f"{lines[0]}\n{lines[1]}\n{'A' * 43}=\n"
-    forged = note.sign_note(body, [tlog.note_signer(log_signer, ORIGIN, note.KEY_TYPE_ED25519),
-                                   tlog.note_signer(ts_signer, "szzz.example.cn/timestamp",
+    forged = note.sign_note(body, [checkpoint.note_signer(log_signer, ORIGIN, note.KEY_TYPE_ED25519),
+                                   checkpoint.note_signer(ts_signer, "szzz.example.cn/timestamp",
                                                     note.KEY_TYPE_COSIGNATURE)], timestamp=NOW)
     (site / "log" / "checkpoint").write_text(forged)
     page.goto("about:blank")
@@ -133,7 +134,7 @@ def test_stale_checkpoint_is_status_unknown(world, page, serve_dir, tmp_path):
     _, ts_signer = log_site.signers(world["db"], world["keys"])
     path = site / "log" / "checkpoint"
     path.write_text(note.add_signatures(path.read_text(), [
-        tlog.note_signer(ts_signer, "szzz.example.cn/timestamp", note.KEY_TYPE_COSIGNATURE)],
+        checkpoint.note_signer(ts_signer, "szzz.example.cn/timestamp", note.KEY_TYPE_COSIGNATURE)],
         timestamp=NOW - 9 * log_site.DAY))
     got = open_mark(page, url, world["mark"])
     assert got["verdict"] == "status_unknown", got

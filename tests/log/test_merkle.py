@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry import merkle
-from registry.exceptions import ProofError, RegistryError
+from registry.log import merkle
+from registry.core.exceptions import ProofError, RegistryError
 from tlog_vectors import (
     LEAF_HASHES, LEAF_INPUTS, ROOT_HASHES, STRICT_LENGTH_DEVIATIONS, b64, have_vectors, load,
 )

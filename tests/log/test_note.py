@@ -7,8 +7,8 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry import note
-from registry.exceptions import CheckpointError, NoteError, RegistryError
+from registry.log import note
+from registry.core.exceptions import CheckpointError, NoteError, RegistryError
 from tlog_vectors import (
     C2SP_NOTE, C2SP_VKEY, CHECKPOINT_LOG_VKEY, CHECKPOINT_NOTE, CHECKPOINT_TS, CHECKPOINT_TS_VKEY,
     ENOCH_SIG, ENOCH_VKEY, GO_BAD_NOTE_BYTES, GO_BAD_NOTES, GO_TEXT, PETER_SIG, PETER_SKEY, PETER_VKEY,

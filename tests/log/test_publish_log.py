@@ -2,7 +2,7 @@
 builds are reproducible, and incremental tile writing equals a fresh write.
 
 publish.py runs for real (Pelican, api/, log/, ...) a few times per module;
-the finer cases use the same library call publish.py makes (tlog.publish_log).
+the finer cases use the same library call publish.py makes (publish_log.publish_log).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 import log_site
-from registry import audit, note, tlog
-from registry.exceptions import LogForkError, RegistryError
+from registry.log import checkpoint, note
+from registry.publish import log as publish_log
+from registry.verify import audit
+from registry.core.exceptions import LogForkError, RegistryError
 
 REPO = log_site.REPO
 sys.path.insert(0, str(REPO))
@@ -62,7 +64,7 @@ def test_publish_writes_a_log_that_audits_clean_pages_included(built):
     assert report.ok, report.text()
     assert report.checks["certificate pages show the replayed status"] is True
     # The state file beside OUT holds exactly the published checkpoint.
-    state = tlog.state_file_for(built["out"])
+    state = publish_log.state_file_for(built["out"])
     assert state.read_text() == (site / "log" / "checkpoint").read_text()
     # The cosignature time is SOURCE_DATE_EPOCH (reproducible; no wall clock).
     assert report.checkpoint["timestamp"] == SDE
@@ -90,7 +92,7 @@ def test_publish_refuses_a_registry_that_rewrote_history(built, tmp_path, monkey
     assert "refusing to sign a fork" in str(info.value) and f"seq {seq}" in str(info.value)
     # Nothing changed: OUT still serves the old build, the state file the old tree.
     assert (out / "site" / "log" / "checkpoint").read_text() == before
-    assert tlog.state_file_for(out).read_text() == before
+    assert publish_log.state_file_for(out).read_text() == before
 
 
 def copy_output(built, tmp_path) -> Path:
@@ -145,7 +147,7 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     # Same body, same log signature; only the timestamp key's line changed.
     assert old_lines[:5] == new_lines[:5] and len(new_lines) == len(old_lines)
     assert old_lines[5] != new_lines[5] and new_lines[5].startswith("— szzz.example.cn/timestamp ")
-    assert tlog.state_file_for(out).read_text() == new
+    assert publish_log.state_file_for(out).read_text() == new
     # A checkpoint that was stale by the old cosignature is fresh by the new one.
     now = SDE + 10 * log_site.DAY
     assert audit.audit(site, root_key=built["root"], now=now).ok
@@ -192,7 +194,7 @@ def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monke
                                               "--keys", str(built["keys"])])
     assert result.exit_code != 0 and "the published checkpoint has" in result.output, result.output
     assert (out / "site" / "log" / "checkpoint").read_text() == checkpoint
-    assert tlog.state_file_for(out).read_text() == checkpoint
+    assert publish_log.state_file_for(out).read_text() == checkpoint
 
 
 def test_incremental_log_equals_a_fresh_one_and_reuses_tiles(tmp_path):
@@ -231,16 +233,16 @@ def test_checkpoint_format_is_c2sp(built):
     text = (built["site"] / "log" / "checkpoint").read_text()
     env = json.loads((built["site"] / "api" / "trust-list.json").read_text())
     record = json.loads(env["payload"])
-    names = tlog.names_for(origin="szzz.example.cn/log")
-    checked = tlog.open_checkpoint(text, record, names)
+    names = checkpoint.names_for(origin="szzz.example.cn/log")
+    checked = checkpoint.open_checkpoint(text, record, names)
     origin, size, root, blank, log_line, ts_line = text.split("\n")[:6]
     assert (origin, int(size), blank) == ("szzz.example.cn/log", checked.size, "")
     assert log_line.startswith("— szzz.example.cn/log ") and ts_line.startswith("— szzz.example.cn/timestamp ")
     # Opened with the C2SP verifier keys derived from the trust list (vkey form works too).
-    vkeys = [v.vkey for v in tlog.trust_verifiers(record, names)]
+    vkeys = [v.vkey for v in checkpoint.trust_verifiers(record, names)]
     opened = note.open_note(text, vkeys)
     assert {s.kind for s in opened.verified} == {"ed25519", "cosignature"}
-    assert os.path.basename(tlog.state_file_for(built["out"]).parent) == ".out.state"
+    assert os.path.basename(publish_log.state_file_for(built["out"]).parent) == ".out.state"
 
 
 def test_audit_names_a_page_that_shows_another_status(built, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry import merkle, tiles
-from registry.exceptions import ProofError, TileError
+from registry.log import merkle, tiles
+from registry.core.exceptions import ProofError, TileError
 
 
 def entries(n, start=0):

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from helpers import assert_no_js_errors
-from registry import merkle, note, tiles
+from registry.log import merkle, note, tiles
 from tlog_vectors import (
     C2SP_NOTE, C2SP_VKEY, CHECKPOINT_LOG_VKEY, CHECKPOINT_NOTE, CHECKPOINT_TS, CHECKPOINT_TS_VKEY,
     ENOCH_SIG, ENOCH_VKEY, GO_BAD_NOTE_BYTES, GO_BAD_NOTES, GO_TEXT, LEAF_HASHES, LEAF_INPUTS,

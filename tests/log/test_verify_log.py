@@ -9,9 +9,10 @@ import json
 import pytest
 
 import log_site
-from registry import note, tlog, verify
+from registry import verify
+from registry.log import checkpoint, note
 
-TODAY = datetime.datetime.fromtimestamp(log_site.NOW, tlog.clock.CST).date()
+TODAY = datetime.datetime.fromtimestamp(log_site.NOW, checkpoint.clock.CST).date()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_stale_checkpoint_is_status_unknown_even_with_a_fresh_statement(world, t
     path = site / "log" / "checkpoint"
     old = log_site.NOW - 10 * log_site.DAY
     path.write_text(note.add_signatures(path.read_text(), [
-        tlog.note_signer(ts_signer, "szzz.example.cn/timestamp", note.KEY_TYPE_COSIGNATURE)], timestamp=old))
+        checkpoint.note_signer(ts_signer, "szzz.example.cn/timestamp", note.KEY_TYPE_COSIGNATURE)], timestamp=old))
     r = check(world, site)
     assert r.verdict == "status_unknown" and "is stale" in r.reason
 

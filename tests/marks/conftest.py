@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import registry_fixture
-from registry import snapshot
+from registry.publish import api
 
 REPO = Path(__file__).resolve().parents[2]
 TODAY = "2025-06-01"
@@ -26,8 +26,8 @@ def small_registry(tmp_path_factory):
     mp.setenv("SZZZ_PASSPHRASE", registry_fixture.PASSPHRASE.decode())
     tmp = tmp_path_factory.mktemp("marks-registry")
     reg, cert_nos = registry_fixture.build(tmp / "registry.db", tmp / "keys")
-    signer = snapshot.load_log_signer(reg.db, tmp / "keys", registry_fixture.PASSPHRASE)
-    snapshot.write_snapshot(reg.db, tmp / "site", signer, as_of=TODAY + "T08:00:00Z")
+    signer = api.load_log_signer(reg.db, tmp / "keys", registry_fixture.PASSPHRASE)
+    api.write_snapshot(reg.db, tmp / "site", signer, as_of=TODAY + "T08:00:00Z")
     root = json.loads((tmp / "site/api/root-key.json").read_text())["public_key"]
     reg.close()
     yield tmp / "registry.db", tmp / "keys", cert_nos, tmp / "site", root

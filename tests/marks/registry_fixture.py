@@ -4,11 +4,10 @@ Keys are generated at run time (random, passphrase-protected files in a temp
 directory); dates are pinned so the registry's content is predictable.
 """
 
-import os
 
 from stdnum.cn import uscc as stdnum_uscc
 
-from registry.operations import Registry
+from registry.store.operations import Registry
 
 PASSPHRASE = b"marks-test-passphrase"
 INIT_DATE = "2024-01-02"

@@ -6,8 +6,12 @@ import sys
 
 import pytest
 
-from registry import batchverify, verify
-from registry.exceptions import VerificationError
+from registry import verify
+
+from registry.core import rules
+
+from registry.verify import batch, sources
+from registry.core.exceptions import VerificationError
 
 from conftest import REPO
 
@@ -32,12 +36,12 @@ def test_vector_file_is_reproducible(tmp_path):
 
 
 def test_every_verdict_is_covered():
-    assert {v["expected_verdict"] for v in VECTORS["vectors"]} == set(verify.VERDICTS)
+    assert {v["expected_verdict"] for v in VECTORS["vectors"]} == set(rules.VERDICTS)
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
 def test_vector(vector, tmp_path):
-    result = run(vector, verify.FilesSource(VECTORS["files"]))
+    result = run(vector, sources.FilesSource(VECTORS["files"]))
     assert result.verdict == vector["expected_verdict"], result.reason
     assert result.reason and result.reason_zh
     failed = [k for k, v in result.checks.items() if v is False]
@@ -46,7 +50,7 @@ def test_vector(vector, tmp_path):
     else:
         assert len(failed) <= 1
     with pytest.raises(VerificationError) if vector["expected_verdict"] != "valid" else _nothing():
-        verify.verify(vector["input"], verify.FilesSource(VECTORS["files"]),
+        verify.verify(vector["input"], sources.FilesSource(VECTORS["files"]),
                       root_public_key=VECTORS["root_public_key"], today=VECTORS["today"])
 
 
@@ -90,7 +94,7 @@ def test_wrong_pinned_root_is_unknown_issuer():
     other = VECTORS["files"]["api/trust-list.json"]
     env = json.loads(other)
     some_body_key = json.loads(env["payload"])["keys"][0]["public_key"]
-    result = verify.verification_result(vector["input"], verify.FilesSource(VECTORS["files"]),
+    result = verify.verification_result(vector["input"], sources.FilesSource(VECTORS["files"]),
                                         root_public_key=some_body_key, today=VECTORS["today"])
     assert result.verdict == "unknown_issuer"
     assert "not signed by the scheme root" in result.reason
@@ -101,7 +105,7 @@ def test_batch_agrees_with_single_verification(site_dir, tmp_path):
             if v["name"] not in FILE_ONLY and v["input"]]
     out = tmp_path / "out.jsonl"
     with open(out, "w") as f:
-        batchverify.verify_batch(rows, site_dir, root_public_key=VECTORS["root_public_key"], out=f,
+        batch.verify_batch(rows, site_dir, root_public_key=VECTORS["root_public_key"], out=f,
                                  workers=2, today=VECTORS["today"], max_age=VECTORS["max_age_days"])
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["row"] for r in results] == [r[0] for r in rows]
@@ -135,7 +139,7 @@ def test_batch_never_says_valid_with_a_bad_snapshot(site_dir, tmp_path, damage):
             (3, {"id": "c", "cert_no": "SZZZ-2024-CQC-00001"})]
     out = tmp_path / "out.jsonl"
     with open(out, "w") as f:
-        batchverify.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
+        batch.verify_batch(rows, site, root_public_key=VECTORS["root_public_key"], out=f,
                                  workers=1, today=today)
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["verdict"] for r in results] == ["status_unknown"] * 3

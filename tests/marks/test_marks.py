@@ -6,8 +6,12 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from registry import marks, payload, schema, snapshot
-from registry.exceptions import ConfigError, NotFoundError
+from registry.core import reference
+from registry.core import payload
+from registry.marks import qr, render
+from registry.publish import api, site
+from registry.store import queries, schema
+from registry.core.exceptions import ConfigError, NotFoundError
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -17,8 +21,13 @@ def written(small_registry, tmp_path_factory):
     db_path, _keys, cert_nos, _site, _root = small_registry
     out = tmp_path_factory.mktemp("marks")
     db = schema.connect(db_path)
-    results = marks.write_marks(db, out, site_url="https://szzz.example.cn", workers=2)
+    results = render.write_marks(infos(db), out, workers=2)
     return db, cert_nos, results
+
+
+def infos(db, cert_nos=None, url="https://szzz.example.cn"):
+    return [render.mark_info(no, programme, "valid", text, url)
+            for no, programme, text in queries.mark_rows(db, cert_nos)]
 
 
 def test_every_certificate_gets_a_v8_m_qr_that_decodes_to_its_url(written):
@@ -42,8 +51,8 @@ def test_every_certificate_gets_a_v8_m_qr_that_decodes_to_its_url(written):
 def test_quiet_zone_is_white(written):
     _db, _nos, results = written
     r = results[0]
-    qr = marks.make_qr("https://szzz.example.cn", payload.payload_text(r["url"]))
-    module, side, x0, y0 = marks._layout(qr)
+    symbol = qr.make_qr("https://szzz.example.cn", payload.payload_text(r["url"]))
+    module, side, x0, y0 = render.layout(symbol)
     with Image.open(r["png"]) as image:
         band = image.convert("L").crop((x0, y0, x0 + side, y0 + 4 * module))
         assert band.getextrema() == (255, 255)   # 4 white modules above the symbol
@@ -72,36 +81,36 @@ def test_svg_is_well_formed_vector_without_script_or_fonts(written):
 def test_each_programme_has_its_own_title(written):
     _db, cert_nos, _results = written
     programmes = {no.split("-")[0] for no in cert_nos}
-    assert programmes == set(schema.PROGRAMMES)
-    for code, (zh, _en) in schema.PROGRAMMES.items():
-        info = marks.MarkInfo(f"{code}-2024-CQC-00001", code, "valid", "0" * 3, "https://szzz.example.cn/v/#000")
-        assert marks._texts(info)[0][0] == zh
+    assert programmes == set(reference.PROGRAMMES)
+    for code, (zh, _en) in reference.PROGRAMMES.items():
+        info = render.MarkInfo(f"{code}-2024-CQC-00001", code, "valid", "0" * 3, "https://szzz.example.cn/v/#000")
+        assert render._texts(info)[0][0] == zh
         # Every character of the title has a real glyph in the CJK font (no tofu).
         for char in zh:
-            d, advance = marks._glyph(char)
+            d, advance = render._glyph(char)
             assert d and advance > 0
 
 
-@pytest.mark.parametrize("programme", sorted(schema.PROGRAMMES))
+@pytest.mark.parametrize("programme", sorted(reference.PROGRAMMES))
 def test_every_line_of_text_stays_inside_the_frame(programme):
     # A print shop gets exactly what we draw: a subtitle running past the
     # frame is cut off on paper. Measured with the raster font, independently
     # of the outline widths the layout uses.
     url = "https://szzz.example.cn/v/#000"
-    info = marks.MarkInfo(f"{programme}-2024-TUVSUD-00001", programme, "valid", "0" * 3, url)
-    for text, _baseline, size, _fill in marks._texts(info):
-        left, _top, right, _bottom = marks._pil_font(int(size)).getbbox(text)
-        assert right - left <= marks.WIDTH - 2 * marks.PAD, (text, right - left)
+    info = render.MarkInfo(f"{programme}-2024-TUVSUD-00001", programme, "valid", "0" * 3, url)
+    for text, _baseline, size, _fill in render._texts(info):
+        left, _top, right, _bottom = render._pil_font(int(size)).getbbox(text)
+        assert right - left <= render.WIDTH - 2 * render.PAD, (text, right - left)
 
 
 def test_png_has_ink_where_the_number_and_domain_are(written):
     _db, _nos, results = written
     with Image.open(results[0]["png"]) as image:
         grey = image.convert("L")
-        below = grey.crop((0, marks.TOP + marks.QR_BOX + 10, marks.WIDTH, marks.HEIGHT - 20))
+        below = grey.crop((0, render.TOP + render.QR_BOX + 10, render.WIDTH, render.HEIGHT - 20))
         dark = sum(below.histogram()[:100])
         assert dark > 2000       # two lines of text rendered, not blank
-        title = image.crop((40, 20, marks.WIDTH - 40, marks.TITLE_H - 10)).convert("RGB")
+        title = image.crop((40, 20, render.WIDTH - 40, render.TITLE_H - 10)).convert("RGB")
         colours = dict((c, n) for n, c in title.getcolors(1 << 16))
         assert colours.get((255, 255, 255), 0) > 1000   # white title text on red
 
@@ -109,15 +118,15 @@ def test_png_has_ink_where_the_number_and_domain_are(written):
 def test_mark_of_unknown_certificate_is_a_clear_error(written):
     db, _nos, _results = written
     with pytest.raises(NotFoundError, match="SZZZ-2024-CQC-09999"):
-        marks.mark_info(db, "SZZZ-2024-CQC-09999", "https://szzz.example.cn")
+        infos(db, ["SZZZ-2024-CQC-09999"])
 
 
 def test_site_url_from_meta_and_refusal(written):
     db, _nos, _results = written
-    assert marks.site_url_for(db) == marks.DEFAULT_SITE_URL
-    assert marks.site_url_for(db, "http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
+    assert site.site_url_for(db) == site.DEFAULT_SITE_URL
+    assert site.site_url_for(db, "http://127.0.0.1:8000/") == "http://127.0.0.1:8000"
     with pytest.raises(ConfigError, match="too long"):
-        marks.site_url_for(db, "https://verify.szzz-brand-certification.example.gov.cn")
+        site.site_url_for(db, "https://verify.szzz-brand-certification.example.gov.cn")
 
 
 def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
@@ -125,10 +134,10 @@ def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
     from registry_fixture import PASSPHRASE
 
     db = schema.connect(db_path)
-    signer = snapshot.load_log_signer(db, keys_dir, PASSPHRASE)
-    snapshot.write_snapshot(db, tmp_path / "a", signer, as_of="2025-06-01T08:00:00Z")
-    snapshot.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")
-    snapshot.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")  # rewrite in place
+    signer = api.load_log_signer(db, keys_dir, PASSPHRASE)
+    api.write_snapshot(db, tmp_path / "a", signer, as_of="2025-06-01T08:00:00Z")
+    api.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")
+    api.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")  # rewrite in place
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert files_a == files_b and len(files_a) == 3 + len(_nos)
@@ -139,16 +148,16 @@ def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
 
 def test_snapshot_refuses_a_non_log_key(small_registry, tmp_path):
     db_path, keys_dir, _nos, _site, _root = small_registry
-    from registry import keys
+    from registry.core import keys
 
     db = schema.connect(db_path)
     with pytest.raises(ConfigError, match="not in trust list"):
-        snapshot.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"),
+        api.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"),
                                 as_of="2025-06-01T08:00:00Z")
     assert not (tmp_path / "api" / "status.json").exists()
 
 
-@pytest.mark.parametrize("programme", sorted(schema.PROGRAMMES))
+@pytest.mark.parametrize("programme", sorted(reference.PROGRAMMES))
 def test_segment_encoded_png_has_pillows_pixels_and_a_checked_zlib_stream(written, programme):
     # render_png assembles its image data from reused compressed segments
     # (registry/png.py); a wrong row count, a segment referring back across a
@@ -159,12 +168,12 @@ def test_segment_encoded_png_has_pillows_pixels_and_a_checked_zlib_stream(writte
 
     db, cert_nos, _results = written
     for no in cert_nos[:3]:
-        info = marks.mark_info(db, no, "https://szzz.example.cn")
-        info = marks.MarkInfo(info.cert_no, programme, info.status, info.payload_text, info.url)
-        qr = marks.make_qr("https://szzz.example.cn", info.payload_text)
-        data = marks.render_png(info, qr)
+        info, = infos(db, [no])
+        info = render.MarkInfo(info.cert_no, programme, info.status, info.payload_text, info.url)
+        symbol = qr.make_qr("https://szzz.example.cn", info.payload_text)
+        data = render.render_png(info, symbol)
         with Image.open(io.BytesIO(data)) as ours, \
-                Image.open(io.BytesIO(marks.render_png_pillow(info, qr))) as pillows:
+                Image.open(io.BytesIO(render.render_png_pillow(info, symbol))) as pillows:
             assert (ours.mode, ours.size, ours.info["dpi"]) == (pillows.mode, pillows.size, pillows.info["dpi"])
             assert ours.getpalette() == pillows.getpalette()
             assert ours.tobytes() == pillows.tobytes()
@@ -178,4 +187,4 @@ def test_segment_encoded_png_has_pillows_pixels_and_a_checked_zlib_stream(writte
         inflater = zlib.decompressobj()
         raw = inflater.decompress(idat)
         assert inflater.eof and not inflater.unused_data   # eof: Adler-32 checked
-        assert len(raw) == marks.HEIGHT * (marks.WIDTH + 1)
+        assert len(raw) == render.HEIGHT * (render.WIDTH + 1)

@@ -127,7 +127,7 @@ def test_verify_shows_only_signed_fields_and_escapes_terminal_controls(env, tmp_
     ``szzz verify`` print its text: what is shown comes from the signed revision."""
     import shutil
 
-    from registry import verify as verifier
+    from registry import verify
 
     tmp, db, no = env["tmp"], env["db"], env["nos"][1]
     assert szzz("snapshot", "--db", db, "--keys", env["keys"], "--out", tmp / "site3").exit_code == 0
@@ -147,10 +147,10 @@ def test_verify_shows_only_signed_fields_and_escapes_terminal_controls(env, tmp_
         assert "数控机床1" in out.output     # the signed product name
         assert not any(ch in out.output for ch in "\x1b\x07\u202e")
     # Text from a hostile file (an error's reason, say) reaches a terminal escaped.
-    from registry.cli_marks import _show, json_text, printable
+    from registry.cli.verify import _show, json_text, printable
 
     assert printable("a\x1b[2Jb\u202ec") == "a\\u001b[2Jb\\u202ec"
-    result = verifier.Verdict("status_unknown", reason="x\x1b]0;t\x07\u2066y", reason_zh="原因\x9b")
+    result = verify.Verdict("status_unknown", reason="x\x1b]0;t\x07\u2066y", reason_zh="原因\x9b")
     text = json_text(result.to_dict())
     assert json.loads(text)["reason"] == "x\x1b]0;t\x07\u2066y" and "\x1b" not in text and "\x9b" not in text
     runner = CliRunner()

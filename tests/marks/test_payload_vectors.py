@@ -6,8 +6,10 @@ import sys
 
 import pytest
 
-from registry import canonical, keys, marks, payload
-from registry.exceptions import PayloadError
+from registry.core import canonical, keys, payload
+
+from registry.marks import qr
+from registry.core.exceptions import PayloadError
 
 from conftest import REPO
 
@@ -40,7 +42,7 @@ def test_vector_parses_to_its_fields_and_verifies(vector):
     for site, url in vector["urls"].items():
         assert url == site + "/v/#" + vector["text"]
         assert payload.payload_text(url) == vector["text"]
-        assert vector["qr_version_at_M"][site] <= marks.MAX_VERSION
+        assert vector["qr_version_at_M"][site] <= qr.MAX_VERSION
 
 
 @pytest.mark.parametrize("group", VECTORS["groups"], ids=lambda g: g["bytes_hex"])
@@ -58,11 +60,11 @@ def test_invalid_texts_are_refused(bad):
 def test_site_url_budget():
     # The documented limit is what check_site_url enforces.
     limit = VECTORS["max_site_url_length"]
-    assert limit == marks.max_site_url_length() >= len("https://szzz.example.cn")
-    marks.check_site_url("https://" + "a" * (limit - 8))
+    assert limit == qr.max_site_url_length() >= len("https://szzz.example.cn")
+    qr.check_site_url("https://" + "a" * (limit - 8))
     with pytest.raises(Exception, match="too long"):
-        marks.check_site_url("https://" + "a" * (limit - 7))
+        qr.check_site_url("https://" + "a" * (limit - 7))
     for bad in ("HTTPS://SZZZ.EXAMPLE.CN", "https://szzz.example.cn/?x=1", "ftp://szzz.example.cn",
                 "https://szzz.example.cn/#", "javascript:alert(1)"):
         with pytest.raises(Exception, match="expected lowercase"):
-            marks.check_site_url(bad)
+            qr.check_site_url(bad)

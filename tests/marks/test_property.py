@@ -4,12 +4,16 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from registry import payload, verify
+from registry import verify
+
+from registry.core import payload
+
+from registry.verify import sources
 
 from conftest import REPO
 
 VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
-SOURCE = verify.FilesSource(VECTORS["files"])
+SOURCE = sources.FilesSource(VECTORS["files"])
 # Bare payloads: a change to a mark URL's host or to white space the input rule
 # strips (payload.payload_text) rightly leaves it valid.
 VALID = [v["input"] for v in VECTORS["vectors"] if v["expected_verdict"] == "valid" and v["input"].isdigit()]

@@ -1,8 +1,8 @@
 """The small registry the portal tests publish: a 30-certificate demo with one
 certificate revoked and one suspended, so every status page and query has rows."""
 
-from registry import demo
-from registry.operations import Registry
+from registry.store import demo
+from registry.store.operations import Registry
 
 TODAY = "2025-06-01"
 PASSPHRASE = demo.DEMO_PASSPHRASE.encode()

@@ -10,7 +10,7 @@ import random
 import sys
 import time
 
-from registry.operations import Registry
+from registry.store.operations import Registry
 
 mode, db, keys_dir, stop = sys.argv[1:5]
 reg = Registry.open(db, keys_dir, os.environ["SZZZ_PASSPHRASE"].encode())

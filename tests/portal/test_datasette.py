@@ -18,8 +18,9 @@ import yaml
 
 import publish
 from helpers import free_port, run_async, wait_for_http
-from registry import canonical, export, opendata
-from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
+from registry.core import canonical
+from registry.publish import export, opendata
+from portal_registry import PASSPHRASE, revoked_and_suspended
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
 

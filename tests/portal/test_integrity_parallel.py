@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from registry import demo, integrity, schema
+from registry.store import demo, integrity, schema
 
 TODAY = "2025-06-01"
 PASSPHRASE = b"integrity-parallel-test"

@@ -26,7 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from registry import audit, clock, schema, verify
+from registry import verify
+
+from registry.core import clock
+
+from registry.verify import audit
 from portal_registry import PASSPHRASE, revoked_and_suspended
 
 ROOT = Path(__file__).resolve().parents[2]

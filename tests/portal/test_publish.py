@@ -24,9 +24,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 import publish
-from registry import changefeed, export, keys, opendata, schema
-from registry.exceptions import BuildError
-from registry.operations import Registry
+from registry.core import keys
+from registry.publish import changefeed, export, opendata
+from registry.store import schema
+from registry.core.exceptions import BuildError
+from registry.store.operations import Registry
 from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
 
 ROOT = Path(__file__).resolve().parents[2]

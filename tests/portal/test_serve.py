@@ -28,7 +28,7 @@ import pytest
 import publish
 from helpers import free_port, wait_for_http
 from portal_registry import PASSPHRASE, revoked_and_suspended
-from registry import keys
+from registry.core import keys
 
 pytestmark = pytest.mark.browser
 

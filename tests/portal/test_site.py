@@ -19,9 +19,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from registry import demo, lifecycle
-from registry.exceptions import BuildError, ConfigError
-from registry.operations import Registry
+from registry.core import lifecycle
+
+from registry.store import demo
+from registry.core.exceptions import BuildError, ConfigError
+from registry.store.operations import Registry
 from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
 
 ROOT = Path(__file__).resolve().parents[2]

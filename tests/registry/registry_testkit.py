@@ -6,7 +6,7 @@ Keys are generated at run time into a temporary directory; dates are pinned
 
 from stdnum.cn import uscc as stdnum_uscc
 
-from registry.operations import Registry
+from registry.store.operations import Registry
 
 PASSPHRASE = b"registry-test-passphrase"
 INIT_DATE = "2021-01-01"

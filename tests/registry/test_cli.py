@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from registry import canonical, keys
+from registry.core import canonical, keys
 from registry.cli import cli
 
 from registry_testkit import EVALUATION, make_uscc

@@ -7,14 +7,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from registry import schema
-from registry.operations import Registry, verify_registry
+from registry.store import schema
+from registry.store.integrity import verify_registry
 
 from registry_testkit import EVALUATION, GENERAL, PASSPHRASE, build
 
 WORKER = textwrap.dedent("""
     import sys, time
-    from registry.operations import Registry
+    from registry.store.operations import Registry
     db, keys, start, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     reg = Registry.open(db, keys, b"%s")
     reg.today_override = "2025-06-01"

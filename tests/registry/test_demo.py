@@ -8,8 +8,9 @@ from cryptography.hazmat.primitives import serialization
 from stdnum import ean
 from stdnum.cn import uscc
 
-from registry import demo, schema
-from registry.operations import verify_registry
+from registry.core import reference
+from registry.store import demo, schema
+from registry.store.integrity import verify_registry
 
 TODAY = "2025-06-01"
 N = 200
@@ -52,7 +53,7 @@ def test_demo_is_realistic_and_sound(built):
     programmes = dict(db.execute("select programme, count(*) from certificates group by 1"))
     assert programmes["SZZZ"] > N // 2 and len(programmes) == 4
     districts = {r[0] for r in db.execute("select district from enterprises")}
-    assert districts == set(schema.DISTRICTS)
+    assert districts == set(reference.DISTRICTS)
     assert all(uscc.is_valid(r[0]) for r in db.execute("select uscc from enterprises"))
     gtins = [r[0] for r in db.execute("select gtin from products where gtin is not null")]
     assert gtins and all(ean.is_valid(g) for g in gtins)

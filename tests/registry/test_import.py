@@ -12,11 +12,12 @@ import openpyxl
 import pytest
 from stdnum import ean as stdnum_ean
 
-from registry import importer
-from registry.exceptions import ImportFileError, ValidationErrors
-from registry.operations import Registry, verify_registry
+from registry.store import importer
+from registry.core.exceptions import ImportFileError, ValidationErrors
+from registry.store.operations import Registry
+from registry.store.integrity import verify_registry
 
-from registry_testkit import BODIES, GENERAL, GROUP, PASSPHRASE, TODAY, build, make_uscc
+from registry_testkit import GENERAL, GROUP, PASSPHRASE, TODAY, build, make_uscc
 
 DISTRICTS = ["姑苏区", "苏州高新区", "吴中区", "相城区", "吴江区", "苏州工业园区", "常熟市", "张家港市", "昆山市", "太仓市"]
 EN_HEADER = ["uscc", "name_zh", "name_en", "district", "industry", "tier", "website",

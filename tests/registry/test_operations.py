@@ -5,14 +5,16 @@ import json
 
 import pytest
 
-from registry import canonical, keys, payload, queries
-from registry.exceptions import (
+from registry.core import canonical, keys, payload
+
+from registry.store import queries
+from registry.core.exceptions import (
     LifecycleError,
     NoSigningKeyError,
     NotFoundError,
     ValidationError,
 )
-from registry.operations import verify_registry
+from registry.store.integrity import verify_registry
 
 from registry_testkit import GENERAL, build, issue, make_uscc
 

@@ -8,9 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry import canonical, keys, lifecycle, queries
-from registry.exceptions import LifecycleError, SignatureError, ValidationError
-from registry.operations import verify_registry
+from registry.core import canonical, keys, lifecycle
+
+from registry.store import queries
+from registry.core.exceptions import LifecycleError, SignatureError, ValidationError
+from registry.store.integrity import verify_registry
 
 from registry_testkit import EVALUATION, GENERAL, GROUP, build, make_uscc
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from registry import demo, export, sitesearch
-from registry.exceptions import BuildError
+from registry.publish import export, sitesearch
+
+from registry.store import demo
+from registry.core.exceptions import BuildError
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "docs" / "vectors" / "site-search.json"
@@ -108,7 +110,7 @@ def test_rewriting_an_index_removes_the_files_of_the_earlier_one(tmp_path):
 def demo_index(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("search-demo")
     demo.build(tmp / "r.db", tmp / "keys", certificates=60, today="2025-06-01")
-    from registry import schema
+    from registry.store import schema
 
     db = schema.connect(tmp / "r.db")
     export.export_public_db(db, tmp / "public.db")

@@ -11,8 +11,10 @@ import pytest
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum import ean as stdnum_ean
 
-from registry import industries, schema, validation
-from registry.exceptions import DuplicateError, ValidationError
+from registry.core import industries
+
+from registry.store import schema, validation
+from registry.core.exceptions import DuplicateError, ValidationError
 
 TODAY = "2025-06-30"
 

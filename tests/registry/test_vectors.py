@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from registry import canonical, keys
-from registry.exceptions import CanonicalEncodingError, SignatureError
+from registry.core import canonical, keys
+from registry.core.exceptions import CanonicalEncodingError, SignatureError
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "docs" / "vectors" / "canonical.json"

@@ -17,8 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry import industries, lifecycle, schema
-from registry.exceptions import BuildError, SchemaError
+from registry.core import reference
+from registry.core import industries, lifecycle
+from registry.store import schema
+from registry.core.exceptions import BuildError, SchemaError
 
 from .urls import slug
 
@@ -116,7 +118,7 @@ def _load(conn) -> SiteData:
         data.standards[s["code"]] = s
     for e in _rows(conn, "select * from enterprises order by uscc"):
         e["products"] = []
-        e["district_en"] = schema.DISTRICTS.get(e["district"], "")
+        e["district_en"] = reference.DISTRICTS.get(e["district"], "")
         e["division"] = _division(e["industry"])
         data.enterprises[e["uscc"]] = e
     for p in _rows(conn, "select id, enterprise, name_zh, name_en, models, gtin, category, "
@@ -156,7 +158,7 @@ def _load(conn) -> SiteData:
         c["evaluation"] = _json_dict(c["evaluation"], f"{where}, field evaluation")
         c["standards"] = [data.standards[s] for s in standards_of.get(c["cert_no"], ())
                           if s in data.standards]
-        c["programme_names"] = schema.PROGRAMMES.get(c["programme"], (c["programme"], ""))
+        c["programme_names"] = reference.PROGRAMMES.get(c["programme"], (c["programme"], ""))
         c["history"] = []
         c["notices"] = []
         product["certificates"].append(c)

@@ -14,7 +14,7 @@ names are attacker-controlled text.
 import re
 from xml.sax.saxutils import escape, quoteattr
 
-from registry import lifecycle
+from registry.core import lifecycle
 
 from . import urls
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from pelican import signals
 from pelican.generators import Generator
 
-from registry import clock, industries, lifecycle, schema
-from registry.exceptions import BuildError, ConfigError
+from registry.core import reference
+from registry.core import clock, industries, lifecycle
+from registry.core.exceptions import BuildError, ConfigError
 
 from . import charts, data as registry_data, feeds, jsonld, search, stats, urls
 
@@ -131,10 +132,10 @@ class RegistryGenerator(Generator):
             "u": urls,
             "STATUS_NAMES": lifecycle.STATUS_NAMES,
             "EVENT_NAMES": lifecycle.EVENT_NAMES,
-            "DISTRICTS": schema.DISTRICTS,
-            "PROGRAMMES": schema.PROGRAMMES,
-            "DIMENSIONS": schema.EVALUATION_DIMENSIONS,
-            "TIERS": schema.TIERS,
+            "DISTRICTS": reference.DISTRICTS,
+            "PROGRAMMES": reference.PROGRAMMES,
+            "DIMENSIONS": reference.EVALUATION_DIMENSIONS,
+            "TIERS": reference.TIERS,
             "DIVISIONS": industries.MANUFACTURING_DIVISIONS,
             "NOTICE_KINDS": NOTICE_KINDS,
             "STANDARD_KINDS": STANDARD_KINDS,
@@ -219,11 +220,11 @@ class RegistryGenerator(Generator):
         groups = {kind: {} for kind in LIST_KINDS}
         for status in lifecycle.STATUSES:
             groups["status"][status] = []
-        for district in schema.DISTRICTS:
+        for district in reference.DISTRICTS:
             groups["district"][district] = []
         for code in d.bodies:
             groups["body"][code] = []
-        for code in schema.PROGRAMMES:
+        for code in reference.PROGRAMMES:
             groups["programme"][code] = []
         # Every enterprise page links to its district and industry list, so
         # those lists exist even when empty.
@@ -329,14 +330,14 @@ def _list_label(kind, key, d):
     if kind == "status":
         return lifecycle.STATUS_NAMES[key]
     if kind == "district":
-        return (key, schema.DISTRICTS.get(key, ""))
+        return (key, reference.DISTRICTS.get(key, ""))
     if kind == "industry":
         names = industries.MANUFACTURING_DIVISIONS.get(key[1:], (key, ""))
         return (f"{key} {names[0]}", names[1])
     if kind == "body":
         b = d.bodies[key]
         return (b["name_zh"], b["name_en"])
-    return schema.PROGRAMMES.get(key, (key, ""))
+    return reference.PROGRAMMES.get(key, (key, ""))
 
 
 def _authority(site_url):

@@ -8,7 +8,9 @@ no HTML parsing. What is searchable is listed in docs/site-search.md.
 import html
 import re
 
-from registry import lifecycle, schema, sitesearch
+from registry.core import reference
+from registry.core import lifecycle
+from registry.publish import sitesearch
 
 from . import urls
 
@@ -80,8 +82,8 @@ def documents(data, pages=()):
 
 def labels(data) -> dict:
     """Facet value → (zh, en), in the order the search page lists them."""
-    districts = {k: (k, v) for k, v in schema.DISTRICTS.items()}
-    programmes = dict(schema.PROGRAMMES)
+    districts = {k: (k, v) for k, v in reference.DISTRICTS.items()}
+    programmes = dict(reference.PROGRAMMES)
     for e in data.enterprises.values():
         districts.setdefault(e["district"], (e["district"], ""))
     for c in data.certificates:

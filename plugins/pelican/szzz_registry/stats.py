@@ -14,7 +14,8 @@ Definitions (also printed on the page, docs/site.md):
 
 from collections import Counter
 
-from registry import industries, lifecycle, schema
+from registry.core import reference
+from registry.core import industries, lifecycle
 
 TARGET = 100
 TARGET_DATE = "2023-12-31"
@@ -81,7 +82,7 @@ def compute(data):
         "by_industry": _sorted_counts(by_industry, industry_name),
         "by_body": _sorted_counts(by_body, lambda k: k),
         "by_programme": _sorted_counts(
-            by_programme, lambda k: schema.PROGRAMMES.get(k, (k,))[0]),
+            by_programme, lambda k: reference.PROGRAMMES.get(k, (k,))[0]),
         "by_status": [(f"{lifecycle.STATUS_NAMES[s][0]} {s}", by_status.get(s, 0), s)
                       for s in lifecycle.STATUSES],
         "years": year_list,

@@ -14,7 +14,7 @@ unchecked string.
 import re
 from urllib.parse import quote, urlsplit
 
-from registry.exceptions import BuildError
+from registry.core.exceptions import BuildError
 
 _SAFE_SEGMENT = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
 

@@ -1,0 +1,259 @@
+"""Canonical, deterministic byte encoding of signed records, and envelopes.
+
+Every signed thing in the registry (certificate revisions, events, the trust
+list, status statements) is a JSON object encoded canonically (see
+``docs/canonical-encoding.md``):
+
+* UTF-8, no BOM, no insignificant whitespace (``,`` and ``:`` separators);
+* object keys are ASCII and sorted by code point; no duplicate keys;
+* strings are Unicode NFC (rule: text is normalised *before* signing, so the
+  encoder refuses non-NFC input instead of silently changing signed text);
+  lone surrogates are refused;
+* numbers are integers in the JavaScript safe range; floats are refused;
+* ``true``, ``false``, ``null``, arrays and objects as usual.
+
+What is signed is never the JSON alone but the *signing input*::
+
+    <domain> 0x0A <canonical bytes>
+
+where ``<domain>`` names the record type and its format version, e.g.
+``szzz/certificate/v1``. The domain prefix keeps a signature over one kind of
+record from ever being valid for another kind.
+
+An *envelope* carries the exact signed text, so that verifiers (including the
+browser) hash and check the bytes that were signed and never re-serialise::
+
+    {"type": "szzz/event/v1", "payload": "<canonical JSON text>",
+     "key_id": "<16 hex>", "signature": "<base64url, no padding>"}
+"""
+
+import base64
+import hashlib
+import json
+import unicodedata
+
+from registry.core.exceptions import CanonicalEncodingError, SignatureError
+
+# Domains: one per kind of signed record. Changing a record's layout means a
+# new version here, never a silent change of an existing one.
+CERTIFICATE = "szzz/certificate/v1"
+EVENT = "szzz/event/v1"
+TRUST_LIST = "szzz/trust-list/v1"
+STATUS = "szzz/status/v1"
+STATUS_SNAPSHOT = "szzz/status-snapshot/v1"
+MARK = "szzz/mark/v1"
+
+DOMAINS = (CERTIFICATE, EVENT, TRUST_LIST, STATUS, STATUS_SNAPSHOT, MARK)
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _check(value, path):
+    """Refuse anything the canonical form cannot represent exactly."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise CanonicalEncodingError(
+                f"{path}: integer {value} is outside ±(2^53-1)"
+            )
+        return
+    if isinstance(value, float):
+        raise CanonicalEncodingError(f"{path}: floats are not allowed ({value!r})")
+    if isinstance(value, str):
+        _check_text(value, path)
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise CanonicalEncodingError(
+                    f"{path}: object keys must be ASCII strings, observed {key!r}"
+                )
+            _check(item, f"{path}.{key}")
+        return
+    raise CanonicalEncodingError(
+        f"{path}: type {type(value).__name__} cannot be encoded"
+    )
+
+
+def _check_text(text, path):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CanonicalEncodingError(f"{path}: lone surrogate in text") from e
+    if not unicodedata.is_normalized("NFC", text):
+        raise CanonicalEncodingError(
+            f"{path}: text is not Unicode NFC; normalise it before signing"
+        )
+
+
+def encode(value) -> bytes:
+    """Return the canonical bytes of ``value`` (a JSON-able object)."""
+    _check(value, "$")
+    return json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+        allow_nan=False,
+    ).encode("utf-8")
+
+
+def decode(data: bytes):
+    """Parse canonical bytes, refusing anything that is not canonical.
+
+    Round trip: ``encode(decode(b)) == b`` for every accepted ``b``.
+    """
+    value = _decode_fast(data)
+    if value is not _REFUSED:
+        return value
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CanonicalEncodingError(f"not canonical JSON: {e}") from e
+    if encode(value) != data:
+        raise CanonicalEncodingError("bytes are valid JSON but not canonical")
+    return value
+
+
+class _Refused(Exception):
+    pass
+
+
+_REFUSED = object()
+
+
+def _refuse(*_args):
+    raise _Refused
+
+
+def _safe_int(text):
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise _Refused
+    return value
+
+
+def _fast_pairs(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs) or not all(key.isascii() for key in obj):
+        raise _Refused
+    return obj
+
+
+def _decode_fast(data: bytes):
+    """:func:`decode` without walking the value (a build decodes every record
+    in the registry): the parser's hooks refuse floats, NaN, unsafe integers,
+    duplicate and non-ASCII keys; one NFC test covers every string at once,
+    because the JSON punctuation around strings is ASCII, which never
+    composes or reorders with its neighbours (UAX #15); the round trip
+    refuses lone surrogates and non-canonical layout. Anything refused here
+    goes through the worded checks of :func:`decode`, so this path accepts a
+    subset of what they accept and never words an error itself.
+    """
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_fast_pairs, parse_float=_refuse,
+                           parse_int=_safe_int, parse_constant=_refuse)
+        if not unicodedata.is_normalized("NFC", text):
+            return _REFUSED
+        canonical = json.dumps(value, ensure_ascii=False, sort_keys=True,
+                               separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (_Refused, UnicodeError, ValueError, RecursionError):
+        return _REFUSED
+    return value if canonical == data else _REFUSED
+
+
+def _no_duplicates(pairs):
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise CanonicalEncodingError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def nfc(value):
+    """Return ``value`` with every string (keys excepted) normalised to NFC."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(nfc(v) for v in value)
+    if isinstance(value, dict):
+        return {k: nfc(v) for k, v in value.items()}
+    return value
+
+
+def signing_input(domain: str, payload: bytes) -> bytes:
+    """The exact bytes an Ed25519 signature covers: domain, LF, payload."""
+    if domain not in DOMAINS:
+        raise CanonicalEncodingError(f"unknown signing domain {domain!r}")
+    return domain.encode("ascii") + b"\n" + payload
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding (RFC 4648 §5)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str) -> bytes:
+    """Inverse of :func:`b64url`; refuses padding and non-alphabet input."""
+    if not isinstance(text, str) or "=" in text or not text.isascii():
+        raise SignatureError(f"not unpadded base64url: {text!r:.40}")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as e:
+        raise SignatureError(f"not base64url: {text!r:.40}") from e
+    if b64url(raw) != text:
+        raise SignatureError(f"non-canonical base64url: {text!r:.40}")
+    return raw
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_envelope(domain: str, record, signer) -> dict:
+    """Encode ``record`` canonically, sign it, and return the envelope.
+
+    ``signer`` is a :class:`registry.keys.Signer` (it knows its key id).
+    """
+    payload = encode(record)
+    signature = signer.sign(signing_input(domain, payload))
+    return {
+        "type": domain,
+        "payload": payload.decode("utf-8"),
+        "key_id": signer.key_id,
+        "signature": b64url(signature),
+    }
+
+
+def envelope(domain: str, payload: str, key_id: str, signature: str) -> dict:
+    """A stored signed record (its payload text, key id and signature) as an envelope."""
+    return {"type": domain, "payload": payload, "key_id": key_id, "signature": signature}
+
+
+def envelope_payload(envelope, domain: str):
+    """Return the decoded record of ``envelope`` after checking its shape.
+
+    This does *not* check the signature (see :func:`registry.keys.verify_envelope`).
+    """
+    if not isinstance(envelope, dict):
+        raise SignatureError(f"envelope must be an object, observed {type(envelope).__name__}")
+    if envelope.get("type") != domain:
+        raise SignatureError(
+            f"envelope type is {envelope.get('type')!r}, expected {domain!r}"
+        )
+    payload = envelope.get("payload")
+    if not isinstance(payload, str):
+        raise SignatureError("envelope payload must be a string of canonical JSON")
+    return decode(payload.encode("utf-8"))
+
+
+def envelope_digest(envelope) -> str:
+    """SHA-256 (hex) of an envelope's payload bytes: what marks and events cite."""
+    return sha256_hex(envelope["payload"].encode("utf-8"))

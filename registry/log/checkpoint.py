@@ -1,0 +1,253 @@
+"""The transparency log's checkpoints, as every client reads them: names, entries, signatures, freshness.
+
+Every event of the registry (certificate events, key events, notices — all
+signed envelopes) is one log entry; entry ``i`` is event ``seq = i + 1`` and
+its bytes are the canonical encoding of the event's envelope
+(:func:`entry_bytes`)::
+
+    canonical.encode({"type": "szzz/event/v1", "payload": <signed text>,
+                      "key_id": <16 hex>, "signature": <base64url>})
+
+A checkpoint (:mod:`registry.log.note`) is signed by the log key (key name =
+the *origin*, e.g. ``szzz.example.cn/log``) and cosigned with a time by the
+timestamp key (``szzz.example.cn/timestamp``). :func:`open_checkpoint`,
+:func:`check_fresh`, :func:`fresh_checkpoint` and :func:`check_certificate`
+are what every verifier runs: the log signature by a key the rules let sign
+checkpoints, under the pinned origin; a timestamped cosignature by a
+timestamp key; its age; and a certificate's latest event included. No
+database here: publishing the log is :mod:`registry.publish.log`. Formats:
+``docs/transparency-log.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from registry.core import canonical, clock, rules
+from registry.core.exceptions import ConfigError, FreshnessError, NoteError, ProofError, SourceMissingError, TileError
+from registry.log import merkle, note, tiles
+
+LOG_DIR = "log"
+CHECKPOINT = "checkpoint"
+LOG_JSON = "api/log.json"
+LOG_JSON_FORMAT = "szzz/log/v1"
+DEFAULT_HOST = "szzz.example.cn"
+DEFAULT_MAX_AGE_DAYS = 7          # same default as the verifiers' status freshness
+FUTURE_TOLERANCE_SECONDS = 86400  # build times are end-of-day CST: up to a day ahead
+
+
+# ------------------------------------------------------------------ names
+
+@dataclass(frozen=True)
+class LogNames:
+    """The note key names: the log's (= checkpoint origin) and the timestamp key's."""
+
+    origin: str
+    timestamp_name: str
+
+    @property
+    def log_key_name(self) -> str:
+        # tlog-checkpoint: the log's key name SHOULD equal the origin.
+        return self.origin
+
+    def to_json(self, max_age_days=DEFAULT_MAX_AGE_DAYS) -> dict:
+        return {"format": LOG_JSON_FORMAT, "origin": self.origin,
+                "log_key_name": self.log_key_name, "timestamp_key_name": self.timestamp_name,
+                "checkpoint": f"{LOG_DIR}/{CHECKPOINT}", "max_age_days": max_age_days}
+
+
+def names_for(site_url=None, origin=None, timestamp_name=None) -> LogNames:
+    """Key names derived from the site URL (scheme-less URL prefix + ``/log``).
+
+    ``https://szzz.example.cn/`` gives ``szzz.example.cn/log`` and
+    ``szzz.example.cn/timestamp``; an explicit ``origin`` wins. Names are
+    checked by :class:`registry.note.Verifier` (no spaces, no ``+``).
+    """
+    host = (site_url or "").strip()
+    for scheme in ("https://", "http://"):
+        if host.startswith(scheme):
+            host = host[len(scheme):]
+    host = host.strip("/") or DEFAULT_HOST
+    origin = origin or f"{host}/log"
+    if timestamp_name is None:
+        base = origin[: -len("/log")] if origin.endswith("/log") else origin
+        timestamp_name = f"{base}/timestamp"
+    names = LogNames(origin, timestamp_name)
+    for name in (origin, timestamp_name):
+        if not name or "+" in name or any(c.isspace() for c in name):
+            raise ConfigError(f"log key name {name!r}: must be non-empty, without spaces or '+'")
+    return names
+
+
+# ---------------------------------------------------------------- entries
+
+def entry_bytes(key_id: str, payload: str, signature: str, type: str = canonical.EVENT) -> bytes:
+    """One log entry: the canonical encoding of an event envelope."""
+    return canonical.encode({"type": type, "payload": payload, "key_id": key_id,
+                             "signature": signature})
+
+
+def decode_entry(entry: bytes, index: int) -> dict:
+    """Parse entry ``index``: a canonical event envelope whose payload seq is index+1."""
+    env = canonical.decode(entry)
+    if not isinstance(env, dict) or set(env) != {"type", "payload", "key_id", "signature"}:
+        raise TileError(f"log entry {index}: not an event envelope")
+    record = canonical.envelope_payload(env, canonical.EVENT)
+    if record.get("seq") != index + 1:
+        raise TileError(f"log entry {index}: payload seq {record.get('seq')!r}, expected {index + 1}")
+    return env
+
+
+# ------------------------------------------------------------------- keys
+
+class _PrivateKey:
+    """Adapts :class:`registry.keys.Signer` to what :class:`registry.note.Signer`
+    calls (``sign``, ``public_key``), so the key never leaves its Signer."""
+
+    def __init__(self, signer):
+        self._signer = signer
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signer.sign(message)
+
+    def public_key(self):
+        return Ed25519PublicKey.from_public_bytes(self._signer.public_raw)
+
+
+def note_signer(signer, name: str, key_type: int) -> note.Signer:
+    return note.Signer(name, _PrivateKey(signer), key_type)
+
+
+def trust_verifiers(trust_record: dict, names: LogNames) -> list[note.Verifier]:
+    """Note verifiers from a (verified) trust list: every key the rules let sign
+    a checkpoint (log keys) or cosign one (timestamp keys); a compromised key
+    is left out (:data:`registry.rules.USES`, variant PRESENTED)."""
+    out = []
+    for entry in trust_record.get("keys", []):
+        if not isinstance(entry, dict):
+            continue
+        if rules.key_problem(entry, "checkpoint") is None:
+            out.append(note.Verifier(names.origin, note.KEY_TYPE_ED25519,
+                                     canonical.unb64url(entry["public_key"])))
+        elif rules.key_problem(entry, "cosignature") is None:
+            out.append(note.Verifier(names.timestamp_name, note.KEY_TYPE_COSIGNATURE,
+                                     canonical.unb64url(entry["public_key"])))
+    return out
+
+
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    checkpoint: note.Checkpoint
+    timestamp: int | None      # newest verified cosignature time (Unix seconds)
+    text: str
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root_hash
+
+
+def open_checkpoint(text, trust_record: dict, names: LogNames) -> CheckedCheckpoint:
+    """Verify the log signature (origin, trust-listed log key) of a checkpoint note.
+
+    Raises :class:`NoteError` / ``CheckpointError``; freshness is separate
+    (:func:`check_fresh`).
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="strict")
+    cp, opened = note.open_checkpoint(text, trust_verifiers(trust_record, names), names.origin)
+    stamps = [s.timestamp for s in opened.verified
+              if s.kind == "cosignature" and s.name == names.timestamp_name]
+    return CheckedCheckpoint(cp, max(stamps) if stamps else None, text)
+
+
+def check_fresh(checked: CheckedCheckpoint, *, now: int, max_age_days=DEFAULT_MAX_AGE_DAYS) -> int:
+    """Return the checkpoint's age in seconds, or raise :class:`FreshnessError`.
+
+    A checkpoint carries no time; only the timestamp key's cosignature does
+    (tlog-cosignature). No cosignature, older than ``max_age_days`` or more
+    than a day in the future: not fresh (verifiers then say status_unknown).
+    """
+    ts = checked.timestamp
+    if ts is None:
+        raise FreshnessError("checkpoint has no timestamped cosignature by a trust-listed timestamp key")
+    age = int(now) - ts
+    when = clock.iso_z(datetime.datetime.fromtimestamp(ts, datetime.timezone.utc))
+    if age > int(max_age_days) * 86400:
+        raise FreshnessError(f"checkpoint cosigned at {when} is stale: observed age {age // 86400} days "
+                             f"{age % 86400 // 3600} h, expected at most {max_age_days} days")
+    if -age > FUTURE_TOLERANCE_SECONDS:
+        raise FreshnessError(f"checkpoint cosigned at {when} is in the future: observed "
+                             f"{-age} s ahead, expected at most {FUTURE_TOLERANCE_SECONDS} s")
+    return age
+
+
+def epoch(moment) -> int:
+    if isinstance(moment, datetime.datetime):
+        return int(moment.timestamp())
+    return int(moment)
+
+
+# ------------------------------------------------- verifiers (szzz verify --site)
+
+def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
+                     max_age_days=DEFAULT_MAX_AGE_DAYS):
+    """The site's checkpoint, verified and fresh: ``(names, CheckedCheckpoint, age)``.
+
+    Origin: pinned ``origin``, else ``api/log.json``. Returns ``None`` when the
+    site publishes no ``api/log.json`` and no origin is pinned (the caller
+    decides whether that is acceptable); raises :class:`RegistryError` when
+    the checkpoint is missing, does not verify or is not fresh.
+    """
+    try:
+        info = json.loads(source.read_bytes(LOG_JSON).decode("utf-8"))
+    except SourceMissingError:
+        if origin is None:
+            return None
+        info = {}
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NoteError(f"{LOG_JSON}: unreadable ({e})") from None
+    if not isinstance(info, dict):
+        raise NoteError(f"{LOG_JSON}: not a JSON object")
+    names = names_for(origin=origin or info.get("origin"), timestamp_name=info.get("timestamp_key_name"))
+    checked = open_checkpoint(source.read_bytes(f"{LOG_DIR}/{CHECKPOINT}"), trust_record, names)
+    now = int(time.time()) if now is None else int(now)
+    age = check_fresh(checked, now=now, max_age_days=max_age_days)
+    return names, checked, age
+
+
+def check_certificate(source, trust_record: dict, event_envelope: dict, *, origin=None, now=None,
+                      max_age_days=DEFAULT_MAX_AGE_DAYS) -> dict | None:
+    """The log step of ``szzz verify --site``: checkpoint + freshness + inclusion.
+
+    Checks that ``log/checkpoint`` is signed by a trust-listed log key under
+    the origin (pinned ``origin``, else ``api/log.json``), is cosigned by a
+    trust-listed timestamp key within ``max_age_days``, and includes
+    ``event_envelope`` (the certificate's latest event, already verified by
+    the caller) at leaf ``seq - 1``, with an inclusion proof built from tiles.
+    Returns ``None`` when the site publishes no log and no origin is pinned;
+    otherwise the check results, or raises a :class:`RegistryError` (the
+    verifier turns it into ``status_unknown``).
+    """
+    opened = fresh_checkpoint(source, trust_record, origin=origin, now=now, max_age_days=max_age_days)
+    if opened is None:
+        return None
+    names, checked, age = opened
+    seq = json.loads(event_envelope["payload"])["seq"]
+    if not isinstance(seq, int) or not 1 <= seq <= checked.size:
+        raise ProofError(f"event seq {seq!r} is not in the log of size {checked.size}")
+    leaf = merkle.leaf_hash(entry_bytes(event_envelope["key_id"], event_envelope["payload"],
+                                        event_envelope["signature"]))
+    reader = tiles.TileHashReader(checked.size, lambda rel: source.read_bytes(f"{LOG_DIR}/{rel}"))
+    merkle.verify_inclusion(seq - 1, checked.size, leaf, reader.inclusion_proof(seq - 1), checked.root)
+    return {"origin": names.origin, "tree_size": checked.size, "leaf_index": seq - 1,
+            "cosigned": checked.timestamp, "age_seconds": age,
+            "checks": {"log-signature": True, "log-fresh": True, "inclusion": True}}

@@ -1,0 +1,102 @@
+"""Marks through a content-addressed cache: each revision's mark is rendered once.
+
+A mark is a pure function of its :class:`~registry.marks.render.MarkInfo` and
+the code of this package, so it is cached under SHA-256 of both, across
+builds: only new or changed certificates are rendered. :meth:`CachedMarks.start`
+hands the missing marks to a process pool and returns at once, so rendering
+overlaps the build's single-threaded steps on the other core;
+:meth:`CachedMarks.finish` waits, fills the cache and hard-links the marks
+into the site (the cache never rewrites a file, so sharing inodes is safe).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from registry.core import parallel
+from registry.marks import render
+
+FORMATS = ("svg", "png")
+MIN_FOR_POOL = 8  # fewer marks render faster than a pool starts
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of this package's code: a change to how marks look or encode invalidates the cache."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(info: render.MarkInfo) -> str:
+    text = "\n".join([code_digest(), info.url, info.cert_no, info.programme, info.payload_text])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CachedMarks:
+    """The marks of ``infos`` (:class:`render.MarkInfo`) through the cache in ``cache_dir``."""
+
+    def __init__(self, infos, cache_dir: Path):
+        self.infos = {info.cert_no: info for info in infos}
+        self.keys = {no: cache_key(info) for no, info in self.infos.items()}
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        cached = {p.name for p in self.cache_dir.iterdir()}
+        self.missing = [no for no, k in self.keys.items()
+                        if not all(f"{k}.{ext}" in cached for ext in FORMATS)]
+        self.tmp = self.cache_dir / f".render-{os.getpid()}"
+        self.pending = None
+
+    @property
+    def wants_pool(self) -> bool:
+        return len(self.missing) >= MIN_FOR_POOL
+
+    def start(self, pool):
+        """Render the missing marks on ``pool`` (None: render in :meth:`finish`)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.missing and pool is not None:
+            jobs = [(self.infos[no], str(self.tmp), FORMATS) for no in self.missing]
+            self.pending = pool.map_async(render.write_mark_job, jobs, chunksize=max(1, len(jobs) // 64))
+
+    def finish(self, site_dir: Path) -> dict:
+        """Wait for the renderers, fill the cache, link ``site/marks/``; return counts."""
+        try:
+            if self.pending is not None:
+                self.pending.get()
+            else:
+                for no in self.missing:
+                    render.write_mark(self.infos[no], self.tmp)
+            for no in self.missing:
+                for ext in FORMATS:
+                    os.replace(self.tmp / f"{no}.{ext}", self.cache_dir / f"{self.keys[no]}.{ext}")
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        out = Path(site_dir) / "marks"
+        out.mkdir(parents=True, exist_ok=True)
+        for no, k in self.keys.items():
+            for ext in FORMATS:
+                src, dst = self.cache_dir / f"{k}.{ext}", out / f"{no}.{ext}"
+                try:
+                    os.link(src, dst)  # same bytes, no copy; the cache never rewrites a file
+                except OSError:
+                    shutil.copyfile(src, dst)
+        used = {f"{k}.{ext}" for k in self.keys.values() for ext in FORMATS}
+        for path in self.cache_dir.iterdir():
+            if path.is_file() and path.name not in used:
+                path.unlink()  # keep the cache to the current set of marks
+        return {"marks": len(self.keys), "rendered": len(self.missing)}
+
+
+def write_cached(infos, site_dir: Path, cache_dir: Path) -> dict:
+    """Render the missing marks (on every core) and link ``site/marks/``; see :class:`CachedMarks`."""
+    cached = CachedMarks(infos, cache_dir)
+    if not cached.wants_pool:
+        return cached.finish(site_dir)
+    with parallel.pool() as pool:
+        cached.start(pool)
+        return cached.finish(site_dir)

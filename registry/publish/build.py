@@ -1,0 +1,186 @@
+"""One build: the registry turned into the deployable portal, atomically, from one snapshot.
+
+:func:`build` writes ``OUT/site/`` (the site, ``api/``, ``v/``, ``marks/``,
+``downloads/``, ``log/``) and ``OUT/data/`` (the public database and its
+Datasette metadata) into a new build directory and switches ``OUT`` to it
+only when every step passed (:class:`~registry.publish.output.Output`). The
+steps and their order are in ``docs/publishing.md``; what they share:
+
+* **one truth** — the registry is read once, as one committed state
+  (:func:`registry.store.schema.snapshot_to` into the unpublished build
+  directory), and every step reads that copy; every published status is the
+  replay of the signed events, and a cached status that disagrees stops the
+  build before anything is signed;
+* **validated** — :func:`registry.store.integrity.verify_registry` runs in its
+  own process while the public database and the site are written, and its
+  result is awaited before any signing step; a registry with a problem stops
+  the build with the validation error, whatever else failed meanwhile;
+* **reproducible** — no wall clock: the build time is
+  :func:`registry.core.clock.build_time` of the latest event
+  (``SOURCE_DATE_EPOCH`` when set), so one registry gives byte-identical trees.
+
+The site generator is the caller's (``publish.py`` runs Pelican): it is
+passed in as ``render_site``, as the verifier's assets are, so this package
+never imports Pelican nor guesses where the checkout is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from pathlib import Path
+
+from registry.core import clock, keys, parallel
+from registry.core.exceptions import BuildError, ConfigError
+from registry.marks import cache as mark_cache
+from registry.marks import render
+from registry.publish import api, changefeed, export, log, opendata, site, webverifier
+from registry.publish.output import Output
+from registry.store import history, integrity, queries, schema, trust
+
+DEFAULT_DATASETTE_URL = "/datasette/"
+MAX_PROBLEMS_SHOWN = 20
+# The build's copy of the registry (schema.snapshot_to), removed before the switch.
+REGISTRY_SNAPSHOT = ".registry-snapshot.db"
+
+
+def validate_snapshot(db_path: str) -> list:
+    """:func:`integrity.verify_registry` of the snapshot ``db_path`` (in a pool worker: one process)."""
+    db = schema.connect(db_path, readonly=True)
+    try:
+        return integrity.verify_registry(db, workers=1)
+    finally:
+        db.conn.close()
+
+
+def raise_problems(problems) -> None:
+    """Stop the build naming the registry's problems (BuildError), if any."""
+    if problems:
+        shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
+        more = len(problems) - MAX_PROBLEMS_SHOWN
+        raise BuildError(f"the registry failed validation ({len(problems)} problem(s)): {problems[0]}; "
+                         f"nothing was published (szzz check lists them all):\n  {shown}"
+                         + (f"\n  … and {more} more" if more > 0 else ""))
+
+
+def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys_dir=None,
+          passphrase=None, site_url=None, datasette_url=DEFAULT_DATASETTE_URL, progress=None) -> dict:
+    """Build the portal of registry ``db_path`` into ``out`` atomically; return a summary.
+
+    ``render_site(site_dir, public_db, *, site_url, datasette_url, build_time)``
+    writes the site's pages from the public database. ``passphrase`` unlocks
+    the log and timestamp keys in ``keys_dir`` (default ``keys/`` beside the
+    registry; passphrase default ``SZZZ_PASSPHRASE``). ``progress(step)`` is
+    called before each step (the CLI prints them).
+    """
+    say = progress or (lambda step: None)
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise ConfigError(f"{db_path}: no such registry database")
+    keys_dir = Path(keys_dir) if keys_dir else db_path.parent / "keys"
+    output = Output(out)
+    with output.locked():
+        output.clean_stale()
+        stack = contextlib.ExitStack()
+        build_dir = db = pending_validation = None
+        validated = False
+        try:
+            # One truth: the registry is read exactly once, as one committed
+            # state (an online backup into the unpublished build directory);
+            # every step below reads that copy. A write committed meanwhile is
+            # either wholly in this build or wholly absent from it.
+            say("snapshot")
+            build_dir = output.new_build_dir()
+            snapshot_path = schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT)
+            db = schema.connect(snapshot_path, readonly=True)
+            # Every published status is the replay of the signed events; a
+            # cached status that disagrees stops the build before anything is signed.
+            statuses = history.replayed_statuses(db)
+            history.check_status_cache(db, statuses)
+
+            say("validate")
+            validation = stack.enter_context(parallel.pool(1))
+            pending_validation = validation.apply_async(validate_snapshot, (str(snapshot_path),))
+            if passphrase is None:
+                passphrase = keys.passphrase_from_env()
+            url = site.site_url_for(db, site_url)
+            moment = clock.build_time(history.latest_event_date(db))
+            build_time = clock.iso_z(moment)
+            log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)
+            site_dir, data_dir = build_dir / "site", build_dir / "data"
+            site_dir.mkdir()
+            data_dir.mkdir()
+
+            # Marks render on a process pool while the public database and
+            # the site (one core each, one after the other) are written. Only
+            # a valid certificate may carry the mark: only its mark is published.
+            cached_marks = mark_cache.CachedMarks(
+                [render.mark_info(no, programme, "valid", text, url)
+                 for no, programme, text in queries.mark_rows(db) if statuses.get(no, ("",))[0] == "valid"],
+                output.marks_cache)
+            if cached_marks.wants_pool:
+                cached_marks.start(stack.enter_context(parallel.pool()))
+
+            say("public database")
+            public_db = data_dir / "registry.db"
+            exported = export.export_public_db(db, public_db, statuses=statuses)
+            (data_dir / "metadata.yml").write_text(opendata.metadata_yaml(site_url=url), encoding="utf-8")
+
+            say("pelican")
+            render_site(site_dir, public_db, site_url=url, datasette_url=datasette_url, build_time=build_time)
+
+            say("validation result")
+            raise_problems(pending_validation.get())
+            validated = True
+
+            say("verify page")
+            # The log's origin is the registry's, known before the log is written.
+            log_names = site.log_names_for(db)
+            root = api.root_key_file(trust.envelope(db))
+            webverifier.install_verifier(site_dir / "v", assets=assets, root_public_key=root["public_key"],
+                                         log_origin=log_names.origin)
+
+            say("api")
+            api.write_snapshot(db, site_dir, log_signer, as_of=moment)
+            feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
+
+            say("log")
+            # Refuses to sign a tree that does not extend the published one or the state file's.
+            current = output.current()
+            log_info = log.publish_log(
+                db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
+                names=log_names, previous_site=current / "site" if current else None,
+                state_file=log.state_file_for(output.link), timestamp=moment)
+
+            say("marks")
+            mark_stats = cached_marks.finish(site_dir)
+
+            say("downloads")
+            export.write_downloads(public_db, site_dir / "downloads")
+        except BaseException:
+            # A failed build leaves OUT as it was; its directory is removed now
+            # (or, after a kill, by the next build's clean_stale), once the mark
+            # pool that writes into it is stopped. A registry that fails
+            # validation reports that, not a later symptom.
+            problems = []
+            if not validated and pending_validation is not None and isinstance(sys.exc_info()[1], Exception):
+                with contextlib.suppress(Exception):
+                    problems = pending_validation.get()
+            stack.close()
+            if build_dir is not None:
+                shutil.rmtree(build_dir, ignore_errors=True)
+            raise_problems(problems)
+            raise
+        finally:
+            stack.close()
+            if db is not None:
+                db.conn.close()
+        # The snapshot holds operator-only data: it never leaves with the build.
+        (build_dir / REGISTRY_SNAPSHOT).unlink()
+        say("switch")
+        output.switch(build_dir)
+        output.clean_stale()
+    return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
+            "site_url": url, "tables": exported["tables"], "last_seq": feed["last_seq"],
+            "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")}, **mark_stats}

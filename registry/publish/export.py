@@ -1,0 +1,463 @@
+"""The public database for Datasette: everything public, nothing operator-only.
+
+``export_public_db(source_db, out_path)`` writes a new SQLite file holding:
+
+* the public tables of the registry, every public column, rows in primary-key
+  order (signed events with their signatures, certificate revisions, trust
+  lists, the *public* keys, notices, ...);
+* reference tables journalists can join on and facet by (districts, GB/T 4754
+  manufacturing divisions, programmes, statuses, event types);
+* convenience columns on ``certificates`` derived from the joins (status in
+  Chinese, district, industry division and its name, body name, programme
+  name, year of issue), so the common questions need no SQL;
+* indexes for the canned queries in ``data/metadata.yml``;
+* full-text search tables ``<table>_fts`` that find Chinese substrings of any
+  length, two-character terms included (see "Search" below);
+
+then ``VACUUM``. The file is byte-reproducible: same registry, same bytes.
+
+Rules enforced here:
+
+* operator-only data never leaves (``schema.OPERATOR_ONLY_TABLES``, and
+  ``schema.OPERATOR_ONLY_COLUMNS`` when a table has private columns); a table
+  the exporter does not know stops the export with :class:`BuildError`, so a
+  new table is published only after someone decided it is public;
+* no key material: the ``keys`` table holds public keys only, and the export
+  refuses a row whose ``public_key`` is not a 32-byte Ed25519 public key;
+* the file is written under a temporary name and renamed into place, so a
+  failed export leaves no partial file.
+
+Search
+------
+FTS5's ``trigram`` tokenizer never matches terms shorter than three
+characters, and on SQLite 3.40.1 (Debian 12) ``LIKE '%苏州%'`` on a trigram
+table returns no rows (see ``../shared/reference/baseline-measurements.md``).
+So the FTS tables use ``unicode61`` over a *unigram document*: every CJK (in
+general, non-ASCII alphanumeric) character is its own token and ASCII
+alphanumeric runs are words. A query term becomes an FTS5 phrase of the same
+tokens (:func:`fts_query`), and a phrase of consecutive single characters is
+exactly a substring search: ``苏州`` → ``"苏 州"``. One index, every length,
+no dependence on the trigram bugs. The Datasette plugin installs
+:func:`fts_query` as ``escape_fts`` so ``?_search=`` uses it.
+"""
+
+import csv
+import io
+import os
+import sqlite3
+from pathlib import Path
+
+from registry.core import canonical, industries, lifecycle, reference
+from registry.core.exceptions import BuildError, SignatureError
+from registry.store import history, schema
+
+# Tables published as they are (all columns but schema.OPERATOR_ONLY_COLUMNS).
+PUBLIC_TABLES = (
+    "bodies", "keys", "trust_lists", "standards", "enterprises", "products",
+    "certificates", "certificate_standards", "certificate_revisions", "events",
+    "notices",
+)
+# meta is a key/value table shared by every module: only these keys are public.
+PUBLIC_META_KEYS = ("demo", "schema_version", "site_url")
+
+# Full-text search: table -> (key column, SQL expression of the text indexed).
+FTS_SOURCES = {
+    "certificates": ("cert_no", (
+        "cert_no", "product_name_zh", "product_name_en", "enterprise_name_zh",
+        "enterprise_name_en", "scope", "body", "body_name_zh", "body_name_en",
+        "programme_name_zh", "district", "industry_name_zh",
+    )),
+    "enterprises": ("uscc", ("uscc", "name_zh", "name_en", "district", "tier")),
+    "products": ("id", ("name_zh", "name_en", "models", "gtin", "category", "description")),
+    "notices": ("id", ("title_zh", "title_en", "text_zh", "text_en", "cert_no", "body")),
+}
+
+# Derived columns of the public certificates table: name -> (type, SQL over
+# the joined source rows c, p, e, b, s, d, pr).
+CERTIFICATE_DERIVED = {
+    "status_zh": (str, "s.name_zh"),
+    "year_issued": (int, "cast(substr(c.issued, 1, 4) as integer)"),
+    "product_name_zh": (str, "p.name_zh"),
+    "product_name_en": (str, "p.name_en"),
+    "enterprise": (str, "e.uscc"),
+    "enterprise_name_zh": (str, "e.name_zh"),
+    "enterprise_name_en": (str, "e.name_en"),
+    "district": (str, "e.district"),
+    "industry": (str, "e.industry"),
+    "industry_division": (str, "substr(e.industry, 2, 2)"),
+    "industry_name_zh": (str, "d.name_zh"),
+    "body_name_zh": (str, "b.name_zh"),
+    "body_name_en": (str, "b.name_en"),
+    "programme_name_zh": (str, "pr.name_zh"),
+}
+
+# Indexes for the canned queries and facets (metadata.yml); the source's own
+# indexes on public tables are copied too.
+EXTRA_INDEXES = (
+    ("certificates", ("district",)),
+    ("certificates", ("industry_division",)),
+    ("certificates", ("programme",)),
+    ("certificates", ("year_issued",)),
+    ("certificates", ("enterprise",)),
+    ("certificates", ("status", "status_date")),
+    ("events", ("type", "date")),
+    ("events", ("date",)),
+    ("certificate_revisions", ("seq",)),
+    ("notices", ("date",)),
+    ("enterprises", ("district",)),
+)
+
+
+# ------------------------------------------------------------------- search
+
+# A private-use character: unicode61 treats it as a token character, but
+# fts_tokens() drops it (not alphanumeric), so no query ever produces it.
+FIELD_SEPARATOR = "\ue000"
+
+
+def _is_cjk_token_char(ch: str) -> bool:
+    return ord(ch) > 127 and ch.isalnum()
+
+
+def fts_tokens(text) -> list:
+    """Tokens of ``text``: each non-ASCII alphanumeric character alone, ASCII
+    alphanumeric runs lowercased as words; everything else separates."""
+    tokens, word = [], []
+    for ch in text or "":
+        if ch.isascii() and ch.isalnum():
+            word.append(ch.lower())
+            continue
+        if word:
+            tokens.append("".join(word))
+            word = []
+        if _is_cjk_token_char(ch):
+            tokens.append(ch)
+    if word:
+        tokens.append("".join(word))
+    return tokens
+
+
+def fts_document(*values) -> str:
+    """The text stored in an FTS table for ``values`` (space-separated tokens).
+
+    Fields are separated by :data:`FIELD_SEPARATOR`, a token no query can
+    contain, so a phrase never matches across the end of one field and the
+    start of the next (``…公司`` + ``苏州…`` must not match ``司苏``).
+    """
+    parts = []
+    for value in values:
+        tokens = fts_tokens(value if isinstance(value, str) else (str(value) if value is not None else ""))
+        if tokens:
+            parts.append(" ".join(tokens))
+    return f" {FIELD_SEPARATOR} ".join(parts)
+
+
+def fts_query(query) -> str:
+    """Turn a user's search text into an FTS5 query over :func:`fts_document`.
+
+    Whitespace-separated terms are ANDed; each term is a phrase of its tokens
+    (so ``苏州`` must appear as consecutive characters, i.e. as a substring);
+    a term ending in an ASCII letter or digit matches as a prefix
+    (``suzh`` finds ``Suzhou``). A query with no searchable character
+    becomes ``""``, which matches nothing (never an FTS5 syntax error).
+    """
+    phrases = []
+    for term in str(query or "").split():
+        tokens = fts_tokens(term)
+        if not tokens:
+            continue
+        phrase = '"' + " ".join(tokens) + '"'
+        if term[-1].isascii() and term[-1].isalnum():
+            phrase += "*"
+        phrases.append(phrase)
+    return " ".join(phrases) if phrases else '""'
+
+
+# ------------------------------------------------------------------- export
+
+def classify_tables(source_db) -> list:
+    """The public tables of ``source_db``; BuildError on an unclassified table."""
+    known = set(PUBLIC_TABLES) | set(schema.OPERATOR_ONLY_TABLES) | {"meta"}
+    names = [r[0] for r in source_db.execute(
+        "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' "
+        "order by name")]
+    unknown = [n for n in names if n not in known and not _is_fts_shadow(n, names)]
+    if unknown:
+        raise BuildError(
+            f"registry table(s) {', '.join(unknown)} are neither public nor operator-only: "
+            "classify them in registry/export.py PUBLIC_TABLES or "
+            "registry/schema.py OPERATOR_ONLY_TABLES before publishing")
+    missing = [t for t in PUBLIC_TABLES if t not in names]
+    if missing:
+        raise BuildError(f"registry lacks table(s) {', '.join(missing)}: observed schema "
+                         f"version {schema.schema_version(source_db)}, expected {schema.SCHEMA_VERSION}")
+    return list(PUBLIC_TABLES)
+
+
+def _is_fts_shadow(name, names):
+    # FTS tables an operator tool may create in the source are derived data.
+    base = name.split("_fts", 1)[0]
+    return "_fts" in name and base in names
+
+
+def _operator_only_columns(table):
+    return set(getattr(schema, "OPERATOR_ONLY_COLUMNS", {}).get(table, ()))
+
+
+def _quote(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_sql(src, table, extra_columns=()):
+    """CREATE TABLE for the public copy: same columns/types/keys, minus private columns."""
+    drop = _operator_only_columns(table)
+    info = src.execute("select name, type, \"notnull\", pk from pragma_table_info(?)", [table]).fetchall()
+    cols = [(n, t, nn, pk) for n, t, nn, pk in info if n not in drop]
+    pks = [n for n, _t, _nn, pk in sorted(cols, key=lambda c: c[3]) if pk]
+    fks = [r for r in src.execute(
+        'select "from", "table", "to" from pragma_foreign_key_list(?) order by id, seq', [table])
+        if r[0] not in drop and r[1] in PUBLIC_TABLES]
+    lines = [f"{_quote(n)} {t}{' NOT NULL' if nn else ''}" for n, t, nn, _pk in cols]
+    lines += [f"{_quote(n)} {t}" for n, t in extra_columns]
+    if pks:
+        lines.append("PRIMARY KEY (" + ", ".join(_quote(p) for p in pks) + ")")
+    for frm, other, to in fks:
+        lines.append(f"FOREIGN KEY ({_quote(frm)}) REFERENCES {_quote(other)}({_quote(to)})")
+    return (f"CREATE TABLE {_quote(table)} (\n   " + ",\n   ".join(lines) + "\n)",
+            [c[0] for c in cols], pks)
+
+
+def _reference_tables(out):
+    # One execute() each: executescript() would COMMIT the open transaction.
+    for ddl in (
+        "CREATE TABLE districts (name_zh TEXT PRIMARY KEY, name_en TEXT NOT NULL)",
+        "CREATE TABLE industry_divisions (code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+        "CREATE TABLE programmes (code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+        "CREATE TABLE statuses (status TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+        "CREATE TABLE event_types (type TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+    ):
+        out.execute(ddl)
+    out.executemany("insert into districts values (?, ?)", sorted(reference.DISTRICTS.items()))
+    out.executemany("insert into industry_divisions values (?, ?, ?)",
+                    [(k, *v) for k, v in sorted(industries.MANUFACTURING_DIVISIONS.items())])
+    out.executemany("insert into programmes values (?, ?, ?)",
+                    [(k, *v) for k, v in sorted(reference.PROGRAMMES.items())])
+    out.executemany("insert into statuses values (?, ?, ?)",
+                    [(k, *v) for k, v in lifecycle.STATUS_NAMES.items()])
+    out.executemany("insert into event_types values (?, ?, ?)",
+                    [(k, *v) for k, v in lifecycle.EVENT_NAMES.items()])
+
+
+# Columns of certificates that cache the replay of its signed events: the
+# public copy takes them from the replay (temp.replayed), never the cache.
+REPLAYED_COLUMNS = ("status", "status_date", "last_seq")
+
+
+def _copy_table(out, src, table):
+    if table == "certificates":
+        extra = [(n, "INTEGER" if t is int else "TEXT") for n, (t, _e) in CERTIFICATE_DERIVED.items()]
+        sql, cols, pks = _table_sql(src, table, extra)
+        out.execute(sql)
+        select = ", ".join(f"r.{_quote(c)}" if c in REPLAYED_COLUMNS else f"c.{_quote(c)}"
+                           for c in cols) + ", " + ", ".join(expr for _t, expr in CERTIFICATE_DERIVED.values())
+        out.execute(
+            f"insert into main.certificates select {select} from src.certificates c "
+            "join temp.replayed r on r.cert_no = c.cert_no "
+            "left join src.products p on p.id = c.product "
+            "left join src.enterprises e on e.uscc = p.enterprise "
+            "left join src.bodies b on b.code = c.body "
+            "left join main.statuses s on s.status = r.status "
+            "left join main.industry_divisions d on d.code = substr(e.industry, 2, 2) "
+            "left join main.programmes pr on pr.code = c.programme "
+            "order by c.cert_no")
+        return
+    sql, cols, pks = _table_sql(src, table)
+    out.execute(sql)
+    col_list = ", ".join(_quote(c) for c in cols)
+    order = ", ".join(_quote(p) for p in pks) if pks else "rowid"
+    out.execute(f"insert into main.{_quote(table)} ({col_list}) "
+                f"select {col_list} from src.{_quote(table)} order by {order}")
+
+
+def _check_keys(out):
+    """Only 32-byte Ed25519 public keys may be in the published keys table."""
+    for key_id, public_key in out.execute("select key_id, public_key from keys order by key_id"):
+        try:
+            raw = canonical.unb64url(public_key or "")
+        except SignatureError:
+            raw = b""
+        if len(raw) != 32:
+            raise BuildError(f"keys table, key {key_id}, field public_key: observed "
+                             f"{len(public_key or '')} characters that are not a 32-byte "
+                             "base64url public key; refusing to publish possible key material")
+
+
+def _copy_indexes(out, src, tables):
+    for table in tables:
+        drop = _operator_only_columns(table)
+        for (name,) in src.execute(
+                "select name from pragma_index_list(?) where origin = 'c' order by name", [table]):
+            cols = [r[0] for r in src.execute(
+                "select name from pragma_index_info(?) order by seqno", [name])]
+            if cols and not (set(cols) & drop) and None not in cols:
+                _create_index(out, table, cols)
+    for table, cols in EXTRA_INDEXES:
+        _create_index(out, table, cols)
+
+
+def _create_index(out, table, cols):
+    name = "idx_" + table + "_" + "_".join(cols)
+    out.execute(f"create index if not exists {_quote(name)} on {_quote(table)} "
+                f"({', '.join(_quote(c) for c in cols)})")
+
+
+def _build_fts(out):
+    out.create_function("szzz_fts_document", -1, fts_document, deterministic=True)
+    for table, (key, columns) in FTS_SOURCES.items():
+        fts = f"{table}_fts"
+        out.execute(f"create virtual table {_quote(fts)} using fts5("
+                    f"text, {_quote(key)} unindexed, tokenize = 'unicode61')")
+        expr = ", ".join(_quote(c) for c in columns)
+        out.execute(f"insert into {_quote(fts)} (rowid, text, {_quote(key)}) "
+                    f"select rowid, szzz_fts_document({expr}), {_quote(key)} "
+                    f"from {_quote(table)} order by rowid")
+        out.execute(f"insert into {_quote(fts)}({_quote(fts)}) values ('optimize')")
+
+
+def _check_fts(out):
+    """Datasette joins ``<table>.rowid`` to ``<table>_fts.rowid``: after VACUUM
+    they must still name the same row (VACUUM may renumber implicit rowids)."""
+    for table, (key, _cols) in FTS_SOURCES.items():
+        bad = out.execute(
+            f"select count(*) from {_quote(table)} t join {_quote(table + '_fts')} f "
+            f"on f.rowid = t.rowid where f.{_quote(key)} is not t.{_quote(key)}").fetchone()[0]
+        total = out.execute(f"select count(*) from {_quote(table + '_fts')}").fetchone()[0]
+        rows = out.execute(f"select count(*) from {_quote(table)}").fetchone()[0]
+        if bad or total != rows:
+            raise BuildError(f"{table}_fts: {bad} rows point at the wrong {table} row and "
+                             f"{total} index rows for {rows} table rows after VACUUM; expected 0 and equal")
+
+
+def export_public_db(source_db, out_path, *, statuses=None) -> dict:
+    """Write the public database of registry ``source_db`` to ``out_path``.
+
+    ``source_db`` is an open registry (``schema.connect``). Each certificate's
+    status is ``statuses`` (:func:`registry.store.history.replayed_statuses`, computed
+    here when not given), checked against the registry's cache first
+    (StatusCacheError). The file is built under ``<out_path>.tmp-<pid>`` and
+    renamed into place only when complete. Returns ``{"path", "tables": {name: rows}}``.
+    """
+    out_path = Path(out_path)
+    tables = classify_tables(source_db)
+    if statuses is None:
+        statuses = history.replayed_statuses(source_db)
+    history.check_status_cache(source_db, statuses)
+    source_file = source_db.execute("pragma database_list").fetchone()[2]
+    if not source_file:
+        raise BuildError("the registry database must be a file to export it")
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    # uri=True so that ATTACH accepts the read-only file: URI of the source.
+    out = sqlite3.connect(f"file:{tmp}", uri=True, isolation_level=None)
+    try:
+        out.execute("pragma journal_mode = delete")
+        out.execute("pragma page_size = 4096")
+        # The operator's file is only read: attached read-only.
+        out.execute("attach database ? as src", [Path(source_file).resolve().as_uri() + "?mode=ro"])
+        out.execute("begin")
+        out.execute("create temp table replayed (cert_no TEXT PRIMARY KEY, status TEXT, "
+                    "status_date TEXT, last_seq INTEGER)")
+        out.executemany("insert into temp.replayed values (?, ?, ?, ?)",
+                        ((no, *replay) for no, replay in statuses.items()))
+        _reference_tables(out)
+        meta_keys = ",".join("?" * len(PUBLIC_META_KEYS))
+        out.execute("create table meta (key TEXT PRIMARY KEY, value TEXT)")
+        out.execute(f"insert into meta select key, value from src.meta where key in ({meta_keys}) "
+                    "order by key", PUBLIC_META_KEYS)
+        for table in tables:
+            _copy_table(out, source_db, table)
+        _check_keys(out)
+        _copy_indexes(out, source_db, tables)
+        _build_fts(out)
+        out.execute("commit")
+        out.execute("detach database src")
+        out.execute("vacuum")
+        _check_fts(out)
+        counts = {t: out.execute(f"select count(*) from {_quote(t)}").fetchone()[0]
+                  for t in tables}
+        out.close()
+        os.replace(tmp, out_path)
+    except BaseException:
+        out.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"path": str(out_path), "tables": counts}
+
+
+# ------------------------------------------------------------------ CSV
+
+# Downloads: name -> SQL over the public database. Columns people read in a
+# spreadsheet; the signed JSON stays in the database and api/.
+CSV_DOWNLOADS = {
+    "certificates.csv": (
+        "select cert_no, status, status_zh, status_date, programme, programme_name_zh, "
+        "body, body_name_zh, product, product_name_zh, product_name_en, enterprise, "
+        "enterprise_name_zh, enterprise_name_en, district, industry, industry_name_zh, "
+        "scope, issued, year_issued, expires, revision, key_id, digest "
+        "from certificates order by cert_no"),
+    "events.csv": (
+        "select e.seq, e.date, e.type, t.name_zh as type_zh, e.cert_no, e.subject, e.actor, "
+        "e.reason, e.notice, e.key_id from events e left join event_types t on t.type = e.type "
+        "order by e.seq"),
+    "enterprises.csv": (
+        "select uscc, name_zh, name_en, district, industry, tier, website "
+        "from enterprises order by uscc"),
+    "products.csv": (
+        "select id, enterprise, name_zh, name_en, models, gtin, category, description "
+        "from products order by id"),
+    "notices.csv": (
+        "select id, date, kind, title_zh, title_en, text_zh, text_en, cert_no, body, event_seq "
+        "from notices order by id"),
+}
+
+BOM = "\ufeff"
+
+
+def csv_bom(header, rows) -> str:
+    """``header`` and ``rows`` as CSV text for Excel: UTF-8 BOM, CRLF line ends.
+
+    Excel opens a UTF-8 CSV in the local ANSI code page (GBK on Chinese
+    Windows) unless it starts with a BOM, and Chinese turns into mojibake.
+    Used by the downloads and by the Datasette plugin's ``.csvbom`` renderer.
+    """
+    buf = io.StringIO()
+    buf.write(BOM)
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
+def csv_text(conn, sql, params=()) -> str:
+    """The rows of ``sql`` as :func:`csv_bom` text, with the column names as header."""
+    cur = conn.execute(sql, params)
+    return csv_bom([d[0] for d in cur.description], cur)
+
+
+def write_downloads(public_db_path, out_dir) -> list:
+    """Write ``CSV_DOWNLOADS`` and a copy of the public database into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(f"file:{Path(public_db_path).resolve()}?mode=ro", uri=True)
+    written = []
+    try:
+        for name, sql in CSV_DOWNLOADS.items():
+            (out_dir / name).write_text(csv_text(conn, sql), encoding="utf-8", newline="")
+            written.append(name)
+    finally:
+        conn.close()
+    target = out_dir / "registry.db"
+    target.write_bytes(Path(public_db_path).read_bytes())
+    written.append("registry.db")
+    return written

@@ -1,0 +1,393 @@
+"""Publishing the transparency log: tiles, checkpoint, state file, refresh.
+
+:func:`build_log` writes hash tiles and entry bundles under ``<site>/log/``
+(:mod:`registry.log.tiles`) for every event of the registry
+(:func:`registry.store.history.iter_entries`), then signs a checkpoint with the
+log key and cosigns it with the timestamp key; ``checkpoint`` is written
+last. It refuses (:class:`~registry.core.exceptions.LogForkError`) to sign a
+tree that is not an extension of the last signed one, taken from the previous
+output's ``log/checkpoint`` and from the state file kept beside the output
+(``.<OUT>.state/checkpoint``), checked with a consistency proof built from
+the new tiles. The state file is written *before* the published checkpoint:
+it is the record of the last tree the log key signed (the compare-and-swap
+record of tlog practice), so a publish that fails after signing still binds
+every later one.
+
+:func:`refresh` re-cosigns the current checkpoint with a new time (no new
+events, no rebuild), after checking that the registry has no event the
+published log lacks. Formats: ``docs/transparency-log.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from registry.core import canonical, clock, fs, keys, rules
+from registry.core.exceptions import ConfigError, FreshnessError, LogForkError, NoteError, ProofError, TileError
+from registry.log import merkle, note, tiles
+from registry.log.checkpoint import (
+    CHECKPOINT, DEFAULT_MAX_AGE_DAYS, LOG_DIR, LOG_JSON, CheckedCheckpoint, LogNames, epoch, names_for,
+    note_signer, open_checkpoint,
+)
+from registry.publish import site
+from registry.store import history, schema, trust
+
+def _tile_files(size: int) -> list[str]:
+    """Relative paths of every hash tile and entry bundle of a log of ``size``."""
+    out = []
+    for t in tiles.tiles_for_size(size):
+        out.append(t.path)
+        if t.level == 0:
+            out.append(t.entries_path)
+    return out
+
+
+def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) -> int:
+    """Hard-link the previous log's tiles into ``log_dir`` (copy across file systems).
+
+    Full tiles are immutable, so sharing their inodes is safe (the tile
+    writer replaces files by rename, never in place). Reused level-0 tiles
+    and entry bundles are compared with what the database gives, so a
+    corrupted previous output is never carried forward.
+    """
+    n = 0
+    for rel in _tile_files(old_size) if prev_dir.resolve() != log_dir.resolve() else ():
+        src, dst = prev_dir / rel, log_dir / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except FileNotFoundError:
+            raise TileError(f"previous log {prev_dir}: missing {rel}") from None
+        except OSError:
+            shutil.copyfile(src, dst)
+        n += 1
+    for t in tiles.tiles_for_size(old_size):
+        if t.level:
+            continue
+        lo = t.index * tiles.TILE_WIDTH
+        if (log_dir / t.path).read_bytes() != b"".join(leaves[lo: lo + t.width]):
+            raise TileError(f"previous log {prev_dir}: {t.path} differs from the database's leaf hashes")
+        if (log_dir / t.entries_path).read_bytes() != tiles.encode_bundle(entries[lo: lo + t.width]):
+            raise TileError(f"previous log {prev_dir}: {t.entries_path} differs from the database's events")
+    return n
+
+
+def _prune(log_dir: Path, size: int) -> None:
+    """Remove tiles of an older size that a log of ``size`` does not publish
+    (superseded partial tiles), so the output depends only on the entries."""
+    keep = set(_tile_files(size))
+    tile_dir = log_dir / "tile"
+    if not tile_dir.exists():
+        return
+    for path in sorted(tile_dir.rglob("*"), reverse=True):
+        rel = path.relative_to(log_dir).as_posix()
+        if path.is_file() and rel not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _first_difference(prev_dir, prev_size, leaves) -> str:
+    """Name the first entry whose leaf differs from the previous log's (best effort)."""
+    if prev_dir is None:
+        return ""
+    try:
+        old = tiles.TileHashReader(prev_size, prev_dir).stored_hashes(0, 0, prev_size)
+    except (TileError, OSError):
+        return ""
+    for i, h in enumerate(old):
+        if i >= len(leaves):
+            return f"; entries from index {i} (seq {i + 1}) on are missing from the database"
+        if h != leaves[i]:
+            return f"; first difference at entry {i} (event seq {i + 1})"
+    return ""
+
+
+def previous_checkpoints(previous_site=None, state_file=None) -> list[tuple[str, str]]:
+    """``(where, text)`` of the last signed checkpoints a previous publish left:
+    the published ``<previous site>/log/checkpoint`` and the state file."""
+    out = []
+    paths = []
+    if previous_site is not None:
+        paths.append(Path(previous_site) / LOG_DIR / CHECKPOINT)
+    if state_file is not None:
+        paths.append(Path(state_file))
+    for path in paths:
+        if path.is_file():
+            out.append((str(path), path.read_text(encoding="utf-8")))
+    return out
+
+
+def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, timestamp,
+              trust_record: dict, previous=(), previous_log_dir=None, state_file=None) -> dict:
+    """Write the tiled log of every event in ``db`` into ``log_dir`` and sign it.
+
+    ``previous`` holds ``(where, checkpoint text)`` pairs of earlier signed
+    checkpoints (:func:`previous_checkpoints`); each must verify with a log
+    key of ``trust_record`` and be a prefix of the new tree, else
+    :class:`LogForkError` and nothing is signed. ``previous_log_dir`` (the
+    published log of the last build) lets unchanged full tiles be reused.
+    ``timestamp`` (Unix seconds or datetime) is the cosignature's time.
+    The state file (if given) is written before ``log_dir/checkpoint``.
+    Returns ``{"size", "root", "timestamp", "checkpoint", "reused"}``.
+    """
+    started = time.perf_counter()
+    log_dir = Path(log_dir)
+    ts = epoch(timestamp)
+    entries = history.read_entries(db)
+    leaves = [merkle.leaf_hash(e) for e in entries]
+    size = len(entries)
+    if size == 0:
+        raise ConfigError("the registry has no events: nothing to log")
+
+    # 1. Every previously signed tree must be a prefix of this one (rule: the
+    #    log never forks; tlog-checkpoint "never sign two inconsistent trees").
+    olds = []
+    for where, text in previous:
+        try:
+            checked = open_checkpoint(text, trust_record, names)
+        except NoteError as e:
+            raise LogForkError(f"{where}: the last signed checkpoint does not verify ({e}); "
+                               "refusing to sign without knowing what was signed before") from None
+        old = checked.checkpoint
+        if old.size > size:
+            raise LogForkError(
+                f"{where}: the last signed tree has {old.size} entries, the registry only {size}: "
+                f"refusing to sign a rolled-back log{_first_difference(previous_log_dir, old.size, leaves)}")
+        got = merkle.root_hash(leaves[: old.size])
+        if got != old.root_hash:
+            raise LogForkError(
+                f"{where}: the registry's first {old.size} events hash to {got.hex()}, the last signed "
+                f"tree to {old.root_hash.hex()}: an event was altered, removed or reordered; refusing "
+                f"to sign a fork{_first_difference(previous_log_dir, old.size, leaves)}")
+        olds.append((where, old))
+
+    # 2. Tiles: reuse the previous log's when it is one of the checked trees.
+    reused, old_size, old_root = 0, 0, None
+    same_dir = previous_log_dir is not None and Path(previous_log_dir).resolve() == log_dir.resolve()
+    prev_cp = None
+    if previous_log_dir is not None and (Path(previous_log_dir) / CHECKPOINT).is_file():
+        try:
+            cp = open_checkpoint((Path(previous_log_dir) / CHECKPOINT).read_text(encoding="utf-8"),
+                                 trust_record, names).checkpoint
+            if cp.size <= size and merkle.root_hash(leaves[: cp.size]) == cp.root_hash:
+                prev_cp = cp
+        except NoteError:
+            prev_cp = None  # not reusable; `previous` decides whether that is fatal
+    if not same_dir and log_dir.exists() and any(log_dir.iterdir()):
+        raise ConfigError(f"{log_dir}: not empty; the log is written into a fresh directory")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if prev_cp is not None:
+        old_size, old_root = prev_cp.size, prev_cp.root_hash
+        reused = _reuse_tiles(Path(previous_log_dir), log_dir, old_size, entries, leaves)
+    elif same_dir:
+        # In place but the old checkpoint is unknown: start the tiles afresh.
+        shutil.rmtree(log_dir / "tile", ignore_errors=True)
+    new_size, root = tiles.append_entries(log_dir, old_size, entries[old_size:], old_root=old_root)
+    _prune(log_dir, new_size)
+    if new_size != size or root != merkle.root_hash(leaves):
+        raise TileError(f"{log_dir}: tiles give size {new_size} root {root.hex()}, "
+                        f"expected {size} {merkle.root_hash(leaves).hex()}")
+
+    # 3. The same check a client makes: a consistency proof from the new tiles.
+    reader = tiles.TileHashReader(size, log_dir)
+    for where, old in olds:
+        try:
+            merkle.verify_consistency(old.size, size, reader.consistency_proof(old.size),
+                                      old.root_hash, root)
+        except ProofError as e:
+            raise LogForkError(f"{where}: new tree is not consistent with it: {e}") from None
+
+    # 4. Sign, record in the state file, then publish the checkpoint last.
+    body = note.Checkpoint(names.origin, size, root).body()
+    text = note.sign_note(body, [note_signer(log_signer, names.origin, note.KEY_TYPE_ED25519),
+                                 note_signer(timestamp_signer, names.timestamp_name,
+                                             note.KEY_TYPE_COSIGNATURE)], timestamp=ts)
+    if state_file is not None:
+        fs.write_atomic(Path(state_file), text, durable=True)
+    fs.write_atomic(log_dir / CHECKPOINT, text)
+    return {"size": size, "root": root.hex(), "timestamp": ts, "checkpoint": text,
+            "reused": reused, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def write_log_json(site_dir, names: LogNames, max_age_days=DEFAULT_MAX_AGE_DAYS) -> Path:
+    """``api/log.json``: the note key names and the publisher's maximum age.
+
+    Not signed: verifiers pin the origin themselves (the verify page's
+    ``<meta name="szzz-log-origin">``, ``szzz audit --origin``); what this file
+    claims is only trusted because the checkpoint must verify under it with
+    a key from the root-signed trust list.
+    """
+    path = Path(site_dir) / LOG_JSON
+    fs.write_atomic(path, json.dumps(names.to_json(max_age_days), sort_keys=True,
+                                        separators=(",", ":")) + "\n")
+    return path
+
+
+def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames | None = None,
+                previous_site=None, state_file=None, timestamp=None,
+                max_age_days=DEFAULT_MAX_AGE_DAYS, trust_record=None) -> dict:
+    """The publish step: :func:`build_log` into ``<site_dir>/log`` plus ``api/log.json``.
+
+    ``site_dir`` is where this build's site is assembled (publish.py's
+    staging build directory); ``previous_site`` the currently published site
+    (its ``log/`` is reused and its checkpoint must be extended);
+    ``state_file`` the record of the last signed checkpoint, kept outside
+    the build directories. ``timestamp`` defaults to :func:`clock.build_time`
+    (``SOURCE_DATE_EPOCH`` or the registry's latest event date): no wall
+    clock, so builds are reproducible.
+    """
+    if names is None:
+        names = site.log_names_for(db)
+    if trust_record is None:
+        trust_record = json.loads(trust.envelope(db)["payload"])
+    if timestamp is None:
+        timestamp = clock.build_time(history.latest_event_date(db))
+    site_dir = Path(site_dir)
+    prev_log = Path(previous_site) / LOG_DIR if previous_site is not None else None
+    result = build_log(
+        db, site_dir / LOG_DIR, log_signer, timestamp_signer, names=names, timestamp=timestamp,
+        trust_record=trust_record, previous=previous_checkpoints(previous_site, state_file),
+        previous_log_dir=prev_log if prev_log is not None and (prev_log / CHECKPOINT).is_file() else None,
+        state_file=state_file)
+    write_log_json(site_dir, names, max_age_days)
+    result["origin"] = names.origin
+    return result
+
+
+def check_registry_unchanged(db, checked: CheckedCheckpoint, where) -> None:
+    """Refuse unless the registry's events are exactly the tree of ``checked``.
+
+    Rule (docs/transparency-log.md §6.4): a fresh cosignature vouches that
+    the log had not grown by its time, which keeps older status statements
+    current; re-cosigning a tree that lacks the registry's newest events
+    (a revocation whose rebuild failed, say) would vouch for a status that
+    is no longer true.
+    """
+    leaves = [merkle.leaf_hash(entry) for entry in history.iter_entries(db)]
+    if len(leaves) != checked.size:
+        raise FreshnessError(
+            f"{where}: the published log has {checked.size} entries, the registry has {len(leaves)} "
+            f"events; observed a log that is not the registry's whole history, expected the same "
+            "(rebuild with `publish.py build` instead of refreshing)")
+    root = merkle.root_hash(leaves)
+    if root != checked.root:
+        raise LogForkError(
+            f"{where}: the registry's {len(leaves)} events give root {root.hex()}, "
+            f"the published checkpoint has {checked.root.hex()} (an event was altered, or the "
+            "database is not the one this site was built from)")
+
+
+def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, registry_db,
+            state_file=None, timestamp=None) -> dict:
+    """Re-cosign ``<site_dir>/log/checkpoint`` with a new time; nothing else changes.
+
+    The checkpoint must verify (log key of the trust list), match the state
+    file's tree and be the whole history of ``registry_db`` (an open
+    registry: :func:`check_registry_unchanged`); the new time must not go
+    back (a clock gone wrong would otherwise un-freshen the log). Time:
+    ``timestamp``, else ``SOURCE_DATE_EPOCH``, else the wall clock. State
+    file first, then the published checkpoint, each replaced atomically (one
+    rename each).
+    """
+    path = Path(site_dir) / LOG_DIR / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"{path}: no published checkpoint to refresh (run `publish.py build` first)")
+    text = path.read_text(encoding="utf-8")
+    checked = open_checkpoint(text, trust_record, names)
+    check_registry_unchanged(registry_db, checked, path)
+    state = Path(state_file) if state_file is not None else None
+    if state is not None and state.is_file():
+        state_cp = open_checkpoint(state.read_text(encoding="utf-8"), trust_record, names).checkpoint
+        if state_cp != checked.checkpoint:
+            raise LogForkError(f"{path}: tree {checked.size} differs from the last signed tree in {state} "
+                               f"({state_cp.size}); rebuild instead of refreshing")
+    if timestamp is None:
+        sde = clock.source_date_epoch()
+        timestamp = sde if sde is not None else time.time()
+    ts = epoch(timestamp)
+    if checked.timestamp is not None and ts < checked.timestamp:
+        raise ConfigError(f"refresh time {ts} is before the current cosignature's {checked.timestamp}; "
+                          "refusing to move the log's time backwards")
+    new = note.add_signatures(text, [note_signer(timestamp_signer, names.timestamp_name,
+                                                 note.KEY_TYPE_COSIGNATURE)], timestamp=ts)
+    if state is not None:
+        fs.write_atomic(state, new, durable=True)
+    fs.write_atomic(path, new)
+    return {"size": checked.size, "timestamp": ts, "checkpoint": new}
+
+
+def refresh_site(site_dir, keys_dir, passphrase, *, registry_db, state_file=None, timestamp=None) -> dict:
+    """``publish.py refresh``: the published site, the key directory, and the
+    registry (read only, to check that its events are the published tree).
+
+    The trust list comes from ``api/trust-list.json``, checked against the
+    site's own ``api/root-key.json`` (this is the publisher's own output);
+    the names from ``api/log.json``; the timestamp key is the trust list's
+    active one, loaded from ``keys_dir``. No rebuild.
+    """
+    site_dir = Path(site_dir)
+    try:
+        root = json.loads((site_dir / "api" / "root-key.json").read_text(encoding="utf-8"))
+        envelope = json.loads((site_dir / "api" / "trust-list.json").read_text(encoding="utf-8"))
+        info = json.loads((site_dir / LOG_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{site_dir}: not a published site with a log ({e})") from None
+    record = keys.verify_envelope(envelope, canonical.TRUST_LIST, canonical.unb64url(root["public_key"]))
+    names = names_for(origin=info["origin"], timestamp_name=info["timestamp_key_name"])
+    active = [e["key_id"] for e in record["keys"]
+              if e.get("status") == "active" and rules.key_problem(e, "cosignature") is None]
+    if not active:
+        raise ConfigError(f"{site_dir}/api/trust-list.json lists no active timestamp key")
+    signer = keys.load(keys_dir, sorted(active)[-1] if len(active) > 1 else active[0], passphrase)
+    return refresh(site_dir, signer, names=names, trust_record=record, registry_db=registry_db,
+                   state_file=state_file, timestamp=timestamp)
+
+
+def load_timestamp_signer(db, keys_dir, passphrase):
+    """The registry's timestamp key (:func:`registry.trust.signing_key_id`) from ``keys_dir``."""
+    return keys.load(keys_dir, trust.signing_key_id(db, "cosignature"), passphrase)
+
+
+def state_file_for(out_link) -> Path:
+    """Where publish.py keeps the last signed checkpoint: ``.<OUT>.state/checkpoint``
+    beside the output link, outside every build directory (which come and go)."""
+    out_link = Path(os.path.abspath(out_link))
+    return out_link.parent / f".{out_link.name}.state" / CHECKPOINT
+
+
+
+
+def refresh_output(site_dir, db_path, keys_dir, passphrase, *, state_file, timestamp=None) -> dict:
+    """:func:`refresh_site` with the registry at ``db_path`` opened (read-only) for it."""
+    db = schema.connect(db_path, readonly=True)
+    try:
+        return refresh_site(site_dir, keys_dir, passphrase, registry_db=db, state_file=state_file,
+                            timestamp=timestamp)
+    finally:
+        db.conn.close()
+
+
+def refresh_served(out_link, db_path, keys_dir, passphrase, *, now=None):
+    """Cosign the served build's checkpoint with the wall clock (``publish.py serve``),
+    so an old registry served today verifies as current: its statements are
+    dated by its last event, and a fresh checkpoint of the same tree size keeps
+    them current (docs/verification.md §6). Skipped (None) when the build's own
+    cosignature is already newer than ``now`` (an event dated today); refused
+    (FreshnessError) when registry ``db_path`` has events the build lacks."""
+    now = int(time.time()) if now is None else int(now)
+    site_dir = Path(out_link) / "site"
+    if not (site_dir / LOG_DIR / CHECKPOINT).is_file():
+        return None
+    # The build cosigned at its build time, which is also the snapshot's as_of.
+    envelope = json.loads((site_dir / "api" / "status.json").read_text(encoding="utf-8"))
+    as_of = json.loads(envelope["payload"])["as_of"]
+    if epoch(datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))) >= now:
+        return None
+    return refresh_output(site_dir, db_path, keys_dir, passphrase, state_file=state_file_for(out_link),
+                          timestamp=now)

@@ -1,0 +1,222 @@
+"""Install the browser verifier (the page a mark's QR code opens) into a site.
+
+The verifier's source lives in ``site/verify/``: an HTML template and plain
+ES modules, no framework, nothing from a CDN. :func:`install_verifier`
+copies it into ``out_dir`` (``<site>/v/`` in the published portal), pins the
+scheme's root public key and the settings into ``<meta>`` tags of the page,
+generates ``constants.js`` from the Python rules (:func:`constants_module`:
+signing domains, the payload layout and input limits, verdicts, checks,
+tolerances, the key-use table of :mod:`registry.rules` and the lifecycle's
+transitions — so the browser applies the very tables the registry enforces,
+never a hand-kept copy) and copies the npm QR decoder ``jsqr`` (installed by
+``npm ci``), which the page loads only when a visitor scans a photo.
+
+Rules enforced here:
+
+* no inline script: the page carries the Content-Security-Policy
+  ``default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'``
+  and every script is a file (see ``docs/verify-page.md``);
+* relative URLs only, so the page works from any host and sub-path;
+* all or nothing: the verifier is assembled in a temporary directory beside
+  ``out_dir`` and renamed into place, so a failed install leaves the previous
+  one untouched.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry.core import canonical, fs, keys, lifecycle, payload, rules
+from registry.core.exceptions import ConfigError
+from registry.log import checkpoint
+
+TEMPLATE = "index.html"
+# Files of the verifier's source that are copied as they are (the template is
+# filled in; constants.js is generated). Anything else in site/verify/ that
+# ends in .js or .css (e.g. tlog.js) is copied too.
+COPIED_SUFFIXES = (".js", ".css")
+GENERATED = "constants.js"
+CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DEFAULT_SITE_NAME = "苏州制造 · Made in Suzhou"
+DEFAULT_REPORT_URL = "../report/"
+
+
+@dataclass(frozen=True)
+class VerifierAssets:
+    """Where the verifier's source (``site/verify/``) and the npm QR decoder
+    (``node_modules/jsqr/dist/jsQR.js``) are: the application knows its
+    checkout (``publish.py``); the library never guesses a repository path."""
+
+    source_dir: Path
+    jsqr: Path
+
+    @classmethod
+    def in_checkout(cls, root) -> VerifierAssets:
+        root = Path(root)
+        return cls(root / "site" / "verify", root / "node_modules" / "jsqr" / "dist" / "jsQR.js")
+
+
+def _relative_url(name, value):
+    """Refuse URLs that would make the page fetch from or link to elsewhere
+    unexpectedly: the API base must be relative (rule: works from any host)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty relative URL, observed {value!r}")
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value) or value.startswith("//") or "\\" in value:
+        raise ConfigError(f"{name} must be a relative URL (no scheme or host), observed {value!r}")
+    return value
+
+
+def _report_url(value):
+    """The report link may be relative or an https:// page (e.g. the bureau's)."""
+    if isinstance(value, str) and re.match(r"^https://[^\s\"'<>]+$", value):
+        return value
+    return _relative_url("report_url", value)
+
+
+def browser_constants() -> dict:
+    """Everything the browser verifier takes from the Python rules, as data."""
+    return {
+        **rules.browser_constants(),
+        "DOMAINS": {"certificate": canonical.CERTIFICATE, "event": canonical.EVENT,
+                    "trustList": canonical.TRUST_LIST, "status": canonical.STATUS,
+                    "statusSnapshot": canonical.STATUS_SNAPSHOT, "mark": canonical.MARK},
+        "PAYLOAD": {
+            "VERSION": payload.VERSION, "KEY_ID_BYTES": keys.KEY_ID_BYTES,
+            "DIGEST_BYTES": payload.DIGEST_BYTES, "MAX_CERT_NO": payload.MAX_CERT_NO,
+            "CERT_NO_PATTERN": payload.CERT_NO_PATTERN, "GROUP_BYTES": payload.GROUP_BYTES,
+            "DIGITS_FOR_BYTES": list(payload.DIGITS_FOR_BYTES), "MAX_TEXT": payload.MAX_TEXT,
+            "MAX_INPUT": payload.MAX_INPUT, "HEADER_BYTES": payload.HEADER_BYTES,
+            "SIGNATURE_BYTES": payload.SIGNATURE_BYTES,
+            "AT": {"VERSION": payload.AT_VERSION, "KEY_ID": payload.AT_KEY_ID,
+                   "SIGNED_ON": payload.AT_SIGNED_ON, "EXPIRES": payload.AT_EXPIRES,
+                   "DIGEST": payload.AT_DIGEST, "LENGTH": payload.AT_LENGTH},
+        },
+        "TRANSITIONS": {event: [[before, after] for before, after in moves.items()]
+                        for event, moves in lifecycle.TRANSITIONS.items()},
+    }
+
+
+def constants_module() -> str:
+    """``constants.js``: :func:`browser_constants` as frozen ES module exports."""
+    lines = [
+        "// Generated by registry/webverifier.py from registry/rules.py, payload.py,",
+        "// canonical.py and lifecycle.py. Do not edit: the browser applies the",
+        "// registry's own tables (docs/verification.md).",
+        "const deepFreeze = (v) => { if (v && typeof v === \"object\") { Object.values(v).forEach(deepFreeze); Object.freeze(v); } return v; };",
+    ]
+    for name, value in browser_constants().items():
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if name == "TRANSITIONS":
+            # event type -> Map(status before (null: not issued yet) -> status after)
+            lines.append(f"export const TRANSITIONS = new Map(Object.entries({text})"
+                         ".map(([type, moves]) => [type, new Map(moves)]));")
+        else:
+            lines.append(f"export const {name} = deepFreeze({text});")
+    return "\n".join(lines) + "\n"
+
+
+def render_page(template: str, *, root_public_key, api_base, max_age_days, timeout_ms,
+                site_name, report_url, today=None, log_origin="", log_base="../log/") -> str:
+    """Fill the page template; every value is HTML-escaped into an attribute or text."""
+    hooks = ""
+    if today is not None:
+        # Test hook: pins the verifier's "today" (docs/verify-page.md). Only
+        # written when asked for; never in a published site.
+        hooks = f'<meta name="szzz-today" content="{html.escape(today)}">\n'
+    values = {
+        "root_key": root_public_key,
+        "api_base": api_base,
+        "max_age_days": str(max_age_days),
+        "timeout_ms": str(timeout_ms),
+        "report_url": report_url,
+        "site_name": site_name,
+        "log_origin": log_origin,
+        "log_base": log_base,
+    }
+    page = template.replace("{{test_hooks}}", hooks)
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", html.escape(value, quote=True))
+    left = re.search(r"\{\{\w+\}\}", page)
+    if left:
+        raise ConfigError(f"{TEMPLATE}: placeholder {left.group(0)} was not filled")
+    if CSP not in page:
+        raise ConfigError(f"{TEMPLATE}: the Content-Security-Policy meta is missing")
+    return page
+
+
+def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_age_days=7,
+                     api_base="../api/", site_name=DEFAULT_SITE_NAME, report_url=DEFAULT_REPORT_URL,
+                     timeout_ms=8000, today=None, log_origin=None, log_base="../log/") -> Path:
+    """Write the verification page into ``out_dir`` (replacing what is there), from ``assets``.
+
+    ``root_public_key`` is the scheme root's raw Ed25519 public key, base64url
+    without padding (as in ``api/root-key.json``): it is pinned into the
+    page, which trusts nothing else. ``api_base`` is where ``trust-list.json``
+    and ``certificates/`` are, relative to the page. ``today`` (YYYY-MM-DD)
+    pins the verifier's clock and exists for tests only. ``log_origin`` (e.g.
+    ``szzz.example.cn/log``) pins the transparency log's origin: the page then
+    also checks the checkpoint, its freshness, the latest event's inclusion and
+    consistency with the largest tree it saw (site/verify/logcheck.js); without
+    it the page does no log step. ``log_base`` is where ``checkpoint`` and
+    ``tile/`` are, relative to the page. Returns ``out_dir``.
+    """
+    keys.public_from_b64(root_public_key)  # SignatureError naming the problem
+    if isinstance(max_age_days, bool) or not isinstance(max_age_days, int) or max_age_days < 0:
+        raise ConfigError(f"max_age_days must be an integer ≥ 0, observed {max_age_days!r}")
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 100 <= timeout_ms <= 120000:
+        raise ConfigError(f"timeout_ms must be an integer in 100..120000, observed {timeout_ms!r}")
+    api_base = _relative_url("api_base", api_base)
+    if not api_base.endswith("/"):
+        raise ConfigError(f"api_base must end with '/', observed {api_base!r}")
+    report_url = _report_url(report_url)
+    if not isinstance(site_name, str) or not site_name.strip():
+        raise ConfigError(f"site_name must be non-empty text, observed {site_name!r}")
+    if log_origin is not None:
+        checkpoint.names_for(origin=log_origin)  # ConfigError naming a bad key name
+    log_base = _relative_url("log_base", log_base)
+    if not log_base.endswith("/"):
+        raise ConfigError(f"log_base must end with '/', observed {log_base!r}")
+    if today is not None and not DATE_RE.match(str(today)):
+        raise ConfigError(f"today must be YYYY-MM-DD, observed {today!r}")
+
+    source, jsqr = Path(assets.source_dir), Path(assets.jsqr)
+    template_path = source / TEMPLATE
+    if not template_path.is_file():
+        raise ConfigError(f"{template_path}: the verifier's page template is missing")
+    if not jsqr.is_file():
+        raise ConfigError(f"{jsqr}: the QR decoder jsQR is missing; run `npm ci` in the checkout "
+                          "(package.json pins jsqr)")
+    page = render_page(
+        template_path.read_text(encoding="utf-8"), root_public_key=root_public_key,
+        api_base=api_base, max_age_days=max_age_days, timeout_ms=timeout_ms,
+        site_name=canonical.nfc(site_name), report_url=report_url, today=today,
+        log_origin=log_origin or "", log_base=log_base,
+    )
+    out_dir = Path(out_dir)
+    with fs.staged_dir(out_dir) as staging:
+        for path in sorted(source.iterdir()):
+            if path.is_file() and path.suffix in COPIED_SUFFIXES and path.name != GENERATED:
+                shutil.copyfile(path, staging / path.name)
+        (staging / GENERATED).write_text(constants_module(), encoding="utf-8")
+        (staging / TEMPLATE).write_text(page, encoding="utf-8")
+        shutil.copyfile(jsqr, staging / "jsQR.js")
+    return out_dir
+
+
+def page_bytes(out_dir) -> dict:
+    """Sizes of the files a visitor's browser fetches for one verification
+    (page, style, modules), and of the lazily loaded scanner, in bytes."""
+    out_dir = Path(out_dir)
+    eager = [TEMPLATE, "verify.css", "verify.js", "verifier.js", "payload.js", "canonical.js", GENERATED,
+             "rules.js", "logcheck.js", "tlog.js"]
+    lazy = ["scan.js", "jsQR.js"]
+    return {
+        "eager": {name: (out_dir / name).stat().st_size for name in eager},
+        "lazy": {name: (out_dir / name).stat().st_size for name in lazy},
+    }

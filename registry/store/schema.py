@@ -1,0 +1,292 @@
+"""The registry's SQLite schema, its version, and forward migrations.
+
+``open_registry(path)`` opens (and if needed creates or migrates) a registry
+database. Each migration is a function applied once, in order, inside a
+transaction; ``meta.schema_version`` records how far a file has come. A file
+newer than this code is refused rather than guessed at.
+
+Public vs operator-only: tables and columns listed in ``OPERATOR_ONLY`` never
+leave the operators' database (the publish step drops them); private keys are
+never in any table at all.
+"""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from registry.core.exceptions import SchemaError
+
+SCHEMA_VERSION = 1
+
+# Operator-only data: never published.
+OPERATOR_ONLY_TABLES = ("enterprise_contacts", "applications", "counters")
+
+
+def _migration_1(db):
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["bodies"].create(
+        {
+            "code": str, "name_zh": str, "name_en": str, "approval_no": str,
+            "website": str, "joined": str, "status": str,
+        },
+        pk="code", not_null={"name_zh", "name_en", "approval_no", "joined", "status"},
+    )
+    db["keys"].create(
+        {
+            "key_id": str, "public_key": str, "owner_type": str, "owner": str,
+            "valid_from": str, "valid_to": str, "status": str, "status_date": str,
+            "endorsed_in": int,
+        },
+        pk="key_id", not_null={"public_key", "owner_type", "valid_from", "status"},
+    )
+    db["trust_lists"].create(
+        {"version": int, "issued": str, "envelope": str}, pk="version",
+        not_null={"issued", "envelope"},
+    )
+    db["standards"].create(
+        {
+            "code": str, "title_zh": str, "title_en": str, "kind": str,
+            "issuer": str, "published": str, "effective": str, "status": str,
+        },
+        pk="code", not_null={"title_zh", "kind", "status"},
+    )
+    db["enterprises"].create(
+        {
+            "uscc": str, "name_zh": str, "name_en": str, "district": str,
+            "industry": str, "tier": str, "website": str,
+        },
+        pk="uscc", not_null={"name_zh", "district", "industry"},
+    )
+    db["enterprise_contacts"].create(
+        {"uscc": str, "contact_name": str, "phone": str, "email": str, "address": str},
+        pk="uscc", foreign_keys=[("uscc", "enterprises", "uscc")],
+    )
+    db["products"].create(
+        {
+            "id": int, "enterprise": str, "name_zh": str, "name_en": str,
+            "models": str, "gtin": str, "category": str, "description": str,
+            "image": str,
+        },
+        pk="id", not_null={"enterprise", "name_zh"},
+        foreign_keys=[("enterprise", "enterprises", "uscc")],
+    )
+    db["certificates"].create(
+        {
+            "cert_no": str, "product": int, "body": str, "programme": str,
+            "scope": str, "issued": str, "expires": str, "status": str,
+            "status_date": str, "mark_authorised": int, "evaluation": str,
+            "revision": int, "key_id": str, "record": str, "signature": str,
+            "digest": str, "mark_payload": str, "last_seq": int,
+        },
+        pk="cert_no",
+        not_null={"product", "body", "programme", "issued", "expires", "status",
+                  "revision", "key_id", "record", "signature", "digest"},
+        foreign_keys=[("product", "products", "id"), ("body", "bodies", "code")],
+    )
+    db["certificate_standards"].create(
+        {"cert_no": str, "standard": str}, pk=("cert_no", "standard"),
+        foreign_keys=[("cert_no", "certificates", "cert_no"),
+                      ("standard", "standards", "code")],
+    )
+    db["certificate_revisions"].create(
+        {
+            "cert_no": str, "revision": int, "reason": str, "date": str,
+            "key_id": str, "record": str, "signature": str, "digest": str,
+            "mark_payload": str, "seq": int,
+        },
+        pk=("cert_no", "revision"),
+        foreign_keys=[("cert_no", "certificates", "cert_no")],
+    )
+    db["applications"].create(
+        {
+            "id": int, "uscc": str, "product_name": str, "programme": str,
+            "body": str, "received": str, "status": str, "decided": str,
+            "note": str,
+        },
+        pk="id",
+    )
+    db["events"].create(
+        {
+            "seq": int, "type": str, "cert_no": str, "subject": str, "date": str,
+            "actor": str, "reason": str, "notice": str, "key_id": str,
+            "payload": str, "signature": str,
+        },
+        pk="seq", not_null={"type", "date", "actor", "key_id", "payload", "signature"},
+    )
+    db["notices"].create(
+        {
+            "id": int, "date": str, "kind": str, "title_zh": str, "title_en": str,
+            "text_zh": str, "text_en": str, "cert_no": str, "body": str,
+            "event_seq": int,
+        },
+        pk="id", not_null={"date", "kind", "title_zh", "text_zh"},
+    )
+    db["counters"].create({"name": str, "value": int}, pk="name")
+    db["certificates"].create_index(["body"])
+    db["certificates"].create_index(["product"])
+    db["certificates"].create_index(["status"])
+    db["certificates"].create_index(["expires"])
+    db["products"].create_index(["enterprise"])
+    db["events"].create_index(["cert_no", "seq"])
+    db["keys"].create_index(["owner"])
+    # Append-only: the event history is never rewritten (rule: every status
+    # change is a signed event that is never erased).
+    db.executescript(
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER revisions_no_update BEFORE UPDATE ON certificate_revisions
+        BEGIN SELECT RAISE(ABORT, 'certificate revisions are append-only'); END;
+        CREATE TRIGGER revisions_no_delete BEFORE DELETE ON certificate_revisions
+        BEGIN SELECT RAISE(ABORT, 'certificate revisions are append-only'); END;
+        """
+    )
+
+
+MIGRATIONS = {1: _migration_1}
+
+
+def schema_version(db) -> int:
+    if "meta" not in db.table_names():
+        return 0
+    row = db.execute("select value from meta where key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db) -> int:
+    """Apply pending migrations, each in its own transaction; return the version."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise SchemaError(
+            f"database schema version is {current}, this code knows up to "
+            f"{SCHEMA_VERSION}: upgrade the software"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with write_transaction(db):
+            MIGRATIONS[version](db)
+            set_meta(db, "schema_version", version)
+    return SCHEMA_VERSION
+
+
+def connect(path, *, create=False, readonly=False) -> sqlite_utils.Database:
+    """Open a registry database; create and migrate it when ``create``.
+
+    Connections use WAL and a generous busy timeout so that two operators'
+    processes can work at the same moment; every write goes through
+    :func:`write_transaction`. ``readonly`` opens a file that must not change
+    (a build's snapshot, :func:`snapshot_to`): no migration, no writes.
+    """
+    path = Path(path)
+    if not create and not path.exists():
+        raise SchemaError(f"{path}: no such registry database (run `szzz init`)")
+    if readonly:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                               isolation_level=None)
+        db = sqlite_utils.Database(conn)
+        version = schema_version(db)
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise SchemaError(f"{path}: schema version {version}, expected {SCHEMA_VERSION} "
+                              "(run any szzz command on the registry to migrate it)")
+        return db
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 60000")
+    if create:
+        conn.execute("PRAGMA journal_mode = WAL")
+    db = sqlite_utils.Database(conn)
+    if create:
+        migrate(db)
+    else:
+        version = schema_version(db)
+        if version == 0:
+            raise SchemaError(f"{path}: not a registry database (no schema version)")
+        if version != SCHEMA_VERSION:
+            migrate(db)
+    return db
+
+
+class write_transaction:
+    """``with write_transaction(db):`` — BEGIN IMMEDIATE ... COMMIT/ROLLBACK.
+
+    IMMEDIATE takes the write lock at the start, so two processes allocating
+    certificate numbers or event sequence numbers are serialised instead of
+    both reading the same maximum.
+    """
+
+    def __init__(self, db):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
+
+
+class read_transaction:
+    """``with read_transaction(db):`` — every read inside sees one committed
+    state of the registry, whatever other processes commit meanwhile (a WAL
+    read transaction), so a check never mistakes a write in progress for
+    corruption."""
+
+    def __init__(self, db):
+        self.conn = db.conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN")
+        self.conn.execute("select count(*) from meta").fetchone()  # the snapshot starts here
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        return False
+
+
+def snapshot_to(source_path, target_path) -> Path:
+    """Copy the registry at ``source_path`` to ``target_path`` as it is at one
+    moment (SQLite's online backup in a single step, i.e. one read
+    transaction): writes committed meanwhile are either wholly in the copy or
+    wholly absent. Operators keep writing; the copy (mode 0600: it holds
+    operator-only data) is what a build reads, every step of it."""
+    source_path, target_path = Path(source_path), Path(target_path)
+    if not source_path.is_file():
+        raise SchemaError(f"{source_path}: no such registry database")
+    fd = os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    source = sqlite3.connect(str(source_path), timeout=60)
+    try:
+        target = sqlite3.connect(str(target_path))
+        try:
+            source.backup(target)  # pages=-1: the whole file in one step
+            target.execute("PRAGMA journal_mode = DELETE")  # a plain file, readable read-only
+        finally:
+            target.close()
+    except sqlite3.DatabaseError as e:
+        target_path.unlink(missing_ok=True)
+        raise SchemaError(f"{source_path}: cannot read the registry ({e})") from None
+    finally:
+        source.close()
+    return target_path
+
+
+def get_meta(db, key, default=None):
+    row = db.execute("select value from meta where key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db, key, value):
+    db.execute(
+        "insert into meta(key, value) values (?, ?) "
+        "on conflict(key) do update set value = excluded.value",
+        [key, str(value)],
+    )

@@ -1,0 +1,465 @@
+"""Batch verification of marks for platforms: offline, every core, one verify per mark.
+
+Input: listings as CSV (header row) or JSONL, each with an ``id`` and one of
+``url``, ``payload``, ``cert_no`` or ``image`` (a path). Output: one JSON
+object per input row, in input order: ``{"row", "id", "verdict", "cert_no",
+"reason", "reason_zh", "key_id", "body", "status_as_of", "checks"}``.
+``row`` is the 1-based data row (CSV: header not counted; JSONL: line number).
+
+Against the published snapshot only (``api/trust-list.json`` +
+``api/status.json``, read ONCE): the trust list is checked with the pinned
+root and the snapshot's signature (log key) and freshness once, then the
+snapshot is indexed by certificate number. Each mark then costs exactly one
+Ed25519 verification (its own signature): the signed snapshot already vouches
+for the records, so the payload's digest, key id, dates and expiry are
+compared with the snapshot's revision list instead of re-verifying record
+signatures (docs/verification.md, "Batch mode"). A bad row gives
+``malformed`` with its row number; the run never stops on a row.
+"""
+
+import csv
+import gc
+import json
+import sys
+from pathlib import Path
+
+from registry.core import canonical, clock, keys, parallel, payload, rules
+from registry.core.exceptions import (
+    ConfigError, PayloadError, RegistryError, SourceMissingError, SourceUnavailableError,
+)
+from registry.core.rules import CHECKS, DEFAULT_MAX_AGE_DAYS, Stop
+from registry.log import checkpoint
+from registry.verify.image import decode_image
+from registry.verify.single import check_key_and_signature, load_trust_list, parse_input, public_key
+from registry.verify.sources import open_source, pinned_root
+
+INPUT_COLUMNS = ("url", "payload", "cert_no", "image")
+CHUNK = 2000
+
+_EPOCH = payload.EPOCH.toordinal()
+_MARK_PREFIX = canonical.MARK.encode("ascii") + b"\n"
+
+
+def _days(date_text: str) -> int:
+    import datetime
+
+    return datetime.date.fromisoformat(date_text).toordinal() - _EPOCH
+
+
+def _mark_window(entry):
+    """The days (payload day numbers, inclusive) on which ``entry`` may sign a
+    mark (:func:`rules.signing_window`), or None."""
+    window = rules.signing_window(entry, "mark")
+    if window is None:
+        return None
+    return _days(window[0]), min(_days(window[1]), 0xFFFF)
+
+
+class SnapshotIndex:
+    """The checked trust list and status snapshot, indexed for per-row lookups."""
+
+    def __init__(self, trust=None, trust_stop=None, certs=None, snapshot_stop=None, as_of=None,
+                 today=None):
+        self.trust = trust                 # from load_trust_list, or None
+        self.trust_stop = trust_stop       # Stop when the trust list failed
+        self.certs = certs or {}           # cert_no -> (status, status_date, expires, revisions)
+        self.snapshot_stop = snapshot_stop  # Stop when the snapshot failed / is stale
+        self.as_of = as_of
+        self.today = today
+        self.fast_revisions = {}   # cert_no -> ((digest16 bytes, reason, key_id, signed_on days, expires days), ...)
+        self.fast_keys = {}        # key id bytes -> (body, first day, last day, raw public key) of usable body keys
+        self.fast = True           # False: every row takes the fully worded path (tests compare the two)
+
+
+def _open_log(src, trust, today, max_age, origin):
+    """The site's checkpoint, verified and fresh at noon CST of ``today``
+    (:func:`checkpoint.fresh_checkpoint`); origin ``origin`` when pinned."""
+    return checkpoint.fresh_checkpoint(src, trust["record"], origin=origin, now=clock.noon(today),
+                                       max_age_days=rules.max_age_days(max_age))
+
+
+def _open_log_quietly(src, trust, today, max_age, origin=None):
+    """The site's verified, fresh checkpoint for the freshness rule of a stale
+    snapshot (:func:`rules.stale_unless_logged`), or None when there is none
+    that verifies."""
+    try:
+        return _open_log(src, trust, today, max_age, origin)
+    except (RegistryError, SourceMissingError, SourceUnavailableError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_pinned_log(src, trust, record, today, max_age, origin) -> None:
+    """Rule 7 with a pinned origin (docs/verification.md, batch mode): the log
+    must be published and verify under ``origin``, freshly cosigned, with a
+    tree at least as large as the one the snapshot was signed at."""
+    try:
+        opened = _open_log(src, trust, today, max_age, origin)
+    except (RegistryError, SourceMissingError, SourceUnavailableError, ValueError, KeyError, TypeError) as e:
+        raise Stop("status_unknown", f"transparency log of the pinned origin {origin} does not verify ({e})",
+                    "签名真实，但透明日志未通过验证", "fresh") from None
+    size = record.get("log_size")
+    if isinstance(size, bool) or not isinstance(size, int) or opened[1].size < size:
+        raise Stop("status_unknown", f"transparency log has {opened[1].size} entries, observed fewer than "
+                    f"the snapshot's log_size {size!r}, expected at least as many",
+                    "签名真实，但透明日志早于状态快照", "fresh")
+
+
+def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=None,
+               log_origin=None) -> SnapshotIndex:
+    """Read and check ``api/trust-list.json`` and ``api/status.json`` once;
+    with ``log_origin`` pinned, also the log's checkpoint (:func:`_check_pinned_log`).
+
+    The index is some 100 objects per certificate, made at once and kept for
+    the run: the cyclic GC's passes over them while they are made cost a
+    third of the load, so it is paused meanwhile (it has nothing to free).
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_index(source, root_public_key, max_age=max_age, today=today, log_origin=log_origin)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load_index(source, root_public_key, *, max_age, today, log_origin) -> SnapshotIndex:
+    today = today or clock.today()
+    if isinstance(today, str):
+        import datetime
+
+        today = datetime.date.fromisoformat(today)
+    src = open_source(source)
+    index = SnapshotIndex(today=today)
+    try:
+        index.trust = load_trust_list(src, pinned_root(root_public_key) if root_public_key else None)
+    except Stop as stop:
+        index.trust_stop = stop
+        return index
+    except (RegistryError, OSError, ValueError, KeyError) as e:
+        index.trust_stop = Stop("unknown_issuer", f"trust list missing or not signed by the scheme root ({e})",
+                                 "信任列表缺失或未经认证方案根密钥签名", "trust_list")
+        return index
+    try:
+        envelope = json.loads(src.read("api/status.json"))
+        entry = index.trust["keys"].get(envelope.get("key_id"))
+        if entry is None:
+            raise RegistryError(f"status snapshot signed by {envelope.get('key_id')!r}, not in the trust list")
+        # The snapshot is large (about 330 bytes per certificate): check the
+        # signature over its exact bytes, then parse them with the C JSON parser
+        # (the canonical re-encoding check of keys.verify_envelope costs more
+        # than the whole batch for 100k certificates; the log key vouches for
+        # the bytes either way).
+        if envelope.get("type") != canonical.STATUS_SNAPSHOT or not isinstance(envelope.get("payload"), str):
+            raise RegistryError("status.json is not a szzz/status-snapshot/v1 envelope")
+        body = envelope["payload"].encode("utf-8")
+        signature = canonical.unb64url(envelope.get("signature", ""))
+        if len(signature) != 64 or not keys.verify(
+                canonical.unb64url(entry["public_key"]), signature,
+                canonical.signing_input(canonical.STATUS_SNAPSHOT, body)):
+            raise RegistryError("status snapshot signature does not verify")
+        record = json.loads(body)
+        index.as_of = record["as_of"]
+        problem = rules.key_problem(entry, "status", date=rules.cst_date(record["as_of"]).isoformat())
+        if problem:
+            raise RegistryError(f"status snapshot: {problem[0]}")
+        age, day = rules.status_age(record["as_of"], today)
+        if age > rules.max_age_days(max_age):
+            opened = _open_log_quietly(src, index.trust, today, max_age, log_origin)
+            rules.stale_unless_logged(age, day, rules.max_age_days(max_age), record.get("log_size"),
+                                      None if opened is None else opened[1].size)
+        if log_origin:
+            _check_pinned_log(src, index.trust, record, today, max_age, log_origin)
+        # One pass, each distinct date converted once: this runs before the
+        # workers start, the batch's serial part.
+        certs, fast_revisions, days = {}, {}, {}
+        for c in record["certificates"]:
+            revisions = tuple((r["digest"], r["reason"], r["key_id"], r["signed_on"], r["expires"])
+                              for r in c["revisions"])
+            certs[c["cert_no"]] = (c["status"], c["status_date"], c["expires"], revisions)
+            fast = []
+            for digest, reason, key_id, signed_on, expires in revisions:
+                first = days.get(signed_on)
+                if first is None:
+                    first = days[signed_on] = _days(signed_on)
+                last = days.get(expires)
+                if last is None:
+                    last = days[expires] = _days(expires)
+                fast.append((bytes.fromhex(digest), reason, key_id, first, last))
+            fast_revisions[c["cert_no"]] = tuple(fast)
+        index.certs = certs
+        index.fast_revisions = fast_revisions
+        index.fast_keys = {}
+        for kid, k in index.trust["keys"].items():
+            window = _mark_window(k) if k.get("role") == "body" else None
+            if window is None:
+                continue
+            try:
+                # Checked with public_key() so a malformed key falls to the worded path;
+                # the fast path then verifies with libsodium on the raw 32 bytes.
+                public_key(k["public_key"])
+                index.fast_keys[bytes.fromhex(kid)] = (k.get("body"), *window,
+                                                       canonical.unb64url(k["public_key"]))
+            except (RegistryError, ValueError, KeyError, TypeError):
+                continue
+    except Stop as stop:
+        index.snapshot_stop = stop
+    except (SourceMissingError, SourceUnavailableError, RegistryError, ValueError, KeyError, TypeError,
+            AttributeError) as e:
+        index.snapshot_stop = Stop("status_unknown", f"signature genuine, status snapshot unusable ({e})",
+                                    "签名真实，但状态快照不可用", "status")
+    return index
+
+
+def _status_verdict(index, cert_no, entry, result):
+    status, status_date, expires, _revs = entry
+    result["status_as_of"] = index.as_of
+    result["checks"]["status"] = True
+    result["checks"]["fresh"] = True
+    return rules.status_verdict(status, status_date, expires, index.today)
+
+
+def fast_row(index, text):
+    """The common case, with no per-row allocation beyond need: a well-formed mark
+    by a usable key, found in the snapshot. Returns the result dict, or None to
+    let :func:`verify_row` decide (and word the reason) for anything unusual.
+    Same rules as verify_row (the same input rule and payload layout, the key
+    windows of :func:`rules.signing_window`); dates compared as day numbers."""
+    if index.trust_stop or index.snapshot_stop:
+        return None
+    try:
+        key_id, signed_on, expires, digest, cert_no, signed, signature = payload.unpack(
+            payload.digits_to_bytes(payload.payload_text(text)))
+    except (PayloadError, ValueError, TypeError):
+        return None
+    key = index.fast_keys.get(key_id)
+    if key is None:
+        return None
+    body, first, last, pk = key
+    if rules.body_of_cert_no(cert_no) != body or not first <= signed_on <= last:
+        return None
+    # The one Ed25519 check (keys.verify): anything it refuses goes to
+    # verify_row, which words the verdict, so the fast path can only agree on `valid`.
+    if not keys.verify(pk, signature, _MARK_PREFIX + signed):
+        return None
+    revisions = index.fast_revisions.get(cert_no)
+    if revisions is None:
+        return None
+    key_hex = key_id.hex()
+    wanted = (digest, key_hex, signed_on, expires)
+    for i, r in enumerate(revisions):
+        if (r[0], r[2], r[3], r[4]) == wanted:
+            break
+    else:
+        return None
+    if any(r[1] not in rules.REVISION_KEEPS_MARK for r in revisions[i + 1:]):
+        return None
+    result = {"verdict": None, "cert_no": cert_no, "reason": "", "reason_zh": "", "key_id": key_hex,
+              "body": body, "status_as_of": None, "checks": {
+                  "payload": True, "trust_list": True, "key": True, "signature": True, "record": True,
+                  "status": None, "fresh": None}}
+    try:
+        result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(
+            index, cert_no, index.certs[cert_no], result)
+    except Stop:
+        return None
+    return result
+
+
+def verify_row(index, kind, value):
+    """Verify one listing against the index; returns the result dict (never raises)."""
+    if index.fast and kind != "cert_no" and kind != "image" and isinstance(value, str):
+        result = fast_row(index, value)
+        if result is not None:
+            return result
+    result = {"verdict": "malformed", "cert_no": None, "reason": "", "reason_zh": "",
+              "key_id": None, "body": None, "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
+    try:
+        if kind == "cert_no":
+            # No mark: the listing names a certificate; its status is all we can say.
+            if not isinstance(value, str) or not payload.CERT_NO_RE.match(value):
+                raise Stop("malformed", f"not a certificate number: {str(value)[:40]!r}",
+                            "不是有效的证书编号", "payload")
+            result["cert_no"], result["body"] = value, rules.body_of_cert_no(value)
+            if index.trust_stop:
+                raise index.trust_stop
+            if index.snapshot_stop:
+                raise index.snapshot_stop
+            entry = index.certs.get(value)
+            if entry is None:
+                raise Stop("not_found", f"certificate {value} is not in the status snapshot",
+                            f"状态快照中没有证书 {value}", "record")
+            result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, value, entry, result)
+            return result
+        if kind == "image":
+            try:
+                value = decode_image(value)
+            except PayloadError as e:
+                raise Stop("malformed", str(e), "图片中没有可识别的二维码", "payload") from None
+        mark = parse_input(value)
+        checks = result["checks"]
+        checks["payload"] = True
+        result["cert_no"], result["key_id"], result["body"] = mark.cert_no, mark.key_id, rules.body_of_cert_no(mark.cert_no)
+        if index.trust_stop:
+            raise index.trust_stop
+        checks["trust_list"] = True
+        check_key_and_signature(index.trust, mark, checks)
+        if index.snapshot_stop:
+            raise index.snapshot_stop
+        entry = index.certs.get(mark.cert_no)
+        if entry is None:
+            raise Stop("not_found", f"certificate {mark.cert_no} is not published",
+                        f"未找到证书 {mark.cert_no} 的公开记录", "record")
+        revisions = entry[3]
+        wanted = (mark.record_digest, mark.key_id, mark.signed_on, mark.expires)
+        match = next((i for i, r in enumerate(revisions) if (r[0], r[2], r[3], r[4]) == wanted), None)
+        if match is None:
+            raise Stop("not_found", "no published revision of this certificate matches this mark",
+                        "该证书没有与此标志相符的公开版本", "record")
+        rules.later_revisions([(r[1], r[3]) for r in revisions[match + 1:]])
+        checks["record"] = True
+        result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, mark.cert_no, entry, result)
+    except Stop as stop:
+        result["verdict"], result["reason"], result["reason_zh"] = stop.verdict, stop.reason, stop.reason_zh
+        if stop.check:
+            result["checks"][stop.check] = False
+    except Exception as e:  # noqa: BLE001 — one bad row never stops the run
+        result["verdict"] = "status_unknown" if result["checks"].get("signature") else "malformed"
+        result["reason"] = f"internal error: {type(e).__name__}: {e}"
+        result["reason_zh"] = "验证过程出错"
+    return result
+
+
+# ------------------------------------------------------------------- input
+
+def row_input(record):
+    """(kind, value) of a listing, or raise Stop(malformed) naming what is wrong."""
+    if not isinstance(record, dict):
+        raise Stop("malformed", "row is not an object", "行格式错误", "payload")
+    for column in INPUT_COLUMNS:
+        value = record.get(column)
+        if value not in (None, ""):
+            return column, value
+    raise Stop("malformed", "row has none of the columns " + ", ".join(INPUT_COLUMNS),
+                "行中没有 url/payload/cert_no/image 列", "payload")
+
+
+def read_rows(path):
+    """Yield ``(row_number, record_or_error_text)`` from a CSV or JSONL file.
+
+    JSONL when the suffix is ``.jsonl``/``.ndjson`` or the first non-blank
+    character is ``{``; CSV (UTF-8, BOM allowed) otherwise.
+    """
+    path = Path(path)
+    try:
+        handle = open(path, encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot open batch file ({e})") from None
+    with handle:
+        head = handle.read(4096)
+        handle.seek(0)
+        if path.suffix.lower() in (".jsonl", ".ndjson") or head.lstrip().startswith("{"):
+            for n, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield n, json.loads(line)
+                except ValueError as e:
+                    yield n, f"line is not JSON: {e}"
+        else:
+            reader = csv.DictReader(handle)
+            try:
+                for n, record in enumerate(reader, 1):
+                    yield n, record
+            except (csv.Error, UnicodeDecodeError) as e:
+                yield reader.line_num, f"CSV error: {e}"
+
+
+def _work(chunk, index=None):
+    """Verify a chunk of (row, id, kind, value) against ``index`` (in a pool
+    worker: the one the parent shared); return JSONL text."""
+    index = index or parallel.shared()
+    out = []
+    counts = {}
+    dumps = json.dumps
+    for row, ident, kind, value in chunk:
+        if kind is None:
+            result = {"verdict": "malformed", "cert_no": None, "reason": value,
+                      "reason_zh": "行格式错误", "key_id": None, "body": None,
+                      "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
+        else:
+            result = verify_row(index, kind, value)
+        result["row"] = row
+        result["id"] = ident
+        counts[result["verdict"]] = counts.get(result["verdict"], 0) + 1
+        out.append(dumps(result, ensure_ascii=False))
+    out.append("")
+    return "\n".join(out), len(chunk), counts
+
+
+def _jobs(rows):
+    chunk = []
+    for row, record in rows:
+        if isinstance(record, str):
+            chunk.append((row, None, None, record))
+        else:
+            ident = record.get("id") if isinstance(record, dict) else None
+            try:
+                kind, value = row_input(record)
+                chunk.append((row, ident, kind, value))
+            except Stop as stop:
+                chunk.append((row, ident, None, stop.reason))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=None,
+                 max_age=DEFAULT_MAX_AGE_DAYS, today=None, progress=False, total=None, log_origin=None,
+                 fast=True):
+    """Verify listings; write JSONL to ``out`` (a text stream) and return verdict counts.
+
+    ``rows``: an iterable of ``(row_number, record)`` (see :func:`read_rows`)
+    or of plain records (numbered from 1). ``workers``: processes (default:
+    every core); chunks of :data:`CHUNK` rows go to each worker.
+    ``log_origin``: the pinned transparency-log origin (:func:`load_index`).
+    ``fast``: False sends every row down the fully worded path (:func:`verify_row`
+    without :func:`fast_row`), which must give the same verdicts.
+    """
+    index = load_index(snapshot_source, root_public_key, max_age=max_age, today=today, log_origin=log_origin)
+    index.fast = fast
+    out = out or sys.stdout
+    rows = iter(rows)
+    numbered = ((i, r) if not (isinstance(r, tuple) and len(r) == 2) else r
+                for i, r in enumerate(rows, 1))
+    counts = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="row", file=sys.stderr, mininterval=0.5)
+    workers = workers or parallel.cpu_count()
+
+    def consume(done):
+        text, n, chunk_counts = done
+        out.write(text)
+        if bar:
+            bar.update(n)
+        for verdict, k in chunk_counts.items():
+            counts[verdict] = counts.get(verdict, 0) + k
+
+    try:
+        if workers == 1:
+            for chunk in _jobs(numbered):
+                consume(_work(chunk, index))
+        else:
+            # The workers inherit the index (parallel.pool freezes it out of
+            # their garbage collections, so its pages are neither walked nor copied).
+            with parallel.pool(workers, shared=index) as pool:
+                for text in pool.imap(_work, _jobs(numbered)):
+                    consume(text)
+    finally:
+        if bar:
+            bar.close()
+    return counts
