@@ -84,7 +84,7 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
         ".txt": "text/plain; charset=utf-8", ".db": "application/vnd.sqlite3",
     }
 
-    def log_message(self, format, *args):  # noqa: A002 - quiet by default
+    def log_message(self, format, *args):
         if os.environ.get("SZZZ_SERVE_LOG"):
             super().log_message(format, *args)
 

@@ -10,7 +10,7 @@ import sys
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
-from pelicanconf import *  # noqa: E402,F401,F403
-from pelicanconf import SZZZ as _SZZZ  # noqa: E402
+from pelicanconf import *
+from pelicanconf import SZZZ as _SZZZ
 
 SZZZ = dict(_SZZZ, site_url=os.environ.get("SZZZ_SITE_URL", "https://szzz.example/"))

@@ -42,8 +42,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "registry"))
 
 from registry.log import checkpoint, tiles
-
-from registry.publish import log as publish_log  # noqa: E402
+from registry.publish import log as publish_log
 
 
 def synthetic_entries(n: int) -> list[bytes]:
@@ -121,6 +120,7 @@ def bench_proof_bytes(log_dir: Path, n: int):
 
 def bench_audit(certs: int, work: Path):
     import registry_testkit as kit
+
     from registry.publish import api, changefeed
     from registry.verify import audit
 
@@ -135,13 +135,13 @@ def bench_audit(certs: int, work: Path):
     reg.close()
     t_reg = time.perf_counter() - t0
     site = work / "site"
-    now = int(datetime.datetime(2025, 6, 2, tzinfo=datetime.timezone.utc).timestamp())
+    now = int(datetime.datetime(2025, 6, 2, tzinfo=datetime.UTC).timestamp())
     from registry.store import schema
 
     dbh = schema.connect(db)
     log_signer = api.load_log_signer(dbh, keys_dir, kit.PASSPHRASE)
     ts_signer = publish_log.load_timestamp_signer(dbh, keys_dir, kit.PASSPHRASE)
-    as_of = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    as_of = datetime.datetime.fromtimestamp(now, datetime.UTC)
     t_pub, _ = timed(lambda: (api.write_snapshot(dbh, site, log_signer, as_of=as_of),
                               changefeed.write_change_feed(dbh, site, as_of=as_of)))
     t_log, info = timed(lambda: publish_log.publish_log(dbh, site, log_signer, ts_signer, timestamp=now))

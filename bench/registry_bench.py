@@ -64,6 +64,7 @@ def raw_sign_rate(seconds=1.0):
 
 def issue_rate(count, workdir, batch):
     from stdnum.cn import uscc as stdnum_uscc
+
     from registry.store.operations import Registry
 
     tag = "batch" if batch else "single"

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from registry.publish import webverifier  # noqa: E402
+from registry.publish import webverifier
 
 CHROMIUM = "/usr/bin/chromium"
 VECTORS = ROOT / "docs" / "vectors" / "mark-conformance.json"
@@ -96,7 +96,7 @@ def build(tmp: Path) -> tuple[Path, dict]:
 def transferred(page, url: str, done: str) -> dict:
     """Bytes (headers + body as sent) of every response while ``url`` verifies."""
     responses = []
-    page.on("requestfinished", lambda request: responses.append(request))
+    page.on("requestfinished", lambda event: responses.append(event))
     page.goto(url)
     page.wait_for_function(done)
     page.wait_for_timeout(100)
@@ -110,7 +110,7 @@ def transferred(page, url: str, done: str) -> dict:
 
 def percentile(values, q):
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main():

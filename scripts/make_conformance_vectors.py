@@ -22,16 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import base64  # noqa: E402
-import datetime  # noqa: E402
+import base64
+import datetime
 
 from registry.core import canonical, clock, keys, payload, records
-
 from registry.log import checkpoint, merkle, note, tiles
-
 from registry.publish import api
-
-from registry.store import history  # noqa: E402
+from registry.store import history
 
 TODAY = "2025-06-15"
 AS_OF = "2025-06-10T15:59:59Z"
@@ -400,7 +397,7 @@ def _decodes(text):
     try:
         payload.parse_text(text)
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 

@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from registry.core import canonical, keys, payload
-
-from registry.marks import qr  # noqa: E402
+from registry.marks import qr
 
 SEED = b"szzz mark vector body key 1"
 SITE_URLS = ("https://szzz.example.cn", "http://127.0.0.1:8000")

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from registry.publish import sitesearch  # noqa: E402
+from registry.publish import sitesearch
 
 SHARDS = 8
 LABELS = {

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from registry.core import canonical, keys  # noqa: E402
-from registry.core.exceptions import CanonicalEncodingError  # noqa: E402
+from registry.core import canonical, keys
+from registry.core.exceptions import CanonicalEncodingError
 
 SEEDS = {
     "root": b"szzz test vector root key",

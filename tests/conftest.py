@@ -36,8 +36,9 @@ import http.server
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from helpers import CHROMIUM_ARGS, chromium_executable  # noqa: E402
+from helpers import CHROMIUM_ARGS, chromium_executable
 
 REPO_ROOT = TESTS_DIR.parent
 
@@ -147,9 +148,9 @@ def _instrument(page: Any) -> Any:
     errors = _Collected(getattr(page, "page_errors", None))
     failed = []
     # Playwright wraps handlers by setting an attribute on them: no bound builtins.
-    page.on("console", lambda msg: console.append(msg))
-    page.on("pageerror", lambda err: errors.append(err))
-    page.on("requestfailed", lambda req: failed.append(req))
+    page.on("console", lambda event: console.append(event))
+    page.on("pageerror", lambda event: errors.append(event))
+    page.on("requestfailed", lambda event: failed.append(event))
     page.console_messages = console
     page.page_errors = errors
     page.failed_requests = failed
@@ -187,7 +188,7 @@ def new_page(browser: Any, browser_context_args: dict) -> Iterator[Callable[...,
     for ctx in contexts:
         try:
             ctx.close()
-        except Exception:  # noqa: BLE001 - browser may already be gone; don't mask the test error
+        except Exception:
             pass
 
 
@@ -238,7 +239,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -10,10 +10,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from registry.publish.webverifier import VerifierAssets
 
@@ -112,7 +111,7 @@ def run_async(coro, timeout: float | None = 60.0):
     def target() -> None:
         try:
             result["value"] = asyncio.run(coro)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+        except BaseException as e:
             result["error"] = e
 
     t = threading.Thread(target=target, name="run_async", daemon=True)

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from helpers import (
     assert_no_js_errors,
     chromium_executable,
@@ -300,7 +299,7 @@ def ci_commands() -> list[str]:
     lines = []
     for line in (REPO / ".ci" / "run").read_text("utf-8").splitlines():
         line = line.strip()
-        if not line or line.startswith("#") or line.startswith("set ") or line.startswith("cd "):
+        if not line or line.startswith(("#", "set ", "cd ")):
             continue
         lines.append(line)
     return lines

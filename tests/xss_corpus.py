@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "registry"))
 
-from registry_testkit import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY  # noqa: E402
-from registry_testkit import make_uscc as _uscc  # noqa: E402
+from registry_testkit import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY
+from registry_testkit import make_uscc as _uscc
 
 XSS_STRINGS = [
     "<script>window.__xss=1</script>",

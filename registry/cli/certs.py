@@ -14,6 +14,7 @@ from registry.store import demo as demo_module
 from registry.store import queries, schema
 from registry.store.integrity import verify_registry
 
+
 @click.group()
 def cert():
     """Certificates and their lifecycle. 证书"""
@@ -53,7 +54,7 @@ def cert_issue(db_path, keys_dir, product, body_code, standards, scope, issued, 
                        issued=issued, expires=expires, evaluation=_scores(evaluation),
                        programme=programme, mark_authorised=not no_mark)
         value = queries.certificate(reg.db, no) if as_json else no
-    emit(as_json, value, lambda v: click.echo(v))
+    emit(as_json, value, click.echo)
 
 
 def _show_human(c):

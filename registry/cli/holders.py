@@ -10,6 +10,7 @@ from registry.cli.options import date_option, db_option, emit, json_option, keys
 from registry.core import reference
 from registry.store import importer, queries
 
+
 @click.group()
 def enterprise():
     """Enterprises (certificate holders). 企业"""

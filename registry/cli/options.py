@@ -77,7 +77,7 @@ def passphrase() -> bytes:
     without the variable gets a clear error instead of a hung prompt."""
     prompt = None
     if sys.stdin.isatty():
-        prompt = lambda: click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)  # noqa: E731
+        prompt = lambda: click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)
     return keys.passphrase_from_env(prompt)
 
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import click
 
-from registry.cli.options import date_option, db_option, emit, json_option, keys_option, open_registry, passphrase, table
+from registry.cli.options import (
+    date_option,
+    db_option,
+    emit,
+    json_option,
+    keys_option,
+    open_registry,
+    passphrase,
+    table,
+)
 from registry.core import reference
 from registry.store import queries
 from registry.store.operations import Registry
+
 
 @click.command()
 @db_option

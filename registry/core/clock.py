@@ -32,7 +32,7 @@ def source_date_epoch():
     if not value:
         return None
     try:
-        return datetime.datetime.fromtimestamp(int(value), datetime.timezone.utc)
+        return datetime.datetime.fromtimestamp(int(value), datetime.UTC)
     except ValueError:
         raise ConfigError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
 
@@ -50,7 +50,7 @@ def build_time(latest_event_date=None) -> datetime.datetime:
         raise ConfigError("no SOURCE_DATE_EPOCH and no events to date the output by")
     day = datetime.date.fromisoformat(latest_event_date)
     end = datetime.datetime.combine(day, datetime.time(23, 59, 59), CST)
-    return end.astimezone(datetime.timezone.utc)
+    return end.astimezone(datetime.UTC)
 
 
 def noon(day: datetime.date) -> int:
@@ -61,4 +61,4 @@ def noon(day: datetime.date) -> int:
 
 
 def iso_z(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -49,6 +49,16 @@ class ValidationError(RegistryError):
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
+class InvalidValueError(RegistryError):
+    """A value failed one of :mod:`registry.store.validation`'s field checks; the
+    caller, who knows the record and the field, raises it as a :class:`ValidationError`."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
 class ValidationErrors(RegistryError):
     """Several records failed validation; nothing was written.
 

@@ -180,8 +180,8 @@ def key_problem(entry, use: str, *, date=None, body=None):
         return (f"key {key_id} has status {status!r}, expected one of {', '.join(KEY_STATUSES)}",
                 f"密钥 {key_id} 的状态 {status!r} 无法识别")
     if status == "compromised" and variant.compromise == PRESENTED:
-        return (f"key {key_id} was reported compromised on {entry.get('status_date')}: no {use} "
-                "signed by it is trusted; its certificates were re-signed with a new key",
+        return ((f"key {key_id} was reported compromised on {entry.get('status_date')}: no {use} "
+                "signed by it is trusted; its certificates were re-signed with a new key"),
                 f"密钥 {key_id} 已于 {entry.get('status_date')} 报告泄露，其签名不可信；相关证书已用新密钥重新签名")
     if not variant.dated:
         return None

@@ -86,10 +86,9 @@ def names_for(site_url=None, origin=None, timestamp_name=None) -> LogNames:
 
 # ---------------------------------------------------------------- entries
 
-def entry_bytes(key_id: str, payload: str, signature: str, type: str = canonical.EVENT) -> bytes:
+def entry_bytes(key_id: str, payload: str, signature: str) -> bytes:
     """One log entry: the canonical encoding of an event envelope."""
-    return canonical.encode({"type": type, "payload": payload, "key_id": key_id,
-                             "signature": signature})
+    return canonical.encode(canonical.envelope(canonical.EVENT, payload, key_id, signature))
 
 
 def decode_entry(entry: bytes, index: int) -> dict:
@@ -180,7 +179,7 @@ def check_fresh(checked: CheckedCheckpoint, *, now: int, max_age_days=DEFAULT_MA
     if ts is None:
         raise FreshnessError("checkpoint has no timestamped cosignature by a trust-listed timestamp key")
     age = int(now) - ts
-    when = clock.iso_z(datetime.datetime.fromtimestamp(ts, datetime.timezone.utc))
+    when = clock.iso_z(datetime.datetime.fromtimestamp(ts, datetime.UTC))
     if age > int(max_age_days) * 86400:
         raise FreshnessError(f"checkpoint cosigned at {when} is stale: observed age {age // 86400} days "
                              f"{age % 86400 // 3600} h, expected at most {max_age_days} days")

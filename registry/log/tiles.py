@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.log import merkle
 from registry.core.exceptions import TileError
+from registry.log import merkle
 
 TILE_HEIGHT = 8
 """Tree levels per tile level (tlog-tiles fixes this to 8)."""
@@ -216,7 +216,7 @@ def append_entries(
     ``old_root`` is given, the existing tiles must hash to it first.
     """
     root = Path(directory)
-    read = lambda rel: _read_local(root, rel)  # noqa: E731
+    read = lambda rel: _read_local(root, rel)
     if old_size and old_root is not None:
         got = TileHashReader(old_size, read).tree_hash()
         if got != old_root:

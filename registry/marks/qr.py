@@ -79,9 +79,10 @@ def fit_version(site_url: str, payload_text: str) -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def _worst_payload_text() -> str:
-    # Any payload of the longest cert_no has the same digit count; the
-    # digits' values do not change the QR size in numeric mode.
+def worst_payload_text() -> str:
+    """A payload of the longest certificate number: the most digits a mark can
+    hold (every such payload has the same digit count, and in numeric mode the
+    digits' values do not change the QR size)."""
     cert = LONGEST_CERT_NO.encode("ascii")
     body = bytes([payload.VERSION]) + bytes(28) + bytes([len(cert)]) + cert + bytes(64)
     return payload.bytes_to_digits(body)
@@ -100,7 +101,7 @@ def check_site_url(site_url: str) -> str:
         raise ConfigError(
             f"site URL {site_url!r}: expected lowercase http(s)://host[:port][/path] "
             "with no query or fragment")
-    version = fit_version(url, _worst_payload_text())
+    version = fit_version(url, worst_payload_text())
     if version > MAX_VERSION:
         raise ConfigError(
             f"site URL {url!r} ({len(url)} chars) is too long: a mark would need QR version {version} "
@@ -112,7 +113,7 @@ def check_site_url(site_url: str) -> str:
 def max_site_url_length() -> int:
     """Longest ``https://`` site URL that keeps the worst certificate at V8-M."""
     n = 9
-    while fit_version("https://" + "a" * (n + 1 - 8), _worst_payload_text()) <= MAX_VERSION:
+    while fit_version("https://" + "a" * (n + 1 - 8), worst_payload_text()) <= MAX_VERSION:
         n += 1
     return n
 
@@ -129,7 +130,7 @@ def _transposed(x: int, n: int) -> int:
     return int("".join(bits[c::n] for c in range(n)), 2)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tables(version: int):
     """Per version, from qrcode itself: where each data bit goes (``QRCode.map_data``'s
     order), and per mask the function patterns and masked data of an empty

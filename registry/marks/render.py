@@ -208,8 +208,8 @@ def render_svg(info: MarkInfo, qr) -> str:
     title = escape(f"{info.cert_no} {info.url}")
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm_w:.2f}mm" height="{mm_h:.2f}mm" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm_w:.2f}mm" height="{mm_h:.2f}mm" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">'),
         f"<title>{title}</title>",
         f'<rect x="4" y="4" width="{WIDTH - 8}" height="{HEIGHT - 8}" rx="28" fill="#ffffff" stroke="{RED}" stroke-width="8"/>',
         f'<path d="M4 32a28 28 0 0 1 28-28h{WIDTH - 64}a28 28 0 0 1 28 28v{TITLE_H - 28}h-{WIDTH - 8}z" fill="{RED}"/>',
@@ -306,7 +306,7 @@ def render_png(info: MarkInfo, qr) -> bytes:
     """
     from PIL import Image, ImageDraw
 
-    module, side, x0, y0 = layout(qr)
+    module, _side, x0, y0 = layout(qr)
     n = len(qr.matrix)
     left, top = x0 + QUIET_ZONE * module, y0 + QUIET_ZONE * module
     bottom, width = top + n * module, n * module
@@ -343,7 +343,7 @@ def render_png_pillow(info: MarkInfo, qr) -> bytes:
     compare :func:`render_png` with)."""
     from PIL import Image, ImageDraw
 
-    module, side, x0, y0 = layout(qr)
+    module, _side, x0, y0 = layout(qr)
     image = _png_template(info.programme, urlsplit(info.url).netloc).copy()
     n = len(qr.matrix)
     # Light modules are white already (the template's body): paste the symbol.

@@ -31,11 +31,20 @@ from registry.core import canonical, clock, fs, keys, rules
 from registry.core.exceptions import ConfigError, FreshnessError, LogForkError, NoteError, ProofError, TileError
 from registry.log import merkle, note, tiles
 from registry.log.checkpoint import (
-    CHECKPOINT, DEFAULT_MAX_AGE_DAYS, LOG_DIR, LOG_JSON, CheckedCheckpoint, LogNames, epoch, names_for,
-    note_signer, open_checkpoint,
+    CHECKPOINT,
+    DEFAULT_MAX_AGE_DAYS,
+    LOG_DIR,
+    LOG_JSON,
+    CheckedCheckpoint,
+    LogNames,
+    epoch,
+    names_for,
+    note_signer,
+    open_checkpoint,
 )
 from registry.publish import site
 from registry.store import history, schema, trust
+
 
 def _tile_files(size: int) -> list[str]:
     """Relative paths of every hash tile and entry bundle of a log of ``size``."""

@@ -110,7 +110,7 @@ def _delta(ids):
     return out
 
 
-def build_files(documents, labels: dict, *, shards: int = None) -> dict:
+def build_files(documents, labels: dict, *, shards: int | None = None) -> dict:
     """``{file name: text}`` of the index of ``documents`` (numbered in order).
 
     ``labels`` maps each facet of :data:`FACETS` to ``{value: (zh, en)}`` in
@@ -166,7 +166,7 @@ def build_files(documents, labels: dict, *, shards: int = None) -> dict:
     return files
 
 
-def write_index(out_dir, documents, labels: dict, *, shards: int = None) -> dict:
+def write_index(out_dir, documents, labels: dict, *, shards: int | None = None) -> dict:
     """Write the index into ``out_dir`` (files of an earlier index there are removed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -47,8 +47,8 @@ BODIES = (
      "tuvsud"),
     ("TUVRH", "莱茵检测认证服务（中国）有限公司", "TÜV Rheinland (China) Ltd.", "tuvrh"),
     ("JSQS", "江苏省质量和标准化研究院", "Jiangsu Institute of Quality and Standardization", "jsqs"),
-    ("SZQI", "苏州市产品质量监督检验院", "Suzhou Institute of Product Quality Supervision and "
-     "Inspection", "szqi"),
+    ("SZQI", "苏州市产品质量监督检验院", ("Suzhou Institute of Product Quality Supervision and "
+     "Inspection"), "szqi"),
 )
 ROLLOVER_BODY = "CQM"  # its first key is retired half-way through the timeline
 
@@ -395,7 +395,7 @@ class _Demo:
         last = self.reg.db.execute(
             "select e.date from events e join certificates c on c.last_seq = e.seq "
             "where c.cert_no = ?", [self.cert_nos[c]]).fetchone()[0]
-        self.reg._expire_one(self.cert_nos[c], expires, last)  # noqa: SLF001 - expire_due's own step
+        self.reg.expire_one(self.cert_nos[c], expires, last)
         if self.rng.random() < 0.2:
             self.push(_add_days(date, self.rng.randrange(30, 120)), 3, self.late_renew, c)
 

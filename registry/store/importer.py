@@ -33,8 +33,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from registry.core.exceptions import (
+    ImportFileError,
+    InvalidValueError,
+    RegistryError,
+    ValidationError,
+    ValidationErrors,
+)
 from registry.store import validation
-from registry.core.exceptions import ImportFileError, RegistryError, ValidationError, ValidationErrors
 
 KINDS = ("enterprises", "products", "certificates")
 
@@ -178,9 +184,10 @@ def read_csv(path):
 
 def read_xlsx(path):
     """``(records, "xlsx")`` from the first sheet of an XLSX workbook."""
+    import zipfile
+
     import openpyxl  # only the XLSX path needs it
     from openpyxl.utils.exceptions import InvalidFileException
-    import zipfile
 
     path = Path(path)
     try:
@@ -386,7 +393,7 @@ def _resolve_product(db, raw, number, errors):
     if raw.get("gtin"):
         try:
             gtin = validation.gtin(raw["gtin"])
-        except validation._Bad as bad:
+        except InvalidValueError as bad:
             errors.add(number, bad.message, "gtin")
             return None
         found = db.execute("select id from products where ltrim(gtin, '0') = ?",
@@ -404,7 +411,7 @@ def _resolve_product(db, raw, number, errors):
     try:
         uscc = validation.uscc(uscc)
         name = validation.text(name)
-    except validation._Bad as bad:
+    except InvalidValueError as bad:
         errors.add(number, bad.message, "uscc")
         return None
     found = db.execute("select id from products where enterprise = ? and name_zh = ?",

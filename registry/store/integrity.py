@@ -23,13 +23,13 @@ Checks (the rules of ``docs/design.md``):
 """
 
 from registry.core import canonical, keys, lifecycle, parallel, payload, rules
-from registry.store import trust
 from registry.core.exceptions import (
     CanonicalEncodingError,
     LifecycleError,
     PayloadError,
     SignatureError,
 )
+from registry.store import trust
 
 _BAD = (SignatureError, CanonicalEncodingError, PayloadError, ValueError, KeyError, TypeError)
 
@@ -157,8 +157,8 @@ def verify_registry(db, *, workers=None) -> list:
     key_table = _key_table(db)
     try:
         root_id = trust.root_key_id(db)
-    except Exception as e:  # noqa: BLE001 - reported, not raised
-        return problems + [str(e)]
+    except Exception as e:
+        return [*problems, str(e)]
     revisions = _check_revisions(db, key_table, problems, workers)
     certs = {}
     for r in db.execute("select cert_no, body, status, last_seq, revision, digest, record, "

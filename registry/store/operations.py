@@ -30,15 +30,16 @@ import json
 from pathlib import Path
 
 from registry.core import canonical, clock, keys, lifecycle, payload, reference
-from registry.store import schema, trust, validation
 from registry.core.exceptions import (
     ConfigError,
+    InvalidValueError,
     KeyStoreError,
     LifecycleError,
     NotFoundError,
     SchemaError,
     ValidationError,
 )
+from registry.store import schema, trust, validation
 
 REASON_MAX = 2000
 MAX_SERIAL = 99999
@@ -58,12 +59,12 @@ REASON_REQUIRED = frozenset(
 def _field(check, value, *, record, field):
     """Run one of ``validation``'s field checks and raise a ValidationError.
 
-    ``validation``'s field checks signal failure with a module-private
-    exception; this is the one place that translates it.
+    ``validation``'s field checks signal failure with InvalidValueError;
+    this is the one place that translates it.
     """
     try:
         return check(value)
-    except validation._Bad as bad:  # noqa: SLF001
+    except InvalidValueError as bad:
         raise ValidationError(bad.message, record=record, field=field) from None
 
 
@@ -237,13 +238,13 @@ class Registry:
         there is no fallback."""
         return self.signer(trust.signing_key_id(self.db, "event", date=date, body=body))
 
-    def _append_event(self, signer, *, type, date, actor, cert_no=None, status=None,
+    def _append_event(self, signer, *, event_type, date, actor, cert_no=None, status=None,
                       revision=None, record_digest=None, prev=None, reason=None,
                       notice=None, subject=None, details=None):
         """Sign and append one event; return ``(seq, payload_text)``."""
         seq = (self.db.execute("select max(seq) from events").fetchone()[0] or 0) + 1
         record = {
-            "seq": seq, "type": type, "date": date, "actor": actor, "cert_no": cert_no,
+            "seq": seq, "type": event_type, "date": date, "actor": actor, "cert_no": cert_no,
             "status": status, "revision": revision, "record_digest": record_digest,
             "prev": prev, "reason": reason, "notice": notice, "subject": subject,
             "details": details if details is not None else {},
@@ -252,7 +253,7 @@ class Registry:
         self.db.execute(
             "insert into events(seq, type, cert_no, subject, date, actor, reason, notice, "
             "key_id, payload, signature) values (?,?,?,?,?,?,?,?,?,?,?)",
-            [seq, type, cert_no, subject, date, actor, reason, notice, env["key_id"],
+            [seq, event_type, cert_no, subject, date, actor, reason, notice, env["key_id"],
              env["payload"], env["signature"]],
         )
         return seq, env["payload"]
@@ -261,7 +262,7 @@ class Registry:
     def _key_event(self, event_type, key_id, date, reason):
         row = trust.key_row(self.db, key_id)
         return self._append_event(
-            self.root_signer(), type=event_type, date=date, actor=trust.ROOT_ACTOR,
+            self.root_signer(), event_type=event_type, date=date, actor=trust.ROOT_ACTOR,
             reason=reason, subject=key_id, details=trust.entry(self.db, row),
         )[0]
 
@@ -511,7 +512,7 @@ class Registry:
             cols = self._store_revision(record, signer, reason="issued", date=day,
                                         seq_hint=seq_next)
             seq, _ = self._append_event(
-                signer, type="issued", date=day, actor=row["body"], cert_no=number,
+                signer, event_type="issued", date=day, actor=row["body"], cert_no=number,
                 status=lifecycle.VALID, revision=1, record_digest=cols["digest"], prev=None)
             self.db.execute(
                 "update certificates set revision = ?, key_id = ?, record = ?, signature = ?, "
@@ -568,7 +569,7 @@ class Registry:
                 cols = self._store_revision(record, signer, reason=event_type, date=day,
                                             seq_hint=seq_next)
             seq, _ = self._append_event(
-                signer, type=event_type, date=day, actor=cert["body"], cert_no=cert_no,
+                signer, event_type=event_type, date=day, actor=cert["body"], cert_no=cert_no,
                 status=new_status, revision=cols.get("revision", cert["revision"]),
                 record_digest=cols.get("digest", cert["digest"]),
                 prev=canonical.sha256_hex(last[1].encode("utf-8")),
@@ -661,11 +662,11 @@ class Registry:
                 "where c.status in ('valid', 'suspended') and c.expires < ? "
                 "order by c.expires, c.cert_no", [day]).fetchall()
             for cert_no, expires, last_date in due:
-                self._expire_one(cert_no, expires, last_date)
+                self.expire_one(cert_no, expires, last_date)
                 done.append(cert_no)
         return done
 
-    def _expire_one(self, cert_no, expires, last_date):
+    def expire_one(self, cert_no, expires, last_date):
         """The ``expired`` event of one certificate (what :meth:`expire_due`
         does per certificate; the demo calls it at each expiry in its timeline
         instead of sweeping the whole table every simulated day)."""
@@ -699,7 +700,7 @@ class Registry:
                 self._certificate(notice["cert_no"])
             notice["id"] = (self.db.execute("select max(id) from notices").fetchone()[0] or 0) + 1
             seq, _ = self._append_event(
-                self.root_signer(), type="notice_published", date=notice["date"],
+                self.root_signer(), event_type="notice_published", date=notice["date"],
                 actor=trust.ROOT_ACTOR, subject=str(notice["id"]), details=notice)
             self._insert("notices", {**notice, "body": None, "event_seq": seq})
         return notice["id"]

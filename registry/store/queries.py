@@ -11,8 +11,8 @@ The shape of :func:`certificate` is a stable interface (``szzz cert show
 import json
 
 from registry.core import canonical, lifecycle, reference
-from registry.store import trust
 from registry.core.exceptions import NotFoundError, ValidationError
+from registry.store import trust
 
 
 def _rows(db, sql, params=()):

@@ -20,8 +20,8 @@ Rules enforced here:
 import json
 
 from registry.core import canonical, keys, rules
-from registry.store import schema
 from registry.core.exceptions import ConfigError, NoSigningKeyError, NotFoundError, SchemaError, SignatureError
+from registry.store import schema
 
 SCHEME_NAME = "苏州制造"
 ROOT_ACTOR = "root"  # the actor of root-signed events; never a body code (upper case)

@@ -33,7 +33,7 @@ from stdnum import exceptions as _stdnum_errors
 from stdnum.cn import uscc as _uscc
 
 from registry.core import clock, industries, reference
-from registry.core.exceptions import DuplicateError, ValidationError
+from registry.core.exceptions import DuplicateError, InvalidValueError, ValidationError
 
 # --------------------------------------------------------------------------- #
 # Reference values owned by validation (schema.py owns districts, tiers,
@@ -79,18 +79,9 @@ for _code, (_zh, _en) in reference.PROGRAMMES.items():
     _PROGRAMME_BY_NAME[_en.lower()] = _code
 
 
-class _Bad(Exception):
-    """A field check failed; the runner turns it into a ValidationError."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
 # --------------------------------------------------------------------------- #
 # Field checks. Each takes the raw value and returns the normalised value (or
-# None when empty), raising _Bad with "observed X, expected Y".
+# None when empty), raising InvalidValueError with "observed X, expected Y".
 # --------------------------------------------------------------------------- #
 def _show(value, limit=40):
     text = str(value)
@@ -102,7 +93,7 @@ def normalise_text(value):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _Bad(f"observed a {type(value).__name__}, expected text")
+        raise InvalidValueError(f"observed a {type(value).__name__}, expected text")
     text = unicodedata.normalize("NFC", str(value)).strip()
     return text or None
 
@@ -123,12 +114,12 @@ def text(value, *, max_len=NAME_MAX, multiline=False):
         if multiline and ch == "\n":
             continue
         if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
-            raise _Bad(
+            raise InvalidValueError(
                 f"control or invisible character U+{ord(ch):04X} at position {i + 1}; "
                 "expected printable text"
             )
     if len(out) > max_len:
-        raise _Bad(f"observed {len(out)} characters, expected at most {max_len}")
+        raise InvalidValueError(f"observed {len(out)} characters, expected at most {max_len}")
     return out
 
 
@@ -146,16 +137,16 @@ def uscc(value):
         return _uscc.validate(raw)
     except _stdnum_errors.InvalidLength:
         compact = _uscc.compact(raw)
-        raise _Bad(f"USCC {_show(raw)} has {len(compact)} characters, expected 18") from None
+        raise InvalidValueError(f"USCC {_show(raw)} has {len(compact)} characters, expected 18") from None
     except _stdnum_errors.InvalidChecksum:
         compact = _uscc.compact(raw)
         expected = _uscc.calc_check_digit(compact[:17])
-        raise _Bad(
+        raise InvalidValueError(
             f"USCC {compact} has check character {compact[-1]}, expected {expected} "
             "(mistyped or copied wrongly?)"
         ) from None
     except _stdnum_errors.ValidationError:
-        raise _Bad(
+        raise InvalidValueError(
             f"USCC {_show(raw)} is malformed: expected 8 digits then 10 digits or "
             "capital letters other than I, O, S, V, Z"
         ) from None
@@ -168,16 +159,16 @@ def gtin(value):
         return None
     compact = _ean.compact(raw)
     if not compact.isdigit():
-        raise _Bad(f"GTIN {_show(raw)} contains non-digits, expected 8, 12, 13 or 14 digits")
+        raise InvalidValueError(f"GTIN {_show(raw)} contains non-digits, expected 8, 12, 13 or 14 digits")
     if len(compact) not in (8, 12, 13, 14):
-        raise _Bad(f"GTIN {compact} has {len(compact)} digits, expected 8, 12, 13 or 14")
+        raise InvalidValueError(f"GTIN {compact} has {len(compact)} digits, expected 8, 12, 13 or 14")
     if set(compact) == {"0"}:
-        raise _Bad("GTIN is all zeros, expected a real GTIN")
+        raise InvalidValueError("GTIN is all zeros, expected a real GTIN")
     try:
         return _ean.validate(compact)
     except _stdnum_errors.InvalidChecksum:
         expected = _ean.calc_check_digit(compact[:-1])
-        raise _Bad(f"GTIN {compact} has check digit {compact[-1]}, expected {expected}") from None
+        raise InvalidValueError(f"GTIN {compact} has check digit {compact[-1]}, expected {expected}") from None
 
 
 def gtin_key(value):
@@ -191,7 +182,7 @@ def body_code(value):
         return None
     out = out.upper()
     if not BODY_CODE_RE.fullmatch(out):
-        raise _Bad(f"body code {_show(out)} is malformed, expected 2–8 capital letters or digits")
+        raise InvalidValueError(f"body code {_show(out)} is malformed, expected 2–8 capital letters or digits")
     return out
 
 
@@ -201,7 +192,7 @@ def standard_code(value):
         return None
     out = re.sub(r"\s+", " ", out)
     if not STANDARD_CODE_RE.fullmatch(out):
-        raise _Bad(
+        raise InvalidValueError(
             f"standard code {_show(out)} is malformed, expected e.g. 'T/SZS 001-2021', "
             "'DB3205/T 1001-2021' or 'GB/T 4754-2017' (half-width characters)"
         )
@@ -211,18 +202,18 @@ def standard_code(value):
 def iso_date(value):
     """A calendar date as YYYY-MM-DD (a date object is accepted too)."""
     if isinstance(value, datetime.datetime):
-        raise _Bad(f"observed a date-time {value.isoformat()}, expected a YYYY-MM-DD date")
+        raise InvalidValueError(f"observed a date-time {value.isoformat()}, expected a YYYY-MM-DD date")
     if isinstance(value, datetime.date):
         return value.isoformat()
     out = normalise_text(value)
     if out is None:
         return None
     if not ISO_DATE_RE.fullmatch(out):
-        raise _Bad(f"date {_show(out)} is not in the form YYYY-MM-DD")
+        raise InvalidValueError(f"date {_show(out)} is not in the form YYYY-MM-DD")
     try:
         datetime.date.fromisoformat(out)
     except ValueError:
-        raise _Bad(f"date {out} does not exist in the calendar") from None
+        raise InvalidValueError(f"date {out} does not exist in the calendar") from None
     return out
 
 
@@ -232,21 +223,21 @@ def url(value):
         return None
     parts = urlsplit(out)
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in out:
-        raise _Bad(f"website {_show(out)} is not an http(s) URL, expected e.g. https://www.example.cn")
+        raise InvalidValueError(f"website {_show(out)} is not an http(s) URL, expected e.g. https://www.example.cn")
     return out
 
 
 def email(value):
     out = text(value, max_len=SHORT_MAX)
     if out is not None and not EMAIL_RE.fullmatch(out):
-        raise _Bad(f"e-mail {_show(out)} is malformed, expected name@example.cn")
+        raise InvalidValueError(f"e-mail {_show(out)} is malformed, expected name@example.cn")
     return out
 
 
 def phone(value):
     out = text(value, max_len=40)
     if out is not None and not PHONE_RE.fullmatch(out):
-        raise _Bad(f"phone {_show(out)} is malformed, expected digits such as 0512-68688888")
+        raise InvalidValueError(f"phone {_show(out)} is malformed, expected digits such as 0512-68688888")
     return out
 
 
@@ -255,7 +246,7 @@ def image_path(value):
     if out is None:
         return None
     if not IMAGE_RE.fullmatch(out) or ".." in out.split("/") or "//" in out:
-        raise _Bad(
+        raise InvalidValueError(
             f"image path {_show(out)} is not a relative path to a .jpg/.png/.webp/.svg "
             "file of letters, digits, '.', '_', '-' and '/'"
         )
@@ -267,7 +258,7 @@ def choice(value, allowed, what):
     if out is None:
         return None
     if out not in allowed:
-        raise _Bad(f"{what} {_show(out)} is unknown, expected one of " + ", ".join(allowed))
+        raise InvalidValueError(f"{what} {_show(out)} is unknown, expected one of " + ", ".join(allowed))
     return out
 
 
@@ -279,7 +270,7 @@ def district(value):
     out = reference.DISTRICT_ALIASES.get(out, out)
     out = _DISTRICT_BY_EN.get(out.lower(), out)
     if out not in reference.DISTRICTS:
-        raise _Bad(f"district {_show(out)} is not one of Suzhou's ten areas, expected one of "
+        raise InvalidValueError(f"district {_show(out)} is not one of Suzhou's ten areas, expected one of "
                    + ", ".join(reference.DISTRICTS))
     return out
 
@@ -294,16 +285,16 @@ def industry(value):
         out = industries.MANUFACTURING_SECTION + out
     m = industries.CODE_RE.fullmatch(out)
     if not m:
-        raise _Bad(f"industry code {_show(out)} is malformed, expected a GB/T 4754-2017 "
+        raise InvalidValueError(f"industry code {_show(out)} is malformed, expected a GB/T 4754-2017 "
                    "code: section letter and 2–4 digits, e.g. C3562")
     section, digits = m.groups()
     name, low, high = industries.SECTIONS[section]
     division = int(digits[:2])
     if not low <= division <= high:
-        raise _Bad(f"industry code {out}: division {digits[:2]} is not in section {section} "
+        raise InvalidValueError(f"industry code {out}: division {digits[:2]} is not in section {section} "
                    f"({name}, divisions {low:02d}–{high:02d})")
     if section != industries.MANUFACTURING_SECTION:
-        raise _Bad(f"industry code {out} is in section {section} ({name}), expected a "
+        raise InvalidValueError(f"industry code {out} is in section {section} ({name}), expected a "
                    "manufacturing code (section C, divisions 13–43): the scheme certifies "
                    "manufactured products")
     return out
@@ -318,7 +309,7 @@ def tier(value):
     key = key.removesuffix("企业")
     key = _TIER_BY_EN.get(key.lower(), key)
     if key not in reference.TIERS:
-        raise _Bad(f"cultivation tier {_show(out)} is unknown, expected one of " + ", ".join(reference.TIERS))
+        raise InvalidValueError(f"cultivation tier {_show(out)} is unknown, expected one of " + ", ".join(reference.TIERS))
     return key
 
 
@@ -330,7 +321,7 @@ def programme(value):
     code = out.upper() if out.upper() in reference.PROGRAMMES else _PROGRAMME_BY_NAME.get(
         out if not out.isascii() else out.lower())
     if code is None:
-        raise _Bad(f"programme {_show(out)} is unknown, expected one of "
+        raise InvalidValueError(f"programme {_show(out)} is unknown, expected one of "
                    + ", ".join(f"{c} ({zh})" for c, (zh, _) in reference.PROGRAMMES.items()))
     return code
 
@@ -347,14 +338,14 @@ def boolean(value):
         return True
     if out.lower() in _FALSE:
         return False
-    raise _Bad(f"observed {_show(out)}, expected true/false (是/否)")
+    raise InvalidValueError(f"observed {_show(out)}, expected true/false (是/否)")
 
 
 def positive_int(value):
     if value is None or isinstance(value, bool):
         if value is None:
             return None
-        raise _Bad(f"observed {value!r}, expected a positive integer")
+        raise InvalidValueError(f"observed {value!r}, expected a positive integer")
     if isinstance(value, int):
         out = value
     else:
@@ -362,10 +353,10 @@ def positive_int(value):
         if raw is None:
             return None
         if not raw.isdigit():
-            raise _Bad(f"observed {_show(raw)}, expected a positive integer")
+            raise InvalidValueError(f"observed {_show(raw)}, expected a positive integer")
         out = int(raw)
     if out <= 0:
-        raise _Bad(f"observed {out}, expected a positive integer")
+        raise InvalidValueError(f"observed {out}, expected a positive integer")
     return out
 
 
@@ -378,17 +369,17 @@ def text_list(value, item_check, what, *, max_items=MAX_MODELS):
     elif isinstance(value, str):
         items = LIST_SPLIT_RE.split(value)
     else:
-        raise _Bad(f"observed a {type(value).__name__}, expected a list of {what}s")
+        raise InvalidValueError(f"observed a {type(value).__name__}, expected a list of {what}s")
     out = []
     for item in items:
         norm = item_check(item)
         if norm is None:
             continue
         if norm in out:
-            raise _Bad(f"{what} {_show(norm)} is listed twice")
+            raise InvalidValueError(f"{what} {_show(norm)} is listed twice")
         out.append(norm)
     if len(out) > max_items:
-        raise _Bad(f"observed {len(out)} {what}s, expected at most {max_items}")
+        raise InvalidValueError(f"observed {len(out)} {what}s, expected at most {max_items}")
     return out
 
 
@@ -403,19 +394,19 @@ def evaluation(value):
         try:
             value = json.loads(value)
         except ValueError:
-            raise _Bad("evaluation is not a JSON object") from None
+            raise InvalidValueError("evaluation is not a JSON object") from None
     if not isinstance(value, dict):
-        raise _Bad(f"observed a {type(value).__name__}, expected an object with the five "
+        raise InvalidValueError(f"observed a {type(value).__name__}, expected an object with the five "
                    "dimensions " + ", ".join(reference.EVALUATION_DIMENSIONS))
     expected = set(reference.EVALUATION_DIMENSIONS)
     missing = [k for k in reference.EVALUATION_DIMENSIONS if k not in value]
     extra = sorted(str(k) for k in value if k not in expected)
     if missing:
         names = ", ".join(f"{k} ({reference.EVALUATION_DIMENSIONS[k][0]})" for k in missing)
-        raise _Bad(f"evaluation lacks dimension(s) {names}; expected exactly "
+        raise InvalidValueError(f"evaluation lacks dimension(s) {names}; expected exactly "
                    + ", ".join(reference.EVALUATION_DIMENSIONS), field=f"evaluation.{missing[0]}")
     if extra:
-        raise _Bad(f"evaluation has unknown dimension(s) {', '.join(extra)}; expected exactly "
+        raise InvalidValueError(f"evaluation has unknown dimension(s) {', '.join(extra)}; expected exactly "
                    + ", ".join(reference.EVALUATION_DIMENSIONS))
     out = {}
     for key in reference.EVALUATION_DIMENSIONS:
@@ -423,7 +414,7 @@ def evaluation(value):
         if isinstance(score, str) and score.strip().isdigit():
             score = int(score.strip())
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100:
-            raise _Bad(f"{key} ({reference.EVALUATION_DIMENSIONS[key][0]}) score is {score!r}, "
+            raise InvalidValueError(f"{key} ({reference.EVALUATION_DIMENSIONS[key][0]}) score is {score!r}, "
                        "expected an integer from 0 to 100", field=f"evaluation.{key}")
         out[key] = score
     return out
@@ -434,7 +425,7 @@ def cert_no(value):
     if out is None:
         return None
     if not CERT_NO_RE.fullmatch(out) or out.split("-")[0] not in reference.PROGRAMMES:
-        raise _Bad(f"certificate number {_show(out)} is malformed, expected "
+        raise InvalidValueError(f"certificate number {_show(out)} is malformed, expected "
                    "<programme>-<year>-<body>-<5-digit serial>, e.g. SZZZ-2024-CQC-00012")
     return out
 
@@ -561,7 +552,7 @@ def validate_record(kind, row, today=None):
     for field, (check, required, default) in fields.items():
         try:
             value = check(row.get(field))
-        except _Bad as bad:
+        except InvalidValueError as bad:
             errors.append(ValidationError(bad.message, record=name, field=bad.field or field))
             continue
         if value in (None, []) and required:
@@ -574,11 +565,10 @@ def validate_record(kind, row, today=None):
     for optional in ("id", "cert_no"):
         if optional in fields and out.get(optional) is None:
             out.pop(optional, None)
-    if kind == "standard" and out.get("published") and out.get("effective"):
-        if out["effective"] < out["published"]:
-            errors.append(ValidationError(
-                f"effective date {out['effective']} is before the publication date "
-                f"{out['published']}, expected on or after it", record=name, field="effective"))
+    if kind == "standard" and out.get("published") and out.get("effective") and out["effective"] < out["published"]:
+        errors.append(ValidationError(
+            f"effective date {out['effective']} is before the publication date "
+            f"{out['published']}, expected on or after it", record=name, field="effective"))
     if kind == "certificate" and "expires" in out and "issued" in out:
         issued = out["issued"] or _today(today).isoformat()
         try:
@@ -664,7 +654,7 @@ def check_dates(issued, expires, today=None, record=None):
     for field, value in (("issued", issued), ("expires", expires)):
         try:
             values[field] = iso_date(value)
-        except _Bad as bad:
+        except InvalidValueError as bad:
             raise ValidationError(bad.message, record=record, field=field) from None
         if values[field] is None:
             raise ValidationError(f"{field} is empty, expected a YYYY-MM-DD date",
@@ -711,7 +701,7 @@ def reference_errors(db, kind, row):
         for field, check in (("district", district), ("industry", industry), ("tier", tier)):
             try:
                 check(row.get(field))
-            except _Bad as b:
+            except InvalidValueError as b:
                 bad(field, b.message)
     elif kind in ("contact", "product"):
         field = "uscc" if kind == "contact" else "enterprise"
@@ -738,7 +728,7 @@ def reference_errors(db, kind, row):
                 bad("standards", f"standard {std} is withdrawn, expected a current standard")
         try:
             programme(row.get("programme"))
-        except _Bad as b:
+        except InvalidValueError as b:
             bad("programme", b.message)
     return errors
 

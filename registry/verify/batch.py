@@ -25,7 +25,11 @@ from pathlib import Path
 
 from registry.core import canonical, clock, keys, parallel, payload, rules
 from registry.core.exceptions import (
-    ConfigError, PayloadError, RegistryError, SourceMissingError, SourceUnavailableError,
+    ConfigError,
+    PayloadError,
+    RegistryError,
+    SourceMissingError,
+    SourceUnavailableError,
 )
 from registry.core.rules import CHECKS, DEFAULT_MAX_AGE_DAYS, Stop
 from registry.log import checkpoint
@@ -267,7 +271,7 @@ def fast_row(index, text):
 
 def verify_row(index, kind, value):
     """Verify one listing against the index; returns the result dict (never raises)."""
-    if index.fast and kind != "cert_no" and kind != "image" and isinstance(value, str):
+    if index.fast and kind not in {"cert_no", "image"} and isinstance(value, str):
         result = fast_row(index, value)
         if result is not None:
             return result
@@ -322,7 +326,7 @@ def verify_row(index, kind, value):
         result["verdict"], result["reason"], result["reason_zh"] = stop.verdict, stop.reason, stop.reason_zh
         if stop.check:
             result["checks"][stop.check] = False
-    except Exception as e:  # noqa: BLE001 — one bad row never stops the run
+    except Exception as e:
         result["verdict"] = "status_unknown" if result["checks"].get("signature") else "malformed"
         result["reason"] = f"internal error: {type(e).__name__}: {e}"
         result["reason_zh"] = "验证过程出错"

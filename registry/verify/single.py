@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 
 from registry.core import canonical, clock, keys, lifecycle, payload, records, rules
 from registry.core.exceptions import (
-    PayloadError, RegistryError, SignatureError, SourceMissingError, SourceUnavailableError, VerificationError,
+    PayloadError,
+    RegistryError,
+    SignatureError,
+    SourceMissingError,
+    SourceUnavailableError,
+    VerificationError,
 )
 from registry.core.rules import CHECKS, DEFAULT_MAX_AGE_DAYS, MEANING, Stop
 from registry.log import checkpoint
@@ -399,7 +404,7 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
         result.verdict, result.reason, result.reason_zh = stop.verdict, stop.reason, stop.reason_zh
         if stop.check:
             result.checks[stop.check] = False
-    except Exception as e:  # noqa: BLE001 — rule: the verifier never crashes on input
+    except Exception as e:
         result.verdict = "status_unknown" if result.checks.get("signature") else "malformed"
         result.reason = f"internal error while verifying: {type(e).__name__}: {e}"
         result.reason_zh = "验证过程出错"

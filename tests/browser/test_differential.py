@@ -25,17 +25,16 @@ import random
 import re
 
 import pytest
-
 import scenarios
 from helpers import VERIFIER_ASSETS
+from verify_site import verify_via_hash, verify_via_url
+
+import publish
 from registry import verify
 from registry.core import clock, lifecycle
 from registry.publish import dbsource, webverifier
 from registry.store import integrity, schema
 from registry.verify import audit, batch, single, sources
-from verify_site import verify_via_hash, verify_via_url
-
-import publish
 
 pytestmark = pytest.mark.browser
 

@@ -12,12 +12,11 @@ import base64
 import shutil
 
 import pytest
-
 from helpers import VERIFIER_ASSETS
-from registry import verify
-
-from registry.publish import webverifier
 from verify_site import build_site, load_vectors, verify_via_hash
+
+from registry import verify
+from registry.publish import webverifier
 
 pytestmark = pytest.mark.browser
 

@@ -21,14 +21,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-import publish
 from helpers import assert_no_js_errors
-from registry.publish import sitesearch
 from xss_corpus import XSS_STRINGS, xss_registry
 
+import publish
+from registry.publish import sitesearch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "portal"))
-from portal_registry import revoked_and_suspended  # noqa: E402
+from portal_registry import revoked_and_suspended
 
 pytestmark = pytest.mark.browser
 

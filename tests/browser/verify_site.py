@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from helpers import VERIFIER_ASSETS
+
 from registry.publish import webverifier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,10 +102,11 @@ def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
     published with ``api.write_snapshot`` under ``root/api/``, the
     verifier installed at ``root/v/`` (and at ``root/v-slow/`` with a 0.5 s
     fetch timeout). Returns ``{cert_no: (status, payload digits)}``."""
+    from xss_corpus import PASSPHRASE, xss_registry
+
     from registry.publish import api
     from registry.publish import log as publish_log
     from registry.store import schema
-    from xss_corpus import PASSPHRASE, xss_registry
 
     (root / "registry").mkdir(parents=True, exist_ok=True)
     db_path, keys_dir = xss_registry(root / "registry")

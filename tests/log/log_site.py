@@ -19,17 +19,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "registry"))
 
-import registry_testkit as kit  # noqa: E402
+import registry_testkit as kit
 
 from registry.core import keys
-
 from registry.publish import api, changefeed
-
-from registry.publish import log as publish_log  # noqa: E402
-from registry.store.operations import Registry  # noqa: E402
+from registry.publish import log as publish_log
+from registry.store.operations import Registry
 
 PASSPHRASE = kit.PASSPHRASE
-NOW = int(datetime.datetime(2025, 6, 2, 12, tzinfo=datetime.timezone.utc).timestamp())
+NOW = int(datetime.datetime(2025, 6, 2, 12, tzinfo=datetime.UTC).timestamp())
 DAY = 86400
 
 
@@ -78,7 +76,7 @@ def publish_api(db_path, keys_dir, site_dir, *, previous_site=None, state_file=N
     log_signer, ts_signer = signers(db_path, keys_dir)
     db = sqlite_db(db_path)
     try:
-        as_of = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+        as_of = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
         api.write_snapshot(db, site_dir, log_signer, as_of=as_of)
         changefeed.write_change_feed(db, site_dir, as_of=as_of)
         return publish_log.publish_log(db, site_dir, log_signer, ts_signer, previous_site=previous_site,

@@ -13,14 +13,14 @@ import base64
 import json
 import shutil
 
+import log_site
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import log_site
+from registry.cli.audit import audit_command
 from registry.log import checkpoint, note
 from registry.verify import audit
-from registry.cli.audit import audit_command
 
 NOW = log_site.NOW
 

@@ -18,17 +18,17 @@ import shutil
 import sys
 import time
 
+import log_site
 import pytest
 from click.testing import CliRunner
 
-import log_site
 from registry import verify
+from registry.cli import cli
 from registry.core import canonical, keys
 from registry.log import checkpoint
 from registry.publish import api
 from registry.publish import log as publish_log
 from registry.verify import batch, sources
-from registry.cli import cli
 
 REPO = log_site.REPO
 VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
@@ -216,7 +216,7 @@ def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
     assert out.exit_code == 0 and json.loads(out.output)["verdict"] == "valid", out.output
     out = CliRunner().invoke(cli, args, env={**env, "SZZZ_LOG_ORIGIN": "evil.example/log"})
     assert out.exit_code == 1 and json.loads(out.output)["verdict"] == "status_unknown"
-    out = CliRunner().invoke(cli, args + ["--log-origin", "szzz.example.cn/log"], env=env)
+    out = CliRunner().invoke(cli, [*args, "--log-origin", "szzz.example.cn/log"], env=env)
     assert out.exit_code == 0, out.output
 
 
@@ -277,7 +277,6 @@ def test_serve_refresh_makes_an_old_registry_current_today(quiet, tmp_path):
     """`publish.py serve` cosigns the served checkpoint with the wall clock, so an
     old registry (statements dated 2025-06-02) verifies today as valid."""
     sys.path.insert(0, str(REPO))
-    import publish
 
     out = tmp_path / "output"
     shutil.copytree(quiet["site"], tmp_path / "build" / "site")

@@ -15,10 +15,10 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 import log_site
-from helpers import assert_no_js_errors, VERIFIER_ASSETS
+import pytest
+from helpers import VERIFIER_ASSETS, assert_no_js_errors
+
 from registry.log import checkpoint, note
 from registry.publish import webverifier
 

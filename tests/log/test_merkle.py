@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from registry.log import merkle
-from registry.core.exceptions import ProofError, RegistryError
 from tlog_vectors import (
-    LEAF_HASHES, LEAF_INPUTS, ROOT_HASHES, STRICT_LENGTH_DEVIATIONS, b64, have_vectors, load,
+    LEAF_HASHES,
+    LEAF_INPUTS,
+    ROOT_HASHES,
+    STRICT_LENGTH_DEVIATIONS,
+    b64,
+    have_vectors,
+    load,
 )
+
+from registry.core.exceptions import ProofError, RegistryError
+from registry.log import merkle
 
 needs_vectors = pytest.mark.skipif(not have_vectors(), reason="../shared/vectors/merkle-testdata absent")
 INCLUSION = load("inclusion") if have_vectors() else []
@@ -77,7 +83,7 @@ def _consistency(case):
 
 
 @needs_vectors
-@pytest.mark.parametrize("name,case", INCLUSION, ids=[n for n, _ in INCLUSION])
+@pytest.mark.parametrize(("name", "case"), INCLUSION, ids=[n for n, _ in INCLUSION])
 def test_inclusion_vector(name, case):
     if case["wantErr"]:
         with pytest.raises(ProofError):
@@ -87,7 +93,7 @@ def test_inclusion_vector(name, case):
 
 
 @needs_vectors
-@pytest.mark.parametrize("name,case", CONSISTENCY, ids=[n for n, _ in CONSISTENCY])
+@pytest.mark.parametrize(("name", "case"), CONSISTENCY, ids=[n for n, _ in CONSISTENCY])
 def test_consistency_vector(name, case):
     if name in STRICT_LENGTH_DEVIATIONS:
         # Deliberate: equal sizes with equal 12-byte "roots" pass in Go; we
@@ -164,6 +170,6 @@ def test_property_random_trees(size, data):
         with pytest.raises(ProofError):
             merkle.verify_inclusion(i, size, leaves[i], bad, root)
     if cproof:
-        bad = [bytes([cproof[0][0] ^ 1]) + cproof[0][1:]] + cproof[1:]
+        bad = [bytes([cproof[0][0] ^ 1]) + cproof[0][1:], *cproof[1:]]
         with pytest.raises(ProofError):
             merkle.verify_consistency(m, size, bad, merkle.root_hash(leaves[:m]), root)

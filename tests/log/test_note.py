@@ -6,13 +6,25 @@ import base64
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from registry.log import note
-from registry.core.exceptions import CheckpointError, NoteError, RegistryError
 from tlog_vectors import (
-    C2SP_NOTE, C2SP_VKEY, CHECKPOINT_LOG_VKEY, CHECKPOINT_NOTE, CHECKPOINT_TS, CHECKPOINT_TS_VKEY,
-    ENOCH_SIG, ENOCH_VKEY, GO_BAD_NOTE_BYTES, GO_BAD_NOTES, GO_TEXT, PETER_SIG, PETER_SKEY, PETER_VKEY,
+    C2SP_NOTE,
+    C2SP_VKEY,
+    CHECKPOINT_LOG_VKEY,
+    CHECKPOINT_NOTE,
+    CHECKPOINT_TS,
+    CHECKPOINT_TS_VKEY,
+    ENOCH_SIG,
+    ENOCH_VKEY,
+    GO_BAD_NOTE_BYTES,
+    GO_BAD_NOTES,
+    GO_TEXT,
+    PETER_SIG,
+    PETER_SKEY,
+    PETER_VKEY,
 )
+
+from registry.core.exceptions import CheckpointError, NoteError, RegistryError
+from registry.log import note
 
 
 def key(seed: int) -> Ed25519PrivateKey:
@@ -112,7 +124,7 @@ def test_go_too_many_signatures():
     assert len(note.open_note(GO_TEXT + "\n" + PETER_SIG * 100, [PETER_VKEY]).verified) == 1
 
 
-@pytest.mark.parametrize("msg", GO_BAD_NOTES + [GO_BAD_NOTE_BYTES], ids=range(len(GO_BAD_NOTES) + 1))
+@pytest.mark.parametrize("msg", [*GO_BAD_NOTES, GO_BAD_NOTE_BYTES], ids=range(len(GO_BAD_NOTES) + 1))
 def test_go_malformed_notes(msg):
     with pytest.raises(NoteError, match="malformed|not UTF-8"):
         note.open_note(msg, [PETER_VKEY])

@@ -15,17 +15,17 @@ import shutil
 import sys
 from pathlib import Path
 
+import log_site
 import pytest
 
-import log_site
+from registry.core.exceptions import LogForkError, RegistryError
 from registry.log import checkpoint, note
 from registry.publish import log as publish_log
 from registry.verify import audit
-from registry.core.exceptions import LogForkError, RegistryError
 
 REPO = log_site.REPO
 sys.path.insert(0, str(REPO))
-import publish  # noqa: E402
+import publish
 
 SDE = log_site.NOW
 
@@ -235,7 +235,7 @@ def test_checkpoint_format_is_c2sp(built):
     record = json.loads(env["payload"])
     names = checkpoint.names_for(origin="szzz.example.cn/log")
     checked = checkpoint.open_checkpoint(text, record, names)
-    origin, size, root, blank, log_line, ts_line = text.split("\n")[:6]
+    origin, size, _root, blank, log_line, ts_line = text.split("\n")[:6]
     assert (origin, int(size), blank) == ("szzz.example.cn/log", checked.size, "")
     assert log_line.startswith("— szzz.example.cn/log ") and ts_line.startswith("— szzz.example.cn/timestamp ")
     # Opened with the C2SP verifier keys derived from the trust list (vkey form works too).

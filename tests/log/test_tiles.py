@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry.log import merkle, tiles
 from registry.core.exceptions import ProofError, TileError
+from registry.log import merkle, tiles
 
 
 def entries(n, start=0):
@@ -23,7 +23,7 @@ def files(d: Path) -> dict[str, bytes]:
 
 # --- paths (tlog-tiles examples)
 
-@pytest.mark.parametrize("args,path", [
+@pytest.mark.parametrize(("args", "path"), [
     ((0, 0), "tile/0/000"),
     ((1, 1234067, 1), "tile/1/x001/x234/067.p/1"),
     ((0, 273, 112), "tile/0/273.p/112"),
@@ -164,7 +164,7 @@ def log70k(tmp_path_factory):
 
 
 def test_reader_tree_hash_for_every_published_size(log70k):
-    d, es, leaves = log70k
+    d, _es, leaves = log70k
     for size in (70_000, 65_537):
         assert tiles.TileHashReader(size, d).tree_hash() == merkle.root_hash(leaves[:size])
     r = tiles.TileHashReader(65_537, d)
@@ -174,7 +174,7 @@ def test_reader_tree_hash_for_every_published_size(log70k):
 
 
 def test_reader_fetches_only_needed_tiles(log70k):
-    d, es, leaves = log70k
+    d, _es, leaves = log70k
     fetched = []
 
     def fetch(rel):
@@ -209,7 +209,7 @@ def test_reader_entries(log70k):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_property_tile_proofs_verify_and_detect_flipped_bits(log70k, data):
-    d, es, leaves = log70k
+    d, _es, leaves = log70k
     size = data.draw(st.integers(1, 70_000), label="size")
     index = data.draw(st.integers(0, size - 1), label="index")
     old = data.draw(st.integers(1, size), label="old")

@@ -12,14 +12,32 @@ import shutil
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from helpers import assert_no_js_errors
-from registry.log import merkle, note, tiles
 from tlog_vectors import (
-    C2SP_NOTE, C2SP_VKEY, CHECKPOINT_LOG_VKEY, CHECKPOINT_NOTE, CHECKPOINT_TS, CHECKPOINT_TS_VKEY,
-    ENOCH_SIG, ENOCH_VKEY, GO_BAD_NOTE_BYTES, GO_BAD_NOTES, GO_TEXT, LEAF_HASHES, LEAF_INPUTS,
-    PETER_SIG, PETER_VKEY, REPO, ROOT_HASHES, STRICT_LENGTH_DEVIATIONS, b64, have_vectors, load,
+    C2SP_NOTE,
+    C2SP_VKEY,
+    CHECKPOINT_LOG_VKEY,
+    CHECKPOINT_NOTE,
+    CHECKPOINT_TS,
+    CHECKPOINT_TS_VKEY,
+    ENOCH_SIG,
+    ENOCH_VKEY,
+    GO_BAD_NOTE_BYTES,
+    GO_BAD_NOTES,
+    GO_TEXT,
+    LEAF_HASHES,
+    LEAF_INPUTS,
+    PETER_SIG,
+    PETER_VKEY,
+    REPO,
+    ROOT_HASHES,
+    STRICT_LENGTH_DEVIATIONS,
+    b64,
+    have_vectors,
+    load,
 )
+
+from registry.log import merkle, note, tiles
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not have_vectors(), reason="merkle-testdata absent")]
 
@@ -60,7 +78,7 @@ def _build(tmp, base_url_placeholder="{BASE}"):
     incl = [(12_345, LOG_SIZE), (0, 1), (255, 256), (256, 257), (65_536, LOG_STEP), (69_999, LOG_SIZE),
             (1000, 4097)]
     cons = [(1, LOG_SIZE), (LOG_STEP, LOG_SIZE), (256, 65_536), (3, 7), (69_999, LOG_SIZE), (70_000, LOG_SIZE)]
-    root_of = lambda n: merkle.root_hash(leaves[:n])  # noqa: E731
+    root_of = lambda n: merkle.root_hash(leaves[:n])
     log_cases = {
         "url": "{BASE}/log/", "origin": ORIGIN, "size": LOG_SIZE, "vkeys": [log_key.vkey, ts_key.vkey],
         "inclusion": [{"index": i, "size": n, "root": root_of(n).hex()} for i, n in incl],

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime
 import json
 
+import log_site
 import pytest
 
-import log_site
 from registry import verify
 from registry.log import checkpoint, note
 

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 import registry_fixture
+
 from registry.publish import api
 
 REPO = Path(__file__).resolve().parents[2]

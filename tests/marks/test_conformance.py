@@ -5,15 +5,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from registry import verify
-
 from registry.core import rules
-
-from registry.verify import batch, sources
 from registry.core.exceptions import VerificationError
-
-from conftest import REPO
+from registry.verify import batch, sources
 
 VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
 # Vectors decided by a certificate file's own content (rule 5/6), which batch

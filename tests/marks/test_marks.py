@@ -6,12 +6,11 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from registry.core import reference
-from registry.core import payload
+from registry.core import payload, reference
+from registry.core.exceptions import ConfigError, NotFoundError
 from registry.marks import qr, render
 from registry.publish import api, site
 from registry.store import queries, schema
-from registry.core.exceptions import ConfigError, NotFoundError
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -111,7 +110,7 @@ def test_png_has_ink_where_the_number_and_domain_are(written):
         dark = sum(below.histogram()[:100])
         assert dark > 2000       # two lines of text rendered, not blank
         title = image.crop((40, 20, render.WIDTH - 40, render.TITLE_H - 10)).convert("RGB")
-        colours = dict((c, n) for n, c in title.getcolors(1 << 16))
+        colours = {c: n for n, c in title.getcolors(1 << 16)}
         assert colours.get((255, 255, 255), 0) > 1000   # white title text on red
 
 
@@ -147,7 +146,7 @@ def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
 
 
 def test_snapshot_refuses_a_non_log_key(small_registry, tmp_path):
-    db_path, keys_dir, _nos, _site, _root = small_registry
+    db_path, _keys_dir, _nos, _site, _root = small_registry
     from registry.core import keys
 
     db = schema.connect(db_path)

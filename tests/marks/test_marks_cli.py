@@ -3,9 +3,9 @@
 import json
 
 import pytest
+import registry_fixture
 from click.testing import CliRunner
 
-import registry_fixture
 from registry.cli import cli
 
 TODAY = "2025-06-01"

@@ -5,13 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from registry.core import canonical, keys, payload
-
-from registry.marks import qr
 from registry.core.exceptions import PayloadError
-
-from conftest import REPO
+from registry.marks import qr
 
 VECTORS = json.loads((REPO / "docs/vectors/marks.json").read_text(encoding="utf-8"))
 

@@ -2,15 +2,13 @@
 
 import json
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import REPO
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from registry import verify
-
 from registry.core import payload
-
 from registry.verify import sources
-
-from conftest import REPO
 
 VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
 SOURCE = sources.FilesSource(VECTORS["files"])

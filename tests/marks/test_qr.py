@@ -66,7 +66,7 @@ def decode(symbol, scale=4):
 
 
 def test_worst_payload_is_the_longest_certificate_number():
-    text = qr._worst_payload_text()
+    text = qr.worst_payload_text()
     assert payload.parse_text(text).cert_no == qr.LONGEST_CERT_NO
     assert len(text) == 289
 
@@ -74,13 +74,13 @@ def test_worst_payload_is_the_longest_certificate_number():
 @pytest.mark.parametrize("length", range(18, 34))
 def test_version_is_the_two_segment_version(length):
     site = "https://" + "a" * (length - 8)
-    text = qr._worst_payload_text()
+    text = qr.worst_payload_text()
     assert qr.fit_version(site, text) == expected_version(site + "/v/#", len(text))
 
 
 def test_budget_is_the_two_segment_limit():
     limit = qr.max_site_url_length()
-    digits = len(qr._worst_payload_text())
+    digits = len(qr.worst_payload_text())
     assert expected_version("https://" + "a" * (limit - 8) + "/v/#", digits) == 8
     assert expected_version("https://" + "a" * (limit - 7) + "/v/#", digits) == 9
     assert qr.check_site_url("https://" + "a" * (limit - 8)) == "https://" + "a" * (limit - 8)

@@ -15,14 +15,14 @@ import subprocess
 import httpx
 import pytest
 import yaml
-
-import publish
 from helpers import free_port, run_async, wait_for_http
-from registry.core import canonical
-from registry.publish import export, opendata
 from portal_registry import PASSPHRASE, revoked_and_suspended
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
+
+import publish
+from registry.core import canonical
+from registry.publish import export, opendata
 
 SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
 

@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 
 import pytest
+from portal_registry import PASSPHRASE, revoked_and_suspended
 
 from registry import verify
-
 from registry.core import clock
-
 from registry.verify import audit
-from portal_registry import PASSPHRASE, revoked_and_suspended
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_URL = "https://szzz.example.cn"
@@ -78,7 +76,7 @@ def build_interrupted(db, keys_dir, out, step, act):
                 finally:
                     os.kill(proc.pid, signal.SIGCONT)
                 break
-        stdout, stderr = proc.communicate(timeout=300)
+        _stdout, stderr = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -93,9 +91,9 @@ def revoke_in_another_process(db, keys_dir, cert_no):
 
 
 def tamper_in_another_process(db, cert_no):
-    subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+    subprocess.run([sys.executable, "-c", ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
                     "c.execute(\"update certificates set status = 'revoked' where cert_no = ?\", [sys.argv[2]]); "
-                    "c.commit()", str(db), cert_no], check=True, env=env())
+                    "c.commit()"), str(db), cert_no], check=True, env=env())
 
 
 def what_each_output_says(out: Path, cert_no: str) -> dict:
@@ -141,7 +139,7 @@ def what_each_output_says(out: Path, cert_no: str) -> dict:
 def assert_one_story(out: Path, cert_no: str, root_key: str):
     said = what_each_output_says(out, cert_no)
     story = said["api file"]
-    expected = {k: story for k in said}
+    expected = dict.fromkeys(said, story)
     expected.update({"page JSON-LD": "valid" if story == "valid" else "not valid",
                      "mark download": "valid" if story == "valid" else "not valid",
                      "mark file": "valid" if story == "valid" else "not valid",

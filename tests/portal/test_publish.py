@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
 
 import publish
 from registry.core import keys
+from registry.core.exceptions import BuildError
 from registry.publish import changefeed, export, opendata
 from registry.store import schema
-from registry.core.exceptions import BuildError
 from registry.store.operations import Registry
-from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_URL = "http://127.0.0.1:8000"

@@ -24,10 +24,10 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
-import publish
 from helpers import free_port, wait_for_http
 from portal_registry import PASSPHRASE, revoked_and_suspended
+
+import publish
 from registry.core import keys
 
 pytestmark = pytest.mark.browser

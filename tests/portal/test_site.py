@@ -18,13 +18,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
 
 from registry.core import lifecycle
-
-from registry.store import demo
 from registry.core.exceptions import BuildError, ConfigError
+from registry.store import demo
 from registry.store.operations import Registry
-from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -353,7 +352,7 @@ def test_xss_corpus_renders_as_text(xss_site):
     for path in (xss_site / "certificates").glob("*/index.html"):
         data = jsonld_of(path)
         assert data["about"]["name"].split("产品")[0] in XSS_STRINGS
-        raw = [b for a, b in parse(path).scripts if a.get("type") == "application/ld+json"][0]
+        raw = next(b for a, b in parse(path).scripts if a.get("type") == "application/ld+json")
         assert "<" not in raw and ">" not in raw
     assert XSS_WEBSITE  # used by the registry: enterprises and the body
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-
-from registry.core import canonical, keys
-from registry.cli import cli
-
 from registry_testkit import EVALUATION, make_uscc
+
+from registry.cli import cli
+from registry.core import canonical, keys
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = "cli-test-passphrase"
@@ -218,7 +217,7 @@ def test_python_m_registry_subprocess(demo_db):
 
 def _command_paths(group, prefix=("szzz",)):
     for name, command in group.commands.items():
-        path = prefix + (name,)
+        path = (*prefix, name)
         if isinstance(command, click.Group):
             yield from _command_paths(command, path)
         else:

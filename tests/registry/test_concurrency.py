@@ -1,16 +1,17 @@
 """Two operators issuing at the same moment never share a number or lose an
 event: two real processes issue 200 certificates each into one SQLite file."""
 
+import itertools
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+from registry_testkit import EVALUATION, GENERAL, PASSPHRASE, build
+
 from registry.store import schema
 from registry.store.integrity import verify_registry
-
-from registry_testkit import EVALUATION, GENERAL, PASSPHRASE, build
 
 WORKER = textwrap.dedent("""
     import sys, time
@@ -30,7 +31,7 @@ WORKER = textwrap.dedent("""
 
 
 def test_two_processes_issue_400_distinct_certificates(tmp_path):
-    reg, products = build(tmp_path / "r.db", tmp_path / "keys", products=1)
+    reg, _products = build(tmp_path / "r.db", tmp_path / "keys", products=1)
     uscc = reg.db.execute("select uscc from enterprises").fetchone()[0]
     with reg.batch():
         ids = [reg.add_product({"enterprise": uscc, "name_zh": f"并发产品{i}"}) for i in range(400)]
@@ -61,6 +62,6 @@ def test_two_processes_issue_400_distinct_certificates(tmp_path):
     # the products of each worker are not all in one contiguous block of numbers.
     owners = [r[0] < ids[200] for r in db.execute(
         "select product from certificates order by cert_no")]
-    switches = sum(1 for a, b in zip(owners, owners[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(owners) if a != b)
     assert switches >= 10, f"workers barely interleaved ({switches} switches)"
     assert verify_registry(db) == []

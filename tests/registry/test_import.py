@@ -10,14 +10,13 @@ import sqlite3
 
 import openpyxl
 import pytest
+from registry_testkit import GENERAL, GROUP, PASSPHRASE, TODAY, build, make_uscc
 from stdnum import ean as stdnum_ean
 
-from registry.store import importer
 from registry.core.exceptions import ImportFileError, ValidationErrors
-from registry.store.operations import Registry
+from registry.store import importer
 from registry.store.integrity import verify_registry
-
-from registry_testkit import GENERAL, GROUP, PASSPHRASE, TODAY, build, make_uscc
+from registry.store.operations import Registry
 
 DISTRICTS = ["姑苏区", "苏州高新区", "吴中区", "相城区", "吴江区", "苏州工业园区", "常熟市", "张家港市", "昆山市", "太仓市"]
 EN_HEADER = ["uscc", "name_zh", "name_en", "district", "industry", "tier", "website",
@@ -92,7 +91,7 @@ def template(tmp_path_factory):
     return base / "template.db", base / "keys"
 
 
-@pytest.fixture()
+@pytest.fixture
 def reg(template, tmp_path):
     src_path, keys_dir = template
     src = sqlite3.connect(src_path)
@@ -137,7 +136,7 @@ def test_utf8_csv_imports_every_row_normalised(reg, tmp_path):
 
 
 def test_bom_csv_with_chinese_headers(reg, tmp_path):
-    rows = [[i + 1] + r for i, r in enumerate(enterprise_rows(5))]
+    rows = [[i + 1, *r] for i, r in enumerate(enterprise_rows(5))]
     path = write_csv(tmp_path / "企业名单.csv", ZH_HEADER, rows, encoding="utf-8-sig")
     result = importer.import_file(reg, "enterprises", path)
     assert (result.encoding, result.rows) == ("utf-8-sig", 5)
@@ -176,8 +175,8 @@ def test_acceptance_1000_rows_one_bad_uscc_then_gbk_imports_the_same(template, t
     reg = fresh(template, tmp_path, "a.db")
     bad = write_csv(tmp_path / "ents.csv", EN_HEADER, rows)
     assert import_errors(reg, "enterprises", bad) == [
-        f"ents.csv:638:uscc: USCC {rows[636][0]} has check character {rows[636][0][-1]}, "
-        f"expected {good[-1]} (mistyped or copied wrongly?)"]
+        (f"ents.csv:638:uscc: USCC {rows[636][0]} has check character {rows[636][0][-1]}, "
+        f"expected {good[-1]} (mistyped or copied wrongly?)")]
     rows[636][0] = good
     assert importer.import_file(reg, "enterprises", write_csv(tmp_path / "ok.csv", EN_HEADER, rows)).rows == 1000
     other = fresh(template, tmp_path, "b.db")
@@ -219,7 +218,7 @@ def test_missing_required_column(reg, tmp_path):
 
 
 def test_unknown_column_is_refused(reg, tmp_path):
-    header = EN_HEADER[:-1] + ["webiste"]
+    header = [*EN_HEADER[:-1], "webiste"]
     before = counts(reg)
     with pytest.raises(ImportFileError) as info:
         importer.import_file(reg, "enterprises", write_csv(tmp_path / "ents.csv", header, enterprise_rows(2)))
@@ -250,7 +249,7 @@ def test_duplicate_uscc_within_file_and_against_registry(reg, tmp_path):
 
 
 def test_every_bad_row_is_reported_with_its_excel_row(reg, tmp_path):
-    rows = [[i + 1] + r for i, r in enumerate(enterprise_rows(6))]
+    rows = [[i + 1, *r] for i, r in enumerate(enterprise_rows(6))]
     rows[0][5] = "F5123"             # row 2: not manufacturing
     rows[3][9] = "call me"           # row 5: phone
     rows[5][7] = "www.example.cn"    # row 7: website
@@ -279,9 +278,9 @@ def test_scientific_notation_gtin_is_reported(reg, tmp_path):
     path = write_csv(tmp_path / "products.csv", ["enterprise", "name_zh", "gtin"],
                      [[make_uscc(1), "精密主轴", "6.90123E+12"]])
     assert import_errors(reg, "products", path) == [
-        "products.csv:2:gtin: observed '6.90123E+12': Excel turned this gtin into a number in "
+        ("products.csv:2:gtin: observed '6.90123E+12': Excel turned this gtin into a number in "
         "scientific notation and its digits are lost; expected the digits as text (format the "
-        "column as 文本/Text and type them again)"]
+        "column as 文本/Text and type them again)")]
 
 
 def test_xlsx_numbers_dates_and_lost_zeros(reg, tmp_path):
@@ -292,9 +291,9 @@ def test_xlsx_numbers_dates_and_lost_zeros(reg, tmp_path):
                       [[make_uscc(1), "主轴", int(upc)],            # ... typed as a number
                        [9.13205061234567e17, "导轨", None]])        # a USCC Excel rounded
     errors = import_errors(reg, "products", path)
-    assert errors == ["p.xlsx:3:enterprise: observed the number 9.13205061234567e+17: Excel stored "
+    assert errors == [("p.xlsx:3:enterprise: observed the number 9.13205061234567e+17: Excel stored "
                       "this enterprise as a number and its digits were rounded away; expected the "
-                      "digits as text (format the column as 文本/Text and type them again)"]
+                      "digits as text (format the column as 文本/Text and type them again)")]
     path = write_xlsx(tmp_path / "p2.xlsx", header, [[make_uscc(1), "主轴", int(upc)]])
     importer.import_file(reg, "products", path)
     # 12 digits left after Excel dropped the zero: a valid GTIN-12 of the same number.
@@ -340,10 +339,10 @@ def test_wrong_date(reg, tmp_path):
     rows[2][7] = "2025-06-02"   # the day after TODAY
     errors = import_errors(reg, "certificates", write_csv(tmp_path / "certs.csv", CERT_HEADER, rows))
     assert errors == [
-        "certs.csv:3:有效期至: expiry date 2024-03-31 is not after the issue date 2024-04-01, "
-        "expected a later date",
-        f"certs.csv:4:发证日期: issue date 2025-06-02 is in the future, expected on or before "
-        f"today ({TODAY}, Suzhou time)"]
+        ("certs.csv:3:有效期至: expiry date 2024-03-31 is not after the issue date 2024-04-01, "
+        "expected a later date"),
+        (f"certs.csv:4:发证日期: issue date 2025-06-02 is in the future, expected on or before "
+        f"today ({TODAY}, Suzhou time)")]
 
 
 def test_unknown_body_and_standard(reg, tmp_path):
@@ -353,8 +352,8 @@ def test_unknown_body_and_standard(reg, tmp_path):
     errors = import_errors(reg, "certificates", write_csv(tmp_path / "certs.csv", CERT_HEADER, rows))
     assert errors == [
         "certs.csv:2:认证机构: certification body SGS is not in the registry, expected a registered body code",
-        "certs.csv:4:认证依据: standard T/SZS 404-2021 is not in the registry, expected a registered "
-        "standard code"]
+        ("certs.csv:4:认证依据: standard T/SZS 404-2021 is not in the registry, expected a registered "
+        "standard code")]
 
 
 def test_unknown_product(reg, tmp_path):
@@ -420,8 +419,7 @@ def test_docs_example_imports_as_documented(reg, tmp_path):
     # Put the bad USCC on Excel row 5 of a copy of the example.
     header, line = example.strip().split("\n")
     filler = [line.replace(uscc, make_uscc(2000 + i)).replace("1,", f"{i},", 1) for i in (2, 3)]
-    bad = "\n".join([header, line.replace(uscc, make_uscc(1999))] + filler
-                    + [line.replace(uscc, bad_uscc)]) + "\n"
+    bad = "\n".join([header, line.replace(uscc, make_uscc(1999)), *filler, line.replace(uscc, bad_uscc)]) + "\n"
     (tmp_path / "企业名单.csv").write_bytes(bad.encode("gbk"))
     errors = import_errors(reg, "enterprises", tmp_path / "企业名单.csv")
     assert errors == [documented]

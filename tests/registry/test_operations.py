@@ -4,22 +4,20 @@ lifecycle rules, key rollover and the integrity check publish relies on."""
 import json
 
 import pytest
+from registry_testkit import GENERAL, build, issue, make_uscc
 
 from registry.core import canonical, keys, payload
-
-from registry.store import queries
 from registry.core.exceptions import (
     LifecycleError,
     NoSigningKeyError,
     NotFoundError,
     ValidationError,
 )
+from registry.store import queries
 from registry.store.integrity import verify_registry
 
-from registry_testkit import GENERAL, build, issue, make_uscc
 
-
-@pytest.fixture()
+@pytest.fixture
 def reg(tmp_path):
     r, products = build(tmp_path / "r.db", tmp_path / "keys")
     r.products = products

@@ -7,14 +7,12 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from registry_testkit import EVALUATION, GENERAL, GROUP, build, make_uscc
 
 from registry.core import canonical, keys, lifecycle
-
-from registry.store import queries
 from registry.core.exceptions import LifecycleError, SignatureError, ValidationError
+from registry.store import queries
 from registry.store.integrity import verify_registry
-
-from registry_testkit import EVALUATION, GENERAL, GROUP, build, make_uscc
 
 SIGNER = keys.signer_from_seed(b"szzz test vector body key CQC")
 NFC_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20).map(
@@ -38,8 +36,7 @@ def test_canonical_encoding_is_deterministic_and_round_trips(value):
 
 # Text that is NFC or not, with combining marks, Hangul jamo, compatibility
 # characters, quotes, escapes and a lone surrogate: what canonical decoding refuses.
-AWKWARD_TEXT = st.text(st.sampled_from(list("aé\u0301e\u0300\u1100\u1161\uac00\"\\\n 中\u212b\u00c5ｶﾞ")
-                                       + ["\ud800"]), max_size=6)
+AWKWARD_TEXT = st.text(st.sampled_from([*list('aé́è가가"\\\n 中ÅÅｶﾞ'), "�"]), max_size=6)
 ANY_JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**60, 2**60) | st.floats() | AWKWARD_TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(AWKWARD_TEXT, inner, max_size=3),
@@ -63,7 +60,7 @@ def test_the_fast_decoder_accepts_only_what_the_worded_checks_accept(value, comp
         return
     try:
         worded = canonical.encode(json.loads(data.decode("utf-8"))) == data
-    except Exception:  # noqa: BLE001 - any refusal by the worded path is a failure here
+    except Exception:
         worded = False
     assert worded, data
 
@@ -90,10 +87,10 @@ RECORD = {
 def _leaves(value, path=()):
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _leaves(v, path + (k,))
+            yield from _leaves(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _leaves(v, path + (i,))
+            yield from _leaves(v, (*path, i))
     else:
         yield path, value
 

@@ -7,18 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from registry.publish import export, sitesearch
-
-from registry.store import demo
 from registry.core.exceptions import BuildError
+from registry.publish import export, sitesearch
+from registry.store import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "docs" / "vectors" / "site-search.json"
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "plugins" / "pelican"))
 
-import make_search_vectors  # noqa: E402
-from szzz_registry import data as site_data, search as site_search  # noqa: E402
+import make_search_vectors
+
+from szzz_registry import data as site_data
+from szzz_registry import search as site_search
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ LABELS = {"kind": {"certificate": ("证书", "Certificate")}, "status": {"valid"
           "district": {}, "body": {}, "programme": {}}
 
 
-@pytest.mark.parametrize("doc, message", [
+@pytest.mark.parametrize(("doc", "message"), [
     (_doc(status="sleeping"), "status 'sleeping' is not one of the labelled values"),
     (sitesearch.Document("certificates/X/", "t", "", "", {}), "has no kind"),
     (sitesearch.Document("/certificates/X/", "t", "", "", {"kind": "certificate"}),

@@ -8,13 +8,12 @@ Database checks run on a real registry file made by ``schema.connect``.
 import datetime
 
 import pytest
-from stdnum.cn import uscc as stdnum_uscc
 from stdnum import ean as stdnum_ean
+from stdnum.cn import uscc as stdnum_uscc
 
 from registry.core import industries
-
-from registry.store import schema, validation
 from registry.core.exceptions import DuplicateError, ValidationError
+from registry.store import schema, validation
 
 TODAY = "2025-06-30"
 
@@ -195,7 +194,7 @@ def test_unknown_district():
     assert e.message.startswith("district '上海市' is not one of Suzhou's ten areas, expected one of 姑苏区")
 
 
-@pytest.mark.parametrize("code, message", [
+@pytest.mark.parametrize(("code", "message"), [
     ("F5123", "industry code F5123 is in section F (批发和零售业), expected a manufacturing code"),
     ("C12", "industry code C12: division 12 is not in section C (制造业, divisions 13–43)"),
     ("C3", "industry code 'C3' is malformed"),
@@ -264,10 +263,10 @@ def test_text_length_limit_and_control_characters():
 def test_required_and_unknown_fields():
     row = enterprise(name_zh="  ")
     row["fax"] = "0512"
-    out, errors = validation.validate_record("enterprise", row)
+    _out, errors = validation.validate_record("enterprise", row)
     assert [(e.field, e.message) for e in errors] == [
-        ("fax", "unknown field 'fax', expected one of uscc, name_zh, name_en, district, "
-                "industry, tier, website"),
+        ("fax", ("unknown field 'fax', expected one of uscc, name_zh, name_en, district, "
+                "industry, tier, website")),
         ("name_zh", "name_zh is empty, expected a value")]
 
 

@@ -3,4 +3,4 @@
 See ``generator.py`` and ``docs/site.md``.
 """
 
-from .generator import register  # noqa: F401
+from szzz_registry.generator import register

@@ -33,9 +33,9 @@ def _text(x, y, text, *, size=13, anchor="start", fill=INK, weight=None):
 
 def _svg(width, height, title, desc, body, chart_id):
     return "\n".join([
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-t {chart_id}-d" font-family={quoteattr(FONT)}>',
+        f'aria-labelledby="{chart_id}-t {chart_id}-d" font-family={quoteattr(FONT)}>'),
         f'<title id="{chart_id}-t">{escape(title)}</title>',
         f'<desc id="{chart_id}-d">{escape(desc)}</desc>',
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',

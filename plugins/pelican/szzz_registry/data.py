@@ -17,12 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.core import reference
-from registry.core import industries, lifecycle
-from registry.store import schema
+from registry.core import industries, lifecycle, reference
 from registry.core.exceptions import BuildError, SchemaError
-
-from .urls import slug
+from registry.store import schema
+from szzz_registry.urls import slug
 
 
 def _rows(conn, sql, params=()):

@@ -15,8 +15,7 @@ import re
 from xml.sax.saxutils import escape, quoteattr
 
 from registry.core import lifecycle
-
-from . import urls
+from szzz_registry import urls
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"

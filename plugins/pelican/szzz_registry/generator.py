@@ -22,11 +22,10 @@ from pathlib import Path
 from pelican import signals
 from pelican.generators import Generator
 
-from registry.core import reference
-from registry.core import clock, industries, lifecycle
+from registry.core import clock, industries, lifecycle, reference
 from registry.core.exceptions import BuildError, ConfigError
-
-from . import charts, data as registry_data, feeds, jsonld, search, stats, urls
+from szzz_registry import charts, feeds, jsonld, search, stats, urls
+from szzz_registry import data as registry_data
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +295,8 @@ class RegistryGenerator(Generator):
 
     def write_feeds(self, out):
         d, limit = self.data, self.cfg["feed_entries"]
-        common = dict(site_url=self.cfg["site_url"], authority=self.authority,
-                      updated=self.common["build_time"], limit=limit)
+        common = {"site_url": self.cfg["site_url"], "authority": self.authority,
+                      "updated": self.common["build_time"], "limit": limit}
         self.write_text("feeds/all.atom.xml", feeds.atom(
             d.events, title="苏州制造认证状态变更 · Certificate status changes",
             feed_rel="feeds/all.atom.xml", **common))
@@ -319,7 +318,7 @@ class RegistryGenerator(Generator):
 
 
 def _status_counts(certs):
-    counts = {s: 0 for s in lifecycle.STATUSES}
+    counts = dict.fromkeys(lifecycle.STATUSES, 0)
     for c in certs:
         counts[c["status"]] += 1
     return counts

@@ -14,7 +14,7 @@ and U+2028/U+2029 are escaped too for old JavaScript parsers.
 
 import json
 
-from . import urls
+from szzz_registry import urls
 
 ACTIVE = "https://schema.org/CertificationActive"
 INACTIVE = "https://schema.org/CertificationInactive"

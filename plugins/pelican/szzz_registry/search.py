@@ -8,11 +8,9 @@ no HTML parsing. What is searchable is listed in docs/site-search.md.
 import html
 import re
 
-from registry.core import reference
-from registry.core import lifecycle
+from registry.core import lifecycle, reference
 from registry.publish import sitesearch
-
-from . import urls
+from szzz_registry import urls
 
 KINDS = {
     "certificate": ("证书", "Certificate"),

@@ -14,8 +14,7 @@ Definitions (also printed on the page, docs/site.md):
 
 from collections import Counter
 
-from registry.core import reference
-from registry.core import industries, lifecycle
+from registry.core import industries, lifecycle, reference
 
 TARGET = 100
 TARGET_DATE = "2023-12-31"
