@@ -39,6 +39,7 @@ from registry.publish import build as building
 from registry.publish import log as publish_log
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
+from registry.store import demo
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("publish")
@@ -91,7 +92,7 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
 
 def demo_registry():
     """``./demo/registry.db`` (created on first run with the demo passphrase)."""
-    from registry.store import demo
+
 
     db_path, keys_dir = DEMO_DIR / "registry.db", DEMO_DIR / "keys"
     passphrase = demo.DEMO_PASSPHRASE.encode()

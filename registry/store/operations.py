@@ -82,10 +82,6 @@ def _day_after(date_text):
     return (datetime.date.fromisoformat(date_text) + datetime.timedelta(days=1)).isoformat()
 
 
-def _columns(cur):
-    return [c[0] for c in cur.description]
-
-
 class Registry:
     """One open registry database, plus (for signing) a key directory.
 
@@ -97,6 +93,7 @@ class Registry:
 
     def __init__(self, db, path, keys_dir=None, passphrase=None):
         self.db = db
+        self._tables = {}
         self.path = Path(path)
         self.keys_dir = Path(keys_dir) if keys_dir else None
         self._passphrase = passphrase
@@ -134,13 +131,11 @@ class Registry:
         for signer in signers.values():
             reg._signers[signer.key_id] = signer
         with reg._transaction():
-            for role, signer in signers.items():
-                db.execute(
-                    "insert into keys(key_id, public_key, owner_type, owner, valid_from, "
-                    "valid_to, status, status_date, endorsed_in) values (?,?,?,?,?,?,?,?,?)",
-                    [signer.key_id, signer.public_b64, role, None, day, None, "active", day,
-                     1],
-                )
+            reg.table("keys").insert_all(
+                {"key_id": signer.key_id, "public_key": signer.public_b64, "owner_type": role,
+                 "owner": None, "valid_from": day, "valid_to": None, "status": "active",
+                 "status_date": day, "endorsed_in": 1}
+                for role, signer in signers.items())
             schema.set_meta(db, "root_key_id", signers["root"].key_id)
             trust.publish(db, signers["root"], day)
             for role in ("log", "timestamp"):
@@ -242,7 +237,7 @@ class Registry:
                       revision=None, record_digest=None, prev=None, reason=None,
                       notice=None, subject=None, details=None):
         """Sign and append one event; return ``(seq, payload_text)``."""
-        seq = (self.db.execute("select max(seq) from events").fetchone()[0] or 0) + 1
+        seq = self._next_seq()
         record = {
             "seq": seq, "type": event_type, "date": date, "actor": actor, "cert_no": cert_no,
             "status": status, "revision": revision, "record_digest": record_digest,
@@ -250,13 +245,25 @@ class Registry:
             "details": details if details is not None else {},
         }
         env = canonical.make_envelope(canonical.EVENT, record, signer)
-        self.db.execute(
-            "insert into events(seq, type, cert_no, subject, date, actor, reason, notice, "
-            "key_id, payload, signature) values (?,?,?,?,?,?,?,?,?,?,?)",
-            [seq, event_type, cert_no, subject, date, actor, reason, notice, env["key_id"],
-             env["payload"], env["signature"]],
-        )
+        self.table("events").insert({
+            "seq": seq, "type": event_type, "cert_no": cert_no, "subject": subject, "date": date,
+            "actor": actor, "reason": reason, "notice": notice, "key_id": env["key_id"],
+            "payload": env["payload"], "signature": env["signature"]})
         return seq, env["payload"]
+
+    def table(self, name):
+        """The sqlite-utils table ``name`` (made once: ``db[name]`` looks the name up each time)."""
+        if name not in self._tables:
+            self._tables[name] = self.db.table(name)
+        return self._tables[name]
+
+    def _next_id(self, table) -> int:
+        """The next id of ``table`` (allocated inside the write transaction)."""
+        return (self.db.execute(f"select max(id) from [{table}]").fetchone()[0] or 0) + 1
+
+    def _next_seq(self) -> int:
+        """The next event sequence number (allocated inside the write transaction: contiguous)."""
+        return (self.db.execute("select max(seq) from events").fetchone()[0] or 0) + 1
 
     # ---------------------------------------------------------------- keys
     def _key_event(self, event_type, key_id, date, reason):
@@ -285,11 +292,11 @@ class Registry:
             body = _field(validation.body_code, body, record=record, field="body")
             if not body:
                 raise ValidationError("a body key needs --body CODE", record=record, field="body")
-            found = self.db.execute("select joined from bodies where code = ?", [body]).fetchone()
+            found = next(self.db.query("select joined from bodies where code = ?", [body]), None)
             if found is None:
                 raise ValidationError(f"certification body {body} is not in the registry",
                                       record=record, field="body")
-            default_from = found[0]
+            default_from = found["joined"]
         elif body:
             raise ValidationError(f"a {role} key has no body, observed {body!r}",
                                   record=record, field="body")
@@ -308,12 +315,10 @@ class Registry:
         signer = keys.generate(self.keys_dir, self._passphrase)
         self._signers[signer.key_id] = signer
         with self._transaction():
-            self.db.execute(
-                "insert into keys(key_id, public_key, owner_type, owner, valid_from, valid_to, "
-                "status, status_date, endorsed_in) values (?,?,?,?,?,?,?,?,?)",
-                [signer.key_id, signer.public_b64, role, body, valid_from, valid_to,
-                 "active", valid_from, None],
-            )
+            self.table("keys").insert({
+                "key_id": signer.key_id, "public_key": signer.public_b64, "owner_type": role,
+                "owner": body, "valid_from": valid_from, "valid_to": valid_to, "status": "active",
+                "status_date": valid_from, "endorsed_in": None})
         return signer.key_id
 
     def endorse_key(self, key_id, valid_from=None, valid_to=None, *, date=None):
@@ -332,9 +337,8 @@ class Registry:
                                   record=record, field="valid_to")
         with self._transaction():
             version = trust.latest_version(self.db) + 1
-            self.db.execute(
-                "update keys set valid_from = ?, valid_to = ?, endorsed_in = ? where key_id = ?",
-                [valid_from, valid_to, version, key_id])
+            self.table("keys").update(key_id, {"valid_from": valid_from, "valid_to": valid_to,
+                                            "endorsed_in": version})
             trust.publish(self.db, self.root_signer(), day)
             self._key_event("key_endorsed", key_id, day, None)
         return version
@@ -349,8 +353,7 @@ class Registry:
                 f"key {key_id} is {row['status']}: cannot mark it {status} "
                 f"(allowed from {', '.join(allowed)})")
         with self._transaction():
-            self.db.execute("update keys set status = ?, status_date = ? where key_id = ?",
-                            [status, day, key_id])
+            self.table("keys").update(key_id, {"status": status, "status_date": day})
             if row["endorsed_in"] is not None:
                 trust.publish(self.db, self.root_signer(), day)
             self._key_event("key_" + status, key_id, day, reason)
@@ -363,23 +366,17 @@ class Registry:
         """Mark a key compromised; return the live certificates that must be
         re-signed (:meth:`rekey`) because their current revision used it."""
         self._end_key(key_id, "compromised", date, reason, ("active", "retired"))
-        return [r[0] for r in self.db.execute(
+        return [r["cert_no"] for r in self.db.query(
             "select cert_no from certificates where key_id = ? and status not in "
             "('revoked', 'withdrawn') order by cert_no", [key_id])]
 
     # ------------------------------------------------------- reference data
-    def _insert(self, table, row):
-        cols = list(row)
-        self.db.execute(
-            f"insert into {table}({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols])
-
     def add_body(self, row):
         """Register a certification body (an alliance member)."""
         row = validation.validate_body(row)
         with self._transaction():
             validation.check_duplicates(self.db, "body", row)
-            self._insert("bodies", row)
+            self.table("bodies").insert(row)
         return row["code"]
 
     def add_standard(self, row):
@@ -387,7 +384,7 @@ class Registry:
         row = validation.validate_standard(row)
         with self._transaction():
             validation.check_duplicates(self.db, "standard", row)
-            self._insert("standards", row)
+            self.table("standards").insert(row)
         return row["code"]
 
     def add_enterprise(self, row, contact=None):
@@ -398,9 +395,9 @@ class Registry:
         with self._transaction():
             validation.check_references(self.db, "enterprise", row)
             validation.check_duplicates(self.db, "enterprise", row)
-            self._insert("enterprises", row)
+            self.table("enterprises").insert(row)
             if contact:
-                self._insert("enterprise_contacts", contact)
+                self.table("enterprise_contacts").insert(contact)
         return row["uscc"]
 
     def add_product(self, row) -> int:
@@ -412,44 +409,44 @@ class Registry:
             row = dict(row)
             row["models"] = json.dumps(row.get("models") or [], ensure_ascii=False)
             if row.get("id") is None:
-                row["id"] = (self.db.execute("select max(id) from products").fetchone()[0] or 0) + 1
-            elif self.db.execute("select 1 from products where id = ?", [row["id"]]).fetchone():
+                row["id"] = self._next_id("products")
+            elif self.table("products").count_where("id = ?", [row["id"]]):
                 raise ValidationError(f"product id {row['id']} is already taken",
                                       record=f"product {row['id']}", field="id")
-            self._insert("products", row)
+            self.table("products").insert(row)
         return row["id"]
 
     # --------------------------------------------------------- certificates
     def _allocate(self, programme, year, body, cert_no=None):
         """The next serial of ``programme-year-body`` (or honour a given number)."""
         name = f"{programme}-{year}-{body}"
+        counters = self.table("counters")
+        # Read and written inside the write transaction (BEGIN IMMEDIATE): no
+        # two operators can be given the same serial.
+        used = next(self.db.query("select value from counters where name = ?", [name]), {"value": 0})["value"]
         if cert_no is None:
-            value = self.db.execute(
-                "insert into counters(name, value) values (?, 1) on conflict(name) do update "
-                "set value = value + 1 returning value", [name]).fetchone()[0]
+            value = used + 1
+            counters.upsert({"name": name, "value": value}, pk="name")
             if value > MAX_SERIAL:
                 raise ValidationError(
                     f"serial {value} exceeds the 5-digit range for {name}-NNNNN",
                     record=f"certificate {name}", field="cert_no")
             return f"{name}-{value:05d}"
-        serial = int(cert_no.rsplit("-", 1)[1])
-        self.db.execute(
-            "insert into counters(name, value) values (?, ?) on conflict(name) do update "
-            "set value = max(value, excluded.value)", [name, serial])
+        counters.upsert({"name": name, "value": max(used, int(cert_no.rsplit("-", 1)[1]))}, pk="name")
         return cert_no
 
     def _product_snapshot(self, product_id):
-        cur = self.db.execute(
-            "select p.id, p.name_zh, p.name_en, p.models, p.gtin, e.uscc, e.name_zh, "
-            "e.name_en, e.district from products p join enterprises e on e.uscc = p.enterprise "
-            "where p.id = ?", [product_id])
-        r = cur.fetchone()
+        r = next(self.db.query(
+            "select p.id, p.name_zh, p.name_en, p.models, p.gtin, e.uscc, e.name_zh as enterprise_zh, "
+            "e.name_en as enterprise_en, e.district from products p join enterprises e on e.uscc = p.enterprise "
+            "where p.id = ?", [product_id]), None)
         if r is None:
             raise NotFoundError(f"product {product_id} is not in the registry")
         return (
-            {"uscc": r[5], "name_zh": r[6], "name_en": r[7], "district": r[8]},
-            {"id": r[0], "name_zh": r[1], "name_en": r[2], "models": json.loads(r[3] or "[]"),
-             "gtin": r[4]},
+            {"uscc": r["uscc"], "name_zh": r["enterprise_zh"], "name_en": r["enterprise_en"],
+             "district": r["district"]},
+            {"id": r["id"], "name_zh": r["name_zh"], "name_en": r["name_en"],
+             "models": json.loads(r["models"] or "[]"), "gtin": r["gtin"]},
         )
 
     def _store_revision(self, record, signer, *, reason, date, seq_hint):
@@ -460,11 +457,10 @@ class Registry:
         if record["mark_authorised"]:
             mark = payload.sign(signer, signed_on=record["signed_on"], expires=record["expires"],
                                 record_digest=digest, cert_no=record["cert_no"]).to_text()
-        self.db.execute(
-            "insert into certificate_revisions(cert_no, revision, reason, date, key_id, record, "
-            "signature, digest, mark_payload, seq) values (?,?,?,?,?,?,?,?,?,?)",
-            [record["cert_no"], record["revision"], reason, date, env["key_id"], env["payload"],
-             env["signature"], digest, mark, seq_hint])
+        self.table("certificate_revisions").insert({
+            "cert_no": record["cert_no"], "revision": record["revision"], "reason": reason, "date": date,
+            "key_id": env["key_id"], "record": env["payload"], "signature": env["signature"],
+            "digest": digest, "mark_payload": mark, "seq": seq_hint})
         return {"revision": record["revision"], "key_id": env["key_id"], "record": env["payload"],
                 "signature": env["signature"], "digest": digest, "mark_payload": mark}
 
@@ -498,35 +494,31 @@ class Registry:
                 "mark_authorised": bool(row["mark_authorised"]),
                 "evaluation": row["evaluation"],
             }
-            seq_next = (self.db.execute("select max(seq) from events").fetchone()[0] or 0) + 1
-            self.db.execute(
-                "insert into certificates(cert_no, product, body, programme, scope, issued, "
-                "expires, status, status_date, mark_authorised, evaluation, revision, key_id, "
-                "record, signature, digest) values (?,?,?,?,?,?,?,?,?,?,?,0,?,'','','')",
-                [number, row["product"], row["body"], row["programme"], row["scope"], day,
-                 row["expires"], lifecycle.VALID, day, int(bool(row["mark_authorised"])),
-                 json.dumps(row["evaluation"], sort_keys=True), signer.key_id])
-            self.db.conn.executemany(
-                "insert into certificate_standards(cert_no, standard) values (?, ?)",
-                [(number, s) for s in row["standards"]])
+            seq_next = self._next_seq()
+            # The row first (the revision and the standards refer to it); the
+            # signed columns are filled once the revision is signed, below.
+            self.table("certificates").insert({
+                "cert_no": number, "product": row["product"], "body": row["body"],
+                "programme": row["programme"], "scope": row["scope"], "issued": day,
+                "expires": row["expires"], "status": lifecycle.VALID, "status_date": day,
+                "mark_authorised": int(bool(row["mark_authorised"])),
+                "evaluation": json.dumps(row["evaluation"], sort_keys=True), "revision": 0,
+                "key_id": signer.key_id, "record": "", "signature": "", "digest": ""})
+            self.table("certificate_standards").insert_all(
+                {"cert_no": number, "standard": code} for code in row["standards"])
             cols = self._store_revision(record, signer, reason="issued", date=day,
                                         seq_hint=seq_next)
             seq, _ = self._append_event(
                 signer, event_type="issued", date=day, actor=row["body"], cert_no=number,
                 status=lifecycle.VALID, revision=1, record_digest=cols["digest"], prev=None)
-            self.db.execute(
-                "update certificates set revision = ?, key_id = ?, record = ?, signature = ?, "
-                "digest = ?, mark_payload = ?, last_seq = ? where cert_no = ?",
-                [cols["revision"], cols["key_id"], cols["record"], cols["signature"],
-                 cols["digest"], cols["mark_payload"], seq, number])
+            self.table("certificates").update(number, {**cols, "last_seq": seq})
         return number
 
     def _certificate(self, cert_no):
-        cur = self.db.execute("select * from certificates where cert_no = ?", [cert_no])
-        r = cur.fetchone()
-        if r is None:
+        row = next(self.db.query("select * from certificates where cert_no = ?", [cert_no]), None)
+        if row is None:
             raise NotFoundError(f"certificate {cert_no} is not in the registry")
-        return dict(zip(_columns(cur), r))
+        return row
 
     def _certificate_event(self, cert_no, event_type, *, date=None, reason=None, notice=None,
                            details=None, changes=None):
@@ -565,7 +557,7 @@ class Registry:
                 record.update(changes or {})
                 record.update({"revision": cert["revision"] + 1, "previous": cert["digest"],
                                "key_id": signer.key_id, "signed_on": day})
-                seq_next = (self.db.execute("select max(seq) from events").fetchone()[0] or 0) + 1
+                seq_next = self._next_seq()
                 cols = self._store_revision(record, signer, reason=event_type, date=day,
                                             seq_hint=seq_next)
             seq, _ = self._append_event(
@@ -584,9 +576,7 @@ class Registry:
             if new_status != cert["status"]:
                 update["status"] = new_status
                 update["status_date"] = day
-            self.db.execute(
-                f"update certificates set {', '.join(f'{k} = ?' for k in update)} "
-                "where cert_no = ?", [*update.values(), cert_no])
+            self.table("certificates").update(cert_no, update)
         return seq
 
     def record_surveillance(self, cert_no, passed, date=None, reason=None, notice=None):
@@ -656,14 +646,14 @@ class Registry:
         day = self._date(today, "expire-due", field="today")
         done = []
         with self._transaction():
-            due = self.db.execute(
+            due = list(self.db.query(
                 "select c.cert_no, c.expires, e.date from certificates c "
                 "join events e on e.seq = c.last_seq "
                 "where c.status in ('valid', 'suspended') and c.expires < ? "
-                "order by c.expires, c.cert_no", [day]).fetchall()
-            for cert_no, expires, last_date in due:
-                self.expire_one(cert_no, expires, last_date)
-                done.append(cert_no)
+                "order by c.expires, c.cert_no", [day]))
+            for row in due:
+                self.expire_one(row["cert_no"], row["expires"], row["date"])
+                done.append(row["cert_no"])
         return done
 
     def expire_one(self, cert_no, expires, last_date):
@@ -698,11 +688,11 @@ class Registry:
         with self._transaction():
             if notice["cert_no"]:
                 self._certificate(notice["cert_no"])
-            notice["id"] = (self.db.execute("select max(id) from notices").fetchone()[0] or 0) + 1
+            notice["id"] = self._next_id("notices")
             seq, _ = self._append_event(
                 self.root_signer(), event_type="notice_published", date=notice["date"],
                 actor=trust.ROOT_ACTOR, subject=str(notice["id"]), details=notice)
-            self._insert("notices", {**notice, "body": None, "event_seq": seq})
+            self.table("notices").insert({**notice, "body": None, "event_seq": seq})
         return notice["id"]
 
     # --------------------------------------------------------- applications
@@ -724,12 +714,11 @@ class Registry:
         if not row["uscc"]:
             raise ValidationError("uscc is empty, expected a USCC", record=record_name, field="uscc")
         with self._transaction():
-            if row["body"] and not self.db.execute(
-                    "select 1 from bodies where code = ?", [row["body"]]).fetchone():
+            if row["body"] and not self.table("bodies").count_where("code = ?", [row["body"]]):
                 raise ValidationError(f"certification body {row['body']} is not in the registry",
                                       record=record_name, field="body")
-            row["id"] = (self.db.execute("select max(id) from applications").fetchone()[0] or 0) + 1
-            self._insert("applications", row)
+            row["id"] = self._next_id("applications")
+            self.table("applications").insert(row)
         return row["id"]
 
     def decide_application(self, app_id, status, date=None, note=None):
@@ -738,11 +727,11 @@ class Registry:
         day = self._date(date, record_name)
         note = _text(note, record=record_name, field="note")
         with self._transaction():
-            found = self.db.execute("select status, received from applications where id = ?",
-                                    [app_id]).fetchone()
+            found = next(self.db.query("select status, received from applications where id = ?",
+                                       [app_id]), None)
             if found is None:
                 raise NotFoundError(f"application {app_id} is not in the registry")
-            current, received = found
+            current, received = found["status"], found["received"]
             if status not in APPLICATION_TRANSITIONS.get(current, ()):
                 allowed = ", ".join(APPLICATION_TRANSITIONS.get(current, ())) or "nothing (final)"
                 raise LifecycleError(
@@ -750,8 +739,8 @@ class Registry:
             if day < received:
                 raise ValidationError(f"date {day} is before the application was received "
                                       f"({received})", record=record_name, field="date")
-            self.db.execute(
-                "update applications set status = ?, decided = ?, note = coalesce(?, note) "
-                "where id = ?",
-                [status, day if status in ("approved", "rejected") else None, note, app_id])
+            changes = {"status": status, "decided": day if status in ("approved", "rejected") else None}
+            if note is not None:
+                changes["note"] = note
+            self.table("applications").update(app_id, changes)
         return status

@@ -15,12 +15,6 @@ from registry.core.exceptions import NotFoundError, ValidationError
 from registry.store import trust
 
 
-def _rows(db, sql, params=()):
-    cur = db.execute(sql, list(params))
-    names = [c[0] for c in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
-
-
 def event_dict(row) -> dict:
     """An ``events`` row as published: its fields, and the envelope verbatim."""
     record = json.loads(row["payload"])
@@ -37,15 +31,14 @@ def event_dict(row) -> dict:
 
 def history(db, cert_no) -> list:
     """The signed events of one certificate, oldest first."""
-    return [event_dict(r) for r in _rows(
-        db, "select * from events where cert_no = ? order by seq", [cert_no])]
+    return [event_dict(r) for r in list(db.query("select * from events where cert_no = ? order by seq", [cert_no]))]
 
 
 def revisions(db, cert_no) -> list:
     """Every signed revision of one certificate, oldest first."""
     out = []
-    for r in _rows(db, "select * from certificate_revisions where cert_no = ? "
-                       "order by revision", [cert_no]):
+    for r in list(db.query("select * from certificate_revisions where cert_no = ? "
+                       "order by revision", [cert_no])):
         out.append({
             "revision": r["revision"], "reason": r["reason"], "date": r["date"],
             "key_id": r["key_id"], "digest": r["digest"], "mark_payload": r["mark_payload"],
@@ -57,7 +50,7 @@ def revisions(db, cert_no) -> list:
 
 def certificate(db, cert_no) -> dict:
     """One certificate: cached status, current signed record, history, revisions."""
-    rows = _rows(db, "select * from certificates where cert_no = ?", [cert_no])
+    rows = list(db.query("select * from certificates where cert_no = ?", [cert_no]))
     if not rows:
         raise NotFoundError(f"certificate {cert_no} is not in the registry")
     c = rows[0]
@@ -100,7 +93,7 @@ def list_certificates(db, status=None, body=None, programme=None, limit=None) ->
     if limit is not None:
         sql += " limit ?"
         params.append(int(limit))
-    return _rows(db, sql, params)
+    return list(db.query(sql, params))
 
 
 def mark_rows(db, cert_nos=None) -> list:
@@ -121,42 +114,42 @@ def mark_rows(db, cert_nos=None) -> list:
 
 
 def list_bodies(db) -> list:
-    return _rows(db, "select * from bodies order by code")
+    return list(db.query("select * from bodies order by code"))
 
 
 def list_keys(db) -> list:
     """Public key records (never private material: the table has none)."""
-    return _rows(db, "select key_id, owner_type as role, owner as body, public_key, valid_from, "
+    return list(db.query("select key_id, owner_type as role, owner as body, public_key, valid_from, "
                      "valid_to, status, status_date, endorsed_in from keys "
-                     "order by owner_type, owner, valid_from, key_id")
+                     "order by owner_type, owner, valid_from, key_id"))
 
 
 def list_standards(db) -> list:
-    return _rows(db, "select * from standards order by code")
+    return list(db.query("select * from standards order by code"))
 
 
 def list_enterprises(db, district=None) -> list:
     if district:
-        return _rows(db, "select * from enterprises where district = ? order by uscc", [district])
-    return _rows(db, "select * from enterprises order by uscc")
+        return list(db.query("select * from enterprises where district = ? order by uscc", [district]))
+    return list(db.query("select * from enterprises order by uscc"))
 
 
 def list_products(db, enterprise=None) -> list:
     sql = "select * from products" + (" where enterprise = ?" if enterprise else "") + " order by id"
-    rows = _rows(db, sql, [enterprise] if enterprise else [])
+    rows = list(db.query(sql, [enterprise] if enterprise else []))
     for r in rows:
         r["models"] = json.loads(r["models"] or "[]")
     return rows
 
 
 def list_notices(db) -> list:
-    return _rows(db, "select * from notices order by id")
+    return list(db.query("select * from notices order by id"))
 
 
 def list_applications(db, status=None) -> list:
     if status:
-        return _rows(db, "select * from applications where status = ? order by id", [status])
-    return _rows(db, "select * from applications order by id")
+        return list(db.query("select * from applications where status = ? order by id", [status]))
+    return list(db.query("select * from applications order by id"))
 
 
 def trust_list(db, version=None) -> dict:

@@ -280,13 +280,10 @@ def snapshot_to(source_path, target_path) -> Path:
 
 
 def get_meta(db, key, default=None):
-    row = db.execute("select value from meta where key = ?", [key]).fetchone()
-    return row[0] if row else default
+    row = next(db.query("select value from meta where key = ?", [key]), None)
+    return row["value"] if row else default
 
 
 def set_meta(db, key, value):
-    db.execute(
-        "insert into meta(key, value) values (?, ?) "
-        "on conflict(key) do update set value = excluded.value",
-        [key, str(value)],
-    )
+    """Set ``meta.key`` (an upsert; inside the caller's write transaction)."""
+    db["meta"].upsert({"key": key, "value": str(value)}, pk="key")

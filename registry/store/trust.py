@@ -36,22 +36,19 @@ def root_key_id(db) -> str:
 
 def key_row(db, key_id) -> dict:
     """The ``keys`` row of ``key_id`` as a dict, or NotFoundError."""
-    cur = db.execute("select * from keys where key_id = ?", [key_id])
-    row = cur.fetchone()
+    row = next(db.query("select * from keys where key_id = ?", [key_id]), None)
     if row is None:
         raise NotFoundError(f"key {key_id} is not in the registry")
-    return dict(zip([c[0] for c in cur.description], row))
+    return row
 
 
 def entry(db, row) -> dict:
     """The trust-list entry of one ``keys`` row (what key events carry too)."""
     name_zh = name_en = None
     if row["owner_type"] == "body" and row["owner"]:
-        found = db.execute(
-            "select name_zh, name_en from bodies where code = ?", [row["owner"]]
-        ).fetchone()
+        found = next(db.query("select name_zh, name_en from bodies where code = ?", [row["owner"]]), None)
         if found:
-            name_zh, name_en = found
+            name_zh, name_en = found["name_zh"], found["name_en"]
     return {
         "key_id": row["key_id"],
         "public_key": row["public_key"],
@@ -71,13 +68,13 @@ def key_entries(db) -> dict:
     plus ``endorsed`` (a key is listed only once endorsed): what
     :func:`registry.rules.key_problem` judges."""
     out = {}
-    for row in db.execute("select key_id, public_key, owner_type, owner, valid_from, valid_to, "
-                          "status, status_date, endorsed_in from keys").fetchall():
-        key_id, public_key, role, owner, valid_from, valid_to, status, status_date, endorsed = row
-        out[key_id] = {"key_id": key_id, "public_key": public_key, "role": role,
-                       "body": owner if role == "body" else None, "valid_from": valid_from,
-                       "valid_to": valid_to, "status": status, "status_date": status_date,
-                       "endorsed": endorsed is not None or role == "root"}
+    for row in db["keys"].rows:
+        role = row["owner_type"]
+        out[row["key_id"]] = {
+            "key_id": row["key_id"], "public_key": row["public_key"], "role": role,
+            "body": row["owner"] if role == "body" else None, "valid_from": row["valid_from"],
+            "valid_to": row["valid_to"], "status": row["status"], "status_date": row["status_date"],
+            "endorsed": row["endorsed_in"] is not None or role == "root"}
     return out
 
 
@@ -88,13 +85,13 @@ def signing_key_id(db, use: str, *, date=None, body=None) -> str:
     from the latest date, so a new key takes over as soon as it is endorsed.
     NoSigningKeyError (a body) or ConfigError (the log and timestamp keys)."""
     role = rules.USES[use].role
-    rows = db.execute(
+    rows = db.query(
         "select key_id from keys where owner_type = ? and (? is null or owner = ?) "
-        "and status = 'active' order by valid_from desc, key_id", [role, body, body]).fetchall()
+        "and status = 'active' order by valid_from desc, key_id", [role, body, body])
     entries = key_entries(db)
-    for (key_id,) in rows:
-        if rules.key_problem(entries[key_id], use, date=date, body=body) is None:
-            return key_id
+    for row in rows:
+        if rules.key_problem(entries[row["key_id"]], use, date=date, body=body) is None:
+            return row["key_id"]
     on = f" on {date}" if date else ""
     if role == "body":
         raise NoSigningKeyError(
@@ -112,12 +109,9 @@ def build(db, version: int, issued: str) -> dict:
     """The trust-list record for ``version`` from the current ``keys`` table."""
     root_id = root_key_id(db)
     root = key_row(db, root_id)
-    cur = db.execute(
+    entries = [entry(db, row) for row in db.query(
         "select * from keys where endorsed_in is not null and owner_type != 'root' "
-        "order by owner_type, owner, valid_from, key_id"
-    )
-    names = [c[0] for c in cur.description]
-    entries = [entry(db, dict(zip(names, r))) for r in cur.fetchall()]
+        "order by owner_type, owner, valid_from, key_id")]
     return {
         "scheme": SCHEME_NAME,
         "version": version,
@@ -142,10 +136,8 @@ def publish(db, root_signer, issued: str) -> int:
     version = latest_version(db) + 1
     record = build(db, version, issued)
     envelope = canonical.make_envelope(canonical.TRUST_LIST, record, root_signer)
-    db.execute(
-        "insert into trust_lists(version, issued, envelope) values (?, ?, ?)",
-        [version, issued, json.dumps(envelope, ensure_ascii=False, sort_keys=True)],
-    )
+    db["trust_lists"].insert({"version": version, "issued": issued,
+                              "envelope": json.dumps(envelope, ensure_ascii=False, sort_keys=True)})
     return version
 
 
