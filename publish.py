@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -76,7 +77,7 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
 # ------------------------------------------------------------------- serve
 
 class StaticHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {
+    extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
         ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -85,7 +86,7 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
         ".txt": "text/plain; charset=utf-8", ".db": "application/vnd.sqlite3",
     }
 
-    def log_message(self, format, *args):
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         if os.environ.get("SZZZ_SERVE_LOG"):
             super().log_message(format, *args)
 

@@ -10,7 +10,7 @@ import sys
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
-from pelicanconf import *
+from pelicanconf import *  # noqa: F403 - Pelican's convention: the deploy settings extend the base ones
 from pelicanconf import SZZZ as _SZZZ
 
 SZZZ = dict(_SZZZ, site_url=os.environ.get("SZZZ_SITE_URL", "https://szzz.example/"))

@@ -50,10 +50,11 @@ def synthetic_entries(n: int) -> list[bytes]:
     sig = "A" * 86
     out = []
     for seq in range(1, n + 1):
-        payload = ('{"actor":"CQC","cert_no":"SZZZ-2024-CQC-%05d","date":"2025-05-01","details":{},'
-                   '"notice":null,"prev":"%s","reason":"监督审核通过 surveillance audit passed",'
-                   '"record_digest":"%s","revision":1,"seq":%d,"status":"valid","subject":null,'
-                   '"type":"surveillance_passed"}') % (seq % 100000, "ab" * 32, "cd" * 32, seq)
+        payload = (f'{{"actor":"CQC","cert_no":"SZZZ-2024-CQC-{seq % 100000:05d}","date":"2025-05-01",'
+                   f'"details":{{}},"notice":null,"prev":"{"ab" * 32}",'
+                   '"reason":"监督审核通过 surveillance audit passed",'
+                   f'"record_digest":"{"cd" * 32}","revision":1,"seq":{seq},"status":"valid","subject":null,'
+                   '"type":"surveillance_passed"}')
         out.append(checkpoint.entry_bytes("0123456789abcdef", payload, sig))
     return out
 
@@ -113,9 +114,11 @@ def bench_proof_bytes(log_dir: Path, n: int):
         total += b
     checkpoint = 200  # origin, size, root, two signature lines
     bundle = (log_dir / tiles.entries_path(0)).stat().st_size
-    print(f"[2] one inclusion proof in the {n:,}-entry log: {total / len(samples) / 1024:.1f} KiB of hash tiles on "
+    print(f"[2] one inclusion proof in the {n:,}-entry log: "
+          f"{total / len(samples) / 1024:.1f} KiB of hash tiles on "
           f"average, {worst / 1024:.1f} KiB worst of {len(samples)} leaves, + checkpoint ~{checkpoint} B "
-          f"(the entry is rebuilt from the certificate file; reading it from its bundle would add {bundle / 1024:.0f} KiB)")
+          "(the entry is rebuilt from the certificate file; "
+          f"reading it from its bundle would add {bundle / 1024:.0f} KiB)")
 
 
 def bench_audit(certs: int, work: Path):

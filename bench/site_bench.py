@@ -92,8 +92,8 @@ def main():
     args = parser.parse_args()
     import logging
     logging.disable(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp_name:
+        tmp = Path(tmp_name)
         db = args.db
         if not db:
             from registry.store import demo

@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from registry.core import canonical, keys, payload, reference
+from registry.core.exceptions import RegistryError
 from registry.marks import qr, render
 from registry.publish import api, site
-from registry.store import schema
+from registry.store import history, queries, schema
 from registry.verify import batch
 
 TODAY = "2025-06-15"
@@ -98,10 +99,10 @@ def build_snapshot(n, tmp):
     certs.sort(key=lambda c: c["cert_no"])
     status = canonical.make_envelope(canonical.STATUS_SNAPSHOT, {
         "as_of": AS_OF, "last_seq": n, "trust_list_version": 1, "certificates": certs}, log)
-    api = tmp / "api"
-    api.mkdir(parents=True)
-    (api / "trust-list.json").write_text(api.dumps(trust), encoding="utf-8")
-    (api / "status.json").write_text(api.dumps(status), encoding="utf-8")
+    api_dir = tmp / "api"
+    api_dir.mkdir(parents=True)
+    (api_dir / "trust-list.json").write_text(api.dumps(trust), encoding="utf-8")
+    (api_dir / "status.json").write_text(api.dumps(status), encoding="utf-8")
     return root.public_b64, urls
 
 
@@ -126,7 +127,8 @@ def bench_batch(n, cores, tmp):
         counts = batch.verify_batch(batch.read_rows(listing), tmp, root_public_key=root_b64,
                                           out=out, workers=cores, today=TODAY)
     total_s = time.perf_counter() - t0
-    lines = sum(1 for _ in open(out_path, encoding="utf-8"))
+    with open(out_path, encoding="utf-8") as written:
+        lines = sum(1 for _ in written)
     return {"seconds": total_s, "load_index_s": load_s, "counts": counts, "lines": lines,
             "rate": n / total_s, "rate_after_load": n / max(total_s - load_s, 1e-9)}
 
@@ -167,7 +169,8 @@ def bench_marks(count, cores, tmp):
     decoded = 0
     for info in infos:
         with Image.open(out / f"{info.cert_no}.png") as image:
-            decoded += [r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)] == [info.url]
+            found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+            decoded += [r.text for r in found] == [info.url]
     return {"qr_ms": sum(qr_ms) / len(qr_ms), "mark_ms": 1000 * sum(single) / len(single),
             "parallel_ms": 1000 * parallel_s / count, "decoded": decoded, "count": count}
 
@@ -204,14 +207,19 @@ def bench_demo(n, cores, tmp):
     demo.build(tmp / "demo.db", tmp / "keys", certificates=n, today=TODAY)
     build_s = time.perf_counter() - t0
     db = schema.connect(tmp / "demo.db")
+    url = site.site_url_for(db, None)
+    statuses = history.replayed_statuses(db)
+    infos = [render.mark_info(no, programme, statuses[no][0], text, url)
+             for no, programme, text in queries.mark_rows(db)]
     t0 = time.perf_counter()
-    results = render.write_marks(db, tmp / "marks", workers=cores)
+    results = render.write_marks(infos, tmp / "marks", workers=cores)
     render_s = time.perf_counter() - t0
     hist = collections.Counter((r["version"], r["error"]) for r in results)
     decoded = 0
     for r in results:
         with Image.open(r["png"]) as image:
-            decoded += [c.text for c in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)] == [r["url"]]
+            found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+            decoded += [c.text for c in found] == [r["url"]]
     signer = api.load_log_signer(db, tmp / "keys", demo.DEMO_PASSPHRASE.encode())
     api.write_snapshot(db, tmp / "site", signer, as_of=AS_OF)
     listing = tmp / "demo.jsonl"
@@ -241,9 +249,10 @@ def bench_browser(tmp):
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_text(text, encoding="utf-8")
     try:
-        webverifier.install_verifier(site / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT), root_public_key=vectors["root_public_key"],
+        webverifier.install_verifier(site / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT),
+                                     root_public_key=vectors["root_public_key"],
                                      max_age_days=vectors["max_age_days"], today=vectors["today"])
-    except Exception as e:
+    except (OSError, RegistryError) as e:
         return f"not measured (install_verifier: {e})"
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -308,10 +317,11 @@ def main():
         if args.render:
             print(f"3. mark rendering ({args.render} marks, SVG + 600 dpi PNG)")
             m = bench_marks(args.render, cores, tmp)
-            print(f"  QR encode (zxing-cpp): {m['qr_ms']:.1f} ms; full mark: {m['mark_ms']:.1f} ms/mark on one "
+            print(f"  QR encode (python-qrcode): {m['qr_ms']:.1f} ms; full mark: {m['mark_ms']:.1f} ms/mark on one "
                   f"core, {m['parallel_ms']:.1f} ms/mark on {cores} cores; zxing decoded {m['decoded']}/{m['count']}")
         site, hist = version_histogram(args.db)
-        print(f"4. QR version histogram at level M ({'registry ' + args.db if args.db else 'all programme x body-length combinations'}, site {site}): "
+        what = f"registry {args.db}" if args.db else "all programme x body-length combinations"
+        print(f"4. QR version histogram at level M ({what}, site {site}): "
               + ", ".join(f"V{v}: {n}" for v, n in sorted(hist.items())))
         if args.demo:
             d = bench_demo(args.demo, cores, tmp / "demo")

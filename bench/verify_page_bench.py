@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -48,7 +49,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     """A static server; with ``gzip=True`` it compresses text like a real one."""
 
     gzip = False
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+    extensions_map: ClassVar[dict[str, str]] = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".json": "application/json"}
 
     def send_head(self):
@@ -82,8 +83,9 @@ def build(tmp: Path) -> tuple[Path, dict]:
     for name, text in vectors["files"].items():
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text, encoding="utf-8", newline="")
-    webverifier.install_verifier(tmp / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT), root_public_key=vectors["root_public_key"],
-                                 today=vectors["today"], max_age_days=vectors["max_age_days"])
+    webverifier.install_verifier(tmp / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT),
+                                 root_public_key=vectors["root_public_key"], today=vectors["today"],
+                                 max_age_days=vectors["max_age_days"])
     (tmp / "baseline").mkdir()
     (tmp / "baseline" / "index.html").write_text(
         '<!doctype html><meta charset="utf-8"><title>baseline</title><script src="b.js"></script><p>ok',
@@ -96,7 +98,7 @@ def build(tmp: Path) -> tuple[Path, dict]:
 def transferred(page, url: str, done: str) -> dict:
     """Bytes (headers + body as sent) of every response while ``url`` verifies."""
     responses = []
-    page.on("requestfinished", lambda event: responses.append(event))
+    page.on("requestfinished", lambda event: responses.append(event))  # noqa: PLW0108 - Playwright needs a plain callable
     page.goto(url)
     page.wait_for_function(done)
     page.wait_for_timeout(100)
@@ -179,7 +181,8 @@ def main():
                 }""", others[i % 2]))
             ed = page.evaluate("""async () => {
                 const kp = await crypto.subtle.generateKey({name: 'Ed25519'}, false, ['sign', 'verify']);
-                const msg = new Uint8Array(94); const sig = await crypto.subtle.sign({name: 'Ed25519'}, kp.privateKey, msg);
+                const msg = new Uint8Array(94);
+                const sig = await crypto.subtle.sign({name: 'Ed25519'}, kp.privateKey, msg);
                 const n = 500; const t0 = performance.now();
                 for (let i = 0; i < n; i++) await crypto.subtle.verify({name: 'Ed25519'}, kp.publicKey, sig, msg);
                 return (performance.now() - t0) / n;

@@ -1,4 +1,5 @@
-"""``szzz enterprise``, ``product``, ``notice``, ``application`` and ``import``: who holds certificates, and what is said of them."""
+"""``szzz enterprise``, ``product``, ``notice``, ``application`` and ``import``:
+who holds certificates, and what is said of them."""
 
 from __future__ import annotations
 

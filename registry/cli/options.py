@@ -75,10 +75,10 @@ def date_option(f):
 def passphrase() -> bytes:
     """``SZZZ_PASSPHRASE``, else a prompt — only on a terminal: a script
     without the variable gets a clear error instead of a hung prompt."""
-    prompt = None
-    if sys.stdin.isatty():
-        prompt = lambda: click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)
-    return keys.passphrase_from_env(prompt)
+    def prompt():
+        return click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)
+
+    return keys.passphrase_from_env(prompt if sys.stdin.isatty() else None)
 
 
 def open_registry(db_path, keys_dir=None) -> Registry:

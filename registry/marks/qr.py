@@ -145,9 +145,8 @@ def _tables(version: int):
     if version >= 7:
         encoder.setup_type_number(True)
     order, row, step = [], n - 1, -1  # the zigzag of ISO/IEC 18004 §7.7.3, as map_data walks it
-    for col in range(n - 1, 0, -2):
-        if col <= 6:
-            col -= 1                  # the vertical timing pattern's column is skipped
+    for right in range(n - 1, 0, -2):
+        col = right - 1 if right <= 6 else right  # the vertical timing pattern's column is skipped
         while 0 <= row < n:
             order += [row * n + c for c in (col, col - 1) if free[row][c] is None]
             row += step

@@ -211,7 +211,8 @@ def render_svg(info: MarkInfo, qr) -> str:
         (f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm_w:.2f}mm" height="{mm_h:.2f}mm" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">'),
         f"<title>{title}</title>",
-        f'<rect x="4" y="4" width="{WIDTH - 8}" height="{HEIGHT - 8}" rx="28" fill="#ffffff" stroke="{RED}" stroke-width="8"/>',
+        (f'<rect x="4" y="4" width="{WIDTH - 8}" height="{HEIGHT - 8}" rx="28" fill="#ffffff" '
+         f'stroke="{RED}" stroke-width="8"/>'),
         f'<path d="M4 32a28 28 0 0 1 28-28h{WIDTH - 64}a28 28 0 0 1 28 28v{TITLE_H - 28}h-{WIDTH - 8}z" fill="{RED}"/>',
         f'<rect x="{x0}" y="{y0}" width="{side}" height="{side}" fill="#ffffff"/>',
         f'<path fill="#000000" d="{"".join(runs)}"/>',

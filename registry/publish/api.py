@@ -87,7 +87,7 @@ def certificate_file(cert: CertificateData, status_envelope) -> dict:
 def snapshot_entry(cert: CertificateData) -> dict:
     """One certificate in ``api/status.json``: status plus what a mark must match."""
     revisions = []
-    for i, (env, reason) in enumerate(zip(cert.revisions, cert.revision_reasons), 1):
+    for i, (env, reason) in enumerate(zip(cert.revisions, cert.revision_reasons, strict=True), 1):
         rec = json.loads(env["payload"])
         revisions.append({
             "revision": rec.get("revision", i), "digest": canonical.envelope_digest(env)[:DIGEST_HEX],

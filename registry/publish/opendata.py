@@ -49,7 +49,8 @@ TABLES = {
         "status": _STATUS,
         "status_date": "状态变更日期 / date of the current status",
         "mark_authorised": "是否授权使用认证标志（1/0）/ mark use authorised (1/0)",
-        "evaluation": "五维评价得分（JSON：自主创新、品质高端、服务优质、信誉过硬、市场公认）/ scores on the five dimensions (JSON)",
+        "evaluation": ("五维评价得分（JSON：自主创新、品质高端、服务优质、信誉过硬、市场公认）"
+                       "/ scores on the five dimensions (JSON)"),
         "revision": "当前修订号 / current revision number",
         "key_id": "签名密钥标识（keys.key_id）/ id of the signing key",
         "record": "已签名的证书记录（规范 JSON）/ signed certificate record (canonical JSON)",
@@ -176,7 +177,8 @@ _SEARCH_PART = (
 QUERIES = {
     "certificates_by_district": {
         "title": "按区/市统计证书 / Certificates by district",
-        "sql": f"select district, {_CERT_COUNTS} from certificates group by district order by certificates desc, district",
+        "sql": f"select district, {_CERT_COUNTS} from certificates group by district "
+               "order by certificates desc, district",
     },
     "certificates_by_industry": {
         "title": "按行业统计证书 / Certificates by industry division",
@@ -219,7 +221,8 @@ QUERIES = {
                "where c.enterprise = :uscc order by e.seq",
     },
     "scheme_targets": {
-        "title": f"对照{TARGET_YEAR}年目标（100 个以上认证高端产品）/ Against the scheme's target (100+ certified products by {TARGET_YEAR})",
+        "title": (f"对照{TARGET_YEAR}年目标（100 个以上认证高端产品）"
+                  f"/ Against the scheme's target (100+ certified products by {TARGET_YEAR})"),
         "sql": "select count(distinct product) as certified_products, "
                f"(select count(distinct product) from certificates where issued <= '{TARGET_YEAR}-12-31') "
                f"as certified_products_by_end_{TARGET_YEAR}, "

@@ -136,7 +136,7 @@ def _uscc(rng, region):
     """A made-up USCC with valid GB 11714 organisation-code and GB 32100 check characters."""
     body = "MA" + "".join(rng.choice(_ORG_ALPHABET) for _ in range(6))
     weights = (3, 7, 9, 10, 5, 8, 4, 2)
-    total = sum(_ORG_ALPHABET.index(c) * w for c, w in zip(body, weights))
+    total = sum(_ORG_ALPHABET.index(c) * w for c, w in zip(body, weights, strict=True))
     check = 11 - total % 11
     org = body + ("X" if check == 10 else "0" if check == 11 else str(check))
     head = "91" + region + org
@@ -459,7 +459,7 @@ class _Demo:
         reg, rng = self.reg, self.rng
         picks = [self.enterprises[k * 37 % len(self.enterprises)] for k in range(4)]
         plan = (("received", -5), ("received", -12), ("under_evaluation", -40), ("rejected", -90))
-        for (uscc, tpl), (status, days) in zip(picks, plan):
+        for (uscc, tpl), (status, days) in zip(picks, plan, strict=True):
             t = TEMPLATES[tpl]
             app = reg.add_application(uscc, f"{t[6][-1][0]}（新型号）", programme=t[1],
                                       body=rng.choice(BODIES)[0],

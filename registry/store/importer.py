@@ -443,7 +443,8 @@ def _prepare(kind, raw, db, number, errors, today):
     else:
         product = _resolve_product(db, raw, number, errors)
         values = {
-            "cert_no": raw.get("cert_no"), "product": product, "body": raw.get("body"), "programme": raw.get("programme"),
+            "cert_no": raw.get("cert_no"), "product": product, "body": raw.get("body"),
+            "programme": raw.get("programme"),
             "standards": raw.get("standards"), "scope": raw.get("scope"),
             "issued": raw.get("issued"), "expires": raw.get("expires"),
             "evaluation": {k: raw.get(k) for k in validation.reference.EVALUATION_DIMENSIONS},

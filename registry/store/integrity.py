@@ -27,6 +27,7 @@ from registry.core.exceptions import (
     CanonicalEncodingError,
     LifecycleError,
     PayloadError,
+    SchemaError,
     SignatureError,
 )
 from registry.store import trust
@@ -95,7 +96,7 @@ def _check_revisions(db, key_table, problems, workers=None):
         "select cert_no, revision, key_id, record, signature, digest, mark_payload, date "
         "from certificate_revisions order by cert_no, revision").fetchall()
     tasks = []
-    for cert_no, rev, key_id, text, sig, digest, mark, date in rows:
+    for _cert_no, _rev, key_id, text, sig, _digest, mark, _date in rows:
         key = key_table.get(key_id)
         raw = key["raw"] if key else b""
         env = canonical.envelope(canonical.CERTIFICATE, text, key_id, sig)
@@ -103,7 +104,7 @@ def _check_revisions(db, key_table, problems, workers=None):
         if mark is not None:
             tasks.append(("mark", mark, key["raw"] if key else None))
     results = iter(_run_all(tasks, workers))
-    for cert_no, rev, key_id, text, sig, digest, mark, date in rows:
+    for cert_no, rev, key_id, text, _sig, digest, mark, _date in rows:
         where = f"certificate {cert_no} revision {rev}"
         key = key_table.get(key_id)
         record, error = next(results)
@@ -157,7 +158,7 @@ def verify_registry(db, *, workers=None) -> list:
     key_table = _key_table(db)
     try:
         root_id = trust.root_key_id(db)
-    except Exception as e:
+    except SchemaError as e:
         return [*problems, str(e)]
     revisions = _check_revisions(db, key_table, problems, workers)
     certs = {}
@@ -174,8 +175,8 @@ def verify_registry(db, *, workers=None) -> list:
         ("env", canonical.envelope(canonical.EVENT, text, key_id, sig),
          canonical.EVENT, key_table[key_id]["raw"] if key_id in key_table else b"")
         for _seq, _t, _c, _s, _d, _a, key_id, text, sig in events], workers)
-    for (seq, etype, cert_no, subject, date, actor, key_id, text, sig), (record, error) in zip(
-            events, results):
+    for (seq, etype, cert_no, subject, date, actor, key_id, text, _sig), (record, error) in zip(
+            events, results, strict=True):
         where = f"event {seq}"
         if seq != expected_seq:
             problems.append(f"{where}: expected seq {expected_seq} (sequence not contiguous)")

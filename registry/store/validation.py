@@ -309,7 +309,8 @@ def tier(value):
     key = key.removesuffix("企业")
     key = _TIER_BY_EN.get(key.lower(), key)
     if key not in reference.TIERS:
-        raise InvalidValueError(f"cultivation tier {_show(out)} is unknown, expected one of " + ", ".join(reference.TIERS))
+        raise InvalidValueError(f"cultivation tier {_show(out)} is unknown, "
+                                f"expected one of {', '.join(reference.TIERS)}")
     return key
 
 

@@ -4,3 +4,5 @@ See ``generator.py`` and ``docs/site.md``.
 """
 
 from szzz_registry.generator import register
+
+__all__ = ["register"]

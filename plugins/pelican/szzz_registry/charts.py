@@ -69,10 +69,10 @@ def bar_chart(items, *, title, desc, value_label, chart_id, width=640):
                     f'y2="{top + row * len(items)}" stroke="{GRID}"/>')
         body.append(_text(x, top + row * len(items) + 18, _n(vmax * i / 4), size=11,
                           anchor="middle"))
-    for i, (label, value) in enumerate(items):
+    for i, (name, value) in enumerate(items):
         y = top + row * i
         w = plot_w * value / vmax
-        label = str(label)
+        label = str(name)
         short = label if len(label) <= 16 else label[:15] + "…"
         body.append(_text(left - 8, y + 18, short, anchor="end"))
         body.append(f'<rect x="{left}" y="{y + 5}" width="{_n(w)}" height="{row - 10}" '

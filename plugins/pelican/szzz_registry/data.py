@@ -26,7 +26,7 @@ from szzz_registry.urls import slug
 def _rows(conn, sql, params=()):
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur]
+    return [dict(zip(names, row, strict=True)) for row in cur]
 
 
 def _json_list(value, what):

@@ -286,7 +286,7 @@ class RegistryGenerator(Generator):
              ("撤销 Revocations", figures["revocations"])],
             title="每年暂停与撤销 Suspensions and revocations per year",
             desc="；".join(f"{y}年：暂停 {s}，撤销 {r}" for y, s, r in zip(
-                figures["years"], figures["suspensions"], figures["revocations"]))
+                figures["years"], figures["suspensions"], figures["revocations"], strict=True))
             or "无数据 No data",
             value_label="次数 Events", chart_id="actions")
         for key, text in svg.items():
