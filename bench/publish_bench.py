@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/publish_bench.py [--sizes 1000,10000] [--huge] [--work DIR]
 
-For each size N it makes a demo registry of N certificates (``registry.demo``,
+For each size N it makes a demo registry of N certificates (``registry.store.demo``,
 not timed), then measures, each in a fresh subprocess:
 
 * cold build: a new output and an empty mark cache (every mark rendered);

@@ -2,7 +2,7 @@
 """Generate docs/vectors/site-search.json: site-search test vectors (docs/site-search.md).
 
 The documents are fixed; the expected terms, shards and query results are
-computed by ``registry.sitesearch`` (the reference implementation) and then
+computed by ``registry.publish.sitesearch`` (the reference implementation) and then
 checked twice: in Python by tests/registry/test_sitesearch.py (which also
 regenerates this file and compares), and in Chromium against
 ``site/theme/static/js/sitesearch.js`` by tests/browser/test_site_search.py,

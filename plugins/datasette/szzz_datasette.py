@@ -18,8 +18,8 @@ Loaded with ``datasette --plugins-dir plugins/datasette``. It adds:
   - ``szzz_fts_query(text)`` → the FTS5 query for a user's search text.
 
 * Chinese search of any length: the FTS tables index single characters
-  (``registry.export``), and this plugin replaces Datasette's ``escape_fts``
-  (used by ``?_search=``) with :func:`registry.export.fts_query`, so
+  (``registry.publish.export``), and this plugin replaces Datasette's ``escape_fts``
+  (used by ``?_search=``) with :func:`registry.publish.export.fts_query`, so
   ``?_search=苏州`` (two characters) works, as does ``苏州制造``.
 * ``.csvbom`` output: the rows of any table or query as CSV with a UTF-8 BOM
   and CRLF, which Excel opens with Chinese intact (``?_size=max`` for up to

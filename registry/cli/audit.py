@@ -1,4 +1,4 @@
-"""``szzz audit``: a thin click command over :func:`registry.audit.audit`.
+"""``szzz audit``: a thin click command over :func:`registry.verify.audit.audit`.
 
 Exit status: 0 when every check passed, 1 on any discrepancy (each named
 with its file and entry), 2 for usage errors.

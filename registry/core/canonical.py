@@ -220,7 +220,7 @@ def sha256_hex(data: bytes) -> str:
 def make_envelope(domain: str, record, signer) -> dict:
     """Encode ``record`` canonically, sign it, and return the envelope.
 
-    ``signer`` is a :class:`registry.keys.Signer` (it knows its key id).
+    ``signer`` is a :class:`registry.core.keys.Signer` (it knows its key id).
     """
     payload = encode(record)
     signature = signer.sign(signing_input(domain, payload))
@@ -240,7 +240,7 @@ def envelope(domain: str, payload: str, key_id: str, signature: str) -> dict:
 def envelope_payload(envelope, domain: str):
     """Return the decoded record of ``envelope`` after checking its shape.
 
-    This does *not* check the signature (see :func:`registry.keys.verify_envelope`).
+    This does *not* check the signature (see :func:`registry.core.keys.verify_envelope`).
     """
     if not isinstance(envelope, dict):
         raise SignatureError(f"envelope must be an object, observed {type(envelope).__name__}")

@@ -40,7 +40,7 @@ GROUP_BYTES = 7
 DIGITS_FOR_BYTES = (0, 3, 5, 8, 10, 13, 15, 17)
 BYTES_FOR_DIGITS = {d: b for b, d in enumerate(DIGITS_FOR_BYTES) if b}
 # Offsets of the binary layout above (the browser gets them as generated
-# constants, registry/webverifier.py).
+# constants, registry/publish/webverifier.py).
 AT_VERSION, AT_KEY_ID, AT_SIGNED_ON, AT_EXPIRES, AT_DIGEST, AT_LENGTH = 0, 1, 9, 11, 13, 29
 HEADER_BYTES = 30
 SIGNATURE_BYTES = 64

@@ -7,7 +7,8 @@ registry's own integrity check), the log's checkpoint verifiers, and the
 writers that sign (the snapshot writer and the log) — so a writer refuses
 exactly what a verifier would refuse, and no two verifiers can disagree
 about a key. The browser receives the tables below as generated constants
-(``registry/webverifier.py`` writes ``rules.js``); its logic is checked
+(``registry/publish/webverifier.py`` generates ``constants.js``; ``site/verify/rules.js``
+ports :func:`key_problem` over them); its logic is checked
 against these by the conformance vectors and the differential tests.
 
 Key usability (docs/verification.md, rule 3; docs/design.md, keys and roles)

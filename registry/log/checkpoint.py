@@ -66,7 +66,7 @@ def names_for(site_url=None, origin=None, timestamp_name=None) -> LogNames:
 
     ``https://szzz.example.cn/`` gives ``szzz.example.cn/log`` and
     ``szzz.example.cn/timestamp``; an explicit ``origin`` wins. Names are
-    checked by :class:`registry.note.Verifier` (no spaces, no ``+``).
+    checked by :class:`registry.log.note.Verifier` (no spaces, no ``+``).
     """
     host = (site_url or "").strip()
     for scheme in ("https://", "http://"):
@@ -105,7 +105,7 @@ def decode_entry(entry: bytes, index: int) -> dict:
 # ------------------------------------------------------------------- keys
 
 class _PrivateKey:
-    """Adapts :class:`registry.keys.Signer` to what :class:`registry.note.Signer`
+    """Adapts :class:`registry.core.keys.Signer` to what :class:`registry.log.note.Signer`
     calls (``sign``, ``public_key``), so the key never leaves its Signer."""
 
     def __init__(self, signer):
@@ -125,7 +125,7 @@ def note_signer(signer, name: str, key_type: int) -> note.Signer:
 def trust_verifiers(trust_record: dict, names: LogNames) -> list[note.Verifier]:
     """Note verifiers from a (verified) trust list: every key the rules let sign
     a checkpoint (log keys) or cosign one (timestamp keys); a compromised key
-    is left out (:data:`registry.rules.USES`, variant PRESENTED)."""
+    is left out (:data:`registry.core.rules.USES`, variant PRESENTED)."""
     out = []
     for entry in trust_record.get("keys", []):
         if not isinstance(entry, dict):

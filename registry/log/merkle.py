@@ -1,19 +1,19 @@
 """RFC 6962 / RFC 9162 Merkle tree hashing, proof generation and verification.
 
 The registry's transparency log is an append-only list of entries whose
-Merkle tree head (MTH) is signed in a checkpoint (see :mod:`registry.note`).
+Merkle tree head (MTH) is signed in a checkpoint (see :mod:`registry.log.note`).
 This module is the pure hashing layer: it knows nothing about files, tiles or
 signatures, so it can be checked against the transparency-dev/merkle test
 vectors in isolation.
 
 Proof *generation* works over a :data:`HashReader`, a callable that returns
-the hashes of complete subtrees. :mod:`registry.tiles` provides one that reads
+the hashes of complete subtrees. :mod:`registry.log.tiles` provides one that reads
 C2SP tlog-tiles, :func:`memory_reader` one over a list of leaf hashes. This
 mirrors ``golang.org/x/mod/sumdb/tlog`` ``ProveRecord``/``ProveTree`` over a
 ``HashReader``.
 
 Proof *verification* follows the loops of RFC 9162 §2.1.3.2 (inclusion) and
-§2.1.4.2 (consistency) and raises :class:`~registry.exceptions.ProofError`
+§2.1.4.2 (consistency) and raises :class:`~registry.core.exceptions.ProofError`
 on any failure. Tiles and proofs are untrusted input: only a root hash taken
 from a verified, signed checkpoint makes a verified proof meaningful.
 

@@ -10,8 +10,8 @@ Verification follows golang.org/x/mod/sumdb/note ``Open`` and C2SP
 signed-note: split at the *last* blank line, reject control characters,
 ignore signatures by unknown (name, key ID) pairs, reject the whole note if a
 known key's signature fails, and require at least one verified signature.
-Failures raise :class:`~registry.exceptions.NoteError` (or its subclass
-:class:`~registry.exceptions.CheckpointError` for checkpoint bodies).
+Failures raise :class:`~registry.core.exceptions.NoteError` (or its subclass
+:class:`~registry.core.exceptions.CheckpointError` for checkpoint bodies).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ A tiled log of size ``s`` is served as immutable files under a prefix:
 * ``tile/entries/<N>[.p/<W>]`` — entry bundle: the entries of level-0 tile
   ``N``, each as ``uint16be length ‖ entry`` (this writer never gzips).
 * ``checkpoint`` — the signed tree head, written by the caller *last*, after
-  every tile it commits to is in place (see :mod:`registry.note`).
+  every tile it commits to is in place (see :mod:`registry.log.note`).
 
 ``N`` is written in 3-digit groups, all but the last prefixed with ``x``:
 1234067 → ``x001/x234/067``.
@@ -289,7 +289,7 @@ class TileHashReader:
     (for HTTP). Each tile is fetched at most once and cached in memory. Like
     x/mod ``tlog.TileHashReader`` it reads only the tiles a request needs.
     Everything it returns is untrusted until checked against a signed root
-    (:func:`registry.merkle.verify_inclusion` / ``verify_consistency``).
+    (:func:`registry.log.merkle.verify_inclusion` / ``verify_consistency``).
     """
 
     def __init__(self, size: int, source: str | os.PathLike | Fetch):
@@ -330,7 +330,7 @@ class TileHashReader:
         return out
 
     def read_hashes(self, coords: Sequence[tuple[int, int]]) -> list[bytes]:
-        """:data:`registry.merkle.HashReader`: hashes of complete subtrees.
+        """:data:`registry.log.merkle.HashReader`: hashes of complete subtrees.
 
         Subtree ``(k, n)`` is ``2**(k mod 8)`` consecutive hashes of tile level
         ``k // 8``, hashed pairwise up (tlog-tiles; x/mod ``tileHashes``).

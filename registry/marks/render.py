@@ -281,7 +281,7 @@ def _png_template(programme: str, domain: str):
 @functools.lru_cache(maxsize=16)
 def _png_rows(programme: str, domain: str, module: int, qr_top: int, qr_bottom: int,
               band: tuple):
-    """What every mark of one template and geometry shares (``registry/png.py``
+    """What every mark of one template and geometry shares (``registry/marks/png.py``
     segments): the rows above the symbol, the "repeat the row above" run that
     makes each module ``module`` pixels tall, the rows between the symbol and
     the certificate number's ``band`` (top, bottom) and those below it; and
@@ -301,7 +301,7 @@ def render_png(info: MarkInfo, qr) -> bytes:
     """The mark as a PNG at 600 dpi (dpi metadata set; 4-module quiet zone).
 
     The pixels are those of :func:`render_png_pillow`; the encoding reuses
-    what marks share (``registry/png.py``): only one pixel row per QR module
+    what marks share (``registry/marks/png.py``): only one pixel row per QR module
     row and the band of rows holding the certificate number are compressed
     per mark.
     """

@@ -107,7 +107,7 @@ def root_key_file(trust_envelope) -> dict:
 
 def check_log_signer(trust_envelope, log_signer, as_of: str):
     """Refuse to sign what no verifier would accept: the log key must be one the
-    trust list lets sign a status dated ``as_of`` (:func:`registry.rules.key_problem`)."""
+    trust list lets sign a status dated ``as_of`` (:func:`registry.core.rules.key_problem`)."""
     tl = json.loads(trust_envelope["payload"])
     entry = next((e for e in tl.get("keys", []) if e.get("key_id") == log_signer.key_id), None)
     if entry is None:

@@ -185,8 +185,8 @@ def classify_tables(source_db) -> list:
     if unknown:
         raise BuildError(
             f"registry table(s) {', '.join(unknown)} are neither public nor operator-only: "
-            "classify them in registry/export.py PUBLIC_TABLES or "
-            "registry/schema.py OPERATOR_ONLY_TABLES before publishing")
+            "classify them in registry/publish/export.py PUBLIC_TABLES or "
+            "registry/store/schema.py OPERATOR_ONLY_TABLES before publishing")
     missing = [t for t in PUBLIC_TABLES if t not in names]
     if missing:
         raise BuildError(f"registry lacks table(s) {', '.join(missing)}: observed schema "

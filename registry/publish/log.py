@@ -359,7 +359,7 @@ def refresh_site(site_dir, keys_dir, passphrase, *, registry_db, state_file=None
 
 
 def load_timestamp_signer(db, keys_dir, passphrase):
-    """The registry's timestamp key (:func:`registry.trust.signing_key_id`) from ``keys_dir``."""
+    """The registry's timestamp key (:func:`registry.store.trust.signing_key_id`) from ``keys_dir``."""
     return keys.load(keys_dir, trust.signing_key_id(db, "cosignature"), passphrase)
 
 

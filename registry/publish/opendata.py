@@ -5,7 +5,7 @@ and English, the facets worth offering (suggested facets are switched off on
 the public instance: they cost 70–100 ms a request, see
 ``../shared/reference/baseline-measurements.md``), full-text search tables,
 and the canned queries journalists asked for. ``tests/portal`` checks that
-every table and column of ``registry.export``'s output is described here and
+every table and column of ``registry.publish.export``'s output is described here and
 that every canned query returns rows on the demo registry.
 
 This module builds a plain dict; it does not import Datasette.

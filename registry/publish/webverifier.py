@@ -6,7 +6,7 @@ copies it into ``out_dir`` (``<site>/v/`` in the published portal), pins the
 scheme's root public key and the settings into ``<meta>`` tags of the page,
 generates ``constants.js`` from the Python rules (:func:`constants_module`:
 signing domains, the payload layout and input limits, verdicts, checks,
-tolerances, the key-use table of :mod:`registry.rules` and the lifecycle's
+tolerances, the key-use table of :mod:`registry.core.rules` and the lifecycle's
 transitions — so the browser applies the very tables the registry enforces,
 never a hand-kept copy) and copies the npm QR decoder ``jsqr`` (installed by
 ``npm ci``), which the page loads only when a visitor scans a photo.

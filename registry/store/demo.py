@@ -8,7 +8,7 @@ GTINs and products are made up; ``meta.demo`` records how the file was made.
 Same ``seed`` and ``today`` → same registry content (numbers, names, dates,
 histories). Keys are generated fresh each time, so key ids and signatures
 differ between runs; everything is signed exactly as in production because
-the demo calls the same :class:`registry.operations.Registry` methods an
+the demo calls the same :class:`registry.store.operations.Registry` methods an
 operator would. For speed it runs them inside ``Registry.batch()`` (one
 transaction per few thousand operations, each operation in its savepoint).
 

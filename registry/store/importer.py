@@ -16,9 +16,9 @@ Files come as certification bodies actually send them (``docs/import.md``):
 All or nothing (rule: one bad row writes nothing): every row is validated
 first and *every* problem is reported as ``file:row:column: message`` —
 rows numbered as Excel shows them (header = row 1), columns named as in the
-file — in one :class:`~registry.exceptions.ValidationErrors`. Only when the
+file — in one :class:`~registry.core.exceptions.ValidationErrors`. Only when the
 whole file is clean are the rows written, through the same
-:class:`~registry.operations.Registry` methods that ``szzz`` uses, inside one
+:class:`~registry.store.operations.Registry` methods that ``szzz`` uses, inside one
 transaction (``Registry.batch()``).
 """
 
@@ -493,7 +493,7 @@ def _describe_key(field, key):
 def import_file(registry, kind, path, *, progress=False, today=None):
     """Import ``path`` (CSV or XLSX) of ``kind`` into ``registry``; all or nothing.
 
-    ``registry`` is an :class:`registry.operations.Registry`; for certificates
+    ``registry`` is an :class:`registry.store.operations.Registry`; for certificates
     it must be opened with keys and a passphrase (each certificate is signed
     by its issuing body's key, exactly as ``Registry.issue`` does).
     Raises :class:`ImportFileError` when the file cannot be read (encoding,

@@ -66,7 +66,7 @@ def entry(db, row) -> dict:
 def key_entries(db) -> dict:
     """Every key of the registry, ``{key_id: entry}``, in the trust list's shape
     plus ``endorsed`` (a key is listed only once endorsed): what
-    :func:`registry.rules.key_problem` judges."""
+    :func:`registry.core.rules.key_problem` judges."""
     out = {}
     for row in db["keys"].rows:
         role = row["owner_type"]
@@ -79,7 +79,7 @@ def key_entries(db) -> dict:
 
 
 def signing_key_id(db, use: str, *, date=None, body=None) -> str:
-    """The key that signs for ``use`` (a :data:`registry.rules.USES` name) on
+    """The key that signs for ``use`` (a :data:`registry.core.rules.USES` name) on
     ``date``: an active key of the use's role (and ``body``) that the rules
     accept on that date; with several (a rollover in progress) the one valid
     from the latest date, so a new key takes over as soon as it is endorsed.

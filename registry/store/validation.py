@@ -11,7 +11,7 @@ dict and returns the *normalised* row:
 * aliases become the canonical value (``苏州高新区`` -> ``虎丘区``, ``苏州制造``
   -> ``SZZZ``, ``3562`` -> ``C3562``, ``cqc`` -> ``CQC``);
 
-or raises :class:`~registry.exceptions.ValidationError` naming the record and
+or raises :class:`~registry.core.exceptions.ValidationError` naming the record and
 the field, with what was observed and what was expected. ``validate_record``
 returns *all* the errors of one row instead (the importer reports every bad
 cell at once).
@@ -19,7 +19,7 @@ cell at once).
 What needs the database is separate: :func:`check_references` (unknown
 district, industry, tier, body, standard, product, enterprise) and
 :func:`check_duplicates` (identifying numbers already taken). Status changes
-are checked by :mod:`registry.lifecycle`, not here.
+are checked by :mod:`registry.core.lifecycle`, not here.
 """
 
 import datetime
@@ -648,7 +648,7 @@ def check_dates(issued, expires, today=None, record=None):
     """Check an issue/expiry pair; return both as YYYY-MM-DD strings.
 
     Rules: ISO dates only; no issue date after today (in Suzhou, see
-    :mod:`registry.clock`); expiry strictly after issue and at most
+    :mod:`registry.core.clock`); expiry strictly after issue and at most
     ``MAX_VALIDITY_YEARS`` later.
     """
     values = {}

@@ -339,7 +339,7 @@ def log_required(trust, log_origin) -> bool:
 
 
 def _check_log(source, doc, trust, result, today, max_age_days, log_origin=None):
-    """Transparency log step (registry/tlog.py, docs/transparency-log.md): the
+    """Transparency log step (registry/log/checkpoint.py, docs/transparency-log.md): the
     checkpoint must be signed by a trust-listed log key under the origin
     (``log_origin`` pinned, else ``api/log.json``), freshly cosigned (judged at
     noon CST of ``today``, like the day-based status rule) and include the

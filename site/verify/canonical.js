@@ -1,6 +1,6 @@
 // Envelopes, canonical JSON and Ed25519/SHA-256 through WebCrypto.
 //
-// Mirrors registry/canonical.py and registry/keys.py verify_envelope
+// Mirrors registry/core/canonical.py and registry/core/keys.py verify_envelope
 // (docs/canonical-encoding.md): a signature covers `<domain> LF <payload>`,
 // where the payload is the exact canonical JSON text carried by the
 // envelope; base64url without padding; key id = SHA-256(raw key)[:8] hex.
@@ -105,7 +105,7 @@ export async function ed25519Verify(publicB64, signature, message) {
   }
 }
 
-// --- canonical JSON (registry/canonical.py encode/decode) -------------------
+// --- canonical JSON (registry/core/canonical.py encode/decode) -------------------
 
 function canonicalEncode(value, path) {
   if (value === null || value === true || value === false) return JSON.stringify(value);
@@ -146,7 +146,7 @@ export function decodeCanonical(text) {
 
 /**
  * Check an envelope's shape and signature by the key `{key_id, public_key}`;
- * return its decoded record (registry/keys.py verify_envelope).
+ * return its decoded record (registry/core/keys.py verify_envelope).
  */
 export async function verifyEnvelope(envelope, domain, key) {
   if (!envelope || typeof envelope !== "object" || Array.isArray(envelope)) {

@@ -1,6 +1,6 @@
 // The mark payload, parsed in the browser.
 //
-// A line-for-line port of registry/payload.py (the layout is documented
+// A line-for-line port of registry/core/payload.py (the layout is documented
 // there and in docs/mark-payload.md): decimal digits -> bytes (groups of 7
 // bytes written as 17 digits, a short final group of k bytes as
 // DIGITS_FOR_BYTES[k] digits) -> fields. Any deviation throws PayloadError,
@@ -20,7 +20,7 @@ export class PayloadError extends Error {}
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
-/** Decimal digit text -> bytes (registry/payload.py digits_to_bytes). */
+/** Decimal digit text -> bytes (registry/core/payload.py digits_to_bytes). */
 export function digitsToBytes(text) {
   if (typeof text !== "string" || !text || text.length > MAX_TEXT) {
     const n = typeof text === "string" ? text.length : 0;
@@ -57,7 +57,7 @@ export function digitsToBytes(text) {
   return out;
 }
 
-/** Bytes -> decimal digit text (registry/payload.py bytes_to_digits). */
+/** Bytes -> decimal digit text (registry/core/payload.py bytes_to_digits). */
 export function bytesToDigits(data) {
   let out = "";
   for (let i = 0; i < data.length; i += GROUP_BYTES) {
@@ -73,7 +73,7 @@ function dateOf(days) {
   return new Date(days * DAY_MS).toISOString().slice(0, 10);
 }
 
-/** Binary payload -> fields (registry/payload.py unpack and parse_bytes). */
+/** Binary payload -> fields (registry/core/payload.py unpack and parse_bytes). */
 export function parseBytes(data) {
   if (data.length < HEADER_BYTES) {
     throw new PayloadError(`payload is ${data.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
@@ -111,14 +111,14 @@ export function parseText(text) {
 
 // What the WHATWG URL parser strips from both ends of a URL (C0 controls
 // and space) and removes everywhere (tab, LF, CR) before a page sees its
-// fragment (registry/payload.py payload_text).
+// fragment (registry/core/payload.py payload_text).
 const URL_STRIP = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
 const URL_REMOVE = /[\t\n\r]/g;
 
 /**
  * The payload digits in what was scanned or pasted: a location.hash, a mark
  * URL or bare digits. The one input rule of both verifiers
- * (registry/payload.py payload_text, docs/verification.md "Input"): at most
+ * (registry/core/payload.py payload_text, docs/verification.md "Input"): at most
  * MAX_INPUT characters; C0 controls and spaces stripped from both ends, tab,
  * LF and CR removed; the text after the first "#"; then 1..MAX_TEXT ASCII
  * digits, nothing percent-decoded or trimmed further. Throws PayloadError.

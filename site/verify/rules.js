@@ -1,4 +1,4 @@
-// The key rules of registry/rules.py (docs/verification.md, rule 3), over
+// The key rules of registry/core/rules.py (docs/verification.md, rule 3), over
 // the generated tables of constants.js: which key may sign what, on which
 // date. A line-for-line port of rules.key_problem; the conformance vectors
 // and the differential tests hold the two to the same answers.

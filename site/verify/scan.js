@@ -1,7 +1,7 @@
 // In-page scanning, loaded only when the visitor asks to scan (so the
 // verification itself stays light): the camera through BarcodeDetector
 // where the browser has it, otherwise a photo decoded with jsQR (the npm
-// package, copied next to this file by registry/webverifier.py and loaded
+// package, copied next to this file by registry/publish/webverifier.py and loaded
 // on first use).
 
 const MAX_SIDE = [1600, 900, 2600]; // photo sizes tried in turn (px, longest side)

@@ -1,8 +1,8 @@
 // Transparency-log verification in the browser: RFC 6962/9162 proofs,
 // C2SP signed notes, checkpoints, timestamped cosignatures and tlog-tiles.
 //
-// The same rules as registry/merkle.py, registry/note.py and
-// registry/tiles.py (docs/transparency-log.md). No dependencies: WebCrypto
+// The same rules as registry/log/merkle.py, registry/log/note.py and
+// registry/log/tiles.py (docs/transparency-log.md). No dependencies: WebCrypto
 // only (SHA-256 digests, Ed25519 verify). Sizes and indices are handled as
 // BigInt, because JS bitwise operators truncate to 32 bits; callers may pass
 // Numbers (safe integers), BigInts or decimal strings.

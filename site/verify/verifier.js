@@ -1,5 +1,5 @@
 // The verification rules (docs/verification.md, shared word for word with
-// the Python verifier registry/verify.py): checks in order, the first
+// the Python verifier registry/verify/single.py): checks in order, the first
 // failing check decides the verdict. No DOM here: `verify(input)` resolves
 // to a plain result object and never throws, whatever the input or the
 // published files hold.
@@ -17,7 +17,7 @@ export { VERDICTS, bodyOfCertNo };
 // Revisions that leave earlier marks in force: products already on shelves
 // keep their marks (rule 5).
 const KEEPS_MARKS = new Set(REVISION_KEEPS_MARK);
-// Events that create a certificate revision (registry/lifecycle.py REVISING_EVENTS).
+// Events that create a certificate revision (registry/core/lifecycle.py REVISING_EVENTS).
 const REVISING = new Set(REVISING_EVENTS);
 const DAY_MS = 86400000;
 const CST_MS = 8 * 3600000;
@@ -31,7 +31,7 @@ class Stop {
   }
 }
 
-/** Today's date in Suzhou (UTC+8), as registry/clock.py today(). */
+/** Today's date in Suzhou (UTC+8), as registry/core/clock.py today(). */
 export function todayInSuzhou(nowMs = Date.now()) {
   return new Date(nowMs + CST_MS).toISOString().slice(0, 10);
 }

@@ -1,4 +1,4 @@
-"""The site-search documents of the registry's pages (registry/sitesearch.py).
+"""The site-search documents of the registry's pages (registry/publish/sitesearch.py).
 
 One document per certificate, enterprise, body, standard, notice and content
 page, made from the same rows the pages are rendered from, so indexing needs

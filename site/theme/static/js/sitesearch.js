@@ -1,5 +1,5 @@
 // The static search index `szzz-search/v1` in the browser (docs/site-search.md
-// is the contract; registry/sitesearch.py writes the files and searches them
+// is the contract; registry/publish/sitesearch.py writes the files and searches them
 // the same way in Python; docs/vectors/site-search.json checks both).
 //
 // Plain script, no modules or build step: exposes window.SzzzSearch =
