@@ -47,6 +47,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+import sqlite_utils
+
 from registry.core import canonical, industries, lifecycle, reference
 from registry.core.exceptions import BuildError, SignatureError
 from registry.store import history, schema
@@ -227,25 +229,36 @@ def _table_sql(src, table, extra_columns=()):
             [c[0] for c in cols], pks)
 
 
+# Reference tables journalists join on and facet by: name -> (DDL, columns, rows).
+# The DDL is written out (NOT NULL, the column order) because it is the
+# documented public schema; sqlite-utils inserts the rows.
+def _reference_data():
+    return {
+        "districts": ("CREATE TABLE districts (name_zh TEXT PRIMARY KEY, name_en TEXT NOT NULL)",
+                      ("name_zh", "name_en"), sorted(reference.DISTRICTS.items())),
+        "industry_divisions": (
+            "CREATE TABLE industry_divisions (code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+            ("code", "name_zh", "name_en"),
+            [(k, *v) for k, v in sorted(industries.MANUFACTURING_DIVISIONS.items())]),
+        "programmes": (
+            "CREATE TABLE programmes (code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+            ("code", "name_zh", "name_en"), [(k, *v) for k, v in sorted(reference.PROGRAMMES.items())]),
+        "statuses": (
+            "CREATE TABLE statuses (status TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+            ("status", "name_zh", "name_en"), [(k, *v) for k, v in lifecycle.STATUS_NAMES.items()]),
+        "event_types": (
+            "CREATE TABLE event_types (type TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
+            ("type", "name_zh", "name_en"), [(k, *v) for k, v in lifecycle.EVENT_NAMES.items()]),
+    }
+
+
 def _reference_tables(out):
-    # One execute() each: executescript() would COMMIT the open transaction.
-    for ddl in (
-        "CREATE TABLE districts (name_zh TEXT PRIMARY KEY, name_en TEXT NOT NULL)",
-        "CREATE TABLE industry_divisions (code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
-        "CREATE TABLE programmes (code TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
-        "CREATE TABLE statuses (status TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
-        "CREATE TABLE event_types (type TEXT PRIMARY KEY, name_zh TEXT NOT NULL, name_en TEXT NOT NULL)",
-    ):
+    db = sqlite_utils.Database(out)
+    for name, (ddl, columns, rows) in _reference_data().items():
+        # One execute() each: executescript() would COMMIT the open transaction;
+        # sqlite-utils inserts inside it (as a savepoint).
         out.execute(ddl)
-    out.executemany("insert into districts values (?, ?)", sorted(reference.DISTRICTS.items()))
-    out.executemany("insert into industry_divisions values (?, ?, ?)",
-                    [(k, *v) for k, v in sorted(industries.MANUFACTURING_DIVISIONS.items())])
-    out.executemany("insert into programmes values (?, ?, ?)",
-                    [(k, *v) for k, v in sorted(reference.PROGRAMMES.items())])
-    out.executemany("insert into statuses values (?, ?, ?)",
-                    [(k, *v) for k, v in lifecycle.STATUS_NAMES.items()])
-    out.executemany("insert into event_types values (?, ?, ?)",
-                    [(k, *v) for k, v in lifecycle.EVENT_NAMES.items()])
+        db[name].insert_all(dict(zip(columns, row, strict=True)) for row in rows)
 
 
 # Columns of certificates that cache the replay of its signed events: the
