@@ -301,8 +301,8 @@ def _copy_indexes(out, src, tables):
                 "select name from pragma_index_info(?) order by seqno", [name])]
             if cols and not (set(cols) & drop) and None not in cols:
                 _create_index(out, table, cols)
-    for table, cols in EXTRA_INDEXES:
-        _create_index(out, table, cols)
+    for table, columns in EXTRA_INDEXES:
+        _create_index(out, table, columns)
 
 
 def _create_index(out, table, cols):
