@@ -27,12 +27,33 @@ browser) hash and check the bytes that were signed and never re-serialise::
      "key_id": "<16 hex>", "signature": "<base64url, no padding>"}
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
 import unicodedata
+from typing import Any, NoReturn, Protocol, TypeAlias
 
 from registry.core.exceptions import CanonicalEncodingError, SignatureError
+
+JSON: TypeAlias = Any
+"""A value as ``json.loads`` (or :func:`decode`) returns it: a dict, list, str,
+int, float, bool or None. Published files and signed payloads are untrusted
+input whose shape the code checks as it reads it (``isinstance``, ``.get``,
+and ``except (KeyError, TypeError, AttributeError)`` around the reads), so
+the alias stays ``Any``: it marks the JSON boundaries and nothing else."""
+
+JSONObject: TypeAlias = dict[str, JSON]
+"""A JSON object (``{...}``) once the code knows it is one."""
+
+
+Envelope: TypeAlias = dict[str, str]
+"""A signed record as made and stored here: ``type``, ``payload``, ``key_id`` and
+``signature``, all text (see the module docstring). A plain dict, not a
+TypedDict: callers keep envelopes in ``dict`` and ``list`` fields. Envelopes
+read from published files are untrusted :data:`JSON` until checked."""
+
 
 # Domains: one per kind of signed record. Changing a record's layout means a
 # new version here, never a silent change of an existing one.
@@ -48,7 +69,7 @@ DOMAINS = (CERTIFICATE, EVENT, TRUST_LIST, STATUS, STATUS_SNAPSHOT, MARK)
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
-def _check(value, path):
+def _check(value: object, path: str) -> None:
     """Refuse anything the canonical form cannot represent exactly."""
     if value is None or isinstance(value, bool):
         return
@@ -80,7 +101,7 @@ def _check(value, path):
     )
 
 
-def _check_text(text, path):
+def _check_text(text: str, path: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -91,7 +112,7 @@ def _check_text(text, path):
         )
 
 
-def encode(value) -> bytes:
+def encode(value: object) -> bytes:
     """Return the canonical bytes of ``value`` (a JSON-able object)."""
     _check(value, "$")
     return json.dumps(
@@ -100,7 +121,7 @@ def encode(value) -> bytes:
     ).encode("utf-8")
 
 
-def decode(data: bytes):
+def decode(data: bytes) -> JSON:
     """Parse canonical bytes, refusing anything that is not canonical.
 
     Round trip: ``encode(decode(b)) == b`` for every accepted ``b``.
@@ -125,25 +146,25 @@ class _Refused(Exception):
 _REFUSED = object()
 
 
-def _refuse(*_args):
+def _refuse(*_args: object) -> NoReturn:
     raise _Refused
 
 
-def _safe_int(text):
+def _safe_int(text: str) -> int:
     value = int(text)
     if abs(value) > MAX_SAFE_INTEGER:
         raise _Refused
     return value
 
 
-def _fast_pairs(pairs):
+def _fast_pairs(pairs: list[tuple[str, JSON]]) -> JSONObject:
     obj = dict(pairs)
     if len(obj) != len(pairs) or not all(key.isascii() for key in obj):
         raise _Refused
     return obj
 
 
-def _decode_fast(data: bytes):
+def _decode_fast(data: bytes) -> JSON:
     """:func:`decode` without walking the value (a build decodes every record
     in the registry): the parser's hooks refuse floats, NaN, unsafe integers,
     duplicate and non-ASCII keys; one NFC test covers every string at once,
@@ -166,8 +187,8 @@ def _decode_fast(data: bytes):
     return value if canonical == data else _REFUSED
 
 
-def _no_duplicates(pairs):
-    obj = {}
+def _no_duplicates(pairs: list[tuple[str, JSON]]) -> JSONObject:
+    obj: JSONObject = {}
     for key, value in pairs:
         if key in obj:
             raise CanonicalEncodingError(f"duplicate key {key!r}")
@@ -175,7 +196,7 @@ def _no_duplicates(pairs):
     return obj
 
 
-def nfc(value):
+def nfc(value: JSON) -> JSON:
     """Return ``value`` with every string (keys excepted) normalised to NFC."""
     if isinstance(value, str):
         return unicodedata.normalize("NFC", value)
@@ -217,7 +238,16 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def make_envelope(domain: str, record, signer) -> dict:
+class EnvelopeSigner(Protocol):
+    """What :func:`make_envelope` needs of a key (:class:`registry.core.keys.Signer`
+    has it): its id and a signature over bytes, never the private key itself."""
+
+    key_id: str
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def make_envelope(domain: str, record: object, signer: EnvelopeSigner) -> Envelope:
     """Encode ``record`` canonically, sign it, and return the envelope.
 
     ``signer`` is a :class:`registry.core.keys.Signer` (it knows its key id).
@@ -232,12 +262,12 @@ def make_envelope(domain: str, record, signer) -> dict:
     }
 
 
-def envelope(domain: str, payload: str, key_id: str, signature: str) -> dict:
+def envelope(domain: str, payload: str, key_id: str, signature: str) -> Envelope:
     """A stored signed record (its payload text, key id and signature) as an envelope."""
     return {"type": domain, "payload": payload, "key_id": key_id, "signature": signature}
 
 
-def envelope_payload(envelope, domain: str):
+def envelope_payload(envelope: JSON, domain: str) -> JSON:
     """Return the decoded record of ``envelope`` after checking its shape.
 
     This does *not* check the signature (see :func:`registry.core.keys.verify_envelope`).
@@ -254,6 +284,6 @@ def envelope_payload(envelope, domain: str):
     return decode(payload.encode("utf-8"))
 
 
-def envelope_digest(envelope) -> str:
+def envelope_digest(envelope: JSON) -> str:
     """SHA-256 (hex) of an envelope's payload bytes: what marks and events cite."""
     return sha256_hex(envelope["payload"].encode("utf-8"))

@@ -8,6 +8,8 @@ date for tests and reproducible demos. Published files take their time from
 registry itself, never from the wall clock (see :func:`build_time`).
 """
 
+from __future__ import annotations
+
 import datetime
 import os
 
@@ -26,7 +28,7 @@ def today() -> datetime.date:
     return datetime.datetime.now(CST).date()
 
 
-def source_date_epoch():
+def source_date_epoch() -> datetime.datetime | None:
     """``SOURCE_DATE_EPOCH`` as an aware UTC datetime, or None when unset."""
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if not value:
@@ -37,7 +39,7 @@ def source_date_epoch():
         raise ConfigError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
 
 
-def build_time(latest_event_date=None) -> datetime.datetime:
+def build_time(latest_event_date: str | None = None) -> datetime.datetime:
     """The time stamped into published files.
 
     ``SOURCE_DATE_EPOCH`` when set; otherwise the end of the day (CST) of the

@@ -5,6 +5,10 @@ can turn any of them into a one-line message and a non-zero exit. Messages say
 what was observed and what was expected, and name the record and field.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 
 class RegistryError(Exception):
     """Base class of every error raised by the registry library."""
@@ -30,14 +34,15 @@ class ValidationError(RegistryError):
     importers. ``str()`` gives the full one-line message.
     """
 
-    def __init__(self, message, *, record=None, field=None, location=None):
+    def __init__(self, message: str, *, record: str | None = None, field: str | None = None,
+                 location: str | None = None) -> None:
         self.message = message
         self.record = record
         self.field = field
         self.location = location
         super().__init__(str(self))
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.location:
             return f"{self.location}: {self.message}"
         parts = []
@@ -53,7 +58,7 @@ class InvalidValueError(RegistryError):
     """A value failed one of :mod:`registry.store.validation`'s field checks; the
     caller, who knows the record and the field, raises it as a :class:`ValidationError`."""
 
-    def __init__(self, message, field=None):
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -65,7 +70,7 @@ class ValidationErrors(RegistryError):
     ``errors`` holds every :class:`ValidationError`, in input order.
     """
 
-    def __init__(self, errors):
+    def __init__(self, errors: Iterable[ValidationError]) -> None:
         self.errors = list(errors)
         head = f"{len(self.errors)} error(s); nothing was written"
         super().__init__(head + "\n" + "\n".join(str(e) for e in self.errors))
@@ -105,7 +110,7 @@ class VerificationError(RegistryError):
     ``verdict`` is one of the verifier's verdict names.
     """
 
-    def __init__(self, verdict, reason):
+    def __init__(self, verdict: str, reason: str) -> None:
         self.verdict = verdict
         self.reason = reason
         super().__init__(f"{verdict}: {reason}")

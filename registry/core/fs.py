@@ -14,10 +14,12 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_atomic(path, data, *, mode: int = 0o644, durable: bool = False) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644,
+                 durable: bool = False) -> Path:
     """Write ``data`` (bytes, or text as UTF-8 with LF line ends) to ``path`` in one rename.
 
     ``mode`` is set before the rename (0600 for a key file). ``durable``
@@ -47,7 +49,7 @@ def write_atomic(path, data, *, mode: int = 0o644, durable: bool = False) -> Pat
     return path
 
 
-def fsync_dir(directory) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename in ``directory`` durable (a crash, not only a kill)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -57,7 +59,7 @@ def fsync_dir(directory) -> None:
 
 
 @contextlib.contextmanager
-def staged_dir(target):
+def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """``with staged_dir(target) as new:`` fill ``new``; on success it replaces
     ``target`` (two renames; the old tree is removed afterwards), on any error
     it is removed and ``target`` is untouched."""

@@ -80,12 +80,12 @@ SECTIONS = {
 CODE_RE = re.compile(r"([A-T])(\d{2,4})")
 
 
-def division_of(code):
+def division_of(code: str) -> str:
     """The 2-digit division of a well-formed code (``"C3562"`` -> ``"35"``)."""
     return code[1:3]
 
 
-def division_name(code):
+def division_name(code: str | None) -> tuple[str, str] | None:
     """(name zh, name en) of a manufacturing code's division, or None."""
     if not code or len(code) < 3:
         return None

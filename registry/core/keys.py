@@ -12,9 +12,13 @@ Rules this module enforces:
   written as 16 lowercase hex characters; marks carry the 8 raw bytes.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import nacl.bindings
 import nacl.exceptions
@@ -26,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from registry.core import canonical
+from registry.core.canonical import JSON
 from registry.core.exceptions import ConfigError, KeyStoreError, SignatureError
 
 PASSPHRASE_ENV = "SZZZ_PASSPHRASE"
@@ -65,7 +70,7 @@ class Signer:
 
     __slots__ = ("_private", "key_id", "public_raw")
 
-    def __init__(self, private_key: Ed25519PrivateKey):
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._private = private_key
         self.public_raw = raw_public(private_key.public_key())
         self.key_id = key_id_of(self.public_raw)
@@ -77,10 +82,10 @@ class Signer:
     def public_b64(self) -> str:
         return canonical.b64url(self.public_raw)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Signer key_id={self.key_id}>"
 
-    def __reduce__(self):  # refuse pickling: keys must not leave the process
+    def __reduce__(self) -> NoReturn:  # refuse pickling: keys must not leave the process
         raise TypeError("Signer objects cannot be pickled")
 
 
@@ -92,9 +97,9 @@ def signer_from_seed(seed: bytes) -> Signer:
     return Signer(Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed).digest()))
 
 
-def passphrase_from_env(prompt=None) -> bytes:
+def passphrase_from_env(prompt: Callable[[], str | bytes] | None = None) -> bytes:
     """The key passphrase: ``SZZZ_PASSPHRASE``, else ``prompt()``, else an error."""
-    value = os.environ.get(PASSPHRASE_ENV)
+    value: str | bytes | None = os.environ.get(PASSPHRASE_ENV)
     if value is None and prompt is not None:
         value = prompt()
     if not value:
@@ -104,11 +109,11 @@ def passphrase_from_env(prompt=None) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
-def key_path(keys_dir, key_id: str) -> Path:
+def key_path(keys_dir: str | os.PathLike[str], key_id: str) -> Path:
     return Path(keys_dir) / f"{key_id}.pem"
 
 
-def generate(keys_dir, passphrase: bytes) -> Signer:
+def generate(keys_dir: str | os.PathLike[str], passphrase: bytes) -> Signer:
     """Create a new key, write it encrypted to ``keys_dir`` and return it.
 
     The file is written to a temporary name with mode 0600 and renamed, so a
@@ -137,7 +142,7 @@ def generate(keys_dir, passphrase: bytes) -> Signer:
     return signer
 
 
-def load(keys_dir, key_id: str, passphrase: bytes) -> Signer:
+def load(keys_dir: str | os.PathLike[str], key_id: str, passphrase: bytes) -> Signer:
     """Load the private key ``key_id`` from ``keys_dir``."""
     path = key_path(keys_dir, key_id)
     try:
@@ -185,7 +190,7 @@ def verify(public_raw: bytes, signature: bytes, message: bytes) -> bool:
         return False
 
 
-def verify_envelope(envelope, domain: str, public_raw: bytes):
+def verify_envelope(envelope: JSON, domain: str, public_raw: bytes) -> JSON:
     """Check an envelope's signature with ``public_raw``; return its record.
 
     Raises :class:`SignatureError` naming what was observed and expected.

@@ -14,7 +14,14 @@ Rules (from the scheme's supervision-after-certification duties):
 * a failed surveillance audit suspends the certificate.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
 from registry.core.exceptions import LifecycleError
+
+_Date = TypeVar("_Date")
 
 VALID, SUSPENDED, REVOKED, WITHDRAWN, EXPIRED = (
     "valid", "suspended", "revoked", "withdrawn", "expired",
@@ -24,7 +31,7 @@ TERMINAL = frozenset({REVOKED, WITHDRAWN})
 
 # Certificate event types -> {status before: status after}. ``None`` as the
 # "before" status means "no event yet": only ``issued`` starts a history.
-TRANSITIONS = {
+TRANSITIONS: dict[str, dict[str | None, str]] = {
     "issued": {None: VALID},
     "surveillance_passed": {VALID: VALID},
     "surveillance_failed": {VALID: SUSPENDED, SUSPENDED: SUSPENDED},
@@ -75,7 +82,7 @@ EVENT_NAMES = {
 }
 
 
-def next_status(current, event_type, *, cert_no=None):
+def next_status(current: str | None, event_type: str, *, cert_no: str | None = None) -> str:
     """Status after ``event_type`` happens in ``current``, or LifecycleError."""
     allowed = TRANSITIONS.get(event_type)
     if allowed is None:
@@ -96,9 +103,9 @@ def next_status(current, event_type, *, cert_no=None):
     return allowed[current]
 
 
-def status_from_events(event_types, *, cert_no=None):
+def status_from_events(event_types: Iterable[str], *, cert_no: str | None = None) -> str:
     """Replay a certificate's event types (oldest first) into its status."""
-    status = None
+    status: str | None = None
     for event_type in event_types:
         status = next_status(status, event_type, cert_no=cert_no)
     if status is None:
@@ -106,12 +113,13 @@ def status_from_events(event_types, *, cert_no=None):
     return status
 
 
-def replay(events, *, cert_no=None) -> tuple:
+def replay(events: Iterable[tuple[str, _Date]], *, cert_no: str | None = None) -> tuple[str, _Date]:
     """``(status, status_date)`` after ``events``, ``(type, date)`` pairs oldest
     first: the status, and the date of the event that last changed it. Every
     published status is this replay of a certificate's signed events; the
     ``certificates.status`` column only caches it."""
-    status = since = None
+    status: str | None = None
+    since: _Date  # assigned by the first event (it always moves the status off None), read only after one
     for event_type, date in events:
         after = next_status(status, event_type, cert_no=cert_no)
         if after != status:

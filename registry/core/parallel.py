@@ -16,21 +16,29 @@ import contextlib
 import gc
 import multiprocessing
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-_SHARED = None
+if TYPE_CHECKING:
+    import multiprocessing.pool
+
+_SHARED: object = None
 
 
 def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def shared():
-    """The object the parent shared with :func:`pool` (in a worker, or in the parent meanwhile)."""
+def shared() -> Any:
+    """The object the parent shared with :func:`pool` (in a worker, or in the parent meanwhile).
+
+    Typed ``Any``: one slot serves every kind of pool (a list of tasks, a batch
+    index), and only the caller knows which it shared."""
     return _SHARED
 
 
 @contextlib.contextmanager
-def pool(workers=None, *, shared=None):
+def pool(workers: int | None = None, *, shared: object = None) -> Iterator[multiprocessing.pool.Pool]:
     """``with pool(n, shared=obj) as p:`` a fork pool of ``n`` processes (default:
     every core) whose workers see ``obj`` as :func:`shared`; one such pool at a
     time per process."""

@@ -23,6 +23,8 @@ The mark URL is ``<site>/v/#<digits>``: the fragment never reaches a server.
 See ``docs/mark-payload.md`` for test vectors.
 """
 
+from __future__ import annotations
+
 import datetime
 import re
 from dataclasses import dataclass
@@ -91,7 +93,7 @@ def _date(days: int) -> str:
     return (EPOCH + datetime.timedelta(days=days)).isoformat()
 
 
-def unsigned_bytes(*, key_id, signed_on, expires, record_digest, cert_no) -> bytes:
+def unsigned_bytes(*, key_id: str, signed_on: str, expires: str, record_digest: str, cert_no: str) -> bytes:
     """The bytes a mark signature covers (after the domain prefix)."""
     if not CERT_NO_RE.match(cert_no):
         raise PayloadError(f"certificate number {cert_no!r} is not [A-Z0-9-]{{1,32}}")
@@ -107,7 +109,7 @@ def unsigned_bytes(*, key_id, signed_on, expires, record_digest, cert_no) -> byt
     )
 
 
-def sign(signer, *, signed_on, expires, record_digest, cert_no) -> MarkPayload:
+def sign(signer: keys.Signer, *, signed_on: str, expires: str, record_digest: str, cert_no: str) -> MarkPayload:
     """Make and sign a payload with ``signer`` (a :class:`keys.Signer`)."""
     body = unsigned_bytes(
         key_id=signer.key_id, signed_on=signed_on, expires=expires,
@@ -117,7 +119,7 @@ def sign(signer, *, signed_on, expires, record_digest, cert_no) -> MarkPayload:
     return parse_bytes(body + signature)
 
 
-def unpack(data: bytes) -> tuple:
+def unpack(data: bytes) -> tuple[bytes, int, int, bytes, str, bytes, bytes]:
     """The fields of the binary form, raw: ``(key_id bytes, signed_on days,
     expires days, record digest bytes, cert_no, signed bytes, signature)``;
     PayloadError naming the byte at fault. Batch verification unpacks millions
@@ -179,10 +181,10 @@ def digits_to_bytes(text: str) -> bytes:
         values.append(int(text[end:]))
     sizes = [GROUP_BYTES] * full + ([BYTES_FOR_DIGITS[rest]] if rest else [])
     try:
-        return b"".join([v.to_bytes(size, "big") for v, size in zip(values, sizes)])
+        return b"".join([v.to_bytes(size, "big") for v, size in zip(values, sizes, strict=True)])
     except OverflowError:
         pos = 0
-        for value, size in zip(values, sizes):
+        for value, size in zip(values, sizes, strict=True):
             width = DIGITS_FOR_BYTES[size]
             if value >= 256 ** size:
                 raise PayloadError(
@@ -199,7 +201,7 @@ def mark_url(site_url: str, payload_text: str) -> str:
     return site_url.rstrip("/") + "/v/#" + payload_text
 
 
-def payload_text(scanned) -> str:
+def payload_text(scanned: object) -> str:
     """The payload digits in what was scanned or pasted: a mark URL, a fragment
     or bare digits. The one input rule of every verifier, Python and browser
     (docs/verification.md, "Input"):

@@ -49,7 +49,9 @@ verdict from verified evidence; :class:`Stop` carries a decided verdict.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 from registry.core import clock, lifecycle
 
@@ -68,7 +70,7 @@ FUTURE_TOLERANCE_DAYS = 1
 REVISION_KEEPS_MARK = frozenset({"renewed", "scope_changed"})
 
 # What each verdict means, for people (zh first); a reason adds specifics.
-MEANING = {
+MEANING: dict[str, tuple[str, str]] = {
     "valid": ("标志真实，证书有效", "genuine mark, certificate valid"),
     "suspended": ("标志真实，但证书已暂停", "genuine mark, but the certificate is suspended"),
     "revoked": ("标志真实，但证书已撤销", "genuine mark, but the certificate is revoked"),
@@ -86,7 +88,7 @@ MEANING = {
 class Stop(Exception):
     """A decided verdict: the first failing check (``check``) and why, in English and Chinese."""
 
-    def __init__(self, verdict, reason, reason_zh, check=None):
+    def __init__(self, verdict: str, reason: str, reason_zh: str, check: str | None = None) -> None:
         super().__init__(reason)
         self.verdict, self.reason, self.reason_zh, self.check = verdict, reason, reason_zh, check
 
@@ -130,13 +132,27 @@ USES = {use.name: use for use in (
 )}
 
 
-def root_entry(key_id: str, public_key: str) -> dict:
+class KeyEntry(TypedDict):
+    """A key as the trust list describes it (``docs/design.md``, keys and roles);
+    listed entries may carry more (``endorsed``, a body's names)."""
+
+    key_id: str
+    public_key: str
+    role: str
+    body: str | None
+    valid_from: str | None
+    valid_to: str | None
+    status: str
+    status_date: str | None
+
+
+def root_entry(key_id: str, public_key: str) -> KeyEntry:
     """The scheme root as a key entry (the trust list names it apart from its keys)."""
     return {"key_id": key_id, "public_key": public_key, "role": "root", "body": None,
             "valid_from": None, "valid_to": None, "status": "active", "status_date": None}
 
 
-def signing_window(entry: dict, use: str):
+def signing_window(entry: Mapping[str, object], use: str) -> tuple[str, str] | None:
     """``(first, last)`` ISO dates (inclusive) on which ``entry`` may sign for
     ``use``, or None when it may sign on no date at all (rules 4 and 5)."""
     variant = USES[use]
@@ -159,7 +175,7 @@ def signing_window(entry: dict, use: str):
     return (first, last) if first <= last else None
 
 
-def key_problem(entry, use: str, *, date=None, body=None):
+def key_problem(entry: object, use: str, *, date: object = None, body: str | None = None) -> tuple[str, str] | None:
     """Why ``entry`` may not sign for ``use`` (on ``date``, for ``body``), as
     ``(reason, reason_zh)``; None when it may. ``entry`` is a trust-list entry
     (with ``endorsed`` False for a registry key not yet listed)."""
@@ -203,12 +219,12 @@ def key_problem(entry, use: str, *, date=None, body=None):
     return None
 
 
-def event_use(record: dict) -> str:
+def event_use(record: Mapping[str, object]) -> str:
     """The use of an event's signature: a certificate event is the body's, the rest the root's."""
     return "event" if record.get("type") in lifecycle.CERTIFICATE_EVENTS else "root_event"
 
 
-def body_of_cert_no(cert_no):
+def body_of_cert_no(cert_no: object) -> str | None:
     """The body code inside ``<programme>-<year>-<BODY>-<serial>``, or None: the
     body whose key must have signed the certificate's records."""
     if not isinstance(cert_no, str):
@@ -219,7 +235,7 @@ def body_of_cert_no(cert_no):
 
 # ---------------------------------------------------------------- verdicts
 
-def cst_date(moment_text: str) -> datetime.date:
+def cst_date(moment_text: object) -> datetime.date:
     """The calendar date in Suzhou (UTC+8) of an ISO time with an offset
     (ValueError for anything else: a stamp without its offset is ambiguous)."""
     if not isinstance(moment_text, str):
@@ -230,7 +246,7 @@ def cst_date(moment_text: str) -> datetime.date:
     return moment.astimezone(clock.CST).date()
 
 
-def max_age_days(max_age) -> int:
+def max_age_days(max_age: int | datetime.timedelta) -> int:
     if isinstance(max_age, datetime.timedelta):
         return max_age.days
     if isinstance(max_age, bool) or int(max_age) < 0:
@@ -238,7 +254,7 @@ def max_age_days(max_age) -> int:
     return int(max_age)
 
 
-def status_age(as_of, today: datetime.date) -> tuple:
+def status_age(as_of: object, today: datetime.date) -> tuple[int, datetime.date]:
     """``(age in days, as_of date)`` of a signed status time (rule 6), or Stop:
     unreadable, or more than :data:`FUTURE_TOLERANCE_DAYS` ahead of today."""
     try:
@@ -253,7 +269,8 @@ def status_age(as_of, today: datetime.date) -> tuple:
     return age, day
 
 
-def stale_unless_logged(age: int, day, max_age: int, log_size, checkpoint_size) -> bool:
+def stale_unless_logged(age: int, day: datetime.date, max_age: int, log_size: object,
+                        checkpoint_size: int | None) -> bool:
     """Rule 6, freshness: a status older than ``max_age`` days is still current
     when a verified, freshly cosigned checkpoint has exactly the tree size the
     status was signed at (no event has happened since). Returns True when the
@@ -268,7 +285,15 @@ def stale_unless_logged(age: int, day, max_age: int, log_size, checkpoint_size) 
                f"状态信息截至 {day}，已过期（{age} 天），且透明日志此后已有新事件或无法确认", "fresh")
 
 
-def later_revisions(reasons) -> dict:
+class RevisionNote(TypedDict, total=False):
+    """What :func:`later_revisions` adds to a result: why a mark printed before
+    later revisions is still in force (both keys, or neither)."""
+
+    note: str
+    note_zh: str
+
+
+def later_revisions(reasons: Sequence[tuple[str, str]]) -> RevisionNote:
     """Rule 5: a mark matches revision m; ``reasons`` are ``(reason, signed_on)``
     of every later revision, oldest first, from signed evidence. A later
     ``rekeyed`` replaces the mark (key_not_valid); renewals and scope changes
@@ -291,7 +316,8 @@ def later_revisions(reasons) -> dict:
             "note_zh": "此标志印制于认证范围变更之前，仍然有效"}
 
 
-def status_verdict(status, status_date, expires, today: datetime.date, note=None) -> tuple:
+def status_verdict(status: str, status_date: str | None, expires: object, today: datetime.date,
+                   note: Mapping[str, object] | None = None) -> tuple[str, str, str]:
     """Rule 7: ``(verdict, reason, reason_zh)`` of a replayed status; a valid
     certificate past its current revision's ``expires`` is ``expired``."""
     if status not in STATUS_VERDICTS:
@@ -307,7 +333,7 @@ def status_verdict(status, status_date, expires, today: datetime.date, note=None
             f"签名真实；证书已于 {status_date} {lifecycle.STATUS_NAMES[status][0]}")
 
 
-def browser_constants() -> dict:
+def browser_constants() -> dict[str, object]:
     """What the browser verifier needs of these rules, as data (``rules.js``)."""
     return {
         "VERDICTS": list(VERDICTS), "CHECKS": list(CHECKS),

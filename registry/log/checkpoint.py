@@ -24,11 +24,14 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypedDict, overload
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from registry.core import canonical, clock, rules
+from registry.core import canonical, clock, keys, rules
+from registry.core.canonical import JSON, JSONObject
 from registry.core.exceptions import ConfigError, FreshnessError, NoteError, ProofError, SourceMissingError, TileError
 from registry.log import merkle, note, tiles
 
@@ -43,6 +46,17 @@ FUTURE_TOLERANCE_SECONDS = 86400  # build times are end-of-day CST: up to a day 
 
 # ------------------------------------------------------------------ names
 
+class LogInfo(TypedDict):
+    """``api/log.json``: where the checkpoint is and which key names sign it."""
+
+    format: str
+    origin: str
+    log_key_name: str
+    timestamp_key_name: str
+    checkpoint: str
+    max_age_days: int
+
+
 @dataclass(frozen=True)
 class LogNames:
     """The note key names: the log's (= checkpoint origin) and the timestamp key's."""
@@ -55,13 +69,14 @@ class LogNames:
         # tlog-checkpoint: the log's key name SHOULD equal the origin.
         return self.origin
 
-    def to_json(self, max_age_days=DEFAULT_MAX_AGE_DAYS) -> dict:
+    def to_json(self, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> LogInfo:
         return {"format": LOG_JSON_FORMAT, "origin": self.origin,
                 "log_key_name": self.log_key_name, "timestamp_key_name": self.timestamp_name,
                 "checkpoint": f"{LOG_DIR}/{CHECKPOINT}", "max_age_days": max_age_days}
 
 
-def names_for(site_url=None, origin=None, timestamp_name=None) -> LogNames:
+def names_for(site_url: str | None = None, origin: str | None = None,
+              timestamp_name: str | None = None) -> LogNames:
     """Key names derived from the site URL (scheme-less URL prefix + ``/log``).
 
     ``https://szzz.example.cn/`` gives ``szzz.example.cn/log`` and
@@ -91,7 +106,7 @@ def entry_bytes(key_id: str, payload: str, signature: str) -> bytes:
     return canonical.encode(canonical.envelope(canonical.EVENT, payload, key_id, signature))
 
 
-def decode_entry(entry: bytes, index: int) -> dict:
+def decode_entry(entry: bytes, index: int) -> JSONObject:
     """Parse entry ``index``: a canonical event envelope whose payload seq is index+1."""
     env = canonical.decode(entry)
     if not isinstance(env, dict) or set(env) != {"type", "payload", "key_id", "signature"}:
@@ -108,25 +123,25 @@ class _PrivateKey:
     """Adapts :class:`registry.core.keys.Signer` to what :class:`registry.log.note.Signer`
     calls (``sign``, ``public_key``), so the key never leaves its Signer."""
 
-    def __init__(self, signer):
+    def __init__(self, signer: keys.Signer) -> None:
         self._signer = signer
 
     def sign(self, message: bytes) -> bytes:
         return self._signer.sign(message)
 
-    def public_key(self):
+    def public_key(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(self._signer.public_raw)
 
 
-def note_signer(signer, name: str, key_type: int) -> note.Signer:
+def note_signer(signer: keys.Signer, name: str, key_type: int) -> note.Signer:
     return note.Signer(name, _PrivateKey(signer), key_type)
 
 
-def trust_verifiers(trust_record: dict, names: LogNames) -> list[note.Verifier]:
+def trust_verifiers(trust_record: JSONObject, names: LogNames) -> list[note.Verifier]:
     """Note verifiers from a (verified) trust list: every key the rules let sign
     a checkpoint (log keys) or cosign one (timestamp keys); a compromised key
     is left out (:data:`registry.core.rules.USES`, variant PRESENTED)."""
-    out = []
+    out: list[note.Verifier] = []
     for entry in trust_record.get("keys", []):
         if not isinstance(entry, dict):
             continue
@@ -154,7 +169,7 @@ class CheckedCheckpoint:
         return self.checkpoint.root_hash
 
 
-def open_checkpoint(text, trust_record: dict, names: LogNames) -> CheckedCheckpoint:
+def open_checkpoint(text: str | bytes, trust_record: JSONObject, names: LogNames) -> CheckedCheckpoint:
     """Verify the log signature (origin, trust-listed log key) of a checkpoint note.
 
     Raises :class:`NoteError` / ``CheckpointError``; freshness is separate
@@ -164,11 +179,11 @@ def open_checkpoint(text, trust_record: dict, names: LogNames) -> CheckedCheckpo
         text = text.decode("utf-8", errors="strict")
     cp, opened = note.open_checkpoint(text, trust_verifiers(trust_record, names), names.origin)
     stamps = [s.timestamp for s in opened.verified
-              if s.kind == "cosignature" and s.name == names.timestamp_name]
+              if s.kind == "cosignature" and s.name == names.timestamp_name and s.timestamp is not None]
     return CheckedCheckpoint(cp, max(stamps) if stamps else None, text)
 
 
-def check_fresh(checked: CheckedCheckpoint, *, now: int, max_age_days=DEFAULT_MAX_AGE_DAYS) -> int:
+def check_fresh(checked: CheckedCheckpoint, *, now: int, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> int:
     """Return the checkpoint's age in seconds, or raise :class:`FreshnessError`.
 
     A checkpoint carries no time; only the timestamp key's cosignature does
@@ -189,7 +204,7 @@ def check_fresh(checked: CheckedCheckpoint, *, now: int, max_age_days=DEFAULT_MA
     return age
 
 
-def epoch(moment) -> int:
+def epoch(moment: datetime.datetime | float) -> int:
     if isinstance(moment, datetime.datetime):
         return int(moment.timestamp())
     return int(moment)
@@ -197,8 +212,35 @@ def epoch(moment) -> int:
 
 # ------------------------------------------------- verifiers (szzz verify --site)
 
-def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
-                     max_age_days=DEFAULT_MAX_AGE_DAYS):
+class ByteSource(Protocol):
+    """What the log step reads published files with: any verifier source
+    (:class:`registry.verify.sources.Source`) is one."""
+
+    def read_bytes(self, name: str, /) -> bytes: ...
+
+
+class LogCheck(TypedDict):
+    """What :func:`check_certificate` found (a verdict's ``details["log"]``)."""
+
+    origin: str
+    tree_size: int
+    leaf_index: int
+    cosigned: int | None
+    age_seconds: int
+    checks: dict[str, bool]
+
+
+@overload
+def fresh_checkpoint(source: ByteSource, trust_record: JSONObject, *, origin: str,
+                     now: float | None = None, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+                     ) -> tuple[LogNames, CheckedCheckpoint, int]: ...
+@overload
+def fresh_checkpoint(source: ByteSource, trust_record: JSONObject, *, origin: str | None = None,
+                     now: float | None = None, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+                     ) -> tuple[LogNames, CheckedCheckpoint, int] | None: ...
+def fresh_checkpoint(source: ByteSource, trust_record: JSONObject, *, origin: str | None = None,
+                     now: float | None = None, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+                     ) -> tuple[LogNames, CheckedCheckpoint, int] | None:
     """The site's checkpoint, verified and fresh: ``(names, CheckedCheckpoint, age)``.
 
     Origin: pinned ``origin``, else ``api/log.json``. Returns ``None`` when the
@@ -206,6 +248,7 @@ def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
     decides whether that is acceptable); raises :class:`RegistryError` when
     the checkpoint is missing, does not verify or is not fresh.
     """
+    info: JSON
     try:
         info = json.loads(source.read_bytes(LOG_JSON).decode("utf-8"))
     except SourceMissingError:
@@ -223,8 +266,9 @@ def fresh_checkpoint(source, trust_record: dict, *, origin=None, now=None,
     return names, checked, age
 
 
-def check_certificate(source, trust_record: dict, event_envelope: dict, *, origin=None, now=None,
-                      max_age_days=DEFAULT_MAX_AGE_DAYS) -> dict | None:
+def check_certificate(source: ByteSource, trust_record: JSONObject, event_envelope: Mapping[str, JSON], *,
+                      origin: str | None = None, now: float | None = None,
+                      max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> LogCheck | None:
     """The log step of ``szzz verify --site``: checkpoint + freshness + inclusion.
 
     Checks that ``log/checkpoint`` is signed by a trust-listed log key under

@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -63,7 +64,7 @@ def _raw_public(key: Ed25519PublicKey | bytes) -> bytes:
     return key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Verifier:
     """A verifier key: name, key type (0x01 or 0x04) and raw 32-byte Ed25519 key."""
 
@@ -71,12 +72,15 @@ class Verifier:
     key_type: int
     public_key: bytes
 
-    def __post_init__(self):
-        if not _valid_name(self.name):
-            raise NoteError(f"invalid key name {self.name!r}: must be non-empty, no spaces, no '+'")
-        if self.key_type not in KINDS:
-            raise NoteError(f"unsupported key type 0x{self.key_type:02x}, expected 0x01 or 0x04")
-        object.__setattr__(self, "public_key", _raw_public(self.public_key))
+    def __init__(self, name: str, key_type: int, public_key: Ed25519PublicKey | bytes) -> None:
+        """``public_key`` is an Ed25519 public key or its raw 32 bytes; it is kept raw."""
+        if not _valid_name(name):
+            raise NoteError(f"invalid key name {name!r}: must be non-empty, no spaces, no '+'")
+        if key_type not in KINDS:
+            raise NoteError(f"unsupported key type 0x{key_type:02x}, expected 0x01 or 0x04")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "key_type", key_type)
+        object.__setattr__(self, "public_key", _raw_public(public_key))
 
     @property
     def key_id(self) -> bytes:
@@ -119,12 +123,21 @@ def format_vkey(name: str, public_key: Ed25519PublicKey | bytes, key_type: int =
     return Verifier(name, key_type, public_key).vkey
 
 
+class PrivateKey(Protocol):
+    """What :class:`Signer` needs of a private key: an ``Ed25519PrivateKey``, or an
+    adapter that keeps the key elsewhere (:mod:`registry.log.checkpoint`)."""
+
+    def sign(self, data: bytes, /) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
+
 @dataclass(frozen=True)
 class Signer:
     """A signing key: ``key_type`` 0x01 signs notes, 0x04 makes timestamped cosignatures."""
 
     name: str
-    private_key: Ed25519PrivateKey
+    private_key: PrivateKey
     key_type: int = KEY_TYPE_ED25519
 
     @property
@@ -192,6 +205,7 @@ def add_signatures(
     Existing lines of the same (name, key ID) are dropped, so re-cosigning
     a checkpoint with a new timestamp replaces the old cosignature.
     """
+    lines: list[tuple[str, bytes, str]]
     if _fresh:
         text, lines = note[:-1], []
     else:
@@ -295,26 +309,28 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier | str]) -> OpenedN
     signature must verify.
     """
     known: dict[tuple[str, bytes], Verifier] = {}
-    for v in verifiers:
-        v = parse_vkey(v) if isinstance(v, str) else v
+    for given in verifiers:
+        v = parse_vkey(given) if isinstance(given, str) else given
         ident = (v.name, v.key_id)
         if ident in known and known[ident] != v:
             raise NoteError(f"ambiguous key {v.name}+{v.key_id.hex()}")
         known[ident] = v
     text, lines = _split(note)
-    verified, unverified, seen = [], [], set()
+    verified: list[VerifiedSignature] = []
+    unverified: list[tuple[str, bytes]] = []
+    seen: set[tuple[str, bytes, str] | tuple[str, bytes]] = set()
     for name, kid, b64 in lines:
-        v = known.get((name, kid))
-        if v is None:
+        verifier = known.get((name, kid))
+        if verifier is None:
             if (name, kid, b64) not in seen:
                 unverified.append((name, kid))
                 seen.add((name, kid, b64))
             continue
-        ts = _verify_one(v, text, base64.b64decode(b64)[4:])
+        ts = _verify_one(verifier, text, base64.b64decode(b64)[4:])
         if (name, kid) in seen:
             continue  # duplicate signature by the same key: count it once
         seen.add((name, kid))
-        verified.append(VerifiedSignature(name, kid, v.kind, ts))
+        verified.append(VerifiedSignature(name, kid, verifier.kind, ts))
     if not verified:
         raise NoteError("note has no verifiable signatures: no signature by a known key")
     return OpenedNote(text, verified, unverified)
@@ -368,7 +384,8 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_s), root, tuple(ext))
 
 
-def open_checkpoint(note: str | bytes, verifiers: Iterable[Verifier | str], origin: str) -> tuple[Checkpoint, OpenedNote]:
+def open_checkpoint(note: str | bytes, verifiers: Iterable[Verifier | str],
+                    origin: str) -> tuple[Checkpoint, OpenedNote]:
     """Open a signed checkpoint: verify the note, parse the body, check the origin.
 
     The log's own key (named ``origin``, type 0x01) must be among the verified

@@ -110,7 +110,7 @@ def tiles_for_size(size: int) -> list[Tile]:
     """
     if size < 0:
         raise TileError(f"tree size is negative: observed {size}")
-    out = []
+    out: list[Tile] = []
     level = 0
     while size >> (TILE_HEIGHT * level):
         count = size >> (TILE_HEIGHT * level)  # hashes stored at this tile level
@@ -158,7 +158,8 @@ def encode_bundle(entries: Iterable[bytes]) -> bytes:
 
 def decode_bundle(data: bytes, width: int | None = None) -> list[bytes]:
     """Decode an entry bundle; if ``width`` is given, require that many entries."""
-    entries, pos = [], 0
+    entries: list[bytes] = []
+    pos = 0
     while pos < len(data):
         if pos + 2 > len(data):
             raise TileError(f"entry bundle truncated in a length prefix at byte {pos}")
@@ -202,7 +203,7 @@ def _read_local(root: Path, rel: str) -> bytes:
 
 
 def append_entries(
-    directory: str | os.PathLike,
+    directory: str | os.PathLike[str],
     old_size: int,
     entries: Sequence[bytes],
     *,
@@ -216,7 +217,10 @@ def append_entries(
     ``old_root`` is given, the existing tiles must hash to it first.
     """
     root = Path(directory)
-    read = lambda rel: _read_local(root, rel)
+
+    def read(rel: str) -> bytes:
+        return _read_local(root, rel)
+
     if old_size and old_root is not None:
         got = TileHashReader(old_size, read).tree_hash()
         if got != old_root:
@@ -266,7 +270,7 @@ def append_entries(
     return new_size, TileHashReader(new_size, read).tree_hash()
 
 
-def write_log(directory: str | os.PathLike, entries: Sequence[bytes]) -> bytes:
+def write_log(directory: str | os.PathLike[str], entries: Sequence[bytes]) -> bytes:
     """Write every tile and bundle of a log holding ``entries``; return its root.
 
     Equivalent to :func:`append_entries` from an empty log. The checkpoint is
@@ -292,10 +296,11 @@ class TileHashReader:
     (:func:`registry.log.merkle.verify_inclusion` / ``verify_consistency``).
     """
 
-    def __init__(self, size: int, source: str | os.PathLike | Fetch):
+    def __init__(self, size: int, source: str | os.PathLike[str] | Fetch) -> None:
         if size < 0:
             raise TileError(f"tree size is negative: observed {size}")
         self.size = size
+        self._fetch: Fetch
         if callable(source):
             self._fetch = source
         else:

@@ -320,7 +320,7 @@ def render_png(info: MarkInfo, qr) -> bytes:
         info.programme, urlsplit(info.url).netloc, module, top, bottom, band)
     # The symbol stretched sideways only: one pixel row per module row.
     symbol = Image.frombytes("L", (n, n), b"".join(qr.matrix).translate(_QR_INDEX))
-    stretched = symbol.resize((width, n), Image.NEAREST).tobytes()
+    stretched = symbol.resize((width, n), Image.Resampling.NEAREST).tobytes()
     compressor = png.Compressor(1)
     segments = [head]
     for r in range(n):
@@ -349,7 +349,7 @@ def render_png_pillow(info: MarkInfo, qr) -> bytes:
     n = len(qr.matrix)
     # Light modules are white already (the template's body): paste the symbol.
     symbol = Image.frombytes("L", (n, n), b"".join(qr.matrix).translate(_QR_INDEX))
-    image.paste(symbol.resize((n * module, n * module), Image.NEAREST),
+    image.paste(symbol.resize((n * module, n * module), Image.Resampling.NEAREST),
                 (x0 + QUIET_ZONE * module, y0 + QUIET_ZONE * module))
     text, baseline, size, fill = _texts(info)[2]
     ImageDraw.Draw(image).text((WIDTH / 2, baseline), text, font=_pil_font(int(size)),

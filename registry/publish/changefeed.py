@@ -43,7 +43,8 @@ def page_name(n: int) -> str:
 
 def _pages(db):
     """Yield (page number, [envelopes]) in order; check seq is contiguous from 1."""
-    current, events, expected = None, [], 1
+    events: list[dict[str, str]] = []
+    current, expected = None, 1
     for seq, key_id, payload, signature in db.execute(
             "select seq, key_id, payload, signature from events order by seq"):
         if seq != expected:

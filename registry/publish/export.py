@@ -258,7 +258,7 @@ def _reference_tables(out):
         # One execute() each: executescript() would COMMIT the open transaction;
         # sqlite-utils inserts inside it (as a savepoint).
         out.execute(ddl)
-        db[name].insert_all(dict(zip(columns, row, strict=True)) for row in rows)
+        db.table(name).insert_all(dict(zip(columns, row, strict=True)) for row in rows)
 
 
 # Columns of certificates that cache the replay of its signed events: the
@@ -314,8 +314,8 @@ def _copy_indexes(out, src, tables):
                 "select name from pragma_index_info(?) order by seqno", [name])]
             if cols and not (set(cols) & drop) and None not in cols:
                 _create_index(out, table, cols)
-    for table, cols in EXTRA_INDEXES:
-        _create_index(out, table, cols)
+    for table, columns in EXTRA_INDEXES:
+        _create_index(out, table, columns)
 
 
 def _create_index(out, table, cols):

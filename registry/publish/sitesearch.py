@@ -124,7 +124,8 @@ def build_files(documents, labels: dict, *, shards: int | None = None) -> dict:
         if name not in labels:
             raise BuildError(f"site search: no labels for facet {name!r}")
         facet_values[name] = {value: i for i, value in enumerate(labels[name])}
-    postings, facets, docs = {}, [], []
+    postings: dict[str, list[int]] = {}
+    facets, docs = [], []
     for number, doc in enumerate(documents):
         if doc.url.startswith("/") or not doc.title:
             raise BuildError(f"site search: document {number} ({doc.url!r}): expected a "
@@ -149,7 +150,7 @@ def build_files(documents, labels: dict, *, shards: int | None = None) -> dict:
         shards = shard_count(sum(len(v) for v in postings.values()))
     elif shards < 1 or shards & (shards - 1) or shards > MAX_SHARDS:
         raise BuildError(f"site search: {shards} shards, expected a power of two ≤ {MAX_SHARDS}")
-    by_shard = [{} for _ in range(shards)]
+    by_shard: list[dict[str, list[int]]] = [{} for _ in range(shards)]
     for term, ids in postings.items():
         by_shard[shard_of(term, shards)][term] = _delta(ids)
     files = {
@@ -218,7 +219,7 @@ def search(index_dir, query: str) -> list:
             if term.startswith(prefix):
                 ids.update(decode_postings(deltas))
         result = ids if result is None else result & ids
-    return sorted(result)
+    return sorted(result)  # type: ignore[arg-type]  # found or prefix is set (see above), so result is a set
 
 
 def documents(index_dir, numbers) -> list:

@@ -80,7 +80,7 @@ def iter_certificates(db, cert_nos=None):
     rev = next(revs, None)
     ev = next(evs, None)
     for cert_no, body, programme in certs:
-        data = CertificateData(cert_no, None, None, body, programme)
+        data = CertificateData(cert_no, None, None, body, programme)  # type: ignore[arg-type]  # replayed below
         while rev is not None and rev[0] < cert_no:
             rev = next(revs, None)
         while rev is not None and rev[0] == cert_no:
@@ -102,7 +102,9 @@ def iter_certificates(db, cert_nos=None):
 def replayed_statuses(db) -> dict:
     """``{cert_no: (status, status_date, last_seq)}`` of every certificate, replayed
     from the signed event payloads in one ordered scan."""
-    out, current, events, last = {}, None, [], 0
+    out: dict[str, tuple[str, str, int]] = {}
+    events: list[tuple[str, str]] = []
+    current, last = None, 0
 
     def close():
         if current is not None:

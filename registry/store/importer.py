@@ -236,7 +236,8 @@ def map_header(kind, cells, name, row_number):
     for column in COLUMNS[kind]:
         for alias in column.names:
             by_name[alias.lower()] = column.field
-    mapping, unknown, problems = {}, [], []
+    mapping: dict[str, tuple[int, str]] = {}
+    unknown, problems = [], []
     for index, cell in enumerate(cells):
         key = _header_key(cell)
         if not key or key in IGNORED_HEADERS:
@@ -333,7 +334,7 @@ def cell_value(value, field):
 class _Row:
     number: int
     values: dict  # field -> normalised value, ready for the Registry call
-    contact: dict = None
+    contact: dict | None = None
 
 
 class _Errors:
@@ -470,7 +471,7 @@ def _check_signers(registry, rows, errors):
     """Each certificate's body must be able to sign on its issue date: load the
     key now (checking the passphrase too) so that a missing key is reported
     at its row before anything is written."""
-    loaded = {}
+    loaded: dict[tuple[str, str], RegistryError | None] = {}
     for row in rows:
         key = (row.values["body"], row.values["issued"])
         if key not in loaded:
@@ -513,7 +514,7 @@ def import_file(registry, kind, path, *, progress=False, today=None):
     errors = _Errors(name, mapping)
     db = registry.db
     today = today or registry.today()
-    seen = {}
+    seen: dict[tuple[str, object], int] = {}
     prepared = []
     bar = tqdm(records[1:], desc=f"checking {name}", unit="row", file=sys.stderr,
                disable=not progress)
@@ -569,7 +570,7 @@ def _write(registry, kind, rows, errors, progress, name):
                         mark_authorised=v["mark_authorised"], cert_no=v.get("cert_no")))
     except ValidationError as e:
         # Validation here and in the Registry disagree: report it at the row.
-        errors.add(row.number, e)
+        errors.add(row.number, e)  # type: ignore[union-attr]  # raised while writing a row, so row is set
         raise ValidationErrors(errors.sorted()) from e
     except RegistryError as e:
         if row is None or type(e).__init__ is not Exception.__init__:

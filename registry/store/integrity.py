@@ -91,11 +91,11 @@ def _key_problem(key_id, entry, use, *, date=None, body=None):
 def _check_revisions(db, key_table, problems, workers=None):
     """Verify every revision; return {(cert_no, revision): (digest, record)}."""
     revisions = {}
-    previous = {}
+    previous: dict[str, str] = {}
     rows = db.execute(
         "select cert_no, revision, key_id, record, signature, digest, mark_payload, date "
         "from certificate_revisions order by cert_no, revision").fetchall()
-    tasks = []
+    tasks: list[tuple] = []
     for _cert_no, _rev, key_id, text, sig, _digest, mark, _date in rows:
         key = key_table.get(key_id)
         raw = key["raw"] if key else b""
@@ -166,7 +166,7 @@ def verify_registry(db, *, workers=None) -> list:
                         "status_date from certificates"):
         certs[r[0]] = {"body": r[1], "status": r[2], "last_seq": r[3], "revision": r[4],
                        "digest": r[5], "record": r[6], "status_date": r[7]}
-    state = {}  # cert_no -> [status, prev digest, last seq]
+    state: dict[str, tuple] = {}  # cert_no -> [status, prev digest, last seq]
     expected_seq = 1
     events = db.execute(
         "select seq, type, cert_no, subject, date, actor, key_id, payload, signature "

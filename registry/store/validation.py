@@ -439,7 +439,7 @@ def _t(max_len=NAME_MAX, multiline=False):
 
 
 # kind -> {field: (check, required, default)}
-FIELDS = {
+FIELDS: dict[str, dict[str, tuple]] = {
     "body": {
         "code": (body_code, True, None),
         "name_zh": (_t(), True, None),
@@ -586,7 +586,7 @@ def _check_cert_no(out, name, errors):
     number = out.get("cert_no")
     if not number:
         return
-    prog, year, body = CERT_NO_RE.fullmatch(number).groups()[:3]
+    prog, year, body = CERT_NO_RE.fullmatch(number).groups()[:3]  # type: ignore[union-attr]  # cert_no() matched it
     expected = f"{out['programme']}-{out['issued'][:4]}-{out['body']}"
     if f"{prog}-{year}-{body}" != expected:
         errors.append(ValidationError(

@@ -29,14 +29,18 @@ report is ``ok`` only when there is none. Formats: ``docs/transparency-log.md``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from registry.core import canonical, keys, lifecycle, rules
+from registry.core.canonical import JSON, JSONObject
 from registry.core.exceptions import RegistryError, SourceMissingError, SourceUnavailableError
 from registry.log import checkpoint, merkle, tiles
+from registry.log.checkpoint import CheckedCheckpoint
 from registry.verify.sources import DirSource, HttpSource, pinned_root
 
 JSONLD_ACTIVE = "https://schema.org/CertificationActive"
@@ -50,34 +54,45 @@ class Finding:
     message: str
     entry: str | None = None
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f"{self.file} [{self.entry}]" if self.entry else self.file
         return f"{where}: {self.message}"
+
+
+class AuditedCheckpoint(TypedDict, total=False):
+    """The checkpoint an audit verified (:attr:`AuditReport.checkpoint`; empty until then)."""
+
+    origin: str
+    size: int
+    root: str            # hex
+    timestamp: int | None
+    text: str
+    age_seconds: int     # once judged fresh
 
 
 @dataclass
 class AuditReport:
     site: str
-    findings: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-    checks: dict = field(default_factory=dict)   # name -> True/False/None (not run)
-    counts: dict = field(default_factory=dict)
-    checkpoint: dict = field(default_factory=dict)
-    statuses: dict = field(default_factory=dict)  # cert_no -> status replayed from the log's events
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checks: dict[str, bool | None] = field(default_factory=dict)   # name -> True/False/None (not run)
+    counts: dict[str, int] = field(default_factory=dict)
+    checkpoint: AuditedCheckpoint = field(default_factory=AuditedCheckpoint)
+    statuses: dict[str, str | None] = field(default_factory=dict)  # cert_no -> status replayed from the log's events
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
-    def fail(self, check, file, message, entry=None):
+    def fail(self, check: str, file: str, message: str, entry: str | None = None) -> None:
         self.findings.append(Finding(file, message, entry))
         self.checks[check] = False
 
-    def passed(self, check):
+    def passed(self, check: str) -> None:
         self.checks.setdefault(check, True)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, JSON]:
         return {"site": self.site, "ok": self.ok, "checks": self.checks, "counts": self.counts,
                 "checkpoint": self.checkpoint, "notes": self.notes, "seconds": self.seconds,
                 "statuses": self.statuses,
@@ -101,22 +116,22 @@ class AuditReport:
 class _Site:
     """Published files from a directory or an http(s) base URL, as bytes."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: str | os.PathLike[str]) -> None:
         text = str(spec)
         self.http = HttpSource(text) if text.startswith(("http://", "https://")) else None
         self.root = None if self.http else Path(text)
         if self.root is not None and not self.root.is_dir():
             raise RegistryError(f"{self.root}: not a directory")
-        self.source = self.http or DirSource(self.root)
+        self.source: DirSource = self.http or DirSource(text)
 
     def data(self, rel: str) -> bytes:
         return self.source.read_bytes(rel)
 
-    def json(self, rel: str):
+    def json(self, rel: str) -> JSON:
         return json.loads(self.data(rel).decode("utf-8"))
 
     def exists(self, rel: str) -> bool:
-        if self.http is None:
+        if self.root is not None:  # a directory (else http)
             return (self.root / rel).exists()
         try:
             self.data(rel)
@@ -125,7 +140,7 @@ class _Site:
             return False
 
 
-def _tile_level_hashes(leaves):
+def _tile_level_hashes(leaves: list[bytes]) -> list[list[bytes]]:
     """Hashes stored at each tile level: level 0 = leaves, level L+1 = roots of 256-groups."""
     levels = [leaves]
     while len(levels[-1]) >= tiles.TILE_WIDTH:
@@ -140,17 +155,36 @@ def _tile_level_hashes(leaves):
     return levels
 
 
+class _Replay(TypedDict):
+    """A certificate's events in the log, replayed (:meth:`_Auditor.events`)."""
+
+    status: str | None
+    events: list[int]            # entry indexes, oldest first
+    last_digest: str | None
+
+
 class _Auditor:
-    def __init__(self, site, report, *, root_key, previous, origin, max_age_days, now):
+    # Set by trust(), checkpoint() and log(), which run first.
+    root_raw: bytes
+    root_id: str
+    root_entry: rules.KeyEntry
+    trust_record: JSONObject
+    keys: dict[JSON, JSONObject]    # key_id (as the trust list gives it) -> entry
+    names: checkpoint.LogNames
+    reader: tiles.TileHashReader
+
+    def __init__(self, site: _Site, report: AuditReport, *, root_key: bytes | str | os.PathLike[str] | None,
+                 previous: str | os.PathLike[str] | None, origin: str | None, max_age_days: int,
+                 now: int) -> None:
         self.site, self.r = site, report
         self.root_key, self.previous, self.origin = root_key, previous, origin
         self.max_age_days, self.now = max_age_days, now
-        self.entries = []        # envelopes, index = seq - 1
-        self.records = []        # decoded payloads
-        self.replay = {}         # cert_no -> {"status", "events": [index], "last_digest"}
+        self.entries: list[JSONObject | None] = []   # envelopes, index = seq - 1
+        self.records: list[JSON] = []                # decoded payloads (None for a bad entry)
+        self.replay: dict[str, _Replay] = {}         # cert_no -> its events replayed
 
     # ------------------------------------------------------------ trust
-    def trust(self):
+    def trust(self) -> bool:
         r = self.r
         if self.root_key is not None:
             root_raw = pinned_root(self.root_key)
@@ -158,7 +192,8 @@ class _Auditor:
             doc = self.site.json("api/root-key.json")
             root_raw = pinned_root(doc["public_key"])
             r.notes.append("root key read from the site itself (api/root-key.json): this trusts the "
-                           "host; pin the scheme's root key with --root-key / 根公钥取自被审计网站，请用 --root-key 固定")
+                           "host; pin the scheme's root key with --root-key / "
+                           "根公钥取自被审计网站，请用 --root-key 固定")
         try:
             env = self.site.json("api/trust-list.json")
             record = keys.verify_envelope(env, canonical.TRUST_LIST, root_raw)
@@ -176,14 +211,16 @@ class _Auditor:
         return True
 
     # ------------------------------------------------------- checkpoint
-    def checkpoint(self):
+    def checkpoint(self) -> CheckedCheckpoint | None:
         r = self.r
+        info: JSON
         try:
             info = self.site.json(checkpoint.LOG_JSON)
         except (SourceMissingError, SourceUnavailableError, ValueError) as e:
             info = {}
             if self.origin is None:
-                r.fail("checkpoint signed by the log key", checkpoint.LOG_JSON, f"unreadable and no --origin given ({e})")
+                r.fail("checkpoint signed by the log key", checkpoint.LOG_JSON,
+                       f"unreadable and no --origin given ({e})")
                 return None
         origin = self.origin or info.get("origin")
         if self.origin is not None and info.get("origin") not in (None, self.origin):
@@ -217,11 +254,11 @@ class _Auditor:
         return checked
 
     # -------------------------------------------------------------- log
-    def log(self, checked):
+    def log(self, checked: CheckedCheckpoint) -> list[bytes] | None:
         r = self.r
         size = checked.size
         reader = tiles.TileHashReader(size, lambda rel: self.site.data(f"{checkpoint.LOG_DIR}/{rel}"))
-        raw = []
+        raw: list[bytes] = []
         for t in tiles.tiles_for_size(size):
             if t.level:
                 continue
@@ -260,7 +297,7 @@ class _Auditor:
         self.reader = reader
         return raw
 
-    def previous_checkpoint(self, checked):
+    def previous_checkpoint(self, checked: CheckedCheckpoint) -> None:
         r = self.r
         name = "consistent with --previous (no rollback, no fork)"
         if self.previous is None:
@@ -289,7 +326,7 @@ class _Auditor:
         r.passed(name)
 
     # ----------------------------------------------------------- events
-    def _key_for(self, rec, env):
+    def _key_for(self, rec: JSON, env: JSONObject) -> bytes:
         """The public key that may sign this event: the rules' (:func:`rules.key_problem`,
         use ``event`` for a certificate's body, ``root_event`` for the root)."""
         kid = env["key_id"]
@@ -305,7 +342,7 @@ class _Auditor:
             raise RegistryError(f"actor {rec.get('actor')!r}, expected the certificate's body {body!r}")
         return canonical.unb64url(entry["public_key"])
 
-    def _log_key(self, env, what):
+    def _log_key(self, env: JSON, what: str) -> JSONObject:
         """The trust-list entry of the key that signed a status statement or snapshot."""
         entry = self.keys.get(env.get("key_id")) if isinstance(env, dict) else None
         if entry is None:
@@ -313,7 +350,7 @@ class _Auditor:
                                 "not a trust-listed key")
         return entry
 
-    def _check_log_key(self, entry, record, what):
+    def _check_log_key(self, entry: JSONObject, record: JSON, what: str) -> None:
         """The rules must let ``entry`` sign a status dated as ``record`` says."""
         try:
             day = rules.cst_date(record.get("as_of")).isoformat()
@@ -323,11 +360,13 @@ class _Auditor:
         if problem:
             raise RegistryError(f"{what}: {problem[0]}")
 
-    def events(self, raw):
+    def events(self, raw: list[bytes]) -> None:
         r = self.r
         bad = 0
         for i, entry in enumerate(raw):
-            where = f"{checkpoint.LOG_DIR}/{tiles.entries_path(i // tiles.TILE_WIDTH, min(tiles.TILE_WIDTH, len(raw) - i // tiles.TILE_WIDTH * tiles.TILE_WIDTH))}"
+            tile = i // tiles.TILE_WIDTH   # the entry bundle holding entry i
+            bundle = tiles.entries_path(tile, min(tiles.TILE_WIDTH, len(raw) - tile * tiles.TILE_WIDTH))
+            where = f"{checkpoint.LOG_DIR}/{bundle}"
             label = f"entry {i}, seq {i + 1}"
             try:
                 env = checkpoint.decode_entry(entry, i)
@@ -362,7 +401,7 @@ class _Auditor:
         r.counts["certificates in the log"] = len(self.replay)
 
     # ----------------------------------------------------- certificates
-    def _revisions(self, rel, cert_no, doc):
+    def _revisions(self, rel: str, cert_no: str, doc: JSON) -> str | None:
         revisions = doc.get("revisions")
         if not isinstance(revisions, list) or not revisions:
             raise RegistryError("no signed revisions")
@@ -382,10 +421,10 @@ class _Auditor:
             prev = canonical.envelope_digest(env)
         return prev
 
-    def certificates(self, size):
+    def certificates(self, size: int) -> None:
         r = self.r
         check = "certificate files agree with the log"
-        statuses = {}
+        statuses: dict[str, str | None] = {}
         for cert_no, info in sorted(self.replay.items()):
             rel = f"api/certificates/{cert_no}.json"
             status = info["status"]
@@ -438,7 +477,7 @@ class _Auditor:
         self.status_json(statuses, size)
         self.pages(statuses)
 
-    def status_json(self, statuses, size):
+    def status_json(self, statuses: dict[str, str | None], size: int) -> None:
         r = self.r
         check = "api/status.json agrees with the log"
         rel = "api/status.json"
@@ -447,12 +486,13 @@ class _Auditor:
             entry = self._log_key(env, "status snapshot")
             snap = keys.verify_envelope(env, canonical.STATUS_SNAPSHOT, canonical.unb64url(entry["public_key"]))
             self._check_log_key(entry, snap, "status snapshot")
-        except (SourceMissingError, SourceUnavailableError, ValueError, RegistryError, AttributeError, TypeError, KeyError) as e:
+        except (SourceMissingError, SourceUnavailableError, ValueError, RegistryError, AttributeError, TypeError,
+                KeyError) as e:
             r.fail(check, rel, str(e))
             return
         if snap.get("last_seq") != size:
             r.fail(check, rel, f"last_seq {snap.get('last_seq')}, the checkpoint's tree has {size} entries")
-        listed = {}
+        listed: dict[JSON, JSON] = {}
         for item in snap.get("certificates", []):
             listed[item.get("cert_no")] = item.get("status")
         for cert_no, status in statuses.items():
@@ -464,7 +504,7 @@ class _Auditor:
             r.fail(check, rel, "certificate has no event in the log", cert_no)
         r.passed(check)
 
-    def change_feed(self, size):
+    def change_feed(self, size: int) -> None:
         r = self.r
         check = "change feed api/events/ agrees with the log"
         try:
@@ -501,14 +541,14 @@ class _Auditor:
                    f"feed holds {seen} events up to seq {index.get('last_seq')}, the log {size}")
         r.passed(check)
 
-    def pages(self, statuses):
+    def pages(self, statuses: dict[str, str | None]) -> None:
         r = self.r
         check = "certificate pages show the replayed status"
         if self.site.root is not None and not (self.site.root / "certificates").is_dir():
             r.checks[check] = None
             r.notes.append("no HTML certificate pages (certificates/<no>/index.html) to check")
             return
-        missing = []
+        missing: list[tuple[str, SourceMissingError]] = []
         for cert_no, status in statuses.items():
             rel = f"certificates/{cert_no}/index.html"
             try:
@@ -533,13 +573,14 @@ class _Auditor:
             r.checks.setdefault(check, None)
             r.notes.append("no HTML certificate pages (certificates/<no>/index.html) to check")
             return
-        for rel, e in missing:
-            r.fail(check, rel, f"unreadable: {e}")
+        for rel, error in missing:
+            r.fail(check, rel, f"unreadable: {error}")
         r.passed(check)
 
 
-def audit(site, *, root_key=None, previous=None, origin=None,
-          max_age_days=checkpoint.DEFAULT_MAX_AGE_DAYS, now=None) -> AuditReport:
+def audit(site: str | os.PathLike[str], *, root_key: bytes | str | os.PathLike[str] | None = None,
+          previous: str | os.PathLike[str] | None = None, origin: str | None = None,
+          max_age_days: int = checkpoint.DEFAULT_MAX_AGE_DAYS, now: float | None = None) -> AuditReport:
     """Audit the site at ``site`` (directory or http(s) URL); never raises on bad files.
 
     ``root_key``: the pinned root (base64url, raw bytes or a root-key.json

@@ -17,13 +17,21 @@ signatures (docs/verification.md, "Batch mode"). A bad row gives
 ``malformed`` with its row number; the run never stops on a row.
 """
 
+from __future__ import annotations
+
+import contextlib
 import csv
+import datetime
 import gc
 import json
+import os
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import NotRequired, Protocol, TextIO, TypeAlias, TypedDict, overload
 
 from registry.core import canonical, clock, keys, parallel, payload, rules
+from registry.core.canonical import JSON, JSONObject
 from registry.core.exceptions import (
     ConfigError,
     PayloadError,
@@ -34,8 +42,8 @@ from registry.core.exceptions import (
 from registry.core.rules import CHECKS, DEFAULT_MAX_AGE_DAYS, Stop
 from registry.log import checkpoint
 from registry.verify.image import decode_image
-from registry.verify.single import check_key_and_signature, load_trust_list, parse_input, public_key
-from registry.verify.sources import open_source, pinned_root
+from registry.verify.single import Checks, Trust, check_key_and_signature, load_trust_list, parse_input, public_key
+from registry.verify.sources import Source, SourceSpec, open_source, pinned_root
 
 INPUT_COLUMNS = ("url", "payload", "cert_no", "image")
 CHUNK = 2000
@@ -44,13 +52,40 @@ _EPOCH = payload.EPOCH.toordinal()
 _MARK_PREFIX = canonical.MARK.encode("ascii") + b"\n"
 
 
-def _days(date_text: str) -> int:
-    import datetime
+Revision: TypeAlias = tuple[str, str, str, str, str]
+"""A snapshot revision: (digest hex, reason, key_id, signed_on, expires)."""
+CertEntry: TypeAlias = tuple[str, str | None, str, tuple[Revision, ...]]
+"""A snapshot certificate: (status, status_date, expires, revisions oldest first)."""
+FastRevision: TypeAlias = tuple[bytes, str, str, int, int]
+"""A revision for :func:`fast_row`: (digest16 bytes, reason, key_id, signed_on days, expires days)."""
+FastKey: TypeAlias = tuple[str | None, int, int, bytes]
+"""A usable body key for :func:`fast_row`: (body, first day, last day, raw public key)."""
 
+
+class RowResult(TypedDict):
+    """One output line of a batch (see the module docstring)."""
+
+    verdict: str
+    cert_no: str | None
+    reason: str
+    reason_zh: str
+    key_id: str | None
+    body: str | None
+    status_as_of: str | None
+    checks: Checks
+    row: NotRequired[int]
+    id: NotRequired[JSON]
+
+
+Job: TypeAlias = tuple[int, JSON, str | None, JSON]
+"""A row to verify: (row number, id, input kind or None for a bad row, value or the error text)."""
+
+
+def _days(date_text: str) -> int:
     return datetime.date.fromisoformat(date_text).toordinal() - _EPOCH
 
 
-def _mark_window(entry):
+def _mark_window(entry: JSONObject) -> tuple[int, int] | None:
     """The days (payload day numbers, inclusive) on which ``entry`` may sign a
     mark (:func:`rules.signing_window`), or None."""
     window = rules.signing_window(entry, "mark")
@@ -62,27 +97,40 @@ def _mark_window(entry):
 class SnapshotIndex:
     """The checked trust list and status snapshot, indexed for per-row lookups."""
 
-    def __init__(self, trust=None, trust_stop=None, certs=None, snapshot_stop=None, as_of=None,
-                 today=None):
+    def __init__(self, trust: Trust | None = None, trust_stop: Stop | None = None,
+                 certs: dict[str, CertEntry] | None = None, snapshot_stop: Stop | None = None,
+                 as_of: str | None = None, today: datetime.date | None = None) -> None:
         self.trust = trust                 # from load_trust_list, or None
         self.trust_stop = trust_stop       # Stop when the trust list failed
         self.certs = certs or {}           # cert_no -> (status, status_date, expires, revisions)
         self.snapshot_stop = snapshot_stop  # Stop when the snapshot failed / is stale
         self.as_of = as_of
         self.today = today
-        self.fast_revisions = {}   # cert_no -> ((digest16 bytes, reason, key_id, signed_on days, expires days), ...)
-        self.fast_keys = {}        # key id bytes -> (body, first day, last day, raw public key) of usable body keys
+        self.fast_revisions: dict[str, tuple[FastRevision, ...]] = {}   # cert_no -> revisions, oldest first
+        self.fast_keys: dict[bytes, FastKey] = {}   # key id bytes -> usable body key
         self.fast = True           # False: every row takes the fully worded path (tests compare the two)
 
 
-def _open_log(src, trust, today, max_age, origin):
+OpenedLog: TypeAlias = tuple[checkpoint.LogNames, checkpoint.CheckedCheckpoint, int]
+"""What :func:`checkpoint.fresh_checkpoint` returns: names, checkpoint, age in seconds."""
+
+
+@overload
+def _open_log(src: Source, trust: Trust, today: datetime.date, max_age: int | datetime.timedelta,
+              origin: str) -> OpenedLog: ...
+@overload
+def _open_log(src: Source, trust: Trust, today: datetime.date, max_age: int | datetime.timedelta,
+              origin: str | None) -> OpenedLog | None: ...
+def _open_log(src: Source, trust: Trust, today: datetime.date, max_age: int | datetime.timedelta,
+              origin: str | None) -> OpenedLog | None:
     """The site's checkpoint, verified and fresh at noon CST of ``today``
     (:func:`checkpoint.fresh_checkpoint`); origin ``origin`` when pinned."""
     return checkpoint.fresh_checkpoint(src, trust["record"], origin=origin, now=clock.noon(today),
                                        max_age_days=rules.max_age_days(max_age))
 
 
-def _open_log_quietly(src, trust, today, max_age, origin=None):
+def _open_log_quietly(src: Source, trust: Trust, today: datetime.date, max_age: int | datetime.timedelta,
+                      origin: str | None = None) -> OpenedLog | None:
     """The site's verified, fresh checkpoint for the freshness rule of a stale
     snapshot (:func:`rules.stale_unless_logged`), or None when there is none
     that verifies."""
@@ -92,7 +140,8 @@ def _open_log_quietly(src, trust, today, max_age, origin=None):
         return None
 
 
-def _check_pinned_log(src, trust, record, today, max_age, origin) -> None:
+def _check_pinned_log(src: Source, trust: Trust, record: JSONObject, today: datetime.date,
+                      max_age: int | datetime.timedelta, origin: str) -> None:
     """Rule 7 with a pinned origin (docs/verification.md, batch mode): the log
     must be published and verify under ``origin``, freshly cosigned, with a
     tree at least as large as the one the snapshot was signed at."""
@@ -108,8 +157,9 @@ def _check_pinned_log(src, trust, record, today, max_age, origin) -> None:
                     "签名真实，但透明日志早于状态快照", "fresh")
 
 
-def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=None,
-               log_origin=None) -> SnapshotIndex:
+def load_index(source: SourceSpec, root_public_key: bytes | str | os.PathLike[str] | None, *,
+               max_age: int | datetime.timedelta = DEFAULT_MAX_AGE_DAYS, today: datetime.date | str | None = None,
+               log_origin: str | None = None) -> SnapshotIndex:
     """Read and check ``api/trust-list.json`` and ``api/status.json`` once;
     with ``log_origin`` pinned, also the log's checkpoint (:func:`_check_pinned_log`).
 
@@ -126,11 +176,11 @@ def load_index(source, root_public_key, *, max_age=DEFAULT_MAX_AGE_DAYS, today=N
             gc.enable()
 
 
-def _load_index(source, root_public_key, *, max_age, today, log_origin) -> SnapshotIndex:
+def _load_index(source: SourceSpec, root_public_key: bytes | str | os.PathLike[str] | None, *,
+                max_age: int | datetime.timedelta, today: datetime.date | str | None,
+                log_origin: str | None) -> SnapshotIndex:
     today = today or clock.today()
     if isinstance(today, str):
-        import datetime
-
         today = datetime.date.fromisoformat(today)
     src = open_source(source)
     index = SnapshotIndex(today=today)
@@ -175,7 +225,9 @@ def _load_index(source, root_public_key, *, max_age, today, log_origin) -> Snaps
             _check_pinned_log(src, index.trust, record, today, max_age, log_origin)
         # One pass, each distinct date converted once: this runs before the
         # workers start, the batch's serial part.
-        certs, fast_revisions, days = {}, {}, {}
+        certs: dict[str, CertEntry] = {}
+        fast_revisions: dict[str, tuple[FastRevision, ...]] = {}
+        days: dict[str, int] = {}
         for c in record["certificates"]:
             revisions = tuple((r["digest"], r["reason"], r["key_id"], r["signed_on"], r["expires"])
                               for r in c["revisions"])
@@ -214,15 +266,16 @@ def _load_index(source, root_public_key, *, max_age, today, log_origin) -> Snaps
     return index
 
 
-def _status_verdict(index, cert_no, entry, result):
+def _status_verdict(index: SnapshotIndex, cert_no: str, entry: CertEntry, result: RowResult) -> tuple[str, str, str]:
     status, status_date, expires, _revs = entry
+    assert index.today is not None, "load_index gives every index its date"
     result["status_as_of"] = index.as_of
     result["checks"]["status"] = True
     result["checks"]["fresh"] = True
     return rules.status_verdict(status, status_date, expires, index.today)
 
 
-def fast_row(index, text):
+def fast_row(index: SnapshotIndex, text: str) -> RowResult | None:
     """The common case, with no per-row allocation beyond need: a well-formed mark
     by a usable key, found in the snapshot. Returns the result dict, or None to
     let :func:`verify_row` decide (and word the reason) for anything unusual.
@@ -250,17 +303,17 @@ def fast_row(index, text):
         return None
     key_hex = key_id.hex()
     wanted = (digest, key_hex, signed_on, expires)
-    for i, r in enumerate(revisions):
+    for i, r in enumerate(revisions):  # noqa: B007 - i (the matched revision) is read after the loop
         if (r[0], r[2], r[3], r[4]) == wanted:
             break
     else:
         return None
     if any(r[1] not in rules.REVISION_KEEPS_MARK for r in revisions[i + 1:]):
         return None
-    result = {"verdict": None, "cert_no": cert_no, "reason": "", "reason_zh": "", "key_id": key_hex,
-              "body": body, "status_as_of": None, "checks": {
-                  "payload": True, "trust_list": True, "key": True, "signature": True, "record": True,
-                  "status": None, "fresh": None}}
+    result: RowResult = {"verdict": "", "cert_no": cert_no, "reason": "", "reason_zh": "", "key_id": key_hex,
+                         "body": body, "status_as_of": None, "checks": {
+                             "payload": True, "trust_list": True, "key": True, "signature": True, "record": True,
+                             "status": None, "fresh": None}}
     try:
         result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(
             index, cert_no, index.certs[cert_no], result)
@@ -269,14 +322,14 @@ def fast_row(index, text):
     return result
 
 
-def verify_row(index, kind, value):
+def verify_row(index: SnapshotIndex, kind: str, value: JSON) -> RowResult:
     """Verify one listing against the index; returns the result dict (never raises)."""
     if index.fast and kind not in {"cert_no", "image"} and isinstance(value, str):
-        result = fast_row(index, value)
-        if result is not None:
-            return result
-    result = {"verdict": "malformed", "cert_no": None, "reason": "", "reason_zh": "",
-              "key_id": None, "body": None, "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
+        fast = fast_row(index, value)
+        if fast is not None:
+            return fast
+    result: RowResult = {"verdict": "malformed", "cert_no": None, "reason": "", "reason_zh": "",
+                         "key_id": None, "body": None, "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
     try:
         if kind == "cert_no":
             # No mark: the listing names a certificate; its status is all we can say.
@@ -302,9 +355,11 @@ def verify_row(index, kind, value):
         mark = parse_input(value)
         checks = result["checks"]
         checks["payload"] = True
-        result["cert_no"], result["key_id"], result["body"] = mark.cert_no, mark.key_id, rules.body_of_cert_no(mark.cert_no)
+        result["cert_no"], result["key_id"] = mark.cert_no, mark.key_id
+        result["body"] = rules.body_of_cert_no(mark.cert_no)
         if index.trust_stop:
             raise index.trust_stop
+        assert index.trust is not None, "load_index sets trust or trust_stop"
         checks["trust_list"] = True
         check_key_and_signature(index.trust, mark, checks)
         if index.snapshot_stop:
@@ -326,7 +381,7 @@ def verify_row(index, kind, value):
         result["verdict"], result["reason"], result["reason_zh"] = stop.verdict, stop.reason, stop.reason_zh
         if stop.check:
             result["checks"][stop.check] = False
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a batch never stops on a row: any failure is that row's verdict
         result["verdict"] = "status_unknown" if result["checks"].get("signature") else "malformed"
         result["reason"] = f"internal error: {type(e).__name__}: {e}"
         result["reason_zh"] = "验证过程出错"
@@ -335,7 +390,7 @@ def verify_row(index, kind, value):
 
 # ------------------------------------------------------------------- input
 
-def row_input(record):
+def row_input(record: JSON) -> tuple[str, JSON]:
     """(kind, value) of a listing, or raise Stop(malformed) naming what is wrong."""
     if not isinstance(record, dict):
         raise Stop("malformed", "row is not an object", "行格式错误", "payload")
@@ -347,18 +402,18 @@ def row_input(record):
                 "行中没有 url/payload/cert_no/image 列", "payload")
 
 
-def read_rows(path):
+def read_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, JSON]]:
     """Yield ``(row_number, record_or_error_text)`` from a CSV or JSONL file.
 
     JSONL when the suffix is ``.jsonl``/``.ndjson`` or the first non-blank
     character is ``{``; CSV (UTF-8, BOM allowed) otherwise.
     """
     path = Path(path)
-    try:
-        handle = open(path, encoding="utf-8-sig", newline="")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot open batch file ({e})") from None
-    with handle:
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(open(path, encoding="utf-8-sig", newline=""))
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot open batch file ({e})") from None
         head = handle.read(4096)
         handle.seek(0)
         if path.suffix.lower() in (".jsonl", ".ndjson") or head.lstrip().startswith("{"):
@@ -378,16 +433,16 @@ def read_rows(path):
                 yield reader.line_num, f"CSV error: {e}"
 
 
-def _work(chunk, index=None):
+def _work(chunk: Sequence[Job], index: SnapshotIndex | None = None) -> tuple[str, int, dict[str, int]]:
     """Verify a chunk of (row, id, kind, value) against ``index`` (in a pool
     worker: the one the parent shared); return JSONL text."""
     index = index or parallel.shared()
     out = []
-    counts = {}
+    counts: dict[str, int] = {}
     dumps = json.dumps
     for row, ident, kind, value in chunk:
         if kind is None:
-            result = {"verdict": "malformed", "cert_no": None, "reason": value,
+            result: RowResult = {"verdict": "malformed", "cert_no": None, "reason": value,
                       "reason_zh": "行格式错误", "key_id": None, "body": None,
                       "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
         else:
@@ -400,8 +455,8 @@ def _work(chunk, index=None):
     return "\n".join(out), len(chunk), counts
 
 
-def _jobs(rows):
-    chunk = []
+def _jobs(rows: Iterable[tuple[int, JSON]]) -> Iterator[list[Job]]:
+    chunk: list[Job] = []
     for row, record in rows:
         if isinstance(record, str):
             chunk.append((row, None, None, record))
@@ -419,9 +474,19 @@ def _jobs(rows):
         yield chunk
 
 
-def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=None,
-                 max_age=DEFAULT_MAX_AGE_DAYS, today=None, progress=False, total=None, log_origin=None,
-                 fast=True):
+class _Progress(Protocol):
+    """The part of a ``tqdm`` bar that :func:`verify_batch` uses."""
+
+    def update(self, n: int) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def verify_batch(rows: Iterable[JSON], snapshot_source: SourceSpec, *,
+                 root_public_key: bytes | str | os.PathLike[str] | None, out: TextIO | None = None,
+                 workers: int | None = None, max_age: int | datetime.timedelta = DEFAULT_MAX_AGE_DAYS,
+                 today: datetime.date | str | None = None, progress: bool = False, total: int | None = None,
+                 log_origin: str | None = None, fast: bool = True) -> dict[str, int]:
     """Verify listings; write JSONL to ``out`` (a text stream) and return verdict counts.
 
     ``rows``: an iterable of ``(row_number, record)`` (see :func:`read_rows`)
@@ -437,15 +502,15 @@ def verify_batch(rows, snapshot_source, *, root_public_key, out=None, workers=No
     rows = iter(rows)
     numbered = ((i, r) if not (isinstance(r, tuple) and len(r) == 2) else r
                 for i, r in enumerate(rows, 1))
-    counts = {}
-    bar = None
+    counts: dict[str, int] = {}
+    bar: _Progress | None = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="row", file=sys.stderr, mininterval=0.5)
     workers = workers or parallel.cpu_count()
 
-    def consume(done):
+    def consume(done: tuple[str, int, dict[str, int]]) -> None:
         text, n, chunk_counts = done
         out.write(text)
         if bar:

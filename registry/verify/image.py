@@ -4,13 +4,17 @@ Only QR codes are read (a mark's frame can look like a short 1D code to a
 reader that tries every format); the first one found is the mark.
 """
 
+from __future__ import annotations
+
+import os
+
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from registry.core.exceptions import PayloadError
 
 
-def decode_image(path) -> str:
+def decode_image(path: str | os.PathLike[str]) -> str:
     """The text of the first QR code in the image file ``path`` (PayloadError otherwise)."""
     try:
         with Image.open(path) as image:

@@ -23,12 +23,19 @@ What a result shows of the certificate (``details["summary"]``) comes from
 the signed current revision, never from a file's unsigned ``summary``.
 """
 
+from __future__ import annotations
+
 import datetime
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeAlias, TypedDict, Unpack
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from registry.core import canonical, clock, keys, lifecycle, payload, records, rules
+from registry.core.canonical import JSON, JSONObject
 from registry.core.exceptions import (
     PayloadError,
     RegistryError,
@@ -37,28 +44,32 @@ from registry.core.exceptions import (
     SourceUnavailableError,
     VerificationError,
 )
+from registry.core.payload import MarkPayload
 from registry.core.rules import CHECKS, DEFAULT_MAX_AGE_DAYS, MEANING, Stop
 from registry.log import checkpoint
-from registry.verify.sources import open_source, pinned_root
+from registry.verify.sources import Source, SourceSpec, open_source, pinned_root
+
+Checks: TypeAlias = dict[str, bool | None]
+"""Each of :data:`rules.CHECKS`: True passed, False failed, None not reached."""
 
 
 @dataclass
 class Verdict:
     verdict: str
-    cert_no: str = None
+    cert_no: str | None = None
     reason: str = ""
     reason_zh: str = ""
-    checks: dict = field(default_factory=lambda: dict.fromkeys(CHECKS))
-    key_id: str = None
-    body: str = None
-    status_as_of: str = None
-    details: dict = field(default_factory=dict)
+    checks: Checks = field(default_factory=lambda: dict.fromkeys(CHECKS))
+    key_id: str | None = None
+    body: str | None = None
+    status_as_of: str | None = None
+    details: dict[str, JSON] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
         return self.verdict == "valid"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, JSON]:
         return {
             "verdict": self.verdict, "cert_no": self.cert_no, "reason": self.reason,
             "reason_zh": self.reason_zh, "checks": dict(self.checks), "key_id": self.key_id,
@@ -68,7 +79,16 @@ class Verdict:
 
 # ----------------------------------------------------------------- helpers
 
-def load_trust_list(source, root_raw: bytes) -> dict:
+class Trust(TypedDict):
+    """A trust list checked against the pinned root (:func:`load_trust_list`)."""
+
+    record: JSONObject              # the signed trust-list record
+    keys: dict[str, JSONObject]     # key_id -> its entry
+    root_raw: bytes
+    root_key_id: str
+
+
+def load_trust_list(source: Source, root_raw: bytes | None) -> Trust:
     """Read and check the trust list; return ``{"record", "keys": {key_id: entry},
     "root_raw", "root_key_id"}``.
 
@@ -85,7 +105,7 @@ def load_trust_list(source, root_raw: bytes) -> dict:
         record = keys.verify_envelope(envelope, canonical.TRUST_LIST, root_raw)
         if record.get("root_key_id") != keys.key_id_of(root_raw):
             raise SignatureError("root_key_id differs from the pinned root")
-        entries = {}
+        entries: dict[str, JSONObject] = {}
         for entry in record["keys"]:
             if not isinstance(entry, dict) or not isinstance(entry.get("key_id"), str):
                 raise SignatureError("a trust list entry has no key_id")
@@ -96,19 +116,19 @@ def load_trust_list(source, root_raw: bytes) -> dict:
             "root_key_id": keys.key_id_of(root_raw)}
 
 
-def body_names(trust: dict) -> dict:
+def body_names(trust: Trust) -> dict[str, tuple[str, str]]:
     """``{body: (name_zh, name_en)}`` from the (root-signed) trust list."""
-    out = {}
+    out: dict[str, tuple[str, str]] = {}
     for entry in trust["keys"].values():
         if entry.get("role") == "body" and isinstance(entry.get("body"), str):
             out.setdefault(entry["body"], (entry.get("body_name_zh") or "", entry.get("body_name_en") or ""))
     return out
 
 
-_PUBLIC_KEYS = {}
+_PUBLIC_KEYS: dict[str, Ed25519PublicKey] = {}
 
 
-def public_key(public_b64: str):
+def public_key(public_b64: str) -> Ed25519PublicKey:
     """Cached ``Ed25519PublicKey`` objects (one per key, not per mark)."""
     obj = _PUBLIC_KEYS.get(public_b64)
     if obj is None:
@@ -117,14 +137,14 @@ def public_key(public_b64: str):
     return obj
 
 
-def mark_signature_ok(entry: dict, mark) -> bool:
+def mark_signature_ok(entry: JSONObject, mark: MarkPayload) -> bool:
     try:
         return mark.verify_signature(canonical.unb64url(entry["public_key"]))
     except (KeyError, TypeError, RegistryError):
         return False
 
 
-def check_key_and_signature(trust: dict, mark, checks: dict):
+def check_key_and_signature(trust: Trust, mark: MarkPayload, checks: Checks) -> None:
     """Rules 2-4 for one mark against a verified trust list; raise ``Stop``.
 
     The key must be listed (else ``unknown_issuer``), usable for this mark
@@ -146,7 +166,7 @@ def check_key_and_signature(trust: dict, mark, checks: dict):
     checks["signature"] = True
 
 
-def parse_input(scanned):
+def parse_input(scanned: object) -> MarkPayload:
     """Rule 1 (and the input rule, :func:`payload.payload_text`): the payload, or Stop(malformed)."""
     try:
         return payload.parse_text(payload.payload_text(scanned))
@@ -156,7 +176,7 @@ def parse_input(scanned):
 
 # -------------------------------------------------------------- the checks
 
-def _check_record(source, mark, trust, result):
+def _check_record(source: Source, mark: MarkPayload, trust: Trust, result: Verdict) -> JSONObject:
     """Rule 5: the published certificate file has a genuine revision matching the mark."""
     try:
         text = source.read(f"api/certificates/{mark.cert_no}.json")
@@ -167,7 +187,7 @@ def _check_record(source, mark, trust, result):
         raise Stop("status_unknown", f"signature genuine, status could not be fetched ({e})",
                    "签名真实，但无法获取证书状态", "record") from None
     try:
-        doc = json.loads(text)
+        doc: JSONObject = json.loads(text)
         revisions = doc["revisions"]
         if not isinstance(revisions, list) or not revisions:
             raise ValueError("revisions must be a non-empty list")
@@ -200,7 +220,7 @@ def _check_record(source, mark, trust, result):
     return doc
 
 
-def revision_reasons(doc, cert_no, trust, indexes) -> list:
+def revision_reasons(doc: JSONObject, cert_no: str, trust: Trust, indexes: Iterable[int]) -> list[str]:
     """The reason (revising event type) of each revision in ``indexes`` (0-based),
     taken from the certificate's verified events: a revising event
     (``lifecycle.REVISING_EVENTS``) cites the ``record_digest`` of the revision
@@ -211,14 +231,14 @@ def revision_reasons(doc, cert_no, trust, indexes) -> list:
     if not indexes:
         return []
     replayed = replay_events(doc, cert_no, trust)
-    made = {}
+    made: dict[str, str] = {}
     for rec in replayed["records"]:
         if rec.get("type") in lifecycle.REVISING_EVENTS and isinstance(rec.get("record_digest"), str):
             made.setdefault(rec["record_digest"], rec["type"])
     out = []
     for j in indexes:
         try:
-            digest = canonical.envelope_digest(doc["revisions"][j])
+            digest: str | None = canonical.envelope_digest(doc["revisions"][j])
         except (KeyError, TypeError, AttributeError):
             digest = None
         if digest not in made:
@@ -229,18 +249,28 @@ def revision_reasons(doc, cert_no, trust, indexes) -> list:
     return out
 
 
-def _signed_on(envelope) -> str:
+def _signed_on(envelope: JSON) -> str:
     try:
-        return json.loads(envelope["payload"])["signed_on"]
+        signed_on: str = json.loads(envelope["payload"])["signed_on"]
+        return signed_on
     except (ValueError, KeyError, TypeError):
         return "?"
 
 
-def _status_unknown(reason, reason_zh="签名真实，但证书状态无法确认", check="status"):
+def _status_unknown(reason: str, reason_zh: str = "签名真实，但证书状态无法确认", check: str = "status") -> Stop:
     return Stop("status_unknown", reason, reason_zh, check)
 
 
-def replay_events(doc, cert_no, trust) -> dict:
+class Replayed(TypedDict):
+    """A certificate's verified events replayed (:func:`replay_events`)."""
+
+    status: str
+    status_date: str | None
+    last_seq: int
+    records: list[JSON]         # the events' verified payloads, oldest first
+
+
+def replay_events(doc: JSONObject, cert_no: str, trust: Trust) -> Replayed:
     """Rule 6: verify every event (signed by a key the rules let sign the
     certificate's events on its date), check the chain, and replay it.
     Returns ``{"status", "status_date", "last_seq", "records"}``."""
@@ -248,7 +278,9 @@ def replay_events(doc, cert_no, trust) -> dict:
     if not isinstance(events, list) or not events:
         raise _status_unknown("no signed events in the certificate file")
     body = rules.body_of_cert_no(cert_no)
-    prev_digest, prev_seq, records = None, 0, []
+    prev_digest: str | None = None
+    prev_seq = 0
+    records: list[JSON] = []
     for n, env in enumerate(events, 1):
         try:
             entry = trust["keys"].get(env.get("key_id"))
@@ -276,13 +308,14 @@ def replay_events(doc, cert_no, trust) -> dict:
     return {"status": status, "status_date": since, "last_seq": prev_seq, "records": records}
 
 
-def _check_statement(doc, cert_no, replayed, trust) -> dict:
+def _check_statement(doc: JSONObject, cert_no: str, replayed: Replayed, trust: Trust) -> JSON:
     """Rule 6: the log-signed status statement agrees with the replay."""
     env = doc.get("status_statement")
     try:
         if not isinstance(env, dict):
             raise SignatureError("no status statement")
-        entry = trust["keys"].get(env.get("key_id"))
+        key_id: JSON = env.get("key_id")
+        entry = trust["keys"].get(key_id)
         if entry is None:
             raise SignatureError(f"signed by {env.get('key_id')!r}, not in the trust list")
         stmt = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
@@ -299,7 +332,8 @@ def _check_statement(doc, cert_no, replayed, trust) -> dict:
     return stmt
 
 
-def _check_status(source, doc, cert_no, trust, result, today, max_age_days, log_origin=None):
+def _check_status(source: Source, doc: JSONObject, cert_no: str, trust: Trust, result: Verdict,
+                  today: datetime.date, max_age_days: int, log_origin: str | None = None) -> tuple[str, str, str]:
     replayed = replay_events(doc, cert_no, trust)
     result.details["status_date"] = replayed["status_date"]
     if source.fresh_by_definition:
@@ -329,7 +363,7 @@ def _check_status(source, doc, cert_no, trust, result, today, max_age_days, log_
                                 note=result.details if result.details.get("note") else None)
 
 
-def log_required(trust, log_origin) -> bool:
+def log_required(trust: Trust, log_origin: str | None) -> bool:
     """Whether a missing log must make the status unknown (rule: no silent skip).
 
     A pinned origin always requires it; so does a trust list with a
@@ -338,7 +372,8 @@ def log_required(trust, log_origin) -> bool:
     return bool(log_origin) or any(e.get("role") == "timestamp" for e in trust["keys"].values())
 
 
-def _check_log(source, doc, trust, result, today, max_age_days, log_origin=None):
+def _check_log(source: Source, doc: JSONObject, trust: Trust, result: Verdict, today: datetime.date,
+               max_age_days: int, log_origin: str | None = None) -> checkpoint.LogCheck | None:
     """Transparency log step (registry/log/checkpoint.py, docs/transparency-log.md): the
     checkpoint must be signed by a trust-listed log key under the origin
     (``log_origin`` pinned, else ``api/log.json``), freshly cosigned (judged at
@@ -360,8 +395,10 @@ def _check_log(source, doc, trust, result, today, max_age_days, log_origin=None)
     return log
 
 
-def verification_result(text_or_url, source, *, root_public_key=None, max_age=DEFAULT_MAX_AGE_DAYS,
-                        today=None, log_origin=None) -> Verdict:
+def verification_result(text_or_url: object, source: SourceSpec, *,
+                        root_public_key: bytes | str | os.PathLike[str] | None = None,
+                        max_age: int | datetime.timedelta = DEFAULT_MAX_AGE_DAYS,
+                        today: datetime.date | str | None = None, log_origin: str | None = None) -> Verdict:
     """Verify a mark URL or payload text against ``source``; never raises on bad input.
 
     ``source``: a directory, http(s) URL, registry ``.db`` path or a source
@@ -404,7 +441,7 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
         result.verdict, result.reason, result.reason_zh = stop.verdict, stop.reason, stop.reason_zh
         if stop.check:
             result.checks[stop.check] = False
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - never raises on bad input: any failure becomes the verdict
         result.verdict = "status_unknown" if result.checks.get("signature") else "malformed"
         result.reason = f"internal error while verifying: {type(e).__name__}: {e}"
         result.reason_zh = "验证过程出错"
@@ -413,7 +450,16 @@ def verification_result(text_or_url, source, *, root_public_key=None, max_age=DE
     return result
 
 
-def verify(text_or_url, source, **options) -> Verdict:
+class Options(TypedDict, total=False):
+    """The keyword options of :func:`verification_result`, for :func:`verify`."""
+
+    root_public_key: bytes | str | os.PathLike[str] | None
+    max_age: int | datetime.timedelta
+    today: datetime.date | str | None
+    log_origin: str | None
+
+
+def verify(text_or_url: object, source: SourceSpec, **options: Unpack[Options]) -> Verdict:
     """Like :func:`verification_result`, but raises VerificationError unless valid."""
     result = verification_result(text_or_url, source, **options)
     if result.verdict != "valid":

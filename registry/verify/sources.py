@@ -10,9 +10,13 @@ that *is* the registry (``szzz verify --db``, :mod:`registry.publish.dbsource`):
 its statuses need no status statement and no freshness check.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol, TypeAlias
 
 from registry.core import canonical, keys
 from registry.core.exceptions import ConfigError, SourceMissingError, SourceUnavailableError
@@ -20,12 +24,27 @@ from registry.core.exceptions import ConfigError, SourceMissingError, SourceUnav
 HTTP_TIMEOUT = 5.0       # seconds; a slow site gives status_unknown, not a hang
 
 
+class Source(Protocol):
+    """What every verifier reads published files through (see the module docstring):
+    :class:`DirSource` and its kin here, and :class:`registry.publish.dbsource.DbSource`."""
+
+    fresh_by_definition: bool
+
+    def read_bytes(self, name: str) -> bytes:
+        """The published file ``name``; SourceMissingError / SourceUnavailableError."""
+        ...
+
+    def read(self, name: str) -> str:
+        """The published file ``name`` as UTF-8 text; the same errors."""
+        ...
+
+
 class DirSource:
     """Published files in a directory (a site root or a snapshot ``--out`` dir)."""
 
     fresh_by_definition = False
 
-    def __init__(self, root):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     def read_bytes(self, name: str) -> bytes:
@@ -45,23 +64,23 @@ class DirSource:
         except UnicodeDecodeError:
             raise SourceUnavailableError(f"{name}: not UTF-8") from None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DirSource({str(self.root)!r})"
 
 
 class FilesSource(DirSource):
     """Published files held in memory: ``{"api/trust-list.json": text, ...}``."""
 
-    def __init__(self, files: dict):
+    def __init__(self, files: Mapping[str, str | bytes]) -> None:
         self.files = files
 
-    def read_bytes(self, name):
+    def read_bytes(self, name: str) -> bytes:
         if name not in self.files:
             raise SourceMissingError(f"{name}: not among the files")
         value = self.files[name]
         return value if isinstance(value, bytes) else value.encode("utf-8")
 
-    def read(self, name):
+    def read(self, name: str) -> str:
         value = self.files.get(name)
         return value if isinstance(value, str) else super().read(name)
 
@@ -69,13 +88,13 @@ class FilesSource(DirSource):
 class HttpSource(DirSource):
     """Published files on a web site (``<base>/api/...``), fetched with httpx."""
 
-    def __init__(self, base_url: str, timeout: float = HTTP_TIMEOUT):
+    def __init__(self, base_url: str, timeout: float = HTTP_TIMEOUT) -> None:
         import httpx
 
         self.base = base_url.rstrip("/") + "/"
         self.client = httpx.Client(timeout=timeout, follow_redirects=True)
 
-    def read_bytes(self, name):
+    def read_bytes(self, name: str) -> bytes:
         import httpx
 
         url = self.base + name
@@ -89,11 +108,16 @@ class HttpSource(DirSource):
             raise SourceUnavailableError(f"{url}: HTTP {response.status_code}")
         return response.content
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"HttpSource({self.base!r})"
 
 
-def open_source(spec):
+SourceSpec: TypeAlias = "DirSource | dict[str, str | bytes] | str | os.PathLike[str]"
+"""What :func:`open_source` accepts: a source object, files in a dict, an
+http(s) URL or the path of a site directory."""
+
+
+def open_source(spec: SourceSpec) -> DirSource:
     """A source from ``spec``: a source object, files in a dict, an http(s) URL or a
     site directory (ConfigError for a path that is a file: a registry database
     is read with :class:`registry.publish.dbsource.DbSource`, ``szzz verify --db``)."""
@@ -111,7 +135,7 @@ def open_source(spec):
     return DirSource(path)
 
 
-def pinned_root(value) -> bytes:
+def pinned_root(value: bytes | str | os.PathLike[str]) -> bytes:
     """The pinned root public key from raw bytes, base64url text, or a root-key.json path."""
     if isinstance(value, bytes):
         raw = value
