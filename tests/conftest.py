@@ -14,6 +14,10 @@ Fixture names are a contract other suites code against:
                          need several contexts (e.g. phone + desktop).
 ``serve_dir`` (function) factory ``serve_dir(path) -> "http://127.0.0.1:PORT"``: a real
                          ThreadingHTTPServer on loopback, stopped at teardown.
+``make_registry`` (session) factory ``make_registry(**options) -> builders.Built``: a real
+                         registry (tests/builders.py, ``build_registry(base, **options)``),
+                         built once per session for each set of options; every call gets
+                         its own copy in a fresh directory, free to change it.
 
 Sync Playwright and pytest-asyncio in one session
 -------------------------------------------------
@@ -46,6 +50,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+import builders
 from helpers import CHROMIUM_ARGS, chromium_executable
 
 REPO_ROOT = TESTS_DIR.parent
@@ -278,3 +283,19 @@ def serve_dir() -> Iterator[Callable[[str | os.PathLike[str]], str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- #
+# Registries
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="session")
+def make_registry(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., builders.Built]:
+    built: dict[tuple, builders.Built] = {}
+
+    def make(**options: Any) -> builders.Built:
+        key = tuple(sorted(options.items()))
+        if key not in built:
+            built[key] = builders.build_registry(tmp_path_factory.mktemp("registry-original"), **options)
+        return built[key].copy_to(tmp_path_factory.mktemp("registry"))
+
+    return make

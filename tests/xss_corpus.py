@@ -14,13 +14,10 @@ payloads are in :data:`REFUSED_STRINGS` for tests of validation, not in the
 registry.
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "registry"))
-
-from registry_testkit import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY
-from registry_testkit import make_uscc as _uscc
+from builders import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY
+from builders import make_uscc as _uscc
 
 XSS_STRINGS = [
     "<script>window.__xss=1</script>",

@@ -16,19 +16,16 @@ import json
 import re
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from builders import PORTAL_REGISTRY
 from helpers import assert_no_js_errors
 from xss_corpus import XSS_STRINGS, xss_registry
 
 import publish
 from registry.publish import sitesearch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "portal"))
-from portal_registry import revoked_and_suspended
 
 pytestmark = pytest.mark.browser
 
@@ -82,12 +79,10 @@ def vector_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("search-demo")
-    reg = revoked_and_suspended(tmp)
-    reg["www"] = tmp / "www"
-    reg["site"] = build(reg["db"], tmp / "www" / SUB)
-    return reg
+def demo(make_registry) -> dict:
+    built = make_registry(**PORTAL_REGISTRY)
+    return {"db": built.db, "suspended": built.suspended, "www": built.base / "www",
+            "site": build(built.db, built.base / "www" / SUB)}
 
 
 @pytest.fixture(scope="module")

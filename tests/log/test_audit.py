@@ -13,7 +13,7 @@ import base64
 import json
 import shutil
 
-import log_site
+import builders
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,17 +22,17 @@ from registry.cli.audit import audit_command
 from registry.log import checkpoint, note
 from registry.verify import audit
 
-NOW = log_site.NOW
+NOW = builders.NOW
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(make_registry, tmp_path_factory):
     base = tmp_path_factory.mktemp("audit")
-    db, keys_dir = base / "registry.db", base / "keys"
-    certs = log_site.make_registry(db, keys_dir)
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
     site = base / "site1"
     state = base / "state" / "checkpoint"
-    log_site.publish_api(db, keys_dir, site, state_file=state)
+    builders.publish_api(db, keys_dir, site, state_file=state)
     saved = base / "saved-checkpoint"
     shutil.copyfile(site / "log" / "checkpoint", saved)
     root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
@@ -56,13 +56,13 @@ def failed(report):
 def republish_tampered(world, tmp_path, sql=None, params=(), resign=None):
     """Copy the registry, tamper with it, publish it into a fresh site (no previous state)."""
     db = tmp_path / "tampered.db"
-    log_site.copy_registry(world["db"], db)
+    builders.copy_registry(world["db"], db)
     if sql:
-        log_site.tamper(db, sql, params)
+        builders.tamper(db, sql, params)
     for seq, changes in resign or ():
-        log_site.resign_event(db, world["keys"], seq, changes)
+        builders.resign_event(db, world["keys"], seq, changes)
     site = tmp_path / "site2"
-    log_site.publish_api(db, world["keys"], site)
+    builders.publish_api(db, world["keys"], site)
     return db, site
 
 
@@ -99,7 +99,7 @@ def test_cli_exit_codes_json_and_host_trust_note(world, tmp_path):
     assert any("trusts the host" in n for n in doc["notes"])
     assert (tmp_path / "cp").read_text() == (world["site"] / "log" / "checkpoint").read_text()
     stale = runner.invoke(audit_command, [str(world["site"]), "--root-key", world["root"],
-                                          "--now", str(NOW + 30 * log_site.DAY)])
+                                          "--now", str(NOW + 30 * builders.DAY)])
     assert stale.exit_code == 1
     assert "log/checkpoint" in stale.output and "stale" in stale.output
 
@@ -131,13 +131,13 @@ def test_event_removed_is_a_rollback(world, tmp_path):
     cert = world["certs"]["suspended"]
     last = event_seqs(world["db"], cert)[-1]
     db = tmp_path / "tampered.db"
-    log_site.copy_registry(world["db"], db)
+    builders.copy_registry(world["db"], db)
     # Remove the suspension and every later event, and make the cache agree.
-    log_site.tamper(db, "delete from events where seq >= ?", [last])
-    log_site.tamper(db, "update certificates set status = 'valid', last_seq = ? where cert_no = ?",
+    builders.tamper(db, "delete from events where seq >= ?", [last])
+    builders.tamper(db, "update certificates set status = 'valid', last_seq = ? where cert_no = ?",
                     [event_seqs(db, cert)[-1], cert])
     site = tmp_path / "site2"
-    log_site.publish_api(db, world["keys"], site)
+    builders.publish_api(db, world["keys"], site)
     text = failed(run_audit(world, site, previous=world["saved"]))
     assert "rolled back" in text and "log/checkpoint" in text
 
@@ -154,7 +154,7 @@ def test_events_reordered_breaks_consistency(world, tmp_path):
 
 
 def test_events_reordered_without_resigning_is_named(world, tmp_path):
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     # Swap entries 0 and 1 inside the entry bundle and rebuild the tiles: the
     # tree no longer matches the signed checkpoint, and each entry's seq is wrong.
     from registry.log import tiles
@@ -171,12 +171,12 @@ def test_events_reordered_without_resigning_is_named(world, tmp_path):
 def test_certificate_unrevoked_without_event_publishes_the_replay(world, tmp_path):
     cert = world["certs"]["revoked"]
     db = tmp_path / "tampered.db"
-    log_site.copy_registry(world["db"], db)
-    log_site.tamper(db, "update certificates set status = 'valid' where cert_no = ?", [cert])
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    builders.copy_registry(world["db"], db)
+    builders.tamper(db, "update certificates set status = 'valid' where cert_no = ?", [cert])
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     # The operator republishes into the same site: the writers take every status
     # from the replay of the signed events, never from the cached column ...
-    log_site.publish_api(db, world["keys"], site, previous_site=site)
+    builders.publish_api(db, world["keys"], site, previous_site=site)
     doc = json.loads((site / "api" / "certificates" / f"{cert}.json").read_text())
     assert doc["status"] == "revoked"
     # ... so the output says what the events say, and the audit agrees.
@@ -186,7 +186,7 @@ def test_certificate_unrevoked_without_event_publishes_the_replay(world, tmp_pat
 
 def test_host_that_unrevokes_a_certificate_file_is_named(world, tmp_path):
     cert = world["certs"]["revoked"]
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     path = site / "api" / "certificates" / f"{cert}.json"
     doc = json.loads(path.read_text())
     doc["status"] = "valid"
@@ -197,10 +197,10 @@ def test_host_that_unrevokes_a_certificate_file_is_named(world, tmp_path):
 
 def test_rolled_back_checkpoint(world, tmp_path):
     db = tmp_path / "grown.db"
-    log_site.copy_registry(world["db"], db)
-    log_site.add_events(db, world["keys"], world["certs"]["valid"], 2)
+    builders.copy_registry(world["db"], db)
+    builders.add_events(db, world["keys"], world["certs"]["valid"], 2)
     newer = tmp_path / "site-newer"
-    log_site.publish_api(db, world["keys"], newer, previous_site=world["site"])
+    builders.publish_api(db, world["keys"], newer, previous_site=world["site"])
     assert run_audit(world, newer, previous=world["saved"]).ok
     # The host goes back to serving the older site: an auditor who kept the
     # newer checkpoint sees the rollback.
@@ -216,16 +216,16 @@ def _trust(world):
 
 
 def test_stale_and_future_checkpoints(world):
-    text = failed(run_audit(world, world["site"], now=NOW + 8 * log_site.DAY))
+    text = failed(run_audit(world, world["site"], now=NOW + 8 * builders.DAY))
     assert "log/checkpoint: checkpoint cosigned at" in text and "is stale" in text
-    assert run_audit(world, world["site"], now=NOW + 6 * log_site.DAY).ok
-    text = failed(run_audit(world, world["site"], now=NOW - 2 * log_site.DAY))
+    assert run_audit(world, world["site"], now=NOW + 6 * builders.DAY).ok
+    text = failed(run_audit(world, world["site"], now=NOW - 2 * builders.DAY))
     assert "in the future" in text
 
 
 @pytest.mark.parametrize("target", ["tile/0/000.p/", "tile/entries/000.p/"])
 def test_tile_with_a_flipped_bit(world, tmp_path, target):
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     path = next(p for p in (site / "log").rglob("*") if p.is_file() and
                 p.relative_to(site / "log").as_posix().startswith(target))
     data = bytearray(path.read_bytes())
@@ -242,7 +242,7 @@ def test_tile_with_a_flipped_bit(world, tmp_path, target):
 
 
 def test_checkpoint_signed_by_unknown_key(world, tmp_path):
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     cp_path = site / "log" / "checkpoint"
     body = cp_path.read_text().split("\n\n")[0] + "\n"
     rogue = note.Signer(world["origin"], Ed25519PrivateKey.generate())
@@ -253,7 +253,7 @@ def test_checkpoint_signed_by_unknown_key(world, tmp_path):
 
 def test_checkpoint_for_another_tree_is_refused(world, tmp_path):
     """A checkpoint genuinely signed for a different root (e.g. from a fork) fails the tree check."""
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     cp = (site / "log" / "checkpoint").read_text()
     lines = cp.split("\n")
     lines[2] = base64.b64encode(bytes(32)).decode()
@@ -263,7 +263,7 @@ def test_checkpoint_for_another_tree_is_refused(world, tmp_path):
 
 
 def test_change_feed_and_certificate_file_disagreeing_with_log(world, tmp_path):
-    site = log_site.copy_site(world["site"], tmp_path / "site2")
+    site = builders.copy_site(world["site"], tmp_path / "site2")
     cert = world["certs"]["valid"]
     path = site / "api" / "certificates" / f"{cert}.json"
     doc = json.loads(path.read_text())

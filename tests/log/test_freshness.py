@@ -18,9 +18,10 @@ import shutil
 import sys
 import time
 
-import log_site
+import builders
 import pytest
 from click.testing import CliRunner
+from helpers import REPO_ROOT
 
 from registry import verify
 from registry.cli import cli
@@ -28,12 +29,12 @@ from registry.core import canonical, keys
 from registry.log import checkpoint
 from registry.publish import api
 from registry.publish import log as publish_log
+from registry.store import schema
 from registry.verify import batch, sources
 
-REPO = log_site.REPO
-VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
+VECTORS = json.loads((REPO_ROOT / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
 LOG_SITE = VECTORS["log_site"]
-DAY = log_site.DAY
+DAY = builders.DAY
 
 
 def log_site_files() -> dict:
@@ -180,12 +181,12 @@ def single_on(site, text, today):
 # ------------------------------------------------- a real quiet registry, end to end
 
 @pytest.fixture(scope="module")
-def quiet(tmp_path_factory):
-    return log_site.published(tmp_path_factory.mktemp("quiet"))
+def quiet(make_registry):
+    return builders.published(make_registry(**builders.LOG_REGISTRY))
 
 
 def day_after(days):
-    return datetime.datetime.fromtimestamp(log_site.NOW + days * DAY, checkpoint.clock.CST).date()
+    return datetime.datetime.fromtimestamp(builders.NOW + days * DAY, checkpoint.clock.CST).date()
 
 
 def check(q, site, days, **kw):
@@ -193,15 +194,15 @@ def check(q, site, days, **kw):
 
 
 def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
-    site = log_site.copy_site(quiet["site"], tmp_path / "site")
+    site = builders.copy_site(quiet["site"], tmp_path / "site")
     assert check(quiet, site, 0).verdict == "valid"
     r = check(quiet, site, 10)
     assert r.verdict == "status_unknown" and "is stale" in r.reason  # nothing refreshed it
     # `publish.py refresh` (publish_log.refresh_site): re-cosign with a new time, no rebuild.
-    registry = log_site.sqlite_db(quiet["db"])
+    registry = schema.connect(quiet["db"])
     try:
-        publish_log.refresh_site(site, quiet["keys"], log_site.PASSPHRASE, registry_db=registry,
-                          timestamp=log_site.NOW + 10 * DAY)
+        publish_log.refresh_site(site, quiet["keys"], builders.PASSPHRASE, registry_db=registry,
+                          timestamp=builders.NOW + 10 * DAY)
     finally:
         registry.conn.close()
     r = check(quiet, site, 10)
@@ -223,14 +224,14 @@ def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
 def test_events_since_the_statement_are_not_hidden_by_a_fresh_checkpoint(quiet, tmp_path):
     """The host serves old statements with a newer (larger) checkpoint: status_unknown."""
     db = tmp_path / "registry.db"
-    log_site.copy_registry(quiet["db"], db)
-    site = log_site.copy_site(quiet["site"], tmp_path / "site")
-    log_site.add_events(db, quiet["keys"], quiet["certs"]["valid"])  # the host keeps serving the old file
-    log_signer, ts_signer = log_site.signers(db, quiet["keys"])
-    conn = log_site.sqlite_db(db)
+    builders.copy_registry(quiet["db"], db)
+    site = builders.copy_site(quiet["site"], tmp_path / "site")
+    builders.add_events(db, quiet["keys"], quiet["certs"]["valid"])  # the host keeps serving the old file
+    log_signer, ts_signer = builders.signers(db, quiet["keys"])
+    conn = schema.connect(db)
     try:  # the log is rebuilt (one more entry) and cosigned today; statements are not
         shutil.rmtree(site / "log")
-        publish_log.publish_log(conn, site, log_signer, ts_signer, timestamp=log_site.NOW + 10 * DAY)
+        publish_log.publish_log(conn, site, log_signer, ts_signer, timestamp=builders.NOW + 10 * DAY)
     finally:
         conn.conn.close()
     r = check(quiet, site, 10)
@@ -276,14 +277,14 @@ def test_a_revision_no_signed_event_created_is_status_unknown():
 def test_serve_refresh_makes_an_old_registry_current_today(quiet, tmp_path):
     """`publish.py serve` cosigns the served checkpoint with the wall clock, so an
     old registry (statements dated 2025-06-02) verifies today as valid."""
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO_ROOT))
 
     out = tmp_path / "output"
     shutil.copytree(quiet["site"], tmp_path / "build" / "site")
     out.symlink_to(tmp_path / "build")
     today = checkpoint.clock.today()
     assert check_today(quiet, out / "site", today).verdict == "status_unknown"
-    result = publish_log.refresh_served(out, quiet["db"], quiet["keys"], log_site.PASSPHRASE)
+    result = publish_log.refresh_served(out, quiet["db"], quiet["keys"], builders.PASSPHRASE)
     assert result is not None and abs(result["timestamp"] - time.time()) < 600
     r = check_today(quiet, out / "site", today)
     assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason

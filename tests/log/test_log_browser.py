@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import log_site
+import builders
 import pytest
 from helpers import VERIFIER_ASSETS, assert_no_js_errors
 
@@ -24,7 +24,7 @@ from registry.publish import webverifier
 
 pytestmark = pytest.mark.browser
 
-NOW = log_site.NOW
+NOW = builders.NOW
 TODAY = datetime.datetime.fromtimestamp(NOW, checkpoint.clock.CST).date().isoformat()
 ORIGIN = "szzz.example.cn/log"
 DONE = "document.documentElement.dataset.state === 'done'"
@@ -35,16 +35,16 @@ def install(site: Path, root_key: str):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(make_registry, tmp_path_factory):
     base = tmp_path_factory.mktemp("logbrowser")
-    db, keys_dir = base / "registry.db", base / "keys"
-    certs = log_site.make_registry(db, keys_dir)
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
     # Version 1 of the site, then a grown registry published as version 2.
     old = base / "old"
-    log_site.publish_api(db, keys_dir, old)
-    log_site.add_events(db, keys_dir, certs["valid"], 3)
+    builders.publish_api(db, keys_dir, old)
+    builders.add_events(db, keys_dir, certs["valid"], 3)
     new = base / "new"
-    log_site.publish_api(db, keys_dir, new, previous_site=old, timestamp=NOW + 60)
+    builders.publish_api(db, keys_dir, new, previous_site=old, timestamp=NOW + 60)
     root = json.loads((new / "api" / "root-key.json").read_text())["public_key"]
     conn = sqlite3.connect(db)
     mark = conn.execute("select mark_payload from certificates where cert_no = ?", [certs["valid"]]).fetchone()[0]
@@ -116,7 +116,7 @@ def test_forked_checkpoint_is_refused(world, page, serve_dir, tmp_path):
     site, url = serve_copy(world, serve_dir, tmp_path, "old")
     assert open_mark(page, url, world["mark"])["verdict"] == "valid"
     # A same-size tree with a different root, genuinely signed by the log key (a fork).
-    log_signer, ts_signer = log_site.signers(world["db"], world["keys"])
+    log_signer, ts_signer = builders.signers(world["db"], world["keys"])
     cp_text = (site / "log" / "checkpoint").read_text()
     lines = cp_text.split("\n")
     body = f"{lines[0]}\n{lines[1]}\n{'A' * 43}=\n"
@@ -131,11 +131,11 @@ def test_forked_checkpoint_is_refused(world, page, serve_dir, tmp_path):
 
 def test_stale_checkpoint_is_status_unknown(world, page, serve_dir, tmp_path):
     site, url = serve_copy(world, serve_dir, tmp_path)
-    _, ts_signer = log_site.signers(world["db"], world["keys"])
+    _, ts_signer = builders.signers(world["db"], world["keys"])
     path = site / "log" / "checkpoint"
     path.write_text(note.add_signatures(path.read_text(), [
         checkpoint.note_signer(ts_signer, "szzz.example.cn/timestamp", note.KEY_TYPE_COSIGNATURE)],
-        timestamp=NOW - 9 * log_site.DAY))
+        timestamp=NOW - 9 * builders.DAY))
     got = open_mark(page, url, world["mark"])
     assert got["verdict"] == "status_unknown", got
     assert got["checks"]["log-fresh"] == "false" and "stale" in got["reason"]

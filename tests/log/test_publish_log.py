@@ -15,19 +15,19 @@ import shutil
 import sys
 from pathlib import Path
 
-import log_site
+import builders
 import pytest
+from helpers import REPO_ROOT
 
 from registry.core.exceptions import LogForkError, RegistryError
 from registry.log import checkpoint, note
 from registry.publish import log as publish_log
 from registry.verify import audit
 
-REPO = log_site.REPO
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO_ROOT))
 import publish
 
-SDE = log_site.NOW
+SDE = builders.NOW
 
 
 def tree_digest(root: Path, skip=()) -> dict:
@@ -40,13 +40,13 @@ def tree_digest(root: Path, skip=()) -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(make_registry, tmp_path_factory):
     base = tmp_path_factory.mktemp("publish")
-    db, keys_dir = base / "registry.db", base / "keys"
-    certs = log_site.make_registry(db, keys_dir)
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", str(SDE))
-        summary = publish.build(db, base / "out", keys_dir=keys_dir, passphrase=log_site.PASSPHRASE)
+        summary = publish.build(db, base / "out", keys_dir=keys_dir, passphrase=builders.PASSPHRASE)
     site = base / "out" / "site"
     root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
     return {"base": base, "db": db, "keys": keys_dir, "out": base / "out", "site": site,
@@ -72,7 +72,7 @@ def test_publish_writes_a_log_that_audits_clean_pages_included(built):
 
 def test_two_builds_with_source_date_epoch_are_byte_identical(built, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
-    publish.build(built["db"], tmp_path / "out", keys_dir=built["keys"], passphrase=log_site.PASSPHRASE)
+    publish.build(built["db"], tmp_path / "out", keys_dir=built["keys"], passphrase=builders.PASSPHRASE)
     first, second = tree_digest(built["site"]), tree_digest(tmp_path / "out" / "site")
     assert first.keys() == second.keys()
     differing = sorted(k for k in first if first[k] != second[k])
@@ -84,11 +84,11 @@ def test_publish_refuses_a_registry_that_rewrote_history(built, tmp_path, monkey
     out = copy_output(built, tmp_path)
     before = (out / "site" / "log" / "checkpoint").read_text()
     db = tmp_path / "tampered.db"
-    log_site.copy_registry(built["db"], db)
+    builders.copy_registry(built["db"], db)
     seq = log_site_event(db, built["certs"]["revoked"])
-    log_site.resign_event(db, built["keys"], seq, {"reason": "已更正 corrected"})
+    builders.resign_event(db, built["keys"], seq, {"reason": "已更正 corrected"})
     with pytest.raises(LogForkError) as info:
-        publish.build(db, out, keys_dir=built["keys"], passphrase=log_site.PASSPHRASE)
+        publish.build(db, out, keys_dir=built["keys"], passphrase=builders.PASSPHRASE)
     assert "refusing to sign a fork" in str(info.value) and f"seq {seq}" in str(info.value)
     # Nothing changed: OUT still serves the old build, the state file the old tree.
     assert (out / "site" / "log" / "checkpoint").read_text() == before
@@ -115,15 +115,15 @@ def log_site_event(db, cert_no):
         conn.close()
 
 
-def test_state_file_alone_still_refuses_a_fork(tmp_path):
+def test_state_file_alone_still_refuses_a_fork(make_registry, tmp_path):
     """Even when the published output is gone, the state file binds the next publish."""
-    db, keys_dir = tmp_path / "registry.db", tmp_path / "keys"
-    certs = log_site.make_registry(db, keys_dir)
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
     state = tmp_path / "state" / "checkpoint"
-    log_site.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
-    log_site.tamper(db, "delete from events where seq = (select max(seq) from events)")
+    builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    builders.tamper(db, "delete from events where seq = (select max(seq) from events)")
     with pytest.raises(LogForkError) as info:
-        log_site.publish_api(db, keys_dir, tmp_path / "site2", state_file=state)
+        builders.publish_api(db, keys_dir, tmp_path / "site2", state_file=state)
     assert "rolled-back log" in str(info.value) and str(state) in str(info.value)
     assert not (tmp_path / "site2" / "log" / "checkpoint").exists()
     assert certs  # the registry had certificates to lose
@@ -134,8 +134,8 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     site = out / "site"
     before = tree_digest(site)
     old = (site / "log" / "checkpoint").read_text()
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * log_site.DAY))
-    monkeypatch.setenv("SZZZ_PASSPHRASE", log_site.PASSPHRASE.decode())
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * builders.DAY))
+    monkeypatch.setenv("SZZZ_PASSPHRASE", builders.PASSPHRASE.decode())
     from click.testing import CliRunner
 
     result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])])
@@ -149,7 +149,7 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     assert old_lines[5] != new_lines[5] and new_lines[5].startswith("— szzz.example.cn/timestamp ")
     assert publish_log.state_file_for(out).read_text() == new
     # A checkpoint that was stale by the old cosignature is fresh by the new one.
-    now = SDE + 10 * log_site.DAY
+    now = SDE + 10 * builders.DAY
     assert audit.audit(site, root_key=built["root"], now=now).ok
     assert not audit.audit(built["site"], root_key=built["root"], now=now).ok
     # The log's time never goes backwards.
@@ -175,12 +175,12 @@ def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monke
 
     out = copy_output(built, tmp_path)
     checkpoint = (out / "site" / "log" / "checkpoint").read_text()
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * log_site.DAY))
-    monkeypatch.setenv("SZZZ_PASSPHRASE", log_site.PASSPHRASE.decode())
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * builders.DAY))
+    monkeypatch.setenv("SZZZ_PASSPHRASE", builders.PASSPHRASE.decode())
     size = int(checkpoint.splitlines()[1])  # C2SP checkpoint: origin, tree size, root
 
     grown = copy_registry(built["db"], tmp_path / "grown.db")
-    log_site.add_events(grown, built["keys"], built["certs"]["valid"], 1)
+    builders.add_events(grown, built["keys"], built["certs"]["valid"], 1)
     result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(grown), "--out", str(out),
                                               "--keys", str(built["keys"])])
     assert result.exit_code != 0
@@ -188,7 +188,7 @@ def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monke
             and "rebuild" in result.output), result.output
 
     altered = copy_registry(built["db"], tmp_path / "altered.db")
-    log_site.tamper(altered, "update events set signature = (case when substr(signature, 1, 1) = 'A' "
+    builders.tamper(altered, "update events set signature = (case when substr(signature, 1, 1) = 'A' "
                              "then 'B' else 'A' end) || substr(signature, 2) where seq = 1")
     result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(altered), "--out", str(out),
                                               "--keys", str(built["keys"])])
@@ -197,34 +197,34 @@ def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monke
     assert publish_log.state_file_for(out).read_text() == checkpoint
 
 
-def test_incremental_log_equals_a_fresh_one_and_reuses_tiles(tmp_path):
+def test_incremental_log_equals_a_fresh_one_and_reuses_tiles(make_registry, tmp_path):
     """Growing past full tiles: reusing the previous tiles gives the bytes a fresh write gives."""
-    db, keys_dir = tmp_path / "registry.db", tmp_path / "keys"
-    certs = log_site.make_registry(db, keys_dir)
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
     state = tmp_path / "state" / "checkpoint"
-    log_site.add_events(db, keys_dir, certs["valid"], 290)
-    first = log_site.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
-    log_site.add_events(db, keys_dir, certs["valid"], 300)
-    second = log_site.publish_api(db, keys_dir, tmp_path / "site2", previous_site=tmp_path / "site1",
-                                  state_file=state, timestamp=log_site.NOW + 60)
-    fresh = log_site.publish_api(db, keys_dir, tmp_path / "site3", timestamp=log_site.NOW + 60)
+    builders.add_events(db, keys_dir, certs["valid"], 290)
+    first = builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    builders.add_events(db, keys_dir, certs["valid"], 300)
+    second = builders.publish_api(db, keys_dir, tmp_path / "site2", previous_site=tmp_path / "site1",
+                                  state_file=state, timestamp=builders.NOW + 60)
+    fresh = builders.publish_api(db, keys_dir, tmp_path / "site3", timestamp=builders.NOW + 60)
     assert 256 < first["size"] < 512 < second["size"] and second["reused"] > 0 and fresh["reused"] == 0
     assert tree_digest(tmp_path / "site2" / "log") == tree_digest(tmp_path / "site3" / "log")
     # Superseded partial tiles are not carried along.
     assert not any(".p/" in k and k.startswith("tile/0/000") for k in tree_digest(tmp_path / "site2" / "log"))
 
 
-def test_reused_tiles_are_checked_against_the_database(tmp_path):
-    db, keys_dir = tmp_path / "registry.db", tmp_path / "keys"
-    log_site.make_registry(db, keys_dir)
+def test_reused_tiles_are_checked_against_the_database(make_registry, tmp_path):
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir = registry.db, registry.keys
     state = tmp_path / "state" / "checkpoint"
-    log_site.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
     bundle = next(p for p in (tmp_path / "site1" / "log" / "tile" / "entries").rglob("*") if p.is_file())
     data = bytearray(bundle.read_bytes())
     data[10] ^= 0x20
     bundle.write_bytes(bytes(data))
     with pytest.raises(RegistryError) as info:
-        log_site.publish_api(db, keys_dir, tmp_path / "site2", previous_site=tmp_path / "site1",
+        builders.publish_api(db, keys_dir, tmp_path / "site2", previous_site=tmp_path / "site1",
                              state_file=state)
     assert "differs from the database's events" in str(info.value)
 

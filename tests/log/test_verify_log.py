@@ -6,18 +6,18 @@ from __future__ import annotations
 import datetime
 import json
 
-import log_site
+import builders
 import pytest
 
 from registry import verify
 from registry.log import checkpoint, note
 
-TODAY = datetime.datetime.fromtimestamp(log_site.NOW, checkpoint.clock.CST).date()
+TODAY = datetime.datetime.fromtimestamp(builders.NOW, checkpoint.clock.CST).date()
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = log_site.published(tmp_path_factory.mktemp("verifylog"))
+def world(make_registry):
+    world = builders.published(make_registry(**builders.LOG_REGISTRY))
     return {**world, "cert": world["certs"]["valid"]}
 
 
@@ -36,10 +36,10 @@ def test_valid_with_inclusion_proof(world):
 
 
 def test_stale_checkpoint_is_status_unknown_even_with_a_fresh_statement(world, tmp_path):
-    site = log_site.copy_site(world["site"], tmp_path / "site")
-    _, ts_signer = log_site.signers(world["db"], world["keys"])
+    site = builders.copy_site(world["site"], tmp_path / "site")
+    _, ts_signer = builders.signers(world["db"], world["keys"])
     path = site / "log" / "checkpoint"
-    old = log_site.NOW - 10 * log_site.DAY
+    old = builders.NOW - 10 * builders.DAY
     path.write_text(note.add_signatures(path.read_text(), [
         checkpoint.note_signer(ts_signer, "szzz.example.cn/timestamp", note.KEY_TYPE_COSIGNATURE)], timestamp=old))
     r = check(world, site)
@@ -47,7 +47,7 @@ def test_stale_checkpoint_is_status_unknown_even_with_a_fresh_statement(world, t
 
 
 def test_checkpoint_without_log_signature_is_status_unknown(world, tmp_path):
-    site = log_site.copy_site(world["site"], tmp_path / "site")
+    site = builders.copy_site(world["site"], tmp_path / "site")
     path = site / "log" / "checkpoint"
     lines = path.read_text().split("\n")
     path.write_text("\n".join(lines[:4] + lines[5:]))  # drop the log key's line
@@ -56,7 +56,7 @@ def test_checkpoint_without_log_signature_is_status_unknown(world, tmp_path):
 
 
 def test_event_missing_from_the_log_is_status_unknown(world, tmp_path):
-    site = log_site.copy_site(world["site"], tmp_path / "site")
+    site = builders.copy_site(world["site"], tmp_path / "site")
     tile = next(p for p in (site / "log" / "tile" / "0").rglob("*") if p.is_file())
     data = bytearray(tile.read_bytes())
     data[0] ^= 0x80  # every proof path crosses level-0 hashes of this only tile

@@ -5,14 +5,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from helpers import REPO_ROOT
 
 from registry import verify
 from registry.core import rules
 from registry.core.exceptions import VerificationError
 from registry.verify import batch, sources
 
-VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
+VECTORS = json.loads((REPO_ROOT / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
 # Vectors decided by a certificate file's own content (rule 5/6), which batch
 # mode does not read: it trusts the signed status snapshot instead.
 FILE_ONLY = {"stale-status", "future-status", "unreadable-certificate-file", "tampered-event",
@@ -27,9 +27,9 @@ def run(vector, source):
 
 def test_vector_file_is_reproducible(tmp_path):
     out = tmp_path / "c.json"
-    subprocess.run([sys.executable, str(REPO / "scripts/make_conformance_vectors.py"), "--out", str(out)],
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/make_conformance_vectors.py"), "--out", str(out)],
                    check=True, capture_output=True)
-    assert out.read_bytes() == (REPO / "docs/vectors/mark-conformance.json").read_bytes()
+    assert out.read_bytes() == (REPO_ROOT / "docs/vectors/mark-conformance.json").read_bytes()
 
 
 def test_every_verdict_is_covered():

@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import zxingcpp
+from builders import MARKS_REGISTRY
 from PIL import Image
 
 from registry.core import payload, reference
@@ -13,15 +14,28 @@ from registry.publish import api, site
 from registry.store import queries, schema
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
+AS_OF = "2025-06-01T08:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def small_registry(make_registry):
+    """Four certificates, one per programme, with a fresh snapshot in ``base/site``."""
+    built = make_registry(**MARKS_REGISTRY)
+    db = schema.connect(built.db)
+    try:
+        api.write_snapshot(db, built.base / "site", api.load_log_signer(db, built.keys, built.passphrase),
+                           as_of=AS_OF)
+    finally:
+        db.conn.close()
+    return built
 
 
 @pytest.fixture(scope="module")
 def written(small_registry, tmp_path_factory):
-    db_path, _keys, cert_nos, _site, _root = small_registry
     out = tmp_path_factory.mktemp("marks")
-    db = schema.connect(db_path)
+    db = schema.connect(small_registry.db)
     results = render.write_marks(infos(db), out, workers=2)
-    return db, cert_nos, results
+    return db, list(small_registry.cert_nos), results
 
 
 def infos(db, cert_nos=None, url="https://szzz.example.cn"):
@@ -129,30 +143,26 @@ def test_site_url_from_meta_and_refusal(written):
 
 
 def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
-    db_path, keys_dir, _nos, site, _root = small_registry
-    from registry_fixture import PASSPHRASE
-
-    db = schema.connect(db_path)
-    signer = api.load_log_signer(db, keys_dir, PASSPHRASE)
-    api.write_snapshot(db, tmp_path / "a", signer, as_of="2025-06-01T08:00:00Z")
-    api.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")
-    api.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")  # rewrite in place
+    site = small_registry.base / "site"
+    db = schema.connect(small_registry.db)
+    signer = api.load_log_signer(db, small_registry.keys, small_registry.passphrase)
+    api.write_snapshot(db, tmp_path / "a", signer, as_of=AS_OF)
+    api.write_snapshot(db, tmp_path / "b", signer, as_of=AS_OF)
+    api.write_snapshot(db, tmp_path / "b", signer, as_of=AS_OF)  # rewrite in place
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == 3 + len(_nos)
+    assert files_a == files_b and len(files_a) == 3 + len(small_registry.cert_nos)
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
         assert (tmp_path / "a" / rel).read_bytes() == (site / rel).read_bytes()
 
 
 def test_snapshot_refuses_a_non_log_key(small_registry, tmp_path):
-    db_path, _keys_dir, _nos, _site, _root = small_registry
     from registry.core import keys
 
-    db = schema.connect(db_path)
+    db = schema.connect(small_registry.db)
     with pytest.raises(ConfigError, match="not in trust list"):
-        api.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"),
-                                as_of="2025-06-01T08:00:00Z")
+        api.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"), as_of=AS_OF)
     assert not (tmp_path / "api" / "status.json").exists()
 
 

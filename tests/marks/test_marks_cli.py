@@ -3,25 +3,22 @@
 import json
 
 import pytest
-import registry_fixture
+from builders import TODAY
 from click.testing import CliRunner
 
 from registry.cli import cli
 
-TODAY = "2025-06-01"
-
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(make_registry):
+    """Two valid certificates (products 数控机床0 and 数控机床1)."""
+    built = make_registry(certificates=2)
     mp = pytest.MonkeyPatch()
     mp.setenv("SZZZ_TODAY", TODAY)
-    mp.setenv("SZZZ_PASSPHRASE", registry_fixture.PASSPHRASE.decode())
+    mp.setenv("SZZZ_PASSPHRASE", built.passphrase.decode())
     mp.delenv("SZZZ_ROOT_KEY", raising=False)
     mp.delenv("SOURCE_DATE_EPOCH", raising=False)
-    tmp = tmp_path_factory.mktemp("cli")
-    reg, cert_nos = registry_fixture.build(tmp / "r.db", tmp / "keys", certificates=2)
-    reg.close()
-    yield {"tmp": tmp, "db": str(tmp / "r.db"), "keys": str(tmp / "keys"), "nos": cert_nos}
+    yield {"tmp": built.base, "db": str(built.db), "keys": str(built.keys), "nos": list(built.cert_nos)}
     mp.undo()
 
 

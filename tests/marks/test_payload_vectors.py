@@ -5,20 +5,20 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from helpers import REPO_ROOT
 
 from registry.core import canonical, keys, payload
 from registry.core.exceptions import PayloadError
 from registry.marks import qr
 
-VECTORS = json.loads((REPO / "docs/vectors/marks.json").read_text(encoding="utf-8"))
+VECTORS = json.loads((REPO_ROOT / "docs/vectors/marks.json").read_text(encoding="utf-8"))
 
 
 def test_vector_file_is_reproducible(tmp_path):
     out = tmp_path / "marks.json"
-    subprocess.run([sys.executable, str(REPO / "scripts/make_mark_vectors.py"), "--out", str(out)],
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts/make_mark_vectors.py"), "--out", str(out)],
                    check=True, capture_output=True)
-    assert out.read_bytes() == (REPO / "docs/vectors/marks.json").read_bytes()
+    assert out.read_bytes() == (REPO_ROOT / "docs/vectors/marks.json").read_bytes()
 
 
 def test_seed_gives_documented_key():

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import REPO
+from helpers import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +10,7 @@ from registry import verify
 from registry.core import payload
 from registry.verify import sources
 
-VECTORS = json.loads((REPO / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
+VECTORS = json.loads((REPO_ROOT / "docs/vectors/mark-conformance.json").read_text(encoding="utf-8"))
 SOURCE = sources.FilesSource(VECTORS["files"])
 # Bare payloads: a change to a mark URL's host or to white space the input rule
 # strips (payload.payload_text) rightly leaves it valid.

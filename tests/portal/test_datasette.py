@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 from helpers import free_port, run_async, wait_for_http
-from portal_registry import PASSPHRASE, revoked_and_suspended
+from builders import PORTAL_REGISTRY
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
 
@@ -28,12 +28,10 @@ SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ds")
-    built = revoked_and_suspended(tmp)
-    db, keys_dir = built["db"], built["keys"]
-    out = tmp / "output"
-    publish.build(db, out, keys_dir=keys_dir, passphrase=PASSPHRASE,
+def published(make_registry):
+    built = make_registry(**PORTAL_REGISTRY)
+    out = built.base / "output"
+    publish.build(built.db, out, keys_dir=built.keys, passphrase=built.passphrase,
                   site_url="http://127.0.0.1:8000")
     return out / "data"
 

@@ -6,24 +6,19 @@ runs its signature checks on a process pool when there are many of them
 parallel path must report every problem, in the same order, with the same text.
 """
 
-import shutil
 import sqlite3
 
 import pytest
+from builders import copy_registry
 
-from registry.store import demo, integrity, schema
-
-TODAY = "2025-06-01"
-PASSPHRASE = b"integrity-parallel-test"
+from registry.store import integrity, schema
 
 
 @pytest.fixture(scope="module")
-def tampered(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("integrity")
-    db = tmp / "registry.db"
-    demo.build(db, tmp / "keys", certificates=12, today=TODAY, passphrase=PASSPHRASE)
-    bad = tmp / "tampered.db"
-    shutil.copyfile(db, bad)
+def tampered(make_registry):
+    built = make_registry(demo=12)
+    db = built.db
+    bad = copy_registry(db, built.base / "tampered.db")
     conn = sqlite3.connect(bad)
     # An attacker with the file drops the append-only triggers first.
     for (name,) in conn.execute("select name from sqlite_master where type = 'trigger'").fetchall():

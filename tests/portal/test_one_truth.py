@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from portal_registry import PASSPHRASE, revoked_and_suspended
+from builders import PASSPHRASE, PORTAL_REGISTRY, copy_registry
 
 from registry import verify
 from registry.core import clock
@@ -39,24 +39,13 @@ WRITER = Path(__file__).with_name("registry_writer.py")
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return revoked_and_suspended(tmp_path_factory.mktemp("one-truth"))
+def base(make_registry):
+    return make_registry(**PORTAL_REGISTRY)
 
 
 def env():
     return dict(os.environ, SZZZ_PASSPHRASE=PASSPHRASE.decode(),
                 PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-
-
-def copy_registry(src, dst):
-    """A consistent copy of a registry file (WAL and all)."""
-    s, d = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        s.backup(d)
-    finally:
-        s.close()
-        d.close()
-    return dst
 
 
 def build_interrupted(db, keys_dir, out, step, act):
@@ -160,11 +149,11 @@ def root_key_of(out):
 
 @pytest.mark.parametrize("step", STEPS)
 def test_revocation_committed_during_any_build_step_is_all_or_nothing(base, tmp_path, step):
-    db = copy_registry(base["db"], tmp_path / "registry.db")
-    cert_no = base["valid"][0]
+    db = copy_registry(base.db, tmp_path / "registry.db")
+    cert_no = base.valid[0]
     out = tmp_path / "out"
-    code, stderr = build_interrupted(db, base["keys"], out, step,
-                                     lambda: revoke_in_another_process(db, base["keys"], cert_no))
+    code, stderr = build_interrupted(db, base.keys, out, step,
+                                     lambda: revoke_in_another_process(db, base.keys, cert_no))
     assert code == 0, stderr
     story = assert_one_story(out, cert_no, root_key_of(out))
     # The snapshot is taken at the "snapshot" step: from "validate" on, the
@@ -173,17 +162,17 @@ def test_revocation_committed_during_any_build_step_is_all_or_nothing(base, tmp_
         assert story == "valid"
     # The next build publishes it, everywhere.
     subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
-                    str(base["keys"]), "--out", str(out), "--site-url", SITE_URL],
+                    str(base.keys), "--out", str(out), "--site-url", SITE_URL],
                    check=True, capture_output=True, env=env())
     assert assert_one_story(out, cert_no, root_key_of(out)) == "revoked"
 
 
 @pytest.mark.parametrize("step", STEPS)
 def test_status_changed_without_an_event_during_a_build_is_never_published(base, tmp_path, step):
-    db = copy_registry(base["db"], tmp_path / "registry.db")
-    cert_no = base["valid"][0]
+    db = copy_registry(base.db, tmp_path / "registry.db")
+    cert_no = base.valid[0]
     out = tmp_path / "out"
-    code, stderr = build_interrupted(db, base["keys"], out, step, lambda: tamper_in_another_process(db, cert_no))
+    code, stderr = build_interrupted(db, base.keys, out, step, lambda: tamper_in_another_process(db, cert_no))
     if code != 0:
         # Before the snapshot's copy: the build refuses in one line naming the
         # certificate, and publishes nothing.
@@ -200,15 +189,15 @@ def test_status_changed_without_an_event_during_a_build_is_never_published(base,
     assert result.verdict in ("valid", "status_unknown"), result.reason  # stale is fine; never revoked
     # The next build refuses the tampered registry, naming the certificate, and signs nothing.
     done = subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
-                           str(base["keys"]), "--out", str(out), "--site-url", SITE_URL],
+                           str(base.keys), "--out", str(out), "--site-url", SITE_URL],
                           capture_output=True, text=True, env=env())
     assert done.returncode == 1 and cert_no in done.stderr and "Traceback" not in done.stderr
 
 
 def test_check_and_build_during_concurrent_issuing_and_revoking(base, tmp_path):
-    db = copy_registry(base["db"], tmp_path / "registry.db")
+    db = copy_registry(base.db, tmp_path / "registry.db")
     stop = tmp_path / "stop"
-    writers = [subprocess.Popen([sys.executable, str(WRITER), mode, str(db), str(base["keys"]), str(stop)],
+    writers = [subprocess.Popen([sys.executable, str(WRITER), mode, str(db), str(base.keys), str(stop)],
                                 env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for mode in ("issue", "revoke")]
     try:
@@ -220,7 +209,7 @@ def test_check_and_build_during_concurrent_issuing_and_revoking(base, tmp_path):
             checks.append((done.returncode, done.stdout + done.stderr))
         out = tmp_path / "out"
         built = subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
-                                str(base["keys"]), "--out", str(out), "--site-url", SITE_URL],
+                                str(base.keys), "--out", str(out), "--site-url", SITE_URL],
                                capture_output=True, text=True, env=env())
     finally:
         stop.touch()

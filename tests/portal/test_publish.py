@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from portal_registry import PASSPHRASE, TODAY, revoked_and_suspended
+from builders import PASSPHRASE, PORTAL_REGISTRY, TODAY
 
 import publish
 from registry.core import keys
@@ -52,12 +52,12 @@ def build_dirs(out):
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    return revoked_and_suspended(tmp_path_factory.mktemp("registry"))
+def registry(make_registry):
+    return make_registry(**PORTAL_REGISTRY)
 
 
 def run_build(registry, out, db=None, **kwargs):
-    return publish.build(db or registry["db"], out, keys_dir=registry["keys"],
+    return publish.build(db or registry.db, out, keys_dir=registry.keys,
                          passphrase=PASSPHRASE, site_url=SITE_URL, **kwargs)
 
 
@@ -94,7 +94,7 @@ def test_public_db_has_no_operator_data(built, registry):
     tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
     for t in schema.OPERATOR_ONLY_TABLES:
         assert t not in tables
-    src = schema.connect(registry["db"])
+    src = schema.connect(registry.db)
     contacts = [v for row in src.execute("select phone, email, contact_name from enterprise_contacts")
                 for v in row if v]
     notes = [r[0] for r in src.execute("select product_name from applications") if r[0]]
@@ -122,7 +122,7 @@ def _private_forms(keys_dir):
 
 def test_no_private_key_material_anywhere(built, registry):
     out, _ = built
-    forms = _private_forms(registry["keys"])
+    forms = _private_forms(registry.keys)
     assert len(forms) >= 4 * 5  # root, log, timestamp and body keys
     for rel in tree(out):
         data = (out / rel).read_bytes()
@@ -158,9 +158,9 @@ def test_downloads_open_in_excel_with_chinese(built):
 
 def test_api_reflects_revocation_and_mark_urls(built, registry):
     out, _ = built
-    doc = json.loads((out / "site/api/certificates" / f"{registry['revoked']}.json").read_text())
+    doc = json.loads((out / "site/api/certificates" / f"{registry.revoked}.json").read_text())
     assert doc["status"] == "revoked"
-    svg = (out / "site/marks" / f"{registry['valid'][0]}.svg").read_text()
+    svg = (out / "site/marks" / f"{registry.valid[0]}.svg").read_text()
     assert "<script" not in svg
     index = json.loads((out / "site/api/events/index.json").read_text())
     conn = sqlite3.connect(out / "data/registry.db")
@@ -190,14 +190,14 @@ def test_registry_failing_validation_stops_build(registry, built_again, tmp_path
     before = tree(built_again)
     link_before = os.readlink(built_again)
     db = tmp_path / "tampered.db"
-    shutil.copyfile(registry["db"], db)
+    shutil.copyfile(registry.db, db)
     conn = sqlite3.connect(db)
-    conn.execute("update certificates set status = 'valid' where cert_no = ?", [registry["revoked"]])
+    conn.execute("update certificates set status = 'valid' where cert_no = ?", [registry.revoked])
     conn.commit()
     conn.close()
     with pytest.raises(BuildError) as err:
         run_build(registry, built_again, db=db)
-    assert registry["revoked"] in str(err.value)
+    assert registry.revoked in str(err.value)
     assert os.readlink(built_again) == link_before
     assert tree(built_again) == before
     assert build_dirs(built_again) == [link_before]
@@ -205,7 +205,7 @@ def test_registry_failing_validation_stops_build(registry, built_again, tmp_path
 
 def test_unclassified_table_stops_export(registry, tmp_path):
     db = tmp_path / "extra.db"
-    shutil.copyfile(registry["db"], db)
+    shutil.copyfile(registry.db, db)
     src = schema.connect(db)
     src.execute("create table secret_notes (id integer primary key, note text)")
     with pytest.raises(BuildError, match="secret_notes"):
@@ -218,7 +218,7 @@ def _cli_build(registry, db, out):
     env = dict(os.environ, SZZZ_PASSPHRASE=PASSPHRASE.decode())
     return subprocess.Popen(
         [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--out", str(out),
-         "--keys", str(registry["keys"]), "--site-url", SITE_URL],
+         "--keys", str(registry.keys), "--site-url", SITE_URL],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -226,11 +226,11 @@ def test_killed_build_leaves_previous_output_whole(registry, built_again, tmp_pa
     old_tree = tree(built_again)
     # A registry that differs (one more revocation), so old and new outputs differ.
     db = tmp_path / "changed.db"
-    shutil.copyfile(registry["db"], db)
-    reg = Registry.open(db, registry["keys"], PASSPHRASE)
+    shutil.copyfile(registry.db, db)
+    reg = Registry.open(db, registry.keys, PASSPHRASE)
     try:
         reg.today_override = TODAY
-        reg.revoke(registry["valid"][1], "撤销", date=TODAY)
+        reg.revoke(registry.valid[1], "撤销", date=TODAY)
     finally:
         reg.close()
     # A reference build of the changed registry elsewhere: what a finished build gives.
@@ -268,7 +268,7 @@ def test_killed_build_leaves_previous_output_whole(registry, built_again, tmp_pa
 def test_change_feed_pages_cover_every_event_once(registry, tmp_path, monkeypatch):
     monkeypatch.setattr(changefeed, "PAGE_SIZE", 7)
     db = tmp_path / "feed.db"
-    shutil.copyfile(registry["db"], db)
+    shutil.copyfile(registry.db, db)
     src = schema.connect(db)
     n_events = src.execute("select count(*) from events").fetchone()[0]
     index = changefeed.write_change_feed(src, tmp_path / "a", as_of="2025-06-01T15:59:59Z")
@@ -291,10 +291,10 @@ def test_change_feed_pages_cover_every_event_once(registry, tmp_path, monkeypatc
         assert s + 1 in [json.loads(e["payload"])["seq"] for e in page["events"]]
     # Full pages never change when events are added.
     full = {p["href"]: (feed / p["href"]).read_bytes() for p in index["pages"] if p["complete"]}
-    reg = Registry.open(db, registry["keys"], PASSPHRASE)
+    reg = Registry.open(db, registry.keys, PASSPHRASE)
     try:
         reg.today_override = TODAY
-        for cert_no in registry["valid"][2:12]:
+        for cert_no in registry.valid[2:12]:
             reg.suspend(cert_no, "暂停", date=TODAY)
     finally:
         reg.close()
@@ -309,18 +309,18 @@ def test_warm_build_renders_only_changed_marks(registry, built, tmp_path):
     # Last in the module: it moves the module's output (and its log) forward.
     out, _ = built
     db = tmp_path / "registry.db"
-    shutil.copyfile(registry["db"], db)
-    reg = Registry.open(db, registry["keys"], PASSPHRASE)
+    shutil.copyfile(registry.db, db)
+    reg = Registry.open(db, registry.keys, PASSPHRASE)
     try:
         reg.today_override = TODAY
-        reg.revoke(registry["valid"][0], "撤销 revoked for the test", date=TODAY)
-        reg.renew(registry["valid"][1], "2030-01-31", date=TODAY)
+        reg.revoke(registry.valid[0], "撤销 revoked for the test", date=TODAY)
+        reg.renew(registry.valid[1], "2030-01-31", date=TODAY)
     finally:
         reg.close()
     summary = run_build(registry, out, db=db)
     assert summary["rendered"] == 1  # the renewed certificate's new mark only
     # Only a valid certificate may carry a mark: the revoked one's is no longer published.
-    assert not (out / "site/marks" / f"{registry['valid'][0]}.svg").exists()
-    assert (out / "site/marks" / f"{registry['valid'][1]}.png").is_file()
-    doc = json.loads((out / "site/api/certificates" / f"{registry['valid'][0]}.json").read_text())
+    assert not (out / "site/marks" / f"{registry.valid[0]}.svg").exists()
+    assert (out / "site/marks" / f"{registry.valid[1]}.png").is_file()
+    doc = json.loads((out / "site/api/certificates" / f"{registry.valid[0]}.json").read_text())
     assert doc["status"] == "revoked"

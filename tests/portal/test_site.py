@@ -1,7 +1,7 @@
 """The Pelican site: real Pelican builds from real registries, checked as files and in Chromium.
 
-Two builds per module: a small demo registry (``registry.demo``, one
-certificate then revoked and one suspended through ``Registry``) and the XSS
+Two builds per module: a small demo registry (``make_registry(demo=40, ...)``:
+one certificate then revoked, one suspended and one withdrawn) and the XSS
 registry (``tests/xss_corpus.py``). Lists use ``per_page=10`` so that
 pagination happens with a small registry.
 """
@@ -22,8 +22,6 @@ from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
 
 from registry.core import lifecycle
 from registry.core.exceptions import BuildError, ConfigError
-from registry.store import demo
-from registry.store.operations import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -47,22 +45,11 @@ def build_site(db, out, **szzz):
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    db, keys_dir = tmp / "demo.db", tmp / "keys"
-    demo.build(db, keys_dir, certificates=40, today="2025-06-01")
-    reg = Registry.open(db, keys_dir, demo.DEMO_PASSPHRASE.encode())
-    try:
-        reg.today_override = "2025-06-01"
-        valid = [r[0] for r in reg.db.execute(
-            "select cert_no from certificates where status = 'valid' order by cert_no")]
-        reg.revoke(valid[0], "监督抽查不合格 failed market surveillance", date="2025-05-20",
-                   notice="市场监管局通报 2025-01")
-        reg.suspend(valid[1], "监督审核未通过 surveillance audit failed", date="2025-05-21")
-        reg.withdraw(valid[2], "企业申请注销 withdrawn at the holder's request", date="2025-05-22")
-    finally:
-        reg.close()
-    return db, valid[0], valid[1]
+def demo_db(make_registry):
+    """(db, revoked, suspended): a 40-certificate demo with one certificate revoked
+    (with a notice), one suspended and one withdrawn."""
+    built = make_registry(demo=40, revoke=True, suspend=True, withdraw=True)
+    return built.db, built.revoked, built.suspended
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from registry_testkit import EVALUATION, make_uscc
+from builders import EVALUATION, make_uscc
 
 from registry.cli import cli
 from registry.core import canonical, keys

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from registry_testkit import EVALUATION, GENERAL, PASSPHRASE, build
+from builders import EVALUATION, GENERAL
 
 from registry.store import schema
 from registry.store.integrity import verify_registry
@@ -30,19 +30,19 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_two_processes_issue_400_distinct_certificates(tmp_path):
-    reg, _products = build(tmp_path / "r.db", tmp_path / "keys", products=1)
-    uscc = reg.db.execute("select uscc from enterprises").fetchone()[0]
-    with reg.batch():
-        ids = [reg.add_product({"enterprise": uscc, "name_zh": f"并发产品{i}"}) for i in range(400)]
-    seq_before = reg.db.execute("select max(seq) from events").fetchone()[0]
-    reg.close()
+def test_two_processes_issue_400_distinct_certificates(make_registry, tmp_path):
+    built = make_registry(products=1)
+    with built.open() as reg:
+        uscc = reg.db.execute("select uscc from enterprises").fetchone()[0]
+        with reg.batch():
+            ids = [reg.add_product({"enterprise": uscc, "name_zh": f"并发产品{i}"}) for i in range(400)]
+        seq_before = reg.db.execute("select max(seq) from events").fetchone()[0]
     script = tmp_path / "worker.py"
-    script.write_text(WORKER % (PASSPHRASE.decode(), GENERAL, EVALUATION), encoding="utf-8")
+    script.write_text(WORKER % (built.passphrase.decode(), GENERAL, EVALUATION), encoding="utf-8")
     go = tmp_path / "go"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "r.db"),
-                               str(tmp_path / "keys"), str(start), "200", str(go)],
+    procs = [subprocess.Popen([sys.executable, str(script), str(built.db),
+                               str(built.keys), str(start), "200", str(go)],
                               env=env, stderr=subprocess.PIPE, text=True)
              for start in (ids[0], ids[200])]
     go.touch()
@@ -50,7 +50,7 @@ def test_two_processes_issue_400_distinct_certificates(tmp_path):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
 
-    db = schema.connect(tmp_path / "r.db")
+    db = schema.connect(built.db)
     numbers = [r[0] for r in db.execute("select cert_no from certificates")]
     assert len(numbers) == len(set(numbers)) == 400
     assert sorted(numbers) == [f"SZZZ-2024-CQC-{n:05d}" for n in range(1, 401)]

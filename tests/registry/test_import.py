@@ -6,17 +6,15 @@ tmp_path the way bodies send them: UTF-8, UTF-8 with BOM, GBK, XLSX.
 """
 
 import csv
-import sqlite3
 
 import openpyxl
 import pytest
-from registry_testkit import GENERAL, GROUP, PASSPHRASE, TODAY, build, make_uscc
+from builders import GENERAL, GROUP, TODAY, make_uscc
 from stdnum import ean as stdnum_ean
 
 from registry.core.exceptions import ImportFileError, ValidationErrors
 from registry.store import importer
 from registry.store.integrity import verify_registry
-from registry.store.operations import Registry
 
 DISTRICTS = ["姑苏区", "苏州高新区", "吴中区", "相城区", "吴江区", "苏州工业园区", "常熟市", "张家港市", "昆山市", "太仓市"]
 EN_HEADER = ["uscc", "name_zh", "name_en", "district", "industry", "tier", "website",
@@ -78,43 +76,27 @@ def import_errors(reg, kind, path):
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
+def template(make_registry):
     """A registry with bodies CQC/TUVSUD (keys endorsed), two standards and
-    four products (ids 1–4), built once; each test gets a copy."""
-    base = tmp_path_factory.mktemp("template")
-    reg, products = build(base / "template.db", base / "keys")
-    with reg.batch():
-        reg.db.execute("update products set gtin = ? where id = ?", [gtin(1), products[0]])
+    four products (ids 1–4), a GTIN on the first and a body without a key;
+    each test gets a copy."""
+    built = make_registry(products=4)
+    with built.open() as reg, reg.batch():
+        reg.db.execute("update products set gtin = ? where id = ?", [gtin(1), built.products[0]])
         reg.add_body({"code": "NOKEY", "name_zh": "无密钥机构", "name_en": "No key body",
                       "approval_no": "CNCA-R-2099-001", "joined": "2021-01-01"})
-    reg.close()
-    return base / "template.db", base / "keys"
+    return built
 
 
 @pytest.fixture
 def reg(template, tmp_path):
-    src_path, keys_dir = template
-    src = sqlite3.connect(src_path)
-    dst = sqlite3.connect(tmp_path / "registry.db")
-    src.backup(dst)
-    src.close()
-    dst.close()
-    r = Registry.open(tmp_path / "registry.db", keys_dir, PASSPHRASE)
-    r.today_override = TODAY
-    yield r
-    r.close()
+    with template.copy_to(tmp_path / "registry").open() as r:
+        yield r
 
 
 def fresh(template, tmp_path, name):
     """A second registry copy in the same test (to compare two imports)."""
-    src = sqlite3.connect(template[0])
-    dst = sqlite3.connect(tmp_path / name)
-    src.backup(dst)
-    src.close()
-    dst.close()
-    r = Registry.open(tmp_path / name, template[1], PASSPHRASE)
-    r.today_override = TODAY
-    return r
+    return template.copy_to(tmp_path / name).open()
 
 
 # --------------------------------------------------------------------------- #
@@ -149,7 +131,7 @@ def test_gbk_csv_imports_the_same_as_utf8(template, tmp_path):
     utf8 = write_csv(tmp_path / "utf8.csv", EN_HEADER, rows)
     gbk = write_csv(tmp_path / "gbk.csv", EN_HEADER, rows, encoding="gbk")
     assert gbk.read_bytes() != utf8.read_bytes()
-    a, b = fresh(template, tmp_path, "a.db"), fresh(template, tmp_path, "b.db")
+    a, b = fresh(template, tmp_path, "a"), fresh(template, tmp_path, "b")
     assert importer.import_file(a, "enterprises", utf8).encoding == "utf-8"
     assert importer.import_file(b, "enterprises", gbk).encoding == "gb18030"
     for table, order in (("enterprises", "uscc"), ("enterprise_contacts", "uscc")):
@@ -161,7 +143,7 @@ def test_xlsx_imports_the_same_rows(template, tmp_path):
     rows = enterprise_rows(30)
     csv_path = write_csv(tmp_path / "ents.csv", EN_HEADER, rows)
     xlsx_path = write_xlsx(tmp_path / "ents.xlsx", EN_HEADER, rows)
-    a, b = fresh(template, tmp_path, "a.db"), fresh(template, tmp_path, "b.db")
+    a, b = fresh(template, tmp_path, "a"), fresh(template, tmp_path, "b")
     importer.import_file(a, "enterprises", csv_path)
     assert importer.import_file(b, "enterprises", xlsx_path).encoding == "xlsx"
     assert dump(a, "enterprises", "uscc") == dump(b, "enterprises", "uscc")
@@ -172,14 +154,14 @@ def test_acceptance_1000_rows_one_bad_uscc_then_gbk_imports_the_same(template, t
     rows = enterprise_rows(1000)
     good = rows[636][0]
     rows[636][0] = good[:17] + ("0" if good[-1] != "0" else "1")  # Excel row 638
-    reg = fresh(template, tmp_path, "a.db")
+    reg = fresh(template, tmp_path, "a")
     bad = write_csv(tmp_path / "ents.csv", EN_HEADER, rows)
     assert import_errors(reg, "enterprises", bad) == [
         (f"ents.csv:638:uscc: USCC {rows[636][0]} has check character {rows[636][0][-1]}, "
         f"expected {good[-1]} (mistyped or copied wrongly?)")]
     rows[636][0] = good
     assert importer.import_file(reg, "enterprises", write_csv(tmp_path / "ok.csv", EN_HEADER, rows)).rows == 1000
-    other = fresh(template, tmp_path, "b.db")
+    other = fresh(template, tmp_path, "b")
     result = importer.import_file(other, "enterprises",
                                   write_csv(tmp_path / "gbk.csv", EN_HEADER, rows, encoding="gbk"))
     assert (result.encoding, result.rows) == ("gb18030", 1000)

@@ -4,7 +4,7 @@ lifecycle rules, key rollover and the integrity check publish relies on."""
 import json
 
 import pytest
-from registry_testkit import GENERAL, build, issue, make_uscc
+from builders import GENERAL, issue, make_uscc
 
 from registry.core import canonical, keys, payload
 from registry.core.exceptions import (
@@ -18,11 +18,12 @@ from registry.store.integrity import verify_registry
 
 
 @pytest.fixture
-def reg(tmp_path):
-    r, products = build(tmp_path / "r.db", tmp_path / "keys")
-    r.products = products
-    yield r
-    r.close()
+def reg(make_registry):
+    """Bodies CQC and TUVSUD, both standards, four products and no certificate yet."""
+    built = make_registry(products=4)
+    with built.open() as r:
+        r.products = built.products
+        yield r
 
 
 def test_issue_signs_record_event_and_mark(reg):

@@ -7,7 +7,7 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from registry_testkit import EVALUATION, GENERAL, GROUP, build, make_uscc
+from builders import EVALUATION, GENERAL, GROUP, make_uscc
 
 from registry.core import canonical, keys, lifecycle
 from registry.core.exceptions import LifecycleError, SignatureError, ValidationError
@@ -139,13 +139,11 @@ ACT_EVENT = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revok
 
 
 @pytest.fixture(scope="module")
-def life(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("life")
-    reg, _ = build(tmp / "r.db", tmp / "keys", products=0, today="2035-01-01")
-    reg.add_enterprise({"uscc": make_uscc(500), "name_zh": "苏州性质测试有限公司",
-                        "district": "昆山市", "industry": "C3421"})
-    yield reg
-    reg.close()
+def life(make_registry):
+    with make_registry(today="2035-01-01").open() as reg:
+        reg.add_enterprise({"uscc": make_uscc(500), "name_zh": "苏州性质测试有限公司",
+                            "district": "昆山市", "industry": "C3421"})
+        yield reg
 
 
 def _apply(reg, no, act, day):

@@ -9,7 +9,7 @@ import pytest
 
 from registry.core.exceptions import BuildError
 from registry.publish import export, sitesearch
-from registry.store import demo
+from registry.store import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "docs" / "vectors" / "site-search.json"
@@ -108,12 +108,10 @@ def test_rewriting_an_index_removes_the_files_of_the_earlier_one(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_index(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("search-demo")
-    demo.build(tmp / "r.db", tmp / "keys", certificates=60, today="2025-06-01")
-    from registry.store import schema
-
-    db = schema.connect(tmp / "r.db")
+def demo_index(make_registry):
+    built = make_registry(demo=60)
+    tmp = built.base
+    db = schema.connect(built.db)
     export.export_public_db(db, tmp / "public.db")
     db.conn.close()
     data = site_data.load(tmp / "public.db")
