@@ -1,7 +1,7 @@
 """The XSS corpus: attacker-controlled text in every free-text field of a registry.
 
 Used by every surface that shows registry text — static pages, feeds and
-JSON-LD (tests/portal/test_site.py), Datasette pages, the verify page, SVG
+JSON-LD (tests/publish/test_pelican_site.py), Datasette pages, the verify page, SVG
 marks. Each payload sets ``window.__xss`` if it ever runs, so a browser test
 asserts ``window.__xss === undefined`` after loading a page; HTML tests parse
 the output and assert that no element or attribute from a payload exists.

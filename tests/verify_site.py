@@ -12,7 +12,7 @@ from helpers import VERIFIER_ASSETS
 
 from registry.publish import webverifier
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 VECTORS_PATH = REPO_ROOT / "docs" / "vectors" / "mark-conformance.json"
 
 #: The state the page root reaches once a verdict is shown.

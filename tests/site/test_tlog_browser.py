@@ -1,6 +1,6 @@
 """The same vectors through site/verify/tlog.js in headless Chromium.
 
-One page load runs every case (tests/log/tlog_browser_driver.js) and leaves
+One page load runs every case (tests/site/tlog_browser_driver.js) and leaves
 the results in ``window.__results``; each test below asserts one group with
 messages naming the failing vector.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -41,7 +42,7 @@ from registry.log import merkle, note, tiles
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not have_vectors(), reason="merkle-testdata absent")]
 
-HERE = REPO / "tests" / "log"
+HERE = Path(__file__).resolve().parent
 ORIGIN = "registry.test/log"
 LOG_SIZE, LOG_STEP = 70_000, 65_537
 

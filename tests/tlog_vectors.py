@@ -11,7 +11,7 @@ import base64
 import json
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / ".." / "shared" / "vectors" / "merkle-testdata"
 
 # transparency-dev/merkle testonly/constants.go: LeafInputs() and RootHashes().
