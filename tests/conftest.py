@@ -44,16 +44,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-TESTS_DIR = Path(__file__).resolve().parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
-
 import builders
+import pytest
 from helpers import CHROMIUM_ARGS, chromium_executable
-
-REPO_ROOT = TESTS_DIR.parent
 
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 DEFAULT_TIMEOUT_MS = 15_000

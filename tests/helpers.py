@@ -1,5 +1,5 @@
 """Small helpers shared by the test suites (import as ``from helpers import ...``;
-``tests/`` is on ``sys.path`` through ``tests/conftest.py``)."""
+``tests/`` is on ``sys.path`` through ``pythonpath`` in pyproject.toml's pytest settings)."""
 
 from __future__ import annotations
 

@@ -353,6 +353,9 @@ def test_pyproject_contract():
     pytest_cfg = cfg["tool"]["pytest"]["ini_options"]
     assert pytest_cfg["asyncio_mode"] == "auto"
     assert "--strict-markers" in shlex.split(pytest_cfg["addopts"])
+    # Tests import the shared modules (helpers, builders, ...), the Pelican plugin and
+    # publish.py through these paths, never by editing sys.path themselves.
+    assert {"tests", "plugins/pelican", "."} <= set(pytest_cfg["pythonpath"])
 
 
 def test_package_lock_pins_jsqr():

@@ -12,20 +12,16 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import builders
 import pytest
-from helpers import REPO_ROOT
 
 from registry.core.exceptions import LogForkError, RegistryError
 from registry.log import checkpoint, note
 from registry.publish import log as publish_log
-from registry.verify import audit
-
-sys.path.insert(0, str(REPO_ROOT))
 import publish
+from registry.verify import audit
 
 SDE = builders.NOW
 

@@ -15,7 +15,6 @@ import base64
 import datetime
 import json
 import shutil
-import sys
 import time
 
 import builders
@@ -277,8 +276,6 @@ def test_a_revision_no_signed_event_created_is_status_unknown():
 def test_serve_refresh_makes_an_old_registry_current_today(quiet, tmp_path):
     """`publish.py serve` cosigns the served checkpoint with the wall clock, so an
     old registry (statements dated 2025-06-02) verifies today as valid."""
-    sys.path.insert(0, str(REPO_ROOT))
-
     out = tmp_path / "output"
     shutil.copytree(quiet["site"], tmp_path / "build" / "site")
     out.symlink_to(tmp_path / "build")
