@@ -59,8 +59,21 @@ DEFAULT_TIMEOUT_MS = 15_000
 _PLAYWRIGHT_LOOPS: list[asyncio.AbstractEventLoop] = []
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop marked running in this thread, or None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _mark_running(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Mark ``loop`` as this thread's running loop (None: unmark)."""
+    asyncio._set_running_loop(loop)  # noqa: SLF001 - asyncio has no public way to (un)mark a running loop
+
+
 def _playwright_loop_marked_running() -> asyncio.AbstractEventLoop | None:
-    loop = asyncio._get_running_loop()
+    loop = _running_loop()
     return loop if any(loop is pw for pw in _PLAYWRIGHT_LOOPS) else None
 
 
@@ -69,12 +82,12 @@ def _phase_without_playwright_loop(item: pytest.Item) -> Iterator[None]:
     don't use the ``browser`` fixture, and mark it again afterwards."""
     loop = None if "browser" in item.fixturenames else _playwright_loop_marked_running()
     if loop is not None:
-        asyncio._set_running_loop(None)
+        _mark_running(None)
     try:
         return (yield)
     finally:
-        if loop is not None and not loop.is_closed() and asyncio._get_running_loop() is None:
-            asyncio._set_running_loop(loop)
+        if loop is not None and not loop.is_closed() and _running_loop() is None:
+            _mark_running(loop)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -107,7 +120,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        loop = asyncio._get_running_loop()  # Playwright's, marked running between calls
+        loop = _running_loop()  # Playwright's, marked running between calls
         if loop is not None:
             _PLAYWRIGHT_LOOPS.append(loop)
         try:
@@ -115,15 +128,15 @@ def browser() -> Iterator[Any]:
             yield b
             # Teardown may run in the teardown phase of a non-browser test, where the
             # hooks above unmarked the loop: Playwright needs it marked to close.
-            if loop is not None and asyncio._get_running_loop() is None:
-                asyncio._set_running_loop(loop)
+            if loop is not None and _running_loop() is None:
+                _mark_running(loop)
             b.close()
         finally:
-            if loop is not None and asyncio._get_running_loop() is None and not loop.is_closed():
-                asyncio._set_running_loop(loop)
+            if loop is not None and _running_loop() is None and not loop.is_closed():
+                _mark_running(loop)
     if loop is not None:
-        if asyncio._get_running_loop() is loop:
-            asyncio._set_running_loop(None)
+        if _running_loop() is loop:
+            _mark_running(None)
         _PLAYWRIGHT_LOOPS.remove(loop)
 
 

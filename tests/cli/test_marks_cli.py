@@ -119,7 +119,7 @@ def test_batch_with_bad_rows(env, tmp_path):
         (1, "valid"), (2, "malformed"), (3, "malformed"), (4, "malformed")]
 
 
-def test_verify_shows_only_signed_fields_and_escapes_terminal_controls(env, tmp_path):
+def test_verify_shows_only_signed_fields_and_escapes_terminal_controls(env, tmp_path, monkeypatch):
     """A host that edits a certificate file's unsigned ``summary`` cannot make
     ``szzz verify`` print its text: what is shown comes from the signed revision."""
     import shutil
@@ -144,14 +144,18 @@ def test_verify_shows_only_signed_fields_and_escapes_terminal_controls(env, tmp_
         assert "数控机床1" in out.output     # the signed product name
         assert not any(ch in out.output for ch in "\x1b\x07\u202e")
     # Text from a hostile file (an error's reason, say) reaches a terminal escaped.
-    from registry.cli.verify import _show, json_text, printable
+    from registry.cli.verify import json_text, printable
 
     assert printable("a\x1b[2Jb\u202ec") == "a\\u001b[2Jb\\u202ec"
     result = verify.Verdict("status_unknown", reason="x\x1b]0;t\x07\u2066y", reason_zh="原因\x9b")
     text = json_text(result.to_dict())
     assert json.loads(text)["reason"] == "x\x1b]0;t\x07\u2066y" and "\x1b" not in text and "\x9b" not in text
-    runner = CliRunner()
-    with runner.isolation() as (out, _err, _):
-        _show(result)
-        shown = out.getvalue().decode()
-    assert "\x1b" not in shown and "\x9b" not in shown and "\\u001b]0;t\\u0007\\u2066y" in shown
+    # What `szzz verify` prints of such a verdict, for people and as JSON.
+    monkeypatch.setattr("registry.cli.verify.verification_result", lambda *_args, **_options: result)
+    shown = szzz("verify", "123", "--db", db)
+    assert shown.exit_code == 1 and shown.output.splitlines()[0] == "status_unknown"
+    assert "\x1b" not in shown.output and "\x9b" not in shown.output
+    assert "\\u001b]0;t\\u0007\\u2066y" in shown.output and "原因\\u009b" in shown.output
+    shown = szzz("verify", "123", "--db", db, "--json")
+    assert shown.exit_code == 1 and json.loads(shown.output)["reason"] == "x\x1b]0;t\x07\u2066y"
+    assert "\x1b" not in shown.output and "\x9b" not in shown.output

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from builders import EVALUATION, GENERAL, GROUP, make_uscc
 
 from registry.core import canonical, keys, lifecycle
-from registry.core.exceptions import LifecycleError, SignatureError, ValidationError
+from registry.core.exceptions import CanonicalEncodingError, LifecycleError, SignatureError, ValidationError
 from registry.store import queries
 from registry.store.integrity import verify_registry
 
@@ -45,9 +45,11 @@ ANY_JSON = st.recursive(
 
 @settings(max_examples=400)
 @given(ANY_JSON, st.booleans())
-def test_the_fast_decoder_accepts_only_what_the_worded_checks_accept(value, compact):
-    # canonical._decode_fast skips the walk over the value that encode() does;
-    # it must never accept bytes that decode()'s worded checks would refuse.
+def test_decode_accepts_only_what_encode_gives_back(value, compact):
+    # decode() takes a fast path that skips the walk over the value encode()
+    # does (canonical.decode's docstring); whichever path accepts, the bytes
+    # must be exactly what encode() makes of the value: the worded checks'
+    # rule (NFC, safe integers, no floats, sorted unique keys, no spaces).
     import json
 
     separators = (",", ":") if compact else None
@@ -56,13 +58,12 @@ def test_the_fast_decoder_accepts_only_what_the_worded_checks_accept(value, comp
                           separators=separators).encode("utf-8", "surrogatepass")
     except ValueError:
         return
-    if canonical._decode_fast(data) is canonical._REFUSED:
-        return
     try:
-        worded = canonical.encode(json.loads(data.decode("utf-8"))) == data
-    except Exception:
-        worded = False
-    assert worded, data
+        decoded = canonical.decode(data)
+    except CanonicalEncodingError:
+        return
+    assert decoded == json.loads(data.decode("utf-8")), data
+    assert canonical.encode(decoded) == data, data
 
 
 @given(st.dictionaries(st.text(string.ascii_lowercase, min_size=1, max_size=5), SAFE_INT,

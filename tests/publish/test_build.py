@@ -6,6 +6,7 @@ registry into another directory checks reproducibility, and is reused as
 the "previous output" of the failure and kill tests.
 """
 
+import base64
 import csv
 import hashlib
 import io
@@ -108,13 +109,15 @@ def test_public_db_has_no_operator_data(built, registry):
 
 
 def _private_forms(keys_dir):
+    """Every private key of the registry (the key files, decrypted as an attacker
+    holding the passphrase would), raw and in the usual text encodings."""
     forms = []
     for pem in sorted(Path(keys_dir).glob("*.pem")):
-        signer = keys.load(keys_dir, pem.stem, PASSPHRASE)
-        raw = signer._private.private_bytes(serialization.Encoding.Raw,
-                                            serialization.PrivateFormat.Raw,
-                                            serialization.NoEncryption())
-        import base64
+        key = serialization.load_pem_private_key(pem.read_bytes(), password=PASSPHRASE)
+        raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                serialization.NoEncryption())
+        assert keys.key_id_of(key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                            serialization.PublicFormat.Raw)) == pem.stem
         forms += [raw, raw.hex().encode(), base64.b64encode(raw).rstrip(b"="),
                   base64.urlsafe_b64encode(raw).rstrip(b"=")]
     return forms
