@@ -42,7 +42,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import builders
 import pytest
@@ -154,14 +154,21 @@ class _Collected(list):
         return list(self)
 
 
+def _appender(events: list) -> Callable[[Any], None]:
+    # Playwright wraps handlers by setting an attribute on them: no bound builtins.
+    def append(event: Any) -> None:
+        events.append(event)
+
+    return append
+
+
 def _instrument(page: Any) -> Any:
     console = _Collected(getattr(page, "console_messages", None))
     errors = _Collected(getattr(page, "page_errors", None))
     failed = []
-    # Playwright wraps handlers by setting an attribute on them: no bound builtins.
-    page.on("console", lambda event: console.append(event))
-    page.on("pageerror", lambda event: errors.append(event))
-    page.on("requestfailed", lambda event: failed.append(event))
+    page.on("console", _appender(console))
+    page.on("pageerror", _appender(errors))
+    page.on("requestfailed", _appender(failed))
     page.console_messages = console
     page.page_errors = errors
     page.failed_requests = failed
@@ -187,6 +194,8 @@ def browser_context_args(page_viewport: dict) -> dict:
 
 @pytest.fixture
 def new_page(browser: Any, browser_context_args: dict) -> Iterator[Callable[..., Any]]:
+    from playwright.sync_api import Error as PlaywrightError
+
     contexts: list[Any] = []
 
     def make(**context_options: Any) -> Any:
@@ -199,7 +208,7 @@ def new_page(browser: Any, browser_context_args: dict) -> Iterator[Callable[...,
     for ctx in contexts:
         try:
             ctx.close()
-        except Exception:
+        except PlaywrightError:  # the browser is gone already (it crashed, or the session ended)
             pass
 
 
@@ -212,7 +221,7 @@ def page(new_page: Callable[..., Any]) -> Any:
 # Static file server
 # --------------------------------------------------------------------------- #
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {
+    extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".html": "text/html; charset=utf-8",
         ".htm": "text/html; charset=utf-8",
@@ -250,7 +259,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, *args: Any) -> None:
         pass
 
 

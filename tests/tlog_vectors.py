@@ -46,7 +46,8 @@ LEAF_HASHES = [bytes.fromhex(h) for h in (
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 C2SP_NOTE = (
     "This is an example message.\n\n"
-    "\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+    "\u2014 example.com/foo "
+    "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
 )
 
 # golang.org/x/mod sumdb/note note_test.go (TestSign, TestOpen).
@@ -55,15 +56,18 @@ PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx0
 ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 GO_TEXT = ("If you think cryptography is the answer to your problem,\n"
            "then you don't know what your problem is.\n")
-PETER_SIG = ("\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
-ENOCH_SIG = ("\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
+PETER_SIG = ("\u2014 PeterNeumann "
+             "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
+ENOCH_SIG = ("\u2014 EnochRoot "
+             "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n")
 # TestOpen badMsgs: each must be rejected as malformed.
 GO_BAD_NOTES = [
     GO_TEXT,
     GO_TEXT + "\n",
     GO_TEXT + "\n" + PETER_SIG[:-1],
     "\x01" + GO_TEXT + "\n" + PETER_SIG,
-    GO_TEXT + "\n" + "\u2014 Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=",
+    GO_TEXT + "\n" + "\u2014 Bad Name "
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=",
     GO_TEXT + "\n" + PETER_SIG + "Unexpected line.\n",
 ]
 GO_BAD_NOTE_BYTES = b"\xff" + (GO_TEXT + "\n" + PETER_SIG).encode()
@@ -72,8 +76,10 @@ GO_BAD_NOTE_BYTES = b"\xff" + (GO_TEXT + "\n" + PETER_SIG).encode()
 # from the team's transparency-log reference; TS=1767225600).
 CHECKPOINT_NOTE = (
     "registry.example/log\n3\nkQycct4P5fttahfwBqz46QBY6hi4Xz2xxU89CLHMLBU=\n\n"
-    "\u2014 registry.example/log q/OOOT72y1+YpBZ6iXe+rGUtGjg9wJbe40k5snw/qezBaH/bTVlvA9D+hTST+AMBSDv2RjIWoulBk3JdRG7vM2W/YAs=\n"
-    "\u2014 registry.example/timestamp XVVExwAAAABpVbkAR/A5kUnDTIG1Ef9ZV1kfPnmyygvn6DqQngzsQkIeH94GRQH1iOmIH55/I8KamOVsZBp4dZuvoCIQclvkFrDDAw==\n"
+    "\u2014 registry.example/log "
+    "q/OOOT72y1+YpBZ6iXe+rGUtGjg9wJbe40k5snw/qezBaH/bTVlvA9D+hTST+AMBSDv2RjIWoulBk3JdRG7vM2W/YAs=\n"
+    "\u2014 registry.example/timestamp "
+    "XVVExwAAAABpVbkAR/A5kUnDTIG1Ef9ZV1kfPnmyygvn6DqQngzsQkIeH94GRQH1iOmIH55/I8KamOVsZBp4dZuvoCIQclvkFrDDAw==\n"
 )
 CHECKPOINT_LOG_VKEY = "registry.example/log+abf38e39+AeRLzkPaz/0w8R9xU6UN/eIwfxba7G5b5TvOkE8PzdYo"
 CHECKPOINT_TS_VKEY = "registry.example/timestamp+5d5544c7+BFVMgmtuUpnwKG0CNqEJxa9747I9z80oiDme/I2wRmT+"

@@ -115,7 +115,8 @@ def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
         log_signer = api.load_log_signer(db, keys_dir, PASSPHRASE)
         api.write_snapshot(db, root / "site", log_signer)
         # The trust list has a timestamp key, so verifiers require the log.
-        publish_log.publish_log(db, root / "site", log_signer, publish_log.load_timestamp_signer(db, keys_dir, PASSPHRASE))
+        publish_log.publish_log(db, root / "site", log_signer,
+                                publish_log.load_timestamp_signer(db, keys_dir, PASSPHRASE))
         certificates = {no: (status, text) for no, status, text in db.execute(
             "select cert_no, status, mark_payload from certificates order by cert_no")}
     finally:
@@ -123,5 +124,6 @@ def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
     site = root / "site"
     root_key = json.loads((site / "api" / "root-key.json").read_text(encoding="utf-8"))["public_key"]
     webverifier.install_verifier(site / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, today=today)
-    webverifier.install_verifier(site / "v-slow", assets=VERIFIER_ASSETS, root_public_key=root_key, today=today, timeout_ms=500)
+    webverifier.install_verifier(site / "v-slow", assets=VERIFIER_ASSETS, root_public_key=root_key, today=today,
+                                 timeout_ms=500)
     return certificates

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 from builders import EVALUATION, make_uscc
+from click.testing import CliRunner
 
 from registry.cli import cli
 from registry.core import canonical, keys
@@ -33,9 +33,9 @@ def demo_db(tmp_path_factory):
     return tmp, summary
 
 
-def run(*args, env=None, input=None):
+def run(*args, env=None, stdin=None):
     runner = CliRunner(env={"SZZZ_PASSPHRASE": PASS, "SZZZ_TODAY": "2025-06-01", **(env or {})})
-    return runner.invoke(cli, [str(a) for a in args], input=input)
+    return runner.invoke(cli, [str(a) for a in args], input=stdin)
 
 
 def test_cert_list_and_show_json_interfaces(demo_db):
@@ -205,12 +205,13 @@ def test_python_m_registry_subprocess(demo_db):
     env.pop("SZZZ_PASSPHRASE", None)
     proc = subprocess.run([sys.executable, "-m", "registry", "cert", "show", no,
                            "--db", str(tmp / "r.db"), "--json"],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["cert_no"] == no
     proc = subprocess.run([sys.executable, "-m", "registry", "cert", "revoke", no, "--db",
                            str(tmp / "r.db"), "--keys", str(tmp / "keys"), "--reason", "x"],
-                          capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
+                          check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1
 

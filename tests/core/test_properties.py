@@ -5,9 +5,9 @@ import datetime
 import string
 
 import pytest
+from builders import EVALUATION, GENERAL, GROUP, make_uscc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from builders import EVALUATION, GENERAL, GROUP, make_uscc
 
 from registry.core import canonical, keys, lifecycle
 from registry.core.exceptions import CanonicalEncodingError, LifecycleError, SignatureError, ValidationError

@@ -3,6 +3,7 @@
 import io
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -78,7 +79,7 @@ def test_quiet_zone_is_white(written):
 def test_svg_is_well_formed_vector_without_script_or_fonts(written):
     _db, _nos, results = written
     for r in results:
-        text = open(r["svg"], encoding="utf-8").read()
+        text = Path(r["svg"]).read_text(encoding="utf-8")
         root = ET.fromstring(text.encode())
         tags = {el.tag.replace(SVG_NS, "") for el in root.iter()}
         assert tags <= {"svg", "title", "rect", "path", "g"}, tags     # no script, text, image, use

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from builders import PASSPHRASE, PORTAL_REGISTRY, TODAY
+from cryptography.hazmat.primitives import serialization
 
 import publish
 from registry.core import keys

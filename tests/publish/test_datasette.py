@@ -15,8 +15,8 @@ import subprocess
 import httpx
 import pytest
 import yaml
-from helpers import free_port, run_async, wait_for_http
 from builders import PORTAL_REGISTRY
+from helpers import free_port, run_async, wait_for_http
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
 

@@ -384,7 +384,7 @@ def test_internal_links_resolve(site):
 
 # ---------------------------------------------------------------- configuration errors
 def test_bad_settings_and_missing_registry_stop_the_build(tmp_path, demo_db):
-    with pytest.raises(ConfigError, match="unknown setting.*per_pag"):
+    with pytest.raises(ConfigError, match=r"unknown setting.*per_pag"):
         build_site(demo_db[0], tmp_path / "a", per_pag=3)
     with pytest.raises(BuildError, match="no such registry database"):
         build_site(tmp_path / "missing.db", tmp_path / "b")

@@ -7,7 +7,6 @@ the finer cases use the same library call publish.py makes (publish_log.publish_
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -17,10 +16,10 @@ from pathlib import Path
 import builders
 import pytest
 
+import publish
 from registry.core.exceptions import LogForkError, RegistryError
 from registry.log import checkpoint, note
 from registry.publish import log as publish_log
-import publish
 from registry.verify import audit
 
 SDE = builders.NOW
@@ -134,7 +133,8 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     monkeypatch.setenv("SZZZ_PASSPHRASE", builders.PASSPHRASE.decode())
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])])
+    refresh = ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])]
+    result = CliRunner().invoke(publish.cli, refresh)
     assert result.exit_code == 0, result.output
     new = (site / "log" / "checkpoint").read_text()
     after = tree_digest(site)
@@ -150,16 +150,8 @@ def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
     assert not audit.audit(built["site"], root_key=built["root"], now=now).ok
     # The log's time never goes backwards.
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
-    back = CliRunner().invoke(publish.cli, ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])])
+    back = CliRunner().invoke(publish.cli, refresh)
     assert back.exit_code != 0 and "backwards" in back.output
-
-
-def copy_registry(db, target: Path) -> Path:
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(db)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
-    return target
 
 
 def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monkeypatch):
@@ -175,7 +167,7 @@ def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monke
     monkeypatch.setenv("SZZZ_PASSPHRASE", builders.PASSPHRASE.decode())
     size = int(checkpoint.splitlines()[1])  # C2SP checkpoint: origin, tree size, root
 
-    grown = copy_registry(built["db"], tmp_path / "grown.db")
+    grown = builders.copy_registry(built["db"], tmp_path / "grown.db")
     builders.add_events(grown, built["keys"], built["certs"]["valid"], 1)
     result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(grown), "--out", str(out),
                                               "--keys", str(built["keys"])])
@@ -183,7 +175,7 @@ def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monke
     assert (f"the published log has {size} entries, the registry has {size + 1} events" in result.output
             and "rebuild" in result.output), result.output
 
-    altered = copy_registry(built["db"], tmp_path / "altered.db")
+    altered = builders.copy_registry(built["db"], tmp_path / "altered.db")
     builders.tamper(altered, "update events set signature = (case when substr(signature, 1, 1) = 'A' "
                              "then 'B' else 'A' end) || substr(signature, 2) where seq = 1")
     result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(altered), "--out", str(out),

@@ -141,8 +141,9 @@ def test_facets_hold_each_documents_values(demo_index):
     meta = json.loads((index / "meta.json").read_text(encoding="utf-8"))
     facets = json.loads((index / "facets.json").read_text(encoding="utf-8"))
     names = ["kind", "status", "district", "body", "programme"]
-    for c, row in zip(data.certificates, facets):
-        values = {n: (meta["facets"][n][i][0] if i >= 0 else None) for n, i in zip(names, row)}
+    # The certificates' documents come first; enterprises, bodies ... follow.
+    for c, row in zip(data.certificates, facets, strict=False):
+        values = {n: (meta["facets"][n][i][0] if i >= 0 else None) for n, i in zip(names, row, strict=True)}
         assert values == {"kind": "certificate", "status": c["status"],
                           "district": c["enterprise_row"]["district"], "body": c["body"],
                           "programme": c["programme"]}

@@ -52,8 +52,8 @@ def scenario(request, tmp_path_factory):
     site = tmp / "out" / "site"
     root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
     origin = json.loads((site / "api" / "log.json").read_text())["origin"]
-    webverifier.install_verifier(site / PAGE.strip("/"), assets=VERIFIER_ASSETS, root_public_key=root, today=scenarios.FINAL,
-                                 log_origin=origin)
+    webverifier.install_verifier(site / PAGE.strip("/"), assets=VERIFIER_ASSETS, root_public_key=root,
+                                 today=scenarios.FINAL, log_origin=origin)
     db = schema.connect(info["db"], readonly=True)
     rng = random.Random(request.param)
     genuine = [text for _no, _rev, text in scenarios.genuine_marks(db)]
@@ -133,7 +133,7 @@ def test_every_path_gives_the_same_verdict_for_every_mark(scenario, page, serve_
     assert all(v != "valid" for v in verdicts[len(scenario["genuine"]):]), "a forged mark was valid"
     # A status verdict is the status szzz audit replays from the published log.
     statuses = scenario["audit"].statuses
-    for text, verdict in zip(inputs, verdicts):
+    for text, verdict in zip(inputs, verdicts, strict=True):
         if verdict in lifecycle.STATUS_NAMES:
             cert_no = single.parse_input(text).cert_no
             assert statuses[cert_no] == verdict or (verdict == "expired" and statuses[cert_no] == "valid"), \

@@ -31,7 +31,8 @@ DONE = "document.documentElement.dataset.state === 'done'"
 
 
 def install(site: Path, root_key: str):
-    webverifier.install_verifier(site / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, today=TODAY, log_origin=ORIGIN)
+    webverifier.install_verifier(site / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, today=TODAY,
+                                 log_origin=ORIGIN)
 
 
 @pytest.fixture(scope="module")

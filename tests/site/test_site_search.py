@@ -161,31 +161,31 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
         return out;
     }""", [VECTORS, shards, EXTRA_QUERIES, EXTRA_TEXTS])
 
-    for v, norm in zip(VECTORS["normalize"], got["normalize"]):
+    for v, norm in zip(VECTORS["normalize"], got["normalize"], strict=True):
         assert norm == v["normalized"], v
-    for v, terms in zip(VECTORS["terms"], got["terms"]):
+    for v, terms in zip(VECTORS["terms"], got["terms"], strict=True):
         assert len(terms) == len(set(terms)), (v, terms)   # each term once
         assert sorted(terms) == v["terms"], v
-    for v, shard in zip(VECTORS["shard_of"], got["shard_of"]):
+    for v, shard in zip(VECTORS["shard_of"], got["shard_of"], strict=True):
         assert shard == v["shard"], v
-    for v, qt, res in zip(VECTORS["queries"], got["query_terms"], got["results"]):
+    for v, qt, res in zip(VECTORS["queries"], got["query_terms"], got["results"], strict=True):
         assert qt == [v["terms"], v["prefix"]], v
         assert res["urls"] == v["urls"], v
         assert res["terms"] == v["terms"] + ([v["prefix"]] if v["prefix"] else []), v
         assert res["ids"] == sorted(res["ids"]), v
     # The documents' terms, the decoded posting lists and the documents read back.
-    for d, terms in zip(VECTORS["documents"], got["doc_terms"]):
+    for d, terms in zip(VECTORS["documents"], got["doc_terms"], strict=True):
         assert sorted(terms) == sorted(sitesearch.terms(d["title"] + " " + d["text"])), d
     for k, table in shards.items():
         assert got["postings"][str(k)] == {t: sitesearch.decode_postings(p)
                                            for t, p in table.items()}
     assert got["docs"] == [{"id": i, "url": d["url"], "title": d["title"], "sub": d["sub"],
                             "text": d["text"]} for i, d in enumerate(VECTORS["documents"])]
-    for text, (norm, terms, shard_nos) in zip(EXTRA_TEXTS, got["texts"]):
+    for text, (norm, terms, shard_nos) in zip(EXTRA_TEXTS, got["texts"], strict=True):
         assert norm == sitesearch.normalize(text), text
         assert sorted(terms) == sorted(sitesearch.terms(text)), text
         assert shard_nos == [[sitesearch.shard_of(t, n) for n in (1, 8, 1024)] for t in terms]
-    for q, res in zip(EXTRA_QUERIES, got["extra"]):
+    for q, res in zip(EXTRA_QUERIES, got["extra"], strict=True):
         assert res["urls"] == python_urls(index, q), q
     assert_clean(page)
 

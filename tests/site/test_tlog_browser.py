@@ -79,7 +79,9 @@ def _build(tmp, base_url_placeholder="{BASE}"):
     incl = [(12_345, LOG_SIZE), (0, 1), (255, 256), (256, 257), (65_536, LOG_STEP), (69_999, LOG_SIZE),
             (1000, 4097)]
     cons = [(1, LOG_SIZE), (LOG_STEP, LOG_SIZE), (256, 65_536), (3, 7), (69_999, LOG_SIZE), (70_000, LOG_SIZE)]
-    root_of = lambda n: merkle.root_hash(leaves[:n])
+    def root_of(n):
+        return merkle.root_hash(leaves[:n])
+
     log_cases = {
         "url": "{BASE}/log/", "origin": ORIGIN, "size": LOG_SIZE, "vkeys": [log_key.vkey, ts_key.vkey],
         "inclusion": [{"index": i, "size": n, "root": root_of(n).hex()} for i, n in incl],
@@ -146,7 +148,8 @@ def _build(tmp, base_url_placeholder="{BASE}"):
     }
     notes = [
         {"name": "c2sp example", "note": C2SP_NOTE, "vkeys": [C2SP_VKEY], "wantErr": False},
-        {"name": "go one known", "note": GO_TEXT + "\n" + PETER_SIG + ENOCH_SIG, "vkeys": [PETER_VKEY], "wantErr": False},
+        {"name": "go one known", "note": GO_TEXT + "\n" + PETER_SIG + ENOCH_SIG, "vkeys": [PETER_VKEY],
+         "wantErr": False},
         {"name": "go both known", "note": GO_TEXT + "\n" + PETER_SIG + ENOCH_SIG, "vkeys": [PETER_VKEY, ENOCH_VKEY],
          "wantErr": False},
         {"name": "go none known", "note": GO_TEXT + "\n" + PETER_SIG + ENOCH_SIG, "vkeys": [], "wantErr": True},
@@ -229,7 +232,7 @@ def test_tlog_js_runs_every_vector_in_chromium(page, serve_dir, tmp_path):
         failures.append(f"leaf hashes: observed {res['leafHashes']}, expected {[h.hex() for h in LEAF_HASHES]}")
     if res["nodeHash"] != "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb":
         failures.append(f"node(N123, N456): observed {res['nodeHash']}")
-    for n, (got, want) in enumerate(zip(res["log8Roots"], ROOT_HASHES)):
+    for n, (got, want) in enumerate(zip(res["log8Roots"], ROOT_HASHES, strict=True)):
         if got != want.hex():
             failures.append(f"root of constant tree size {n} from tiles: observed {got}, expected {want.hex()}")
 
@@ -272,19 +275,20 @@ def test_tlog_js_runs_every_vector_in_chromium(page, serve_dir, tmp_path):
         failures.append(f"log checkpoint: {cp}, expected size {LOG_SIZE} root {want['root']}")
     elif [s["kind"] for s in cp["value"]["verified"]] != ["ed25519", "cosignature"]:
         failures.append(f"log checkpoint signatures: {cp['value']['verified']}")
-    for c, got, w in zip(cases["log"]["inclusion"], log["inclusion"], want["inclusion"]):
+    for c, got, w in zip(cases["log"]["inclusion"], log["inclusion"], want["inclusion"], strict=True):
         what = f"tile inclusion proof of {c['index']} in {c['size']}"
         if not got["ok"]:
             failures.append(f"{what}: {got['error']}")
         elif got["value"] != w:
             failures.append(f"{what}: observed {got['value']}, expected {w} (Python)")
-    for c, got, w in zip(cases["log"]["consistency"], log["consistency"], want["consistency"]):
+    for c, got, w in zip(cases["log"]["consistency"], log["consistency"], want["consistency"], strict=True):
         what = f"tile consistency proof {c['old']} -> {c['size']}"
         if not got["ok"]:
             failures.append(f"{what}: {got['error']}")
         elif got["value"] != w:
             failures.append(f"{what}: observed {got['value']}, expected {w} (Python)")
-    if not 1 <= len(log["firstProofFetches"]) <= 6 or len(set(log["firstProofFetches"])) != len(log["firstProofFetches"]):
+    fetches = log["firstProofFetches"]
+    if not 1 <= len(fetches) <= 6 or len(set(fetches)) != len(fetches):
         failures.append(f"one inclusion proof fetched {log['firstProofFetches']}, expected at most 6 distinct tiles")
     if log["beyond"]["ok"] or "beyond the tiles" not in log["beyond"]["error"]:
         failures.append(f"proof beyond the checkpoint size: {log['beyond']}")

@@ -35,7 +35,7 @@ from xss_corpus import XSS_STRINGS
 
 from registry import verify
 from registry.core import lifecycle, payload
-from registry.core.exceptions import ConfigError, SignatureError
+from registry.core.exceptions import ConfigError, PayloadError, SignatureError
 from registry.marks import qr, render
 from registry.publish import webverifier
 from registry.verify import sources
@@ -141,11 +141,11 @@ def test_browser_payload_parser_agrees_with_python_on_random_corruptions(page, s
             }
         });
     }""", samples)
-    for text, got in zip(samples, js):
+    for text, got in zip(samples, js, strict=True):
         try:
             m = payload.parse_text(text)
             expected = [m.key_id, m.signed_on, m.expires, m.record_digest, m.cert_no, m.signature.hex()]
-        except Exception:
+        except PayloadError:
             expected = None
         assert got == expected, text
     changed = [t for t in samples[1:301] if t != good]
@@ -412,8 +412,9 @@ def test_install_refuses_bad_settings_and_keeps_the_previous_install(tmp_path):
     key = VECTORS["root_public_key"]
     out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS, root_public_key=key)
     before = (out / "index.html").read_bytes()
-    with pytest.raises(ConfigError, match="jsQR.*npm ci"):
-        webverifier.install_verifier(out, assets=webverifier.VerifierAssets(VERIFIER_ASSETS.source_dir, tmp_path / "missing.js"), root_public_key=key)
+    no_jsqr = webverifier.VerifierAssets(VERIFIER_ASSETS.source_dir, tmp_path / "missing.js")
+    with pytest.raises(ConfigError, match=r"jsQR.*npm ci"):
+        webverifier.install_verifier(out, assets=no_jsqr, root_public_key=key)
     with pytest.raises(ConfigError, match="relative URL"):
         webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, api_base="https://evil.example/api/")
     with pytest.raises(ConfigError, match="relative URL"):

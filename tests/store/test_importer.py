@@ -16,7 +16,8 @@ from registry.core.exceptions import ImportFileError, ValidationErrors
 from registry.store import importer
 from registry.store.integrity import verify_registry
 
-DISTRICTS = ["姑苏区", "苏州高新区", "吴中区", "相城区", "吴江区", "苏州工业园区", "常熟市", "张家港市", "昆山市", "太仓市"]
+DISTRICTS = ["姑苏区", "苏州高新区", "吴中区", "相城区", "吴江区", "苏州工业园区", "常熟市", "张家港市", "昆山市",
+             "太仓市"]
 EN_HEADER = ["uscc", "name_zh", "name_en", "district", "industry", "tier", "website",
              "contact_name", "phone"]
 ZH_HEADER = ["序号", "*统一社会信用代码", "企业名称", "英文名称", "所在地区", "行业代码（GB/T 4754）", "培育层级",
@@ -397,7 +398,7 @@ def test_docs_example_imports_as_documented(reg, tmp_path):
     stored = re.search(r"is stored as `uscc=(\S+), district=(\S+), industry=(\S+),\s*tier=(\S+)`", doc)
     uscc = stored.group(1)
     bad_uscc = re.search(r"企业名单.csv:5:统一社会信用代码: USCC (\S+)", doc).group(1)
-    documented = next(l for l in doc.splitlines() if l.strip().startswith("企业名单.csv:5:")).strip()
+    documented = next(row for row in doc.splitlines() if row.strip().startswith("企业名单.csv:5:")).strip()
     # Put the bad USCC on Excel row 5 of a copy of the example.
     header, line = example.strip().split("\n")
     filler = [line.replace(uscc, make_uscc(2000 + i)).replace("1,", f"{i},", 1) for i in (2, 3)]
