@@ -14,6 +14,10 @@ Fixture names are a contract other suites code against:
                          need several contexts (e.g. phone + desktop).
 ``serve_dir`` (function) factory ``serve_dir(path) -> "http://127.0.0.1:PORT"``: a real
                          ThreadingHTTPServer on loopback, stopped at teardown.
+``make_registry`` (session) factory ``make_registry(**options) -> builders.Built``: a real
+                         registry (tests/builders.py, ``build_registry(base, **options)``),
+                         built once per session for each set of options; every call gets
+                         its own copy in a fresh directory, free to change it.
 
 Sync Playwright and pytest-asyncio in one session
 -------------------------------------------------
@@ -38,17 +42,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import builders
 import pytest
-
-TESTS_DIR = Path(__file__).resolve().parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))
-
 from helpers import CHROMIUM_ARGS, chromium_executable
-
-REPO_ROOT = TESTS_DIR.parent
 
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 DEFAULT_TIMEOUT_MS = 15_000
@@ -61,8 +59,21 @@ DEFAULT_TIMEOUT_MS = 15_000
 _PLAYWRIGHT_LOOPS: list[asyncio.AbstractEventLoop] = []
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop marked running in this thread, or None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _mark_running(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Mark ``loop`` as this thread's running loop (None: unmark)."""
+    asyncio._set_running_loop(loop)  # noqa: SLF001 - asyncio has no public way to (un)mark a running loop
+
+
 def _playwright_loop_marked_running() -> asyncio.AbstractEventLoop | None:
-    loop = asyncio._get_running_loop()
+    loop = _running_loop()
     return loop if any(loop is pw for pw in _PLAYWRIGHT_LOOPS) else None
 
 
@@ -71,12 +82,12 @@ def _phase_without_playwright_loop(item: pytest.Item) -> Iterator[None]:
     don't use the ``browser`` fixture, and mark it again afterwards."""
     loop = None if "browser" in item.fixturenames else _playwright_loop_marked_running()
     if loop is not None:
-        asyncio._set_running_loop(None)
+        _mark_running(None)
     try:
         return (yield)
     finally:
-        if loop is not None and not loop.is_closed() and asyncio._get_running_loop() is None:
-            asyncio._set_running_loop(loop)
+        if loop is not None and not loop.is_closed() and _running_loop() is None:
+            _mark_running(loop)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -109,7 +120,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        loop = asyncio._get_running_loop()  # Playwright's, marked running between calls
+        loop = _running_loop()  # Playwright's, marked running between calls
         if loop is not None:
             _PLAYWRIGHT_LOOPS.append(loop)
         try:
@@ -117,15 +128,15 @@ def browser() -> Iterator[Any]:
             yield b
             # Teardown may run in the teardown phase of a non-browser test, where the
             # hooks above unmarked the loop: Playwright needs it marked to close.
-            if loop is not None and asyncio._get_running_loop() is None:
-                asyncio._set_running_loop(loop)
+            if loop is not None and _running_loop() is None:
+                _mark_running(loop)
             b.close()
         finally:
-            if loop is not None and asyncio._get_running_loop() is None and not loop.is_closed():
-                asyncio._set_running_loop(loop)
+            if loop is not None and _running_loop() is None and not loop.is_closed():
+                _mark_running(loop)
     if loop is not None:
-        if asyncio._get_running_loop() is loop:
-            asyncio._set_running_loop(None)
+        if _running_loop() is loop:
+            _mark_running(None)
         _PLAYWRIGHT_LOOPS.remove(loop)
 
 
@@ -143,14 +154,21 @@ class _Collected(list):
         return list(self)
 
 
+def _appender(events: list) -> Callable[[Any], None]:
+    # Playwright wraps handlers by setting an attribute on them: no bound builtins.
+    def append(event: Any) -> None:
+        events.append(event)
+
+    return append
+
+
 def _instrument(page: Any) -> Any:
     console = _Collected(getattr(page, "console_messages", None))
     errors = _Collected(getattr(page, "page_errors", None))
     failed = []
-    # Playwright wraps handlers by setting an attribute on them: no bound builtins.
-    page.on("console", lambda event: console.append(event))
-    page.on("pageerror", lambda event: errors.append(event))
-    page.on("requestfailed", lambda event: failed.append(event))
+    page.on("console", _appender(console))
+    page.on("pageerror", _appender(errors))
+    page.on("requestfailed", _appender(failed))
     page.console_messages = console
     page.page_errors = errors
     page.failed_requests = failed
@@ -176,6 +194,8 @@ def browser_context_args(page_viewport: dict) -> dict:
 
 @pytest.fixture
 def new_page(browser: Any, browser_context_args: dict) -> Iterator[Callable[..., Any]]:
+    from playwright.sync_api import Error as PlaywrightError
+
     contexts: list[Any] = []
 
     def make(**context_options: Any) -> Any:
@@ -188,7 +208,7 @@ def new_page(browser: Any, browser_context_args: dict) -> Iterator[Callable[...,
     for ctx in contexts:
         try:
             ctx.close()
-        except Exception:
+        except PlaywrightError:  # the browser is gone already (it crashed, or the session ended)
             pass
 
 
@@ -201,7 +221,7 @@ def page(new_page: Callable[..., Any]) -> Any:
 # Static file server
 # --------------------------------------------------------------------------- #
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {
+    extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".html": "text/html; charset=utf-8",
         ".htm": "text/html; charset=utf-8",
@@ -239,7 +259,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, *args: Any) -> None:
         pass
 
 
@@ -278,3 +298,19 @@ def serve_dir() -> Iterator[Callable[[str | os.PathLike[str]], str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- #
+# Registries
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="session")
+def make_registry(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., builders.Built]:
+    built: dict[tuple, builders.Built] = {}
+
+    def make(**options: Any) -> builders.Built:
+        key = tuple(sorted(options.items()))
+        if key not in built:
+            built[key] = builders.build_registry(tmp_path_factory.mktemp("registry-original"), **options)
+        return built[key].copy_to(tmp_path_factory.mktemp("registry"))
+
+    return make

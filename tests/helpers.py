@@ -1,5 +1,5 @@
 """Small helpers shared by the test suites (import as ``from helpers import ...``;
-``tests/`` is on ``sys.path`` through ``tests/conftest.py``)."""
+``tests/`` is on ``sys.path`` through ``pythonpath`` in pyproject.toml's pytest settings)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def run_async(coro, timeout: float | None = 60.0):
     def target() -> None:
         try:
             result["value"] = asyncio.run(coro)
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread below
             result["error"] = e
 
     t = threading.Thread(target=target, name="run_async", daemon=True)

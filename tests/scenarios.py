@@ -177,7 +177,9 @@ def genuine_marks(db) -> list:
 
 def forged_marks(db, keys_dir, key_ids, rng) -> list:
     """Marks signed with the registry's own keys that no verifier may accept."""
-    signer = lambda name: keys.load(keys_dir, key_ids[name], PASSPHRASE)
+    def signer(name):
+        return keys.load(keys_dir, key_ids[name], PASSPHRASE)
+
     row = db.execute("select cert_no, digest, expires from certificates where body = 'CQC' "
                      "order by cert_no limit 1").fetchone()
     sgs = db.execute("select cert_no, digest, expires from certificates where body = 'SGS' "

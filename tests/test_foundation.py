@@ -288,8 +288,8 @@ def readme_commands() -> list[str]:
     blocks = re.findall(r"^```(?:bash|sh|shell|console)\n(.*?)^```", text, re.M | re.S)
     lines = []
     for block in blocks:
-        for line in block.splitlines():
-            line = line.strip().removeprefix("$ ").strip()
+        for raw in block.splitlines():
+            line = raw.strip().removeprefix("$ ").strip()
             if line and not line.startswith("#"):
                 lines.append(line)
     return lines
@@ -297,8 +297,8 @@ def readme_commands() -> list[str]:
 
 def ci_commands() -> list[str]:
     lines = []
-    for line in (REPO / ".ci" / "run").read_text("utf-8").splitlines():
-        line = line.strip()
+    for raw in (REPO / ".ci" / "run").read_text("utf-8").splitlines():
+        line = raw.strip()
         if not line or line.startswith(("#", "set ", "cd ")):
             continue
         lines.append(line)
@@ -353,6 +353,9 @@ def test_pyproject_contract():
     pytest_cfg = cfg["tool"]["pytest"]["ini_options"]
     assert pytest_cfg["asyncio_mode"] == "auto"
     assert "--strict-markers" in shlex.split(pytest_cfg["addopts"])
+    # Tests import the shared modules (helpers, builders, ...), the Pelican plugin and
+    # publish.py through these paths, never by editing sys.path themselves.
+    assert {"tests", "plugins/pelican", "."} <= set(pytest_cfg["pythonpath"])
 
 
 def test_package_lock_pins_jsqr():

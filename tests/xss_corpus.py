@@ -1,7 +1,7 @@
 """The XSS corpus: attacker-controlled text in every free-text field of a registry.
 
 Used by every surface that shows registry text — static pages, feeds and
-JSON-LD (tests/portal/test_site.py), Datasette pages, the verify page, SVG
+JSON-LD (tests/publish/test_pelican_site.py), Datasette pages, the verify page, SVG
 marks. Each payload sets ``window.__xss`` if it ever runs, so a browser test
 asserts ``window.__xss === undefined`` after loading a page; HTML tests parse
 the output and assert that no element or attribute from a payload exists.
@@ -14,13 +14,10 @@ payloads are in :data:`REFUSED_STRINGS` for tests of validation, not in the
 registry.
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "registry"))
-
-from registry_testkit import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY
-from registry_testkit import make_uscc as _uscc
+from builders import EVALUATION, GENERAL, GROUP, INIT_DATE, TODAY
+from builders import make_uscc as _uscc
 
 XSS_STRINGS = [
     "<script>window.__xss=1</script>",

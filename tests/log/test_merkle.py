@@ -30,7 +30,8 @@ def test_empty_tree_and_leaf_constants():
     assert merkle.root_hash([]) == merkle.EMPTY_ROOT
     assert merkle.leaf_hash(b"").hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
     assert merkle.leaf_hash(b"L123456").hex() == "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
-    assert merkle.node_hash(b"N123", b"N456").hex() == "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb"
+    assert (merkle.node_hash(b"N123", b"N456").hex()
+            == "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb")
 
 
 def test_leaf_hashes_of_leaf_inputs():

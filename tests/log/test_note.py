@@ -126,7 +126,7 @@ def test_go_too_many_signatures():
 
 @pytest.mark.parametrize("msg", [*GO_BAD_NOTES, GO_BAD_NOTE_BYTES], ids=range(len(GO_BAD_NOTES) + 1))
 def test_go_malformed_notes(msg):
-    with pytest.raises(NoteError, match="malformed|not UTF-8"):
+    with pytest.raises(NoteError, match=r"malformed|not UTF-8"):
         note.open_note(msg, [PETER_VKEY])
 
 
@@ -176,7 +176,7 @@ def test_cosignature_round_trip_and_tampered_timestamp():
     assert raw[:4] == ts.verifier.key_id and int.from_bytes(raw[4:12], "big") == 1_700_000_000
     raw[11] ^= 1  # claim a different time
     forged = signed.replace(line.split(" ")[-1], base64.b64encode(bytes(raw)).decode())
-    with pytest.raises(NoteError, match="invalid signature for key registry.test/ts"):
+    with pytest.raises(NoteError, match=r"invalid signature for key registry\.test/ts"):
         note.open_note(forged, [log.vkey, ts.vkey])
     # Re-cosigning replaces the old cosignature line.
     again = note.add_signatures(signed, [ts], timestamp=1_700_000_060)

@@ -121,7 +121,7 @@ def test_append_checks_old_root(tmp_path):
 
 
 def test_append_needs_the_old_partial_tiles(tmp_path):
-    with pytest.raises(TileError, match="missing tile/entries/000.p/5"):
+    with pytest.raises(TileError, match=r"missing tile/entries/000\.p/5"):
         tiles.append_entries(tmp_path, 5, entries(1))
 
 

@@ -1,9 +1,13 @@
 """Printable marks of a real registry: QR budget, zxing round trip, SVG/PNG content."""
 
+import io
+import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 import zxingcpp
+from builders import MARKS_REGISTRY
 from PIL import Image
 
 from registry.core import payload, reference
@@ -13,15 +17,28 @@ from registry.publish import api, site
 from registry.store import queries, schema
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
+AS_OF = "2025-06-01T08:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def small_registry(make_registry):
+    """Four certificates, one per programme, with a fresh snapshot in ``base/site``."""
+    built = make_registry(**MARKS_REGISTRY)
+    db = schema.connect(built.db)
+    try:
+        api.write_snapshot(db, built.base / "site", api.load_log_signer(db, built.keys, built.passphrase),
+                           as_of=AS_OF)
+    finally:
+        db.conn.close()
+    return built
 
 
 @pytest.fixture(scope="module")
 def written(small_registry, tmp_path_factory):
-    db_path, _keys, cert_nos, _site, _root = small_registry
     out = tmp_path_factory.mktemp("marks")
-    db = schema.connect(db_path)
+    db = schema.connect(small_registry.db)
     results = render.write_marks(infos(db), out, workers=2)
-    return db, cert_nos, results
+    return db, list(small_registry.cert_nos), results
 
 
 def infos(db, cert_nos=None, url="https://szzz.example.cn"):
@@ -62,7 +79,7 @@ def test_quiet_zone_is_white(written):
 def test_svg_is_well_formed_vector_without_script_or_fonts(written):
     _db, _nos, results = written
     for r in results:
-        text = open(r["svg"], encoding="utf-8").read()
+        text = Path(r["svg"]).read_text(encoding="utf-8")
         root = ET.fromstring(text.encode())
         tags = {el.tag.replace(SVG_NS, "") for el in root.iter()}
         assert tags <= {"svg", "title", "rect", "path", "g"}, tags     # no script, text, image, use
@@ -77,29 +94,55 @@ def test_svg_is_well_formed_vector_without_script_or_fonts(written):
         assert glyphs >= len(r["cert_no"]) + len(domain.replace(" ", "")) + 2
 
 
+def sample_mark(programme, cert_no=None):
+    """(MarkInfo, QR symbol) of a made-up mark of ``programme`` (payload ``000``)."""
+    info = render.MarkInfo(cert_no or f"{programme}-2024-CQC-00001", programme, "valid", "000",
+                           "https://szzz.example.cn/v/#000")
+    return info, qr.make_qr("https://szzz.example.cn", "000")
+
+
+def svg_lines(svg: str) -> list[list[str]]:
+    """The SVG's lines of text (title first), each as its glyphs' <path> elements:
+    text is drawn as outlines, one <g> per line and one path per visible character."""
+    root = ET.fromstring(svg.encode())
+    return [list(g.iter(SVG_NS + "path")) for g in root.iter(SVG_NS + "g")]
+
+
 def test_each_programme_has_its_own_title(written):
     _db, cert_nos, _results = written
     programmes = {no.split("-")[0] for no in cert_nos}
     assert programmes == set(reference.PROGRAMMES)
+    outline_of = {}
     for code, (zh, _en) in reference.PROGRAMMES.items():
-        info = render.MarkInfo(f"{code}-2024-CQC-00001", code, "valid", "0" * 3, "https://szzz.example.cn/v/#000")
-        assert render._texts(info)[0][0] == zh
-        # Every character of the title has a real glyph in the CJK font (no tofu).
-        for char in zh:
-            d, advance = render._glyph(char)
-            assert d and advance > 0
+        title = svg_lines(render.render_svg(*sample_mark(code)))[0]
+        # One outline per character of the programme's Chinese name: every
+        # character has a real glyph in the CJK font (no tofu) ...
+        assert len(title) == len(zh) and all(path.attrib["d"] for path in title), code
+        # ... and the same character is the same outline in every title (苏, 州).
+        for char, path in zip(zh, title, strict=True):
+            assert outline_of.setdefault(char, path.attrib["d"]) == path.attrib["d"], (code, char)
+    assert len(set(outline_of.values())) == len(outline_of)   # distinct characters, distinct outlines
 
 
 @pytest.mark.parametrize("programme", sorted(reference.PROGRAMMES))
 def test_every_line_of_text_stays_inside_the_frame(programme):
     # A print shop gets exactly what we draw: a subtitle running past the
-    # frame is cut off on paper. Measured with the raster font, independently
-    # of the outline widths the layout uses.
-    url = "https://szzz.example.cn/v/#000"
-    info = render.MarkInfo(f"{programme}-2024-TUVSUD-00001", programme, "valid", "0" * 3, url)
-    for text, _baseline, size, _fill in render._texts(info):
-        left, _top, right, _bottom = render._pil_font(int(size)).getbbox(text)
-        assert right - left <= render.WIDTH - 2 * render.PAD, (text, right - left)
+    # frame is cut off on paper. Checked on the raster, independently of the
+    # outline widths the layout uses: between the frame and the padding, every
+    # pixel row of the PNG is one colour (the title band's red or white), so no
+    # text reaches into the margins; and on the outlines: every line of the
+    # SVG (centred) starts at the padding or further in.
+    info, symbol = sample_mark(programme, f"{programme}-2024-TUVSUD-00001")
+    with Image.open(io.BytesIO(render.render_png(info, symbol))) as image:
+        grey = image.convert("L")
+    top, bottom = 40, render.HEIGHT - 40   # clear of the frame's rounded corners
+    for left in (12, render.WIDTH - render.PAD):
+        margin = grey.crop((left, top, left + render.PAD - 12, bottom))
+        rows = [margin.crop((0, y, margin.width, y + 1)).getextrema() for y in range(margin.height)]
+        assert [y + top for y, (lo, hi) in enumerate(rows) if lo != hi] == [], (programme, left)
+    for line in svg_lines(render.render_svg(info, symbol)):
+        starts = [float(re.match(r"translate\(([-\d.]+) ", path.attrib["transform"])[1]) for path in line]
+        assert min(starts) >= render.PAD - 0.01, (programme, min(starts))
 
 
 def test_png_has_ink_where_the_number_and_domain_are(written):
@@ -129,30 +172,26 @@ def test_site_url_from_meta_and_refusal(written):
 
 
 def test_snapshot_is_byte_reproducible(small_registry, tmp_path):
-    db_path, keys_dir, _nos, site, _root = small_registry
-    from registry_fixture import PASSPHRASE
-
-    db = schema.connect(db_path)
-    signer = api.load_log_signer(db, keys_dir, PASSPHRASE)
-    api.write_snapshot(db, tmp_path / "a", signer, as_of="2025-06-01T08:00:00Z")
-    api.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")
-    api.write_snapshot(db, tmp_path / "b", signer, as_of="2025-06-01T08:00:00Z")  # rewrite in place
+    site = small_registry.base / "site"
+    db = schema.connect(small_registry.db)
+    signer = api.load_log_signer(db, small_registry.keys, small_registry.passphrase)
+    api.write_snapshot(db, tmp_path / "a", signer, as_of=AS_OF)
+    api.write_snapshot(db, tmp_path / "b", signer, as_of=AS_OF)
+    api.write_snapshot(db, tmp_path / "b", signer, as_of=AS_OF)  # rewrite in place
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == 3 + len(_nos)
+    assert files_a == files_b and len(files_a) == 3 + len(small_registry.cert_nos)
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
         assert (tmp_path / "a" / rel).read_bytes() == (site / rel).read_bytes()
 
 
 def test_snapshot_refuses_a_non_log_key(small_registry, tmp_path):
-    db_path, _keys_dir, _nos, _site, _root = small_registry
     from registry.core import keys
 
-    db = schema.connect(db_path)
+    db = schema.connect(small_registry.db)
     with pytest.raises(ConfigError, match="not in trust list"):
-        api.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"),
-                                as_of="2025-06-01T08:00:00Z")
+        api.write_snapshot(db, tmp_path, keys.signer_from_seed(b"not the log key"), as_of=AS_OF)
     assert not (tmp_path / "api" / "status.json").exists()
 
 

@@ -24,8 +24,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from builders import PORTAL_REGISTRY
 from helpers import free_port, wait_for_http
-from portal_registry import PASSPHRASE, revoked_and_suspended
 
 import publish
 from registry.core import keys
@@ -89,7 +89,7 @@ def datasette_status(base: str, cert_no: str) -> str:
 def szzz(env, *args) -> str:
     """Run the operators' CLI in its own process; its stdout."""
     done = subprocess.run([sys.executable, "-m", "registry", *args], cwd=publish.ROOT, env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -104,15 +104,15 @@ def verdict_at(page, url: str) -> dict:
                                      text: document.getElementById('verdict').innerText})""")
 
 
-def test_serve_shows_a_revocation_without_a_restart(tmp_path, page):
-    registry = revoked_and_suspended(tmp_path)
-    cert_no = registry["valid"][0]
+def test_serve_shows_a_revocation_without_a_restart(make_registry, tmp_path, page):
+    registry = make_registry(**PORTAL_REGISTRY)
+    cert_no = registry.valid[0]
     port = two_free_ports()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env[keys.PASSPHRASE_ENV] = PASSPHRASE.decode()
+    env[keys.PASSPHRASE_ENV] = registry.passphrase.decode()
     # Paths relative to the operator's directory, which is not the repository.
     serve = ServeProcess(["--db", "registry.db", "--keys", "keys", "--out", "output", "--port", str(port)],
-                         env, cwd=tmp_path)
+                         env, cwd=registry.base)
     try:
         site = serve.wait_for("网站 site:").split()[-1].rstrip("/")
         datasette = serve.wait_for("开放数据 Datasette:").split()[-1]
@@ -120,7 +120,7 @@ def test_serve_shows_a_revocation_without_a_restart(tmp_path, page):
         wait_for_http(datasette, timeout=60)
 
         # The mark as the README makes it: `szzz mark NO --db … --site-url … --out …`.
-        mark = szzz(env, "mark", cert_no, "--db", str(registry["db"]), "--site-url", site,
+        mark = szzz(env, "mark", cert_no, "--db", str(registry.db), "--site-url", site,
                     "--out", str(tmp_path / "marks"))
         mark_url = next(word for word in mark.split() if word.startswith(f"{site}/v/#"))
         shown = verdict_at(page, mark_url)
@@ -128,7 +128,7 @@ def test_serve_shows_a_revocation_without_a_restart(tmp_path, page):
         assert datasette_status(datasette, cert_no) == "valid"
 
         # The operator revokes in another process; serve notices and rebuilds.
-        szzz(env, "cert", "revoke", cert_no, "--db", str(registry["db"]), "--keys", str(registry["keys"]),
+        szzz(env, "cert", "revoke", cert_no, "--db", str(registry.db), "--keys", str(registry.keys),
              "--reason", "监督抽查不合格 failed market surveillance")
         serve.wait_for("registry changed, rebuilding")
         serve.wait_for("Datasette now serves")
@@ -140,7 +140,7 @@ def test_serve_shows_a_revocation_without_a_restart(tmp_path, page):
 
         # Someone un-revokes it in the database, without a signed event: the
         # rebuild fails validation, says why, and the revoked output stays served.
-        with contextlib.closing(sqlite3.connect(registry["db"])) as conn, conn:
+        with contextlib.closing(sqlite3.connect(registry.db)) as conn, conn:
             conn.execute("update certificates set status = 'valid' where cert_no = ?", (cert_no,))
         serve.wait_for("registry changed, rebuilding")
         serve.wait_for("rebuild failed, the previous output is still served")

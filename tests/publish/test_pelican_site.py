@@ -1,0 +1,442 @@
+"""The Pelican site: real Pelican builds from real registries, checked as files and in Chromium.
+
+Two builds per module: a small demo registry (``make_registry(demo=40, ...)``:
+one certificate then revoked, one suspended and one withdrawn) and the XSS
+registry (``tests/xss_corpus.py``). Lists use ``per_page=10`` so that
+pagination happens with a small registry.
+"""
+
+import html
+import html.parser
+import json
+import math
+import os
+import re
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
+
+from registry.core import lifecycle
+from registry.core.exceptions import BuildError, ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+ATOM = "{http://www.w3.org/2005/Atom}"
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+SITE_URL = "https://szzz.example/"
+DATASETTE = "http://127.0.0.1:8001/"
+PER_PAGE = 10
+
+
+def build_site(db, out, **szzz):
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    settings = read_settings(str(ROOT / "pelicanconf.py"), override={
+        "OUTPUT_PATH": str(out),
+        "SZZZ": {"db": str(db), "site_url": SITE_URL, "datasette_url": DATASETTE,
+                 "build_time": "2025-06-01T15:59:59Z", "per_page": PER_PAGE, **szzz},
+    })
+    Pelican(settings).run()
+    return Path(out)
+
+
+@pytest.fixture(scope="module")
+def demo_db(make_registry):
+    """(db, revoked, suspended): a 40-certificate demo with one certificate revoked
+    (with a notice), one suspended and one withdrawn."""
+    built = make_registry(demo=40, revoke=True, suspend=True, withdraw=True)
+    return built.db, built.revoked, built.suspended
+
+
+@pytest.fixture(scope="module")
+def site(demo_db, tmp_path_factory):
+    return build_site(demo_db[0], tmp_path_factory.mktemp("site") / "out")
+
+
+@pytest.fixture(scope="module")
+def xss_site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("xss")
+    db, _ = xss_registry(tmp)
+    return build_site(db, tmp / "out")
+
+
+def rows(db, sql):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+class Tags(html.parser.HTMLParser):
+    """Every start tag with its attributes, and the text of every <script>."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.scripts, self._in_script = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "script":
+            self._in_script = [dict(attrs), ""]
+
+    def handle_data(self, data):
+        if self._in_script is not None:
+            self._in_script[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._in_script is not None:
+            self.scripts.append(tuple(self._in_script))
+            self._in_script = None
+
+
+def parse(path):
+    p = Tags()
+    p.feed(Path(path).read_text(encoding="utf-8"))
+    p.close()
+    return p
+
+
+def html_files(out):
+    return sorted(p for p in Path(out).rglob("*.html"))
+
+
+def page_of(out, rel):
+    return Path(out) / unquote(rel) / "index.html"
+
+
+# ---------------------------------------------------------------- pages
+def test_a_page_for_every_record(site, demo_db):
+    db = demo_db[0]
+    checks = {
+        "certificates/{}": "select cert_no from certificates",
+        "products/{}": "select id from products",
+        "enterprises/{}": "select uscc from enterprises",
+        "bodies/{}": "select code from bodies",
+    }
+    for pattern, sql in checks.items():
+        keys = [r[0] for r in rows(db, sql)]
+        assert keys, sql
+        missing = [k for k in keys if not page_of(site, pattern.format(k)).is_file()]
+        assert not missing, f"{pattern}: no page for {missing[:5]}"
+    for (code,) in rows(db, "select code from standards"):
+        slug = re.sub(r"[^a-z0-9]+", "-", code.lower()).strip("-")
+        assert page_of(site, f"standards/{slug}").is_file(), code
+    for rel in ("", "notices", "stats", "search", "lists", "about", "verify-a-mark",
+                "open-data", "governance", "report"):
+        assert page_of(site, rel).is_file(), rel
+
+
+def test_certificate_page_shows_record_history_and_links(site, demo_db):
+    db, revoked, _ = demo_db
+    text = page_of(site, f"certificates/{revoked}").read_text(encoding="utf-8")
+    assert "撤销" in text and "revoked" in text
+    assert 'id="history"' in text
+    for (seq, sig) in rows(db, f"select seq, signature from events where cert_no = '{revoked}'"):
+        assert f'id="seq-{seq}"' in text and sig[:16] in text
+    assert "监督抽查不合格" in text and "市场监管局通报 2025-01" in text
+    payload = rows(db, f"select mark_payload from certificates where cert_no = '{revoked}'")[0][0]
+    assert f'href="../../v/#{payload}"' in text
+    for link in (f"../../api/certificates/{revoked}.json",
+                 f"{DATASETTE}registry/certificates/{revoked}"):
+        assert f'href="{link}"' in text, link
+    tags = parse(page_of(site, f"certificates/{revoked}")).tags
+    std_links = [a["href"] for t, a in tags if t == "a" and "/standards/" in a.get("href", "")]
+    assert std_links and all((page_of(site, f"certificates/{revoked}").parent / h / "index.html")
+                             .resolve().is_file() for h in std_links)
+
+
+def test_only_a_valid_certificate_page_offers_its_mark(site, demo_db):
+    """Mark use follows the replayed status: a revoked, suspended, withdrawn or
+    expired certificate's page says plainly that the mark may not be used, why
+    and since when, and links no mark download; a valid one offers both files."""
+    db = demo_db[0]
+    by_status = dict(rows(db, "select status, min(cert_no) from certificates group by status"))
+    assert set(by_status) == {"valid", "revoked", "suspended", "withdrawn", "expired"}
+    for status, cert_no in by_status.items():
+        page = page_of(site, f"certificates/{cert_no}")
+        tags = parse(page).tags
+        mark_links = [a["href"] for t, a in tags if t == "a" and "/marks/" in a.get("href", "")]
+        use = next(a for t, a in tags if t == "dd" and "data-mark-use" in a)["data-mark-use"]
+        text = page.read_text(encoding="utf-8")
+        if status == "valid":
+            assert use == "authorised"
+            assert mark_links == [f"../../marks/{cert_no}.svg", f"../../marks/{cert_no}.png"]
+            continue
+        assert use == "not-authorised" and mark_links == [], status
+        assert "不得使用认证标志" in text and "the certification mark may not be used" in text
+        (since, event_reason), = rows(db, f"select c.status_date, e.reason from certificates c join events e "
+                                          f"on e.cert_no = c.cert_no where c.cert_no = '{cert_no}' "
+                                          f"and e.date = c.status_date and e.type != 'surveillance_passed' "
+                                          f"order by e.seq desc limit 1")
+        assert f"证书已于 <time datetime=\"{since}\">{since}</time> {lifecycle.STATUS_NAMES[status][0]}" in text
+        assert event_reason and event_reason in html.unescape(text), status
+
+
+def test_lists_paginate_and_cover_every_certificate(site, demo_db):
+    db = demo_db[0]
+    for status in lifecycle.STATUSES:
+        expected = [r[0] for r in rows(
+            db, f"select cert_no from certificates where status = '{status}' order by cert_no")]
+        pages = max(1, math.ceil(len(expected) / PER_PAGE))
+        seen = []
+        for n in range(1, pages + 1):
+            rel = f"lists/status/{status}/" + (f"page/{n}/" if n > 1 else "")
+            tags = parse(page_of(site, rel)).tags
+            seen += [unquote(a["href"]).split("certificates/")[1].strip("/")
+                     for t, a in tags if t == "a" and "certificates/" in a.get("href", "")
+                     and "#" not in a["href"]]
+            rels = {a.get("rel") for t, a in tags if t == "a"}
+            assert ("next" in rels) == (n < pages) and ("prev" in rels) == (n > 1), rel
+        assert seen == expected, status
+        assert not page_of(site, f"lists/status/{status}/page/{pages + 1}/").exists()
+    assert any(len(r) and r[0] > PER_PAGE for r in rows(
+        db, "select count(*) from certificates group by status")), "no list needed paging"
+    for kind, sql in {"district": "select distinct district from enterprises",
+                      "body": "select code from bodies",
+                      "programme": "select distinct programme from certificates"}.items():
+        for (key,) in rows(db, sql):
+            assert page_of(site, f"lists/{kind}/{key}/").is_file(), (kind, key)
+    for (industry,) in rows(db, "select distinct industry from enterprises"):
+        assert page_of(site, f"lists/industry/{industry[:3]}/").is_file(), industry
+
+
+def jsonld_of(path):
+    blocks = [body for attrs, body in parse(path).scripts
+              if attrs.get("type") == "application/ld+json"]
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
+def test_jsonld_identifies_valid_and_revoked_certificates(site, demo_db):
+    db, revoked, suspended = demo_db
+    valid = rows(db, "select cert_no from certificates where status = 'valid' limit 1")[0][0]
+    for cert_no, status in ((valid, "CertificationActive"), (revoked, "CertificationInactive"),
+                            (suspended, "CertificationInactive")):
+        data = jsonld_of(page_of(site, f"certificates/{cert_no}"))
+        assert data["@type"] == "Certification"
+        assert data["certificationIdentification"] == cert_no
+        assert data["certificationStatus"] == f"https://schema.org/{status}"
+        body, issued, expires, name, uscc = rows(db, f"""
+            select c.body, c.issued, c.expires, p.name_zh, e.uscc from certificates c
+            join products p on p.id = c.product join enterprises e on e.uscc = p.enterprise
+            where c.cert_no = '{cert_no}'""")[0]
+        assert data["issuedBy"]["@type"] == "Organization"
+        assert data["issuedBy"]["identifier"] == body
+        assert (data["validFrom"], data["expires"]) == (issued, expires)
+        assert data["about"]["@type"] == "Product" and data["about"]["name"] == name
+        assert data["about"]["manufacturer"]["identifier"] == uscc
+        assert data["url"] == f"{SITE_URL}certificates/{cert_no}/"
+
+
+# ---------------------------------------------------------------- feeds, sitemap, stats
+def test_feeds_are_atom_with_stable_entries_from_events(site, demo_db):
+    db = demo_db[0]
+    events = rows(db, "select seq, date, cert_no from events where cert_no is not null "
+                      "order by seq desc")
+    feed = ET.parse(site / "feeds/all.atom.xml").getroot()
+    assert feed.tag == f"{ATOM}feed"
+    entries = feed.findall(f"{ATOM}entry")
+    assert len(entries) == min(200, len(events))
+    ids = [e.find(f"{ATOM}id").text for e in entries]
+    assert ids == [f"tag:szzz.example,2020-12-28:szzz/event/{seq}" for seq, _, _ in events[:200]]
+    assert [e.find(f"{ATOM}updated").text for e in entries] == [
+        f"{date}T00:00:00+08:00" for _, date, _ in events[:200]]
+    assert feed.find(f"{ATOM}updated").text == f"{events[0][1]}T00:00:00+08:00"
+    link = entries[0].find(f"{ATOM}link").get("href")
+    assert link == f"{SITE_URL}certificates/{events[0][2]}/#history"
+    for (code,) in rows(db, "select code from bodies"):
+        body_feed = ET.parse(site / f"feeds/bodies/{code}.atom.xml").getroot()
+        body_ids = [e.find(f"{ATOM}id").text.rsplit("/", 1)[1]
+                    for e in body_feed.findall(f"{ATOM}entry")]
+        expected = [str(s) for s, _, c in events if c.split("-")[2] == code][:200]
+        assert body_ids == expected, code
+
+
+def test_sitemap_lists_the_pages(site, demo_db):
+    root = ET.parse(site / "sitemap.xml").getroot()
+    locs = {u.find(f"{SITEMAP}loc").text for u in root.findall(f"{SITEMAP}url")}
+    for (cert_no,) in rows(demo_db[0], "select cert_no from certificates"):
+        assert f"{SITE_URL}certificates/{cert_no}/" in locs
+    for rel in ("", "stats/", "notices/", "about/", "report/", "lists/status/valid/"):
+        assert SITE_URL + rel in locs, rel
+    for loc in locs:
+        rel = unquote(urlsplit(loc).path).lstrip("/")
+        assert (site / rel / "index.html").is_file(), loc
+
+
+def test_stats_charts_exist_with_the_target_line(site):
+    svgs = {p.stem: p for p in (site / "stats").glob("*.svg")}
+    assert set(svgs) >= {"progress", "district", "industry", "body", "programme", "status",
+                         "actions"}
+    for path in svgs.values():
+        root = ET.parse(path).getroot()
+        assert root.find("{http://www.w3.org/2000/svg}title").text
+    progress = ET.parse(svgs["progress"]).getroot()
+    target = [el for el in progress.iter("{http://www.w3.org/2000/svg}line")
+              if el.get("data-target") == "100"]
+    assert len(target) == 1
+    assert "Target 2023: 100" in svgs["progress"].read_text(encoding="utf-8")
+    page = page_of(site, "stats").read_text(encoding="utf-8")
+    for name in svgs:
+        assert f'src="{name}.svg"' in page
+    assert page.count("<table") >= 7  # a data table under every chart
+
+
+# ---------------------------------------------------------------- security of every page
+SAFE_SCRIPT_SRC = re.compile(r"^(\.\./)*(\./)?theme/js/[\w.-]+\.js$")
+
+
+def check_page_security(path):
+    """Local resources only, the CSP meta, no inline script/style, no event handlers."""
+    p = parse(path)
+    metas = [a for t, a in p.tags if t == "meta" and a.get("http-equiv") ==
+             "Content-Security-Policy"]
+    assert len(metas) == 1, path
+    csp = metas[0]["content"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp
+    assert "object-src 'none'" in csp and "base-uri 'none'" in csp
+    for tag, attrs in p.tags:
+        assert not any(k.startswith("on") for k in attrs), (path, tag, attrs)
+        assert "style" not in attrs, (path, tag)
+        assert tag not in ("style", "iframe", "object", "embed", "base", "svg"), (path, tag)
+        url = {"script": attrs.get("src"), "img": attrs.get("src"),
+               "link": attrs.get("href")}.get(tag)
+        if url is not None:
+            assert not re.match(r"^([a-z][a-z0-9+.-]*:|//)", url, re.I), (path, tag, url)
+        if tag == "script" and attrs.get("type") != "application/ld+json":
+            assert SAFE_SCRIPT_SRC.match(attrs.get("src") or ""), (path, attrs)
+        if tag == "a":
+            assert not (attrs.get("href") or "").lower().startswith(("javascript:", "data:"))
+    for attrs, body in p.scripts:
+        if attrs.get("type") != "application/ld+json":
+            assert body.strip() == "", (path, "inline script")
+    return p
+
+
+def test_every_page_has_csp_and_only_local_resources(site):
+    files = html_files(site)
+    assert len(files) > 100
+    for path in files:
+        check_page_security(path)
+
+
+def test_xss_corpus_renders_as_text(xss_site):
+    pages = html_files(xss_site)
+    for path in pages:
+        check_page_security(path)
+    texts = "\n".join(p.read_text(encoding="utf-8") for p in pages)
+    # The payloads appear, escaped, as text (not dropped on the floor).
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in texts
+    assert "{{7*7}} ${7*7}" in texts
+    # The website that tries to leave its href is shown, never linked raw.
+    assert 'href="https://x.example/"><script>' not in texts
+    # JSON-LD carries the exact strings and parses.
+    for path in (xss_site / "certificates").glob("*/index.html"):
+        data = jsonld_of(path)
+        assert data["about"]["name"].split("产品")[0] in XSS_STRINGS
+        raw = next(b for a, b in parse(path).scripts if a.get("type") == "application/ld+json")
+        assert "<" not in raw and ">" not in raw
+    assert XSS_WEBSITE  # used by the registry: enterprises and the body
+
+
+def test_xss_feeds_are_well_formed_and_carry_text(xss_site):
+    paths = [xss_site / "feeds/all.atom.xml", *(xss_site / "feeds/bodies").glob("*.xml"),
+             xss_site / "sitemap.xml", *(xss_site / "stats").glob("*.svg")]
+    for path in paths:
+        ET.parse(path)  # well-formed XML whatever the registry holds
+    feed = ET.parse(xss_site / "feeds/all.atom.xml").getroot()
+    summaries = " ".join(e.find(f"{ATOM}summary").text for e in feed.findall(f"{ATOM}entry"))
+    assert "<script>window.__xss=1</script>" in summaries  # as text, after XML unescaping
+    for el in feed.iter():
+        assert el.tag.startswith(ATOM), el.tag  # no injected elements
+
+
+OTHER_WRITERS = ("api", "v", "marks", "downloads", "log")
+
+
+def test_internal_links_resolve(site):
+    """Every relative link/src of every page reaches a file Pelican wrote, except
+    the directories publish.py adds afterwards (portal-shared.md)."""
+    broken = []
+    files = {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()}
+    for path in html_files(site):
+        here = str(path.parent.relative_to(site))
+        for tag, attrs in parse(path).tags:
+            url = attrs.get("href") if tag in ("a", "link") else attrs.get("src")
+            if not url or re.match(r"^([a-z][a-z0-9+.-]*:|//|#)", url, re.I):
+                continue
+            if url.startswith(DATASETTE):
+                continue
+            rel = os.path.normpath(os.path.join(here, unquote(urlsplit(url).path)))
+            assert not rel.startswith(".."), (path, url)  # never above the site root
+            rel = "" if rel == "." else rel
+            if rel.split("/")[0] in OTHER_WRITERS:
+                continue
+            if rel not in files and os.path.join(rel, "index.html") not in files:
+                broken.append((str(path.relative_to(site)), url))
+    assert broken == []
+
+
+# ---------------------------------------------------------------- configuration errors
+def test_bad_settings_and_missing_registry_stop_the_build(tmp_path, demo_db):
+    with pytest.raises(ConfigError, match=r"unknown setting.*per_pag"):
+        build_site(demo_db[0], tmp_path / "a", per_pag=3)
+    with pytest.raises(BuildError, match="no such registry database"):
+        build_site(tmp_path / "missing.db", tmp_path / "b")
+    assert not (tmp_path / "b" / "certificates").exists()
+
+
+def test_two_builds_are_identical(demo_db, site, tmp_path):
+    again = build_site(demo_db[0], tmp_path / "again")
+    first = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    second = {p.relative_to(again): p.read_bytes() for p in again.rglob("*") if p.is_file()}
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+# ---------------------------------------------------------------- Chromium
+@pytest.mark.browser
+def test_xss_pages_run_no_script_in_chromium(xss_site, serve_dir, page):
+    base = serve_dir(xss_site)
+    cert = sorted(p.parent.name for p in (xss_site / "certificates").glob("*/index.html"))[0]
+    for rel in (f"certificates/{cert}/", "lists/status/revoked/", "notices/", "bodies/XSS/",
+                "feeds/all.atom.xml", "stats/", ""):
+        page.goto(f"{base}/{rel}")
+        page.wait_for_load_state("load")
+        assert page.evaluate("typeof window.__xss") == "undefined", rel
+        assert page.evaluate("typeof window.parent.__xss") == "undefined", rel
+    assert not page.page_errors
+
+
+@pytest.mark.browser
+def test_certificate_page_in_chromium(site, demo_db, serve_dir, page):
+    _, revoked, _ = demo_db
+    base = serve_dir(site)
+    valid = sorted(p.parent.name for p in (site / "certificates").glob("SZZZ-*/index.html")
+                   if "有效" in p.read_text(encoding="utf-8").split('verdict-status">')[1][:80])[0]
+    page.goto(f"{base}/certificates/{valid}/")
+    status = page.locator(".verdict-status")
+    assert status.is_visible() and "有效" in status.inner_text() and "valid" in status.inner_text()
+    assert len(page.screenshot(full_page=False)) > 10_000
+    page.goto(f"{base}/certificates/{revoked}/")
+    assert "撤销" in page.locator(".verdict-status").inner_text()
+    # Keyboard: Tab reaches the verify link (skip link first).
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    for _ in range(60):
+        if page.evaluate("document.activeElement.id") == "verify-link":
+            break
+        page.keyboard.press("Tab")
+    else:
+        pytest.fail("keyboard focus never reached the verify link")
+    # Print: navigation and action buttons hidden, the status box kept.
+    page.emulate_media(media="print")
+    assert not page.locator("header.site nav").is_visible()
+    assert not page.locator("#verify-link").is_visible()
+    assert page.locator(".verdict-status").is_visible()
+    assert not page.page_errors

@@ -1,0 +1,247 @@
+"""The log inside publishing: publish.py signs only extensions, refresh re-cosigns,
+builds are reproducible, and incremental tile writing equals a fresh write.
+
+publish.py runs for real (Pelican, api/, log/, ...) a few times per module;
+the finer cases use the same library call publish.py makes (publish_log.publish_log).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import builders
+import pytest
+
+import publish
+from registry.core.exceptions import LogForkError, RegistryError
+from registry.log import checkpoint, note
+from registry.publish import log as publish_log
+from registry.verify import audit
+
+SDE = builders.NOW
+
+
+def tree_digest(root: Path, skip=()) -> dict:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not any(rel.startswith(s) for s in skip):
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(make_registry, tmp_path_factory):
+    base = tmp_path_factory.mktemp("publish")
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", str(SDE))
+        summary = publish.build(db, base / "out", keys_dir=keys_dir, passphrase=builders.PASSPHRASE)
+    site = base / "out" / "site"
+    root = json.loads((site / "api" / "root-key.json").read_text())["public_key"]
+    return {"base": base, "db": db, "keys": keys_dir, "out": base / "out", "site": site,
+            "summary": summary, "root": root, "certs": certs}
+
+
+def test_publish_writes_a_log_that_audits_clean_pages_included(built):
+    site = built["site"]
+    assert (site / "log" / "checkpoint").is_file() and (site / "api" / "log.json").is_file()
+    info = json.loads((site / "api" / "log.json").read_text())
+    assert info == {"format": "szzz/log/v1", "origin": "szzz.example.cn/log",
+                    "log_key_name": "szzz.example.cn/log", "timestamp_key_name": "szzz.example.cn/timestamp",
+                    "checkpoint": "log/checkpoint", "max_age_days": 7}
+    report = audit.audit(site, root_key=built["root"], origin="szzz.example.cn/log", now=SDE + 3600)
+    assert report.ok, report.text()
+    assert report.checks["certificate pages show the replayed status"] is True
+    # The state file beside OUT holds exactly the published checkpoint.
+    state = publish_log.state_file_for(built["out"])
+    assert state.read_text() == (site / "log" / "checkpoint").read_text()
+    # The cosignature time is SOURCE_DATE_EPOCH (reproducible; no wall clock).
+    assert report.checkpoint["timestamp"] == SDE
+
+
+def test_two_builds_with_source_date_epoch_are_byte_identical(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    publish.build(built["db"], tmp_path / "out", keys_dir=built["keys"], passphrase=builders.PASSPHRASE)
+    first, second = tree_digest(built["site"]), tree_digest(tmp_path / "out" / "site")
+    assert first.keys() == second.keys()
+    differing = sorted(k for k in first if first[k] != second[k])
+    assert differing == []
+
+
+def test_publish_refuses_a_registry_that_rewrote_history(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    out = copy_output(built, tmp_path)
+    before = (out / "site" / "log" / "checkpoint").read_text()
+    db = tmp_path / "tampered.db"
+    builders.copy_registry(built["db"], db)
+    seq = log_site_event(db, built["certs"]["revoked"])
+    builders.resign_event(db, built["keys"], seq, {"reason": "已更正 corrected"})
+    with pytest.raises(LogForkError) as info:
+        publish.build(db, out, keys_dir=built["keys"], passphrase=builders.PASSPHRASE)
+    assert "refusing to sign a fork" in str(info.value) and f"seq {seq}" in str(info.value)
+    # Nothing changed: OUT still serves the old build, the state file the old tree.
+    assert (out / "site" / "log" / "checkpoint").read_text() == before
+    assert publish_log.state_file_for(out).read_text() == before
+
+
+def copy_output(built, tmp_path) -> Path:
+    """A copy of publish.py's output: the OUT link, its build dir, cache and state."""
+    out = tmp_path / "out"
+    os.symlink(os.readlink(built["out"]), out)
+    for path in built["base"].glob(".out.*"):
+        if path.is_dir():
+            shutil.copytree(path, tmp_path / path.name, symlinks=True)
+    return out
+
+
+def log_site_event(db, cert_no):
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("select max(seq) from events where cert_no = ?", [cert_no]).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_state_file_alone_still_refuses_a_fork(make_registry, tmp_path):
+    """Even when the published output is gone, the state file binds the next publish."""
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
+    state = tmp_path / "state" / "checkpoint"
+    builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    builders.tamper(db, "delete from events where seq = (select max(seq) from events)")
+    with pytest.raises(LogForkError) as info:
+        builders.publish_api(db, keys_dir, tmp_path / "site2", state_file=state)
+    assert "rolled-back log" in str(info.value) and str(state) in str(info.value)
+    assert not (tmp_path / "site2" / "log" / "checkpoint").exists()
+    assert certs  # the registry had certificates to lose
+
+
+def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
+    out = copy_output(built, tmp_path)
+    site = out / "site"
+    before = tree_digest(site)
+    old = (site / "log" / "checkpoint").read_text()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * builders.DAY))
+    monkeypatch.setenv("SZZZ_PASSPHRASE", builders.PASSPHRASE.decode())
+    from click.testing import CliRunner
+
+    refresh = ["refresh", "--db", str(built["db"]), "--out", str(out), "--keys", str(built["keys"])]
+    result = CliRunner().invoke(publish.cli, refresh)
+    assert result.exit_code == 0, result.output
+    new = (site / "log" / "checkpoint").read_text()
+    after = tree_digest(site)
+    assert {k for k in before if before[k] != after[k]} == {"log/checkpoint"}
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    # Same body, same log signature; only the timestamp key's line changed.
+    assert old_lines[:5] == new_lines[:5] and len(new_lines) == len(old_lines)
+    assert old_lines[5] != new_lines[5] and new_lines[5].startswith("— szzz.example.cn/timestamp ")
+    assert publish_log.state_file_for(out).read_text() == new
+    # A checkpoint that was stale by the old cosignature is fresh by the new one.
+    now = SDE + 10 * builders.DAY
+    assert audit.audit(site, root_key=built["root"], now=now).ok
+    assert not audit.audit(built["site"], root_key=built["root"], now=now).ok
+    # The log's time never goes backwards.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    back = CliRunner().invoke(publish.cli, refresh)
+    assert back.exit_code != 0 and "backwards" in back.output
+
+
+def test_refresh_refuses_a_log_that_lacks_registry_events(built, tmp_path, monkeypatch):
+    """A fresh cosignature vouches that the log has not grown (it keeps older
+    status statements current): refresh refuses when the registry has an event
+    the published log lacks, e.g. a revocation whose rebuild failed, and when
+    an event differs; the published checkpoint is left as it was."""
+    from click.testing import CliRunner
+
+    out = copy_output(built, tmp_path)
+    checkpoint = (out / "site" / "log" / "checkpoint").read_text()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE + 5 * builders.DAY))
+    monkeypatch.setenv("SZZZ_PASSPHRASE", builders.PASSPHRASE.decode())
+    size = int(checkpoint.splitlines()[1])  # C2SP checkpoint: origin, tree size, root
+
+    grown = builders.copy_registry(built["db"], tmp_path / "grown.db")
+    builders.add_events(grown, built["keys"], built["certs"]["valid"], 1)
+    result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(grown), "--out", str(out),
+                                              "--keys", str(built["keys"])])
+    assert result.exit_code != 0
+    assert (f"the published log has {size} entries, the registry has {size + 1} events" in result.output
+            and "rebuild" in result.output), result.output
+
+    altered = builders.copy_registry(built["db"], tmp_path / "altered.db")
+    builders.tamper(altered, "update events set signature = (case when substr(signature, 1, 1) = 'A' "
+                             "then 'B' else 'A' end) || substr(signature, 2) where seq = 1")
+    result = CliRunner().invoke(publish.cli, ["refresh", "--db", str(altered), "--out", str(out),
+                                              "--keys", str(built["keys"])])
+    assert result.exit_code != 0 and "the published checkpoint has" in result.output, result.output
+    assert (out / "site" / "log" / "checkpoint").read_text() == checkpoint
+    assert publish_log.state_file_for(out).read_text() == checkpoint
+
+
+def test_incremental_log_equals_a_fresh_one_and_reuses_tiles(make_registry, tmp_path):
+    """Growing past full tiles: reusing the previous tiles gives the bytes a fresh write gives."""
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
+    state = tmp_path / "state" / "checkpoint"
+    builders.add_events(db, keys_dir, certs["valid"], 290)
+    first = builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    builders.add_events(db, keys_dir, certs["valid"], 300)
+    second = builders.publish_api(db, keys_dir, tmp_path / "site2", previous_site=tmp_path / "site1",
+                                  state_file=state, timestamp=builders.NOW + 60)
+    fresh = builders.publish_api(db, keys_dir, tmp_path / "site3", timestamp=builders.NOW + 60)
+    assert 256 < first["size"] < 512 < second["size"] and second["reused"] > 0 and fresh["reused"] == 0
+    assert tree_digest(tmp_path / "site2" / "log") == tree_digest(tmp_path / "site3" / "log")
+    # Superseded partial tiles are not carried along.
+    assert not any(".p/" in k and k.startswith("tile/0/000") for k in tree_digest(tmp_path / "site2" / "log"))
+
+
+def test_reused_tiles_are_checked_against_the_database(make_registry, tmp_path):
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir = registry.db, registry.keys
+    state = tmp_path / "state" / "checkpoint"
+    builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    bundle = next(p for p in (tmp_path / "site1" / "log" / "tile" / "entries").rglob("*") if p.is_file())
+    data = bytearray(bundle.read_bytes())
+    data[10] ^= 0x20
+    bundle.write_bytes(bytes(data))
+    with pytest.raises(RegistryError) as info:
+        builders.publish_api(db, keys_dir, tmp_path / "site2", previous_site=tmp_path / "site1",
+                             state_file=state)
+    assert "differs from the database's events" in str(info.value)
+
+
+def test_checkpoint_format_is_c2sp(built):
+    text = (built["site"] / "log" / "checkpoint").read_text()
+    env = json.loads((built["site"] / "api" / "trust-list.json").read_text())
+    record = json.loads(env["payload"])
+    names = checkpoint.names_for(origin="szzz.example.cn/log")
+    checked = checkpoint.open_checkpoint(text, record, names)
+    origin, size, _root, blank, log_line, ts_line = text.split("\n")[:6]
+    assert (origin, int(size), blank) == ("szzz.example.cn/log", checked.size, "")
+    assert log_line.startswith("— szzz.example.cn/log ") and ts_line.startswith("— szzz.example.cn/timestamp ")
+    # Opened with the C2SP verifier keys derived from the trust list (vkey form works too).
+    vkeys = [v.vkey for v in checkpoint.trust_verifiers(record, names)]
+    opened = note.open_note(text, vkeys)
+    assert {s.kind for s in opened.verified} == {"ed25519", "cosignature"}
+    assert os.path.basename(publish_log.state_file_for(built["out"]).parent) == ".out.state"
+
+
+def test_audit_names_a_page_that_shows_another_status(built, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(built["site"], site)
+    cert = built["certs"]["revoked"]
+    page = site / "certificates" / cert / "index.html"
+    html = page.read_text()
+    assert "https://schema.org/CertificationInactive" in html
+    page.write_text(html.replace("https://schema.org/CertificationInactive", "https://schema.org/CertificationActive"))
+    report = audit.audit(site, root_key=built["root"], now=SDE + 3600)
+    assert not report.ok
+    text = "\n".join(str(f) for f in report.findings)
+    assert f"certificates/{cert}/index.html: JSON-LD certificationStatus" in text and "(revoked)" in text

@@ -1,0 +1,150 @@
+"""The site-search index (docs/site-search.md): vectors, refusals, a real registry."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from helpers import REPO_ROOT
+
+from registry.core.exceptions import BuildError
+from registry.publish import export, sitesearch
+from registry.store import schema
+from szzz_registry import data as site_data
+from szzz_registry import search as site_search
+
+VECTORS = REPO_ROOT / "docs" / "vectors" / "site-search.json"
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return json.loads(VECTORS.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def vector_index(vectors, tmp_path_factory):
+    """The index the vectors were computed from: their documents and labels, written again."""
+    index = tmp_path_factory.mktemp("search-vectors")
+    labels = {name: {k: tuple(v) for k, v in values.items()} for name, values in vectors["labels"].items()}
+    docs = [sitesearch.Document(d["url"], d["title"], d["sub"], d["text"], d["facets"])
+            for d in vectors["documents"]]
+    sitesearch.write_index(index, docs, labels, shards=vectors["shards"])
+    return index
+
+
+def test_vectors_file_is_what_the_script_generates(tmp_path):
+    out = tmp_path / "site-search.json"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "make_search_vectors.py"), "--out", str(out)],
+                   check=True, capture_output=True)
+    assert out.read_text(encoding="utf-8") == VECTORS.read_text(encoding="utf-8")
+
+
+def test_every_vector_holds(vectors, vector_index):
+    index = vector_index
+    for v in vectors["normalize"]:
+        assert sitesearch.normalize(v["text"]) == v["normalized"], v
+    for v in vectors["terms"]:
+        assert sorted(sitesearch.terms(v["text"])) == v["terms"], v
+    for v in vectors["shard_of"]:
+        assert sitesearch.shard_of(v["term"], v["shards"]) == v["shard"], v
+    meta = json.loads((index / "meta.json").read_text(encoding="utf-8"))
+    assert (meta["format"], meta["shards"], meta["docs"]) == (
+        "szzz-search/v1", vectors["shards"], len(vectors["documents"]))
+    for v in vectors["queries"]:
+        assert list(sitesearch.query_terms(v["query"])) == [v["terms"], v["prefix"]], v
+        found = sitesearch.documents(index, sitesearch.search(index, v["query"]))
+        assert [d[0] for d in found] == v["urls"], v
+
+
+def test_the_vectors_cover_what_users_type(vectors):
+    """Two-character Chinese inside a word, full-width input, prefixes, no terms."""
+    by_query = {v["query"]: v for v in vectors["queries"]}
+    assert by_query["木圈"]["urls"] and by_query["ＳＺＺＺ－２０２４"]["urls"]
+    assert by_query["tuv"]["prefix"] == "tuv" and by_query["tuv"]["urls"]
+    assert by_query["不存在的词"]["urls"] == [] and by_query[""]["terms"] == []
+    assert by_query["SZZZ-2024-TUVSUD-00001"]["urls"] == ["certificates/SZZZ-2024-TUVSUD-00001/"]
+
+
+def test_every_term_is_in_the_shard_its_first_two_characters_name(vector_index):
+    index = vector_index
+    shards = json.loads((index / "meta.json").read_text(encoding="utf-8"))["shards"]
+    seen = set()
+    for k in range(shards):
+        for term in json.loads((index / f"terms-{k}.json").read_text(encoding="utf-8")):
+            assert sitesearch.shard_of(term, shards) == k and term not in seen
+            seen.add(term)
+    assert len({sitesearch.shard_of(t, shards) for t in seen}) > 1   # really sharded
+
+
+def _doc(**facets):
+    return sitesearch.Document("certificates/X/", "红木", "", "", {"kind": "certificate", **facets})
+
+
+LABELS = {"kind": {"certificate": ("证书", "Certificate")}, "status": {"valid": ("有效", "valid")},
+          "district": {}, "body": {}, "programme": {}}
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    (_doc(status="sleeping"), "status 'sleeping' is not one of the labelled values"),
+    (sitesearch.Document("certificates/X/", "t", "", "", {}), "has no kind"),
+    (sitesearch.Document("/certificates/X/", "t", "", "", {"kind": "certificate"}),
+     "expected a site-relative URL"),
+])
+def test_documents_the_page_could_not_show_stop_the_build(doc, message, tmp_path):
+    with pytest.raises(BuildError, match=message):
+        sitesearch.write_index(tmp_path, [doc], LABELS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rewriting_an_index_removes_the_files_of_the_earlier_one(tmp_path):
+    docs = [_doc(status="valid")] * 3
+    sitesearch.write_index(tmp_path, docs, LABELS, shards=8)
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    sitesearch.write_index(tmp_path, docs, LABELS, shards=2)
+    assert sorted(p.name for p in tmp_path.glob("terms-*.json")) == ["terms-0.json", "terms-1.json"]
+    sitesearch.write_index(tmp_path, docs, LABELS, shards=8)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first   # byte-identical
+    with pytest.raises(BuildError, match="power of two"):
+        sitesearch.write_index(tmp_path, docs, LABELS, shards=3)
+
+
+@pytest.fixture(scope="module")
+def demo_index(make_registry):
+    built = make_registry(demo=60)
+    tmp = built.base
+    db = schema.connect(built.db)
+    export.export_public_db(db, tmp / "public.db")
+    db.conn.close()
+    data = site_data.load(tmp / "public.db")
+    site_search.write(tmp / "index", data)
+    return tmp / "index", data
+
+
+def test_every_certificate_is_found_by_its_number_and_a_piece_of_its_name(demo_index):
+    index, data = demo_index
+    rng = random.Random(4)
+    for c in rng.sample(data.certificates, 20):
+        url = f"certificates/{c['cert_no']}/"
+        found = [d[0] for d in sitesearch.documents(index, sitesearch.search(index, c["cert_no"]))]
+        assert url in found, c["cert_no"]
+        han = [ch for ch in c["product_row"]["name_zh"] if "\u4e00" <= ch <= "\u9fff"]
+        name = c["product_row"]["name_zh"]
+        start = next(i for i in range(len(name) - 1) if name[i] in han and name[i + 1] in han)
+        piece = name[start:start + 2]           # two characters from inside the name
+        found = [d[0] for d in sitesearch.documents(index, sitesearch.search(index, piece))]
+        assert url in found, (piece, c["cert_no"])
+
+
+def test_facets_hold_each_documents_values(demo_index):
+    index, data = demo_index
+    meta = json.loads((index / "meta.json").read_text(encoding="utf-8"))
+    facets = json.loads((index / "facets.json").read_text(encoding="utf-8"))
+    names = ["kind", "status", "district", "body", "programme"]
+    # The certificates' documents come first; enterprises, bodies ... follow.
+    for c, row in zip(data.certificates, facets, strict=False):
+        values = {n: (meta["facets"][n][i][0] if i >= 0 else None) for n, i in zip(names, row, strict=True)}
+        assert values == {"kind": "certificate", "status": c["status"],
+                          "district": c["enterprise_row"]["district"], "body": c["body"],
+                          "programme": c["programme"]}
+    assert len(facets) == meta["docs"] > len(data.certificates)   # enterprises, bodies ... too

@@ -1,0 +1,427 @@
+"""The verification page in real Chromium (Playwright driving Debian's chromium).
+
+What a user relies on: every conformance vector gives the same verdict in the
+browser as in the Python verifier; the verdict is shown in Chinese and
+English with the difference between "signature genuine" and "status
+current / unknown"; attacker text stays text; scanning a photo of a real mark
+verifies it; nothing is fetched from anywhere but the site itself; the CSP
+forbids inline script.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import random
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import VERIFIER_ASSETS, assert_no_js_errors, js_errors
+from verify_site import (
+    DONE,
+    build_site,
+    build_xss_site,
+    foreign_requests,
+    load_vectors,
+    on_site,
+    record_requests,
+    verdict_of,
+    verify_via_hash,
+    verify_via_url,
+)
+from xss_corpus import XSS_STRINGS
+
+from registry import verify
+from registry.core import lifecycle, payload
+from registry.core.exceptions import ConfigError, PayloadError, SignatureError
+from registry.marks import qr, render
+from registry.publish import webverifier
+from registry.verify import sources
+
+pytestmark = pytest.mark.browser
+
+VECTORS = load_vectors()
+BY_NAME = {v["name"]: v for v in VECTORS["vectors"]}
+
+@pytest.fixture(scope="module")
+def conformance_site(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("conformance-site")
+    return build_site(root, VECTORS["files"], root_public_key=VECTORS["root_public_key"],
+                      today=VECTORS["today"], max_age_days=VECTORS["max_age_days"])
+
+
+@pytest.fixture(scope="module")
+def xss_site(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("xss-site")
+    return root / "site", build_xss_site(root)
+
+
+def python_verdict(vector) -> str:
+    return verify.verification_result(
+        vector["input"], sources.FilesSource(VECTORS["files"]),
+        root_public_key=VECTORS["root_public_key"], today=VECTORS["today"],
+        max_age=VECTORS["max_age_days"]).verdict
+
+
+def open_page(page, url: str, state: str = "done") -> None:
+    page.goto(url)
+    page.wait_for_function(f"() => document.documentElement.dataset.state === '{state}'")
+
+
+# --------------------------------------------------------------------------- #
+# Conformance: identical verdicts in Python and in the browser
+# --------------------------------------------------------------------------- #
+def test_every_conformance_vector_gives_the_python_verdict(page, serve_dir, conformance_site):
+    requests = record_requests(page)
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/", state="idle")
+    seen, mismatches, previous = {}, [], None
+    for vector in VECTORS["vectors"]:
+        url = on_site(vector["input"], VECTORS["site_url"], base)
+        if url is not None:  # a scanned URL: the browser's URL parser reads it, as on a phone
+            got = verify_via_url(page, url)["verdict"]
+            previous = None
+        elif vector["input"] == previous:  # an unchanged hash fires no hashchange
+            got = seen[previous]
+        else:
+            got = verify_via_hash(page, vector["input"])["verdict"]
+            seen[vector["input"]] = got
+            previous = vector["input"]
+        expected = vector["expected_verdict"]
+        py = python_verdict(vector)
+        if not (got == py == expected):
+            mismatches.append(f"{vector['name']}: browser {got}, python {py}, expected {expected}")
+    assert not mismatches, "\n".join(mismatches)
+    # HTML in fragments and in signed fields ran nothing.
+    assert page.evaluate("() => window.__xss") is None
+    assert foreign_requests(requests) == []
+    # The only console errors allowed: Chromium's note about the 404 of the
+    # certificate that is deliberately missing (verdict not_found).
+    assert page.page_errors == []
+    errors = [m.text for m in page.console_messages if m.type == "error"]
+    assert errors and all("404" in e for e in errors), errors
+
+
+def test_page_reverifies_on_hashchange_and_ignores_a_superseded_run(page, serve_dir, conformance_site):
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#" + BY_NAME["revoked"]["input"])
+    assert verdict_of(page)["verdict"] == "revoked"
+    # Two changes in a row: only the last one's verdict may be shown.
+    page.evaluate("([a, b]) => { location.hash = a; location.hash = b; }",
+                  [BY_NAME["non-digit"]["input"], BY_NAME["valid-current-key"]["input"]])
+    page.wait_for_function(f"() => {DONE} && document.getElementById('verdict').dataset.verdict === 'valid'")
+    page.wait_for_timeout(300)  # a late result of the first change would overwrite it now
+    assert verdict_of(page)["verdict"] == "valid"
+
+
+def test_browser_payload_parser_agrees_with_python_on_random_corruptions(page, serve_dir, conformance_site):
+    """Property (issue: bad input): single-character changes of a valid payload
+    parse to the same fields in JS and Python, or fail in both; and none is valid."""
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/", state="idle")
+    good = BY_NAME["valid-current-key"]["input"]
+    rng = random.Random(20250615)
+    samples = [good]
+    for _ in range(300):
+        i = rng.randrange(len(good))
+        samples.append(good[:i] + rng.choice("0123456789A# ") + good[i + 1:])
+    samples += [good[:n] for n in range(0, len(good), 17)] + ["9" * 17 * k for k in range(1, 25)]
+    js = page.evaluate("""async (texts) => {
+        const p = await import('./payload.js');
+        return texts.map((t) => {
+            try {
+                const m = p.parseText(t);
+                return [m.keyId, m.signedOn, m.expires, m.recordDigest, m.certNo,
+                        Array.from(m.signature, (b) => b.toString(16).padStart(2, '0')).join('')];
+            } catch (e) {
+                if (!(e instanceof p.PayloadError)) throw e;
+                return null;
+            }
+        });
+    }""", samples)
+    for text, got in zip(samples, js, strict=True):
+        try:
+            m = payload.parse_text(text)
+            expected = [m.key_id, m.signed_on, m.expires, m.record_digest, m.cert_no, m.signature.hex()]
+        except PayloadError:
+            expected = None
+        assert got == expected, text
+    changed = [t for t in samples[1:301] if t != good]
+    verdicts = {verify_via_hash(page, t)["verdict"] for t in changed[:40] if t != good}
+    assert "valid" not in verdicts
+
+
+def test_lifecycle_table_in_the_page_is_the_registrys(page, serve_dir, conformance_site):
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/", state="idle")
+    table = page.evaluate("""async () => {
+        const {TRANSITIONS} = await import('./constants.js');
+        return Object.fromEntries([...TRANSITIONS].map(([t, m]) => [t, [...m]]));
+    }""")
+    assert table == {event: [[b, a] for b, a in moves.items()]
+                     for event, moves in lifecycle.TRANSITIONS.items()}
+
+
+# --------------------------------------------------------------------------- #
+# What the visitor sees
+# --------------------------------------------------------------------------- #
+def test_verdicts_are_explained_in_chinese_and_english(page, serve_dir, conformance_site):
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    box = page.locator("#verdict")
+    assert box.get_attribute("role") == "status" and box.get_attribute("aria-live") == "polite"
+    assert box.get_attribute("data-verdict") == "valid"
+    text = box.inner_text()
+    assert "标志真实" in text and "Genuine mark" in text and "SZZZ-2024-TUVSUD-00001" in text
+    assert "签名真实" in page.locator("#fact-signature").inner_text()
+    assert "状态最新" in page.locator("#fact-status").inner_text()
+    fields = page.locator("#certificate").inner_text()
+    assert "高精度数控机床" in fields and "南德认证检测" in fields and "2027-04-30" in fields
+    assert page.locator("#report").is_hidden()
+    assert page.locator("#checks li").count() == 6
+
+    verify_via_hash(page, BY_NAME["revoked"]["input"])
+    assert "证书已撤销" in box.inner_text() and "revoked" in box.inner_text()
+    assert page.locator("#report").is_visible()
+    assert page.locator("#report-link").get_attribute("href") == "../report/"
+    assert page.locator("a[href='tel:12315']").is_visible()
+
+    verify_via_hash(page, BY_NAME["stale-status"]["input"])
+    assert box.get_attribute("data-verdict") == "status_unknown"
+    assert "签名真实" in page.locator("#fact-signature").inner_text()
+    assert "状态未知" in page.locator("#fact-status").inner_text()
+    assert "Status unknown" in page.locator("#checks").inner_text()
+
+    verify_via_hash(page, BY_NAME["corrupt-signature"]["input"])
+    assert box.get_attribute("data-verdict") == "bad_signature"
+    assert "签名不可信" in page.locator("#fact-signature").inner_text()
+    assert page.locator("#certificate").is_hidden()
+    assert page.locator("#report").is_visible()
+
+    verify_via_hash(page, BY_NAME["valid-printed-before-renewal"]["input"])
+    assert box.get_attribute("data-verdict") == "valid"
+    assert "换证之前" in box.inner_text() and "renewal" in box.inner_text()
+    assert_no_js_errors(page)
+
+
+def test_browser_without_ed25519_says_it_cannot_verify_instead_of_forged(page, serve_dir, conformance_site):
+    """Older browsers lack WebCrypto Ed25519: every signature would fail, so the
+    page must not call a genuine mark counterfeit there."""
+    page.add_init_script("""(() => {
+        const importKey = SubtleCrypto.prototype.importKey;
+        SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+            if ((algorithm && algorithm.name) === 'Ed25519') {
+                return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
+            }
+            return importKey.call(this, format, data, algorithm, ...rest);
+        };
+    })()""")
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    assert verdict_of(page)["verdict"] == "unsupported"
+    assert "此浏览器无法验证" in page.locator("#verdict").inner_text()
+    assert page.locator("#report").is_hidden()
+
+
+def test_landing_page_offers_scanning_and_is_keyboard_usable(page, serve_dir, conformance_site):
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/", state="idle")
+    assert page.locator("#verdict").get_attribute("data-verdict") == ""
+    assert "扫描" in page.locator("#v-title").inner_text()
+    # Tab reaches the skip link, then the scan button, by keyboard alone.
+    focused = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("() => document.activeElement.id || document.activeElement.className"))
+    assert "scan-button" in focused and "scan-photo" in focused
+    assert page.locator("#scan-photo").get_attribute("accept") == "image/*"
+    assert page.locator("#scan-photo").get_attribute("capture") == "environment"
+    assert_no_js_errors(page)
+
+
+def test_hostile_text_in_signed_records_is_shown_as_text(page, serve_dir, xss_site):
+    """Every certificate of the XSS corpus registry (hostile HTML in product,
+    enterprise, body, scope, models...): the verdict matches its status, the
+    text is shown as text, no element is injected, no script runs."""
+    site, certificates = xss_site
+    base = serve_dir(site)
+    open_page(page, base + "/v/", state="idle")
+    shown = ""
+    for cert_no, (status, text) in certificates.items():
+        got = verify_via_hash(page, text)
+        assert got["verdict"] == status, (cert_no, got["text"])
+        shown += page.locator("#certificate").inner_text()
+        injected = page.evaluate("""() => document.querySelectorAll(
+            'main img, main script, main svg, main iframe, main style, main b, main a[href^="javascript"]').length""")
+        assert injected == 0, cert_no
+    page.wait_for_timeout(300)  # give an injected onerror/onload the chance to run
+    assert page.evaluate("() => window.__xss") is None
+    for payload_text in ("<script>window.__xss=1</script>", '<img src=x onerror="window.__xss=1">',
+                         '"><svg onload=window.__xss=1>'):
+        assert payload_text in shown
+    assert sum(s in shown for s in XSS_STRINGS) >= len(XSS_STRINGS) - 3
+    assert_no_js_errors(page)
+
+
+def test_status_fetch_timeout_gives_status_unknown(page, xss_site):
+    """A site that never answers for the certificate: the page stops waiting
+    (AbortController) and says the signature is genuine but the status unknown."""
+    site, certificates = xss_site
+    _cert_no, (_status, text) = next(iter(certificates.items()))
+    release = threading.Event()
+
+    class Slow(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            if "/api/certificates/" in self.path:
+                release.wait(10)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Slow, directory=str(site)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        open_page(page, f"http://127.0.0.1:{server.server_address[1]}/v-slow/#" + text)
+        assert verdict_of(page)["verdict"] == "status_unknown"
+        assert "签名真实" in page.locator("#fact-signature").inner_text()
+        assert "no answer within 0.5 s" in page.locator("#v-reason").inner_text()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+# --------------------------------------------------------------------------- #
+# Scanning a photo of a real mark (headless Chromium has no BarcodeDetector)
+# --------------------------------------------------------------------------- #
+def _photo_of(png: bytes) -> bytes:
+    """The mark as a phone photo: tilted, on a grey table, large JPEG."""
+    from PIL import Image, ImageFilter
+
+    mark = Image.open(io.BytesIO(png)).convert("RGB")
+    mark = mark.rotate(7, expand=True, fillcolor=(150, 150, 145))
+    photo = Image.new("RGB", (mark.width * 3, mark.height * 2), (150, 150, 145))
+    photo.paste(mark, (mark.width // 2, mark.height // 3))
+    photo = photo.resize((photo.width * 3 // 2, photo.height * 3 // 2)).filter(ImageFilter.GaussianBlur(1.2))
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def test_scanning_a_photo_of_a_real_mark_verifies_it(page, serve_dir, conformance_site, tmp_path):
+    requests = record_requests(page)
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/", state="idle")
+    assert page.evaluate("() => 'BarcodeDetector' in window") is False
+    assert not any(u.endswith("/jsQR.js") for u in requests), "jsQR must load only when scanning"
+
+    text = BY_NAME["valid-current-key"]["input"]
+    info = render.MarkInfo("SZZZ-2024-TUVSUD-00001", "SZZZ", "valid", text, payload.mark_url(base, text))
+    png = render.render_png(info, qr.make_qr(base, text))
+    (tmp_path / "mark.png").write_bytes(png)
+    page.set_input_files("#scan-photo", str(tmp_path / "mark.png"))
+    page.wait_for_function(f"() => {DONE} && document.getElementById('verdict').dataset.verdict !== ''")
+    assert verdict_of(page)["verdict"] == "valid"
+    assert page.evaluate("() => location.hash.slice(1)") == text
+    assert any(u.endswith("/v/jsQR.js") for u in requests)
+
+    revoked = BY_NAME["revoked"]["input"]
+    info = render.MarkInfo("SZZZ-2024-CQC-00004", "SZZZ", "revoked", revoked, payload.mark_url(base, revoked))
+    (tmp_path / "photo.jpg").write_bytes(_photo_of(render.render_png(info, qr.make_qr(base, revoked))))
+    page.set_input_files("#scan-photo", str(tmp_path / "photo.jpg"))
+    page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'revoked'")
+
+    # A mark URL of another host is verified here (never followed), with a warning.
+    other = render.MarkInfo("X", "SZZZ", "valid", text, "https://szzz.example.cn/v/#" + text)
+    (tmp_path / "other.png").write_bytes(render.render_png(other, qr.make_qr("https://szzz.example.cn", text)))
+    page.set_input_files("#scan-photo", str(tmp_path / "other.png"))
+    page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'valid'")
+    assert "szzz.example.cn" in page.locator("#scan-status").inner_text()
+    assert page.url.startswith(base)
+    # A QR code that is not a mark is shown as text and not opened.
+    import segno
+    segno.make("https://evil.example/login", error="M").save(str(tmp_path / "phish.png"), scale=8)
+    page.set_input_files("#scan-photo", str(tmp_path / "phish.png"))
+    page.wait_for_function("() => document.getElementById('scan-status').textContent.includes('不是认证标志')")
+    assert page.evaluate("() => location.hash.slice(1)") == text and page.url.startswith(base)
+    assert foreign_requests(requests) == []
+    assert_no_js_errors(page)
+
+
+# --------------------------------------------------------------------------- #
+# The installed page: CSP, pinned settings, install errors
+# --------------------------------------------------------------------------- #
+def test_csp_forbids_inline_script_in_the_browser(page, serve_dir, conformance_site):
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/", state="idle")
+    page.evaluate("""() => {
+        const s = document.createElement('script');
+        s.textContent = 'window.__inline = 1';
+        document.head.append(s);
+        const img = document.createElement('img');
+        img.setAttribute('onerror', 'window.__inline = 2');
+        img.src = 'data:,x';
+        document.body.append(img);
+    }""")
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.__inline") is None
+    errors = js_errors(page)
+    assert errors and all("Content Security Policy" in e or "Refused" in e for e in errors), errors
+
+
+def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
+    from html.parser import HTMLParser
+
+    root_key = VECTORS["root_public_key"]
+    out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS, root_public_key=root_key, max_age_days=3,
+                                       report_url="https://www.example.gov.cn/report")
+    page = (out / "index.html").read_text(encoding="utf-8")
+
+    class Scan(HTMLParser):
+        metas, scripts, handlers = {}, [], []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "meta":
+                self.metas[a.get("name") or a.get("http-equiv")] = a.get("content")
+            if tag == "script":
+                self.scripts.append(a)
+            self.handlers += [k for k in a if k.startswith("on")]
+
+    scan = Scan()
+    scan.feed(page)
+    assert scan.metas["Content-Security-Policy"].startswith(
+        "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
+    assert scan.metas["szzz-root-key"] == root_key
+    assert scan.metas["szzz-max-age-days"] == "3"
+    assert scan.metas["szzz-api-base"] == "../api/"
+    assert scan.metas["szzz-report-url"] == "https://www.example.gov.cn/report"
+    assert "szzz-today" not in scan.metas  # the test hook only when asked for
+    assert scan.scripts and all(s.get("src") for s in scan.scripts)
+    assert scan.handlers == []
+    assert "{{" not in page and "http://" not in page
+    sizes = webverifier.page_bytes(out)
+    assert set(sizes["lazy"]) == {"scan.js", "jsQR.js"} and sizes["lazy"]["jsQR.js"] > 100_000
+
+
+def test_install_refuses_bad_settings_and_keeps_the_previous_install(tmp_path):
+    key = VECTORS["root_public_key"]
+    out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS, root_public_key=key)
+    before = (out / "index.html").read_bytes()
+    no_jsqr = webverifier.VerifierAssets(VERIFIER_ASSETS.source_dir, tmp_path / "missing.js")
+    with pytest.raises(ConfigError, match=r"jsQR.*npm ci"):
+        webverifier.install_verifier(out, assets=no_jsqr, root_public_key=key)
+    with pytest.raises(ConfigError, match="relative URL"):
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, api_base="https://evil.example/api/")
+    with pytest.raises(ConfigError, match="relative URL"):
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, report_url="javascript:alert(1)")
+    with pytest.raises(SignatureError, match="32 bytes"):
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key="AAAA")
+    with pytest.raises(ConfigError, match="today"):
+        webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, today="15/06/2025")
+    assert (out / "index.html").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]  # no staging debris
