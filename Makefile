@@ -17,11 +17,12 @@ PYTEST_WORKERS ?= 2
 DEMO_DB   := demo/registry.db
 DEMO_KEYS := demo/keys
 
-.PHONY: help venv system-deps test run clean distclean
+.PHONY: help venv system-deps lint test run clean distclean
 
 help:
 	@echo "make run          run the project on the embedded demo registry"
 	@echo "make test         install everything needed and run the tests"
+	@echo "make lint         ruff, mypy and the import contracts (part of make test)"
 	@echo "make venv         create .venv and pip install -e '.[test]'"
 	@echo "make system-deps  Debian chromium + fonts, npm ci (only what is missing)"
 
@@ -37,7 +38,14 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/install-system-deps.sh
 
-test: venv system-deps
+# Static checks first: style and bugs (ruff), types (mypy: strict for core,
+# log and verify), the layers' import contracts (import-linter).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VPY) -m mypy
+	$(VENV)/bin/lint-imports
+
+test: venv system-deps lint
 	$(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # publish.py serve: creates demo/ on first run, builds output/ and serves the

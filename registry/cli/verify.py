@@ -32,7 +32,7 @@ def _fail(error):
 
 
 def _root_key(value, db_path):
-    value = value or os.environ.get(ROOT_KEY_ENV)
+    value = value or os.environ.get(ROOT_KEY_ENV) or None   # set but empty is unset
     if value is None:
         return None
     if value.endswith(".db") and Path(value).is_file():

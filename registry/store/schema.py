@@ -3,7 +3,10 @@
 ``open_registry(path)`` opens (and if needed creates or migrates) a registry
 database. Each migration is a function applied once, in order, inside a
 transaction; ``meta.schema_version`` records how far a file has come. A file
-newer than this code is refused rather than guessed at.
+newer than this code is refused rather than guessed at. Migrations change
+tables with sqlite-utils (``create``, ``add_column``, ``transform``), whose
+own work runs as savepoints inside that transaction: a migration that fails
+half-way leaves the file as it was (``tests/store/test_schema.py``).
 
 Public vs operator-only: tables and columns listed in ``OPERATOR_ONLY`` never
 leave the operators' database (the publish step drops them); private keys are
@@ -183,31 +186,50 @@ def connect(path, *, create=False, readonly=False) -> sqlite_utils.Database:
     path = Path(path)
     if not create and not path.exists():
         raise SchemaError(f"{path}: no such registry database (run `szzz init`)")
+    if path.exists() and not path.is_file():
+        raise SchemaError(f"{path}: not a file, expected a registry database")
+    return _open(path, create=create, readonly=readonly)
+
+
+def _version(db, path: Path) -> int:
+    """:func:`schema_version`, the first read of a file: a file that is not
+    SQLite, or is damaged where the schema lives, is named here, never a bare
+    "file is not a database" from deep inside a command."""
+    try:
+        return schema_version(db)
+    except sqlite3.DatabaseError as e:
+        raise SchemaError(f"{path}: cannot read it as a registry database ({e})") from None
+
+
+def _open(path: Path, *, create: bool, readonly: bool) -> sqlite_utils.Database:
     if readonly:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
                                isolation_level=None)
-        db = sqlite_utils.Database(conn)
-        version = schema_version(db)
-        if version != SCHEMA_VERSION:
-            conn.close()
-            raise SchemaError(f"{path}: schema version {version}, expected {SCHEMA_VERSION} "
-                              "(run any szzz command on the registry to migrate it)")
-        return db
-    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 60000")
-    if create:
-        conn.execute("PRAGMA journal_mode = WAL")
-    db = sqlite_utils.Database(conn)
-    if create:
-        migrate(db)
     else:
-        version = schema_version(db)
+        conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    try:
+        db = sqlite_utils.Database(conn)
+        if readonly:
+            version = _version(db, path)
+            if version != SCHEMA_VERSION:
+                raise SchemaError(f"{path}: schema version {version}, expected {SCHEMA_VERSION} "
+                                  "(run any szzz command on the registry to migrate it)")
+            return db
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 60000")
+        if create:
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(db)
+            return db
+        version = _version(db, path)
         if version == 0:
             raise SchemaError(f"{path}: not a registry database (no schema version)")
         if version != SCHEMA_VERSION:
             migrate(db)
-    return db
+        return db
+    except BaseException:
+        conn.close()
+        raise
 
 
 class write_transaction:

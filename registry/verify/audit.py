@@ -197,6 +197,13 @@ class _Auditor:
         try:
             env = self.site.json("api/trust-list.json")
             record = keys.verify_envelope(env, canonical.TRUST_LIST, root_raw)
+            # A root-signed list is still read as untrusted input: a malformed
+            # one is a failed check, never an exception out of audit().
+            entries = record.get("keys") if isinstance(record, dict) else None
+            if not isinstance(entries, list) or not all(
+                    isinstance(e, dict) and isinstance(e.get("key_id"), str) for e in entries):
+                raise RegistryError("observed a record without a list of key entries, "
+                                    "expected {\"keys\": [{\"key_id\": …}, …]}")
             if record.get("root_key_id") != keys.key_id_of(root_raw):
                 raise RegistryError(f"root_key_id {record.get('root_key_id')}, expected {keys.key_id_of(root_raw)}")
         except (RegistryError, SourceMissingError, SourceUnavailableError, ValueError, KeyError, TypeError) as e:
@@ -207,7 +214,7 @@ class _Auditor:
         self.root_id = keys.key_id_of(root_raw)
         self.root_entry = rules.root_entry(self.root_id, canonical.b64url(root_raw))
         self.trust_record = record
-        self.keys = {e["key_id"]: e for e in record.get("keys", [])}
+        self.keys = {e["key_id"]: e for e in entries}
         return True
 
     # ------------------------------------------------------- checkpoint

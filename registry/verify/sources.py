@@ -132,6 +132,11 @@ def open_source(spec: SourceSpec) -> DirSource:
     if path.is_file():
         raise ConfigError(f"{path}: a file, expected a published site directory or an http(s) URL "
                           "(for a registry database use --db)")
+    if not path.is_dir():
+        # Nothing there at all is the operator's mistake, not evidence about a
+        # mark; a site that exists but lacks a file is judged by the verifier.
+        raise ConfigError(f"{path}: no such directory, expected a published site directory "
+                          "or an http(s) URL")
     return DirSource(path)
 
 

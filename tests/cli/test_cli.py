@@ -235,3 +235,39 @@ def test_every_command_is_documented():
         assert re.search(pattern, text), f"{path} is not documented in docs/cli.md"
         documented.add(path)
     assert {"szzz cert revoke", "szzz demo", "szzz import", "szzz key endorse"} <= documented
+
+
+def test_exit_status_policy(demo_db, tmp_path):
+    """docs/cli.md "Exit status": 0 done, 1 an error, 2 usage or configuration;
+    ``szzz verify``: 0 valid, 1 any other verdict, 2 could not verify at all."""
+    tmp, _ = demo_db
+    db = tmp / "r.db"
+    rows = json.loads(run("cert", "list", "--db", db, "--json").output)
+    valid = next(r["cert_no"] for r in rows if r["status"] == "valid")
+    revoked = next(r["cert_no"] for r in rows if r["status"] == "revoked")
+    mark = {no: json.loads(run("cert", "show", no, "--db", db, "--json").output)["mark_payload"]
+            for no in (valid, revoked)}
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(os.urandom(8192))
+    cases = [
+        (("verify", mark[valid], "--db", db), 0),
+        (("verify", mark[revoked], "--db", db), 1),
+        (("verify", mark[valid][:-1] + "0", "--db", db), 1),        # a verdict: bad_signature / malformed
+        (("verify", mark[valid], "--db", tmp_path / "missing.db"), 2),
+        (("verify", mark[valid], "--db", tmp_path), 2),            # a directory
+        (("verify", mark[valid], "--db", garbage), 2),             # not SQLite
+        (("verify", mark[valid], "--site", tmp_path / "no-site", "--root-key", db), 2),
+        (("verify", mark[valid], "--site", tmp_path / "no-site"), 2),   # no root key pinned
+        (("verify", mark[valid]), 2),                                  # neither --site nor --db
+        (("cert", "list", "--db", db, "--no-such-option"), 2),
+        (("cert", "list", "--db", garbage), 1),
+        (("mark", revoked, "--db", tmp_path / "missing.db", "--out", tmp_path / "m"), 1),
+        (("snapshot", "--db", db, "--keys", tmp_path / "no-keys", "--out", tmp_path / "s"), 1),
+        (("cert", "list", "--db", db), 0),
+    ]
+    for args, status in cases:
+        result = run(*args, env={"SZZZ_ROOT_KEY": ""})   # empty: no key pinned
+        assert result.exit_code == status, (args, result.output)
+        assert "Traceback" not in result.output
+        if status == 2 or (status == 1 and args[0] != "verify"):
+            assert "Error: " in result.output, (args, result.output)

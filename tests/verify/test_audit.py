@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.cli.audit import audit_command
+from registry.core import canonical, keys
 from registry.log import checkpoint, note
+from registry.store import schema, trust
 from registry.verify import audit
 
 NOW = builders.NOW
@@ -284,3 +286,22 @@ def test_audit_over_http(world, serve_dir):
     report = run_audit(world, url, previous=world["saved"])
     assert report.ok, report.text()
     assert report.counts["log entries"] == report.checkpoint["size"]
+
+
+@pytest.mark.parametrize("entries", [["not an entry"], [{"key_id": 7}], "keys", None])
+def test_root_signed_trust_list_of_the_wrong_shape_is_a_finding_not_a_crash(world, tmp_path, entries):
+    # Even a list the root key signed is read as untrusted input: audit()
+    # promises a report, never an exception, whatever the files hold.
+    site = builders.copy_site(world["site"], tmp_path / "site2")
+    db = schema.connect(world["db"])
+    try:
+        root = keys.load(world["keys"], trust.root_key_id(db), builders.PASSPHRASE)
+    finally:
+        db.conn.close()
+    path = site / "api" / "trust-list.json"
+    record = canonical.decode(json.loads(path.read_text())["payload"].encode())
+    record["keys"] = entries
+    path.write_text(json.dumps(canonical.make_envelope(canonical.TRUST_LIST, record, root)))
+    text = failed(run_audit(world, site))
+    assert "api/trust-list.json" in text
+    assert "observed a record without a list of key entries" in text
