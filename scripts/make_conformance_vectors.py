@@ -5,8 +5,8 @@ A small fixed registry — keys from documented seeds (``keys.signer_from_seed``
 fixed dates — is built directly with the real ``canonical``, ``payload`` and
 ``snapshot`` code (not through ``Registry``: its keys are random), published
 with ``api.write_files``, and its published files are put INSIDE the
-vector file, so the Python verifier (tests/marks/test_conformance.py) and the
-browser verifier (tests/browser/) verify the same bytes and must give the
+vector file, so the Python verifier (tests/verify/test_conformance.py) and the
+browser verifier (tests/site/) verify the same bytes and must give the
 same verdicts. Running this script twice gives identical bytes; a test
 regenerates the file and compares.
 

@@ -3,7 +3,7 @@
 
 Keys come from documented seeds (``keys.signer_from_seed``: private key =
 SHA-256(seed)); Ed25519 signatures are deterministic, so the output is
-byte-for-byte reproducible. tests/marks/test_payload_vectors.py regenerates
+byte-for-byte reproducible. tests/core/test_payload_vectors.py regenerates
 it and compares, and checks every vector against ``registry.core.payload``.
 
 Usage: python scripts/make_mark_vectors.py [--out docs/vectors/marks.json]

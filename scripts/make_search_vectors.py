@@ -3,9 +3,9 @@
 
 The documents are fixed; the expected terms, shards and query results are
 computed by ``registry.publish.sitesearch`` (the reference implementation) and then
-checked twice: in Python by tests/registry/test_sitesearch.py (which also
+checked twice: in Python by tests/publish/test_sitesearch.py (which also
 regenerates this file and compares), and in Chromium against
-``site/theme/static/js/sitesearch.js`` by tests/browser/test_site_search.py,
+``site/theme/static/js/sitesearch.js`` by tests/site/test_site_search.py,
 both reading an index built from ``documents`` with ``shards`` shards.
 
 Usage: python scripts/make_search_vectors.py [--out docs/vectors/site-search.json]
