@@ -12,10 +12,12 @@
   score, lowest first), computed here on the whole symbol as integers: the
   package scores the 8 masks one module at a time in pure Python (about
   10 ms a symbol, 80 % of it choosing the mask); :func:`make_qr` gives the
-  same symbol, bit for bit, in about 1.3 ms (``tests/marks/test_qr.py``
-  compares them). Data and Reed-Solomon codewords, function patterns,
-  format and version information are qrcode's (``util.create_data``,
-  ``QRCode.makeImpl``), pinned to qrcode 8.2 whose internals this reads;
+  same symbol, bit for bit, in about 0.7 ms (``tests/marks/test_qr.py``
+  compares them). Segments, bit buffer, GF(256) tables, generator
+  polynomials, block layout, function patterns, format and version
+  information are qrcode's (``util``, ``base``, ``LUT``,
+  ``QRCode.makeImpl``); only the Reed–Solomon division runs on precomputed
+  rows (:func:`_codewords`). Pinned to qrcode 8.2, whose internals this reads;
 * decoding (``szzz verify`` of an image) is zxing-cpp's, a reader this code
   did not write.
 """
@@ -27,7 +29,7 @@ import re
 from dataclasses import dataclass
 from operator import itemgetter
 
-from qrcode import util
+from qrcode import LUT, base, util
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.main import QRCode as Encoder
 from qrcode.main import precomputed_qr_blanks
@@ -194,11 +196,56 @@ def _penalty(a: int, a_t: int, n: int, rows) -> int:
     return points + int(abs(a.bit_count() / (n * n) * 100 - 50) / 5) * 10        # N4: dark proportion
 
 
+@functools.cache
+def _generator_rows(ec_count: int) -> tuple:
+    """Row ``f``: qrcode's generator polynomial for ``ec_count`` codewords
+    (``LUT.rsPoly_LUT``, leading 1 dropped) multiplied by ``f`` in qrcode's
+    GF(256) (``base.EXP_TABLE``/``LOG_TABLE``)."""
+    generator = LUT.rsPoly_LUT[ec_count][1:]
+    exp, log = base.EXP_TABLE, base.LOG_TABLE
+    return tuple(tuple(exp[(log[f] + log[g]) % 255] if f and g else 0 for g in generator)
+                 for f in range(256))
+
+
+def _codewords(version: int, segments: list) -> list:
+    """``util.create_data`` of qrcode: the segments, terminator, byte alignment
+    and pad codewords in qrcode's ``BitBuffer``, then each block's error
+    correction and the interleaving. The Reed–Solomon division runs on
+    precomputed rows instead of qrcode's ``Polynomial`` objects (three
+    quarters of its time a symbol); the tables and generator polynomials are
+    qrcode's, and ``tests/marks/test_qr.py`` compares whole symbols with
+    qrcode's own ``make``."""
+    buffer = util.BitBuffer()
+    for segment in segments:
+        buffer.put(segment.mode, 4)
+        buffer.put(len(segment), util.length_in_bits(segment.mode, version))
+        segment.write(buffer)
+    blocks = base.rs_blocks(version, ERROR_CORRECT_M)
+    bit_limit = sum(block.data_count * 8 for block in blocks)
+    buffer.put(0, min(bit_limit - len(buffer), 4))     # terminator (ISO/IEC 18004 §7.4.9)
+    buffer.put(0, -len(buffer) % 8)                    # to a codeword boundary
+    for i in range((bit_limit - len(buffer)) // 8):     # pad codewords (§7.4.10)
+        buffer.put(util.PAD0 if i % 2 == 0 else util.PAD1, 8)
+    data_blocks, ec_blocks, offset = [], [], 0
+    for block in blocks:
+        data = buffer.buffer[offset:offset + block.data_count]
+        offset += block.data_count
+        rows = _generator_rows(block.total_count - block.data_count)
+        remainder = [0] * (block.total_count - block.data_count)
+        for codeword in data:
+            factor = codeword ^ remainder[0]
+            remainder = [r ^ m for r, m in zip([*remainder[1:], 0], rows[factor], strict=True)]
+        data_blocks.append(data)
+        ec_blocks.append(remainder)
+    return [b[i] for part in (data_blocks, ec_blocks) for i in range(max(map(len, part)))
+            for b in part if i < len(b)]
+
+
 def make_qr_unchecked(site_url: str, payload_text: str) -> QRCode:
     """The symbol at level M and its smallest version, whatever the version."""
     version = fit_version(site_url, payload_text)
     n, end, by_row, by_column, masks, rows = _tables(version)
-    codewords = util.create_data(version, ERROR_CORRECT_M, _segments(site_url, payload_text))
+    codewords = _codewords(version, _segments(site_url, payload_text))
     bits = format(int.from_bytes(bytes(codewords), "big"), f"0{8 * len(codewords)}b").ljust(end + 1, "0")
     data, data_t = int("".join(by_row(bits)), 2), int("".join(by_column(bits)), 2)
     scores = [_penalty(fixed | (data ^ flips), fixed_t | (data_t ^ flips_t), n, rows)

@@ -106,6 +106,19 @@ def test_symbol_is_python_qrcodes_own_bit_for_bit():
         assert symbol.error == "M" and len(symbol.matrix) == 17 + 4 * symbol.version
 
 
+def test_every_version_and_block_layout_is_python_qrcodes_own():
+    # Error correction is computed here, not by qrcode's Polynomial: every block
+    # layout of versions 3..13 at level M (one to eight blocks, one or two
+    # block lengths) must still give qrcode's own symbol.
+    versions = {}
+    for digits in range(1, 700, 3):
+        text = "".join(str((7 * i + digits) % 10) for i in range(digits))
+        symbol = qr.make_qr_unchecked("https://szzz.example.cn", text)
+        assert (symbol.matrix, symbol.version) == qrcode_own_symbol("https://szzz.example.cn", text), digits
+        versions[symbol.version] = digits
+    assert set(versions) == set(range(3, 14))
+
+
 @pytest.mark.parametrize("site", SITES)
 def test_every_realistic_mark_fits_v8_m_and_reads_back(site):
     rng = random.Random(site)
