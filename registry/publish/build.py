@@ -139,7 +139,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             log_names = site.log_names_for(db)
             root = api.root_key_file(trust.envelope(db))
             webverifier.install_verifier(site_dir / "v", assets=assets, root_public_key=root["public_key"],
-                                         log_origin=log_names.origin)
+                                         log_origin=log_names.origin, demo=site.is_demo(db))
 
             say("api")
             api.write_snapshot(db, site_dir, log_signer, as_of=moment)

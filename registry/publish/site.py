@@ -28,3 +28,10 @@ def log_names_for(db) -> LogNames:
     """The registry's log names: ``meta.log_origin`` if configured, else derived from
     its own site URL — never from a per-build ``--site-url``."""
     return names_for(site_url_for(db), origin=schema.get_meta(db, "log_origin"))
+
+
+def is_demo(db) -> bool:
+    """Whether the registry is the invented demo one: ``meta.demo`` is set by
+    :func:`registry.store.demo.build` (and copied to the public database, where
+    the site reads it); every page of such a build says "演示数据 demo data"."""
+    return bool(schema.get_meta(db, "demo"))

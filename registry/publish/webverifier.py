@@ -8,8 +8,11 @@ generates ``constants.js`` from the Python rules (:func:`constants_module`:
 signing domains, the payload layout and input limits, verdicts, checks,
 tolerances, the key-use table of :mod:`registry.core.rules` and the lifecycle's
 transitions — so the browser applies the very tables the registry enforces,
-never a hand-kept copy) and copies the npm QR decoder ``jsqr`` (installed by
-``npm ci``), which the page loads only when a visitor scans a photo.
+never a hand-kept copy) and copies two npm packages (installed by ``npm ci``):
+the QR decoder ``jsqr``, which the page loads only when a visitor scans a
+photo, and the pure-JS Ed25519 ``@noble/ed25519`` with its SHA-512 from
+``@noble/hashes`` (into ``noble/``), which it loads only in a browser whose
+WebCrypto has no Ed25519.
 
 Rules enforced here:
 
@@ -38,10 +41,23 @@ from registry.log import checkpoint
 TEMPLATE = "index.html"
 # Files of the verifier's source that are copied as they are (the template is
 # filled in; constants.js is generated). Anything else in site/verify/ that
-# ends in .js or .css (e.g. tlog.js) is copied too.
-COPIED_SUFFIXES = (".js", ".css")
+# ends in .js, .css or .svg (e.g. tlog.js, the icon) is copied too.
+COPIED_SUFFIXES = (".js", ".css", ".svg")
+# The Ed25519 fallback (site/verify/ed25519-fallback.js imports these paths
+# below the page): @noble/ed25519's one module and the @noble/hashes modules
+# its SHA-512 needs (sha2.js imports the other three).
+NOBLE_ED25519 = ("ed25519/index.js", "noble/ed25519.js")
+NOBLE_HASHES = ("sha2.js", "_md.js", "_u64.js", "utils.js")
 GENERATED = "constants.js"
-CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'"
+# img-src adds blob: for one thing: a chosen SVG mark is drawn through an
+# <img> of the file the visitor picked (URL.createObjectURL), never fetched.
+CSP = ("default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'")
+# What every verification loads (the page preloads each module: index.html),
+# and what only a browser without WebCrypto Ed25519 loads.
+EAGER = (TEMPLATE, "verify.css", "verify.js", "verifier.js", "payload.js", "canonical.js", GENERATED,
+         "rules.js", "logcheck.js", "tlog.js")
+FALLBACK = ("ed25519-fallback.js", NOBLE_ED25519[1], *(f"noble/hashes/{name}" for name in NOBLE_HASHES))
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DEFAULT_SITE_NAME = "苏州制造 · Made in Suzhou"
 DEFAULT_REPORT_URL = "../report/"
@@ -49,17 +65,27 @@ DEFAULT_REPORT_URL = "../report/"
 
 @dataclass(frozen=True)
 class VerifierAssets:
-    """Where the verifier's source (``site/verify/``) and the npm QR decoder
-    (``node_modules/jsqr/dist/jsQR.js``) are: the application knows its
-    checkout (``publish.py``); the library never guesses a repository path."""
+    """Where the verifier's source (``site/verify/``), the npm QR decoder
+    (``node_modules/jsqr/dist/jsQR.js``) and the npm Ed25519 fallback
+    (``node_modules/@noble``: ``ed25519/`` and ``hashes/``) are: the
+    application knows its checkout (``publish.py``); the library never guesses
+    a repository path."""
 
     source_dir: Path
     jsqr: Path
+    noble: Path
 
     @classmethod
     def in_checkout(cls, root) -> VerifierAssets:
         root = Path(root)
-        return cls(root / "site" / "verify", root / "node_modules" / "jsqr" / "dist" / "jsQR.js")
+        return cls(root / "site" / "verify", root / "node_modules" / "jsqr" / "dist" / "jsQR.js",
+                   root / "node_modules" / "@noble")
+
+    def noble_files(self) -> list[tuple[Path, str]]:
+        """``(source, path below the page)`` of every fallback module."""
+        src, dest = NOBLE_ED25519
+        return [(Path(self.noble) / src, dest)] + [
+            (Path(self.noble) / "hashes" / name, f"noble/hashes/{name}") for name in NOBLE_HASHES]
 
 
 def _relative_url(name, value):
@@ -124,9 +150,16 @@ def constants_module() -> str:
     return "\n".join(lines) + "\n"
 
 
+DEMO_BANNER = ('<p class="demo" role="note"><strong>演示数据</strong> 本站证书均为虚构，不代表任何真实认证。'
+               '<span lang="en"><strong>Demo data</strong>: every certificate on this site is invented '
+               'and certifies nothing.</span></p>\n')
+
+
 def render_page(template: str, *, root_public_key, api_base, max_age_days, timeout_ms,
-                site_name, report_url, today=None, log_origin="", log_base="../log/") -> str:
-    """Fill the page template; every value is HTML-escaped into an attribute or text."""
+                site_name, report_url, today=None, log_origin="", log_base="../log/",
+                cert_base="../certificates/", demo=False) -> str:
+    """Fill the page template; every value is HTML-escaped into an attribute or text
+    (the demo banner is this module's own constant text)."""
     hooks = ""
     if today is not None:
         # Test hook: pins the verifier's "today" (docs/verify-page.md). Only
@@ -141,8 +174,9 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
         "site_name": site_name,
         "log_origin": log_origin,
         "log_base": log_base,
+        "cert_base": cert_base,
     }
-    page = template.replace("{{test_hooks}}", hooks)
+    page = template.replace("{{test_hooks}}", hooks).replace("{{demo_banner}}", DEMO_BANNER if demo else "")
     for name, value in values.items():
         page = page.replace("{{" + name + "}}", html.escape(value, quote=True))
     left = re.search(r"\{\{\w+\}\}", page)
@@ -155,7 +189,8 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
 
 def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_age_days=7,
                      api_base="../api/", site_name=DEFAULT_SITE_NAME, report_url=DEFAULT_REPORT_URL,
-                     timeout_ms=8000, today=None, log_origin=None, log_base="../log/") -> Path:
+                     timeout_ms=8000, today=None, log_origin=None, log_base="../log/",
+                     cert_base="../certificates/", demo=False) -> Path:
     """Write the verification page into ``out_dir`` (replacing what is there), from ``assets``.
 
     ``root_public_key`` is the scheme root's raw Ed25519 public key, base64url
@@ -167,7 +202,10 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
     also checks the checkpoint, its freshness, the latest event's inclusion and
     consistency with the largest tree it saw (site/verify/logcheck.js); without
     it the page does no log step. ``log_base`` is where ``checkpoint`` and
-    ``tile/`` are, relative to the page. Returns ``out_dir``.
+    ``tile/`` are, relative to the page; ``cert_base`` where the site's
+    certificate pages are (``<cert_base><cert_no>/``). ``demo`` (the registry's
+    ``meta.demo`` is set: :func:`registry.publish.site.is_demo`) puts the
+    "演示数据 demo data" banner on the page. Returns ``out_dir``.
     """
     keys.public_from_b64(root_public_key)  # SignatureError naming the problem
     if isinstance(max_age_days, bool) or not isinstance(max_age_days, int) or max_age_days < 0:
@@ -182,9 +220,10 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
         raise ConfigError(f"site_name must be non-empty text, observed {site_name!r}")
     if log_origin is not None:
         checkpoint.names_for(origin=log_origin)  # ConfigError naming a bad key name
-    log_base = _relative_url("log_base", log_base)
-    if not log_base.endswith("/"):
-        raise ConfigError(f"log_base must end with '/', observed {log_base!r}")
+    for name, base in (("log_base", log_base), ("cert_base", cert_base)):
+        _relative_url(name, base)
+        if not base.endswith("/"):
+            raise ConfigError(f"{name} must end with '/', observed {base!r}")
     if today is not None and not DATE_RE.match(str(today)):
         raise ConfigError(f"today must be YYYY-MM-DD, observed {today!r}")
 
@@ -195,11 +234,15 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
     if not jsqr.is_file():
         raise ConfigError(f"{jsqr}: the QR decoder jsQR is missing; run `npm ci` in the checkout "
                           "(package.json pins jsqr)")
+    for path, _dest in assets.noble_files():
+        if not path.is_file():
+            raise ConfigError(f"{path}: the Ed25519 fallback is missing; run `npm ci` in the checkout "
+                              "(package.json pins @noble/ed25519 and @noble/hashes)")
     page = render_page(
         template_path.read_text(encoding="utf-8"), root_public_key=root_public_key,
         api_base=api_base, max_age_days=max_age_days, timeout_ms=timeout_ms,
         site_name=canonical.nfc(site_name), report_url=report_url, today=today,
-        log_origin=log_origin or "", log_base=log_base,
+        log_origin=log_origin or "", log_base=log_base, cert_base=cert_base, demo=bool(demo),
     )
     out_dir = Path(out_dir)
     with fs.staged_dir(out_dir) as staging:
@@ -209,6 +252,9 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
         (staging / GENERATED).write_text(constants_module(), encoding="utf-8")
         (staging / TEMPLATE).write_text(page, encoding="utf-8")
         shutil.copyfile(jsqr, staging / "jsQR.js")
+        for path, dest in assets.noble_files():
+            (staging / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, staging / dest)
     return out_dir
 
 
@@ -216,10 +262,9 @@ def page_bytes(out_dir) -> dict:
     """Sizes of the files a visitor's browser fetches for one verification
     (page, style, modules), and of the lazily loaded scanner, in bytes."""
     out_dir = Path(out_dir)
-    eager = [TEMPLATE, "verify.css", "verify.js", "verifier.js", "payload.js", "canonical.js", GENERATED,
-             "rules.js", "logcheck.js", "tlog.js"]
     lazy = ["scan.js", "jsQR.js"]
     return {
-        "eager": {name: (out_dir / name).stat().st_size for name in eager},
+        "eager": {name: (out_dir / name).stat().st_size for name in EAGER},
         "lazy": {name: (out_dir / name).stat().st_size for name in lazy},
+        "fallback": {name: (out_dir / name).stat().st_size for name in FALLBACK},
     }

@@ -1,4 +1,5 @@
-// Envelopes, canonical JSON and Ed25519/SHA-256 through WebCrypto.
+// Envelopes, canonical JSON, SHA-256 through WebCrypto and Ed25519 through
+// WebCrypto or, where it has none, the pure-JS fallback (ed25519-fallback.js).
 //
 // Mirrors registry/core/canonical.py and registry/core/keys.py verify_envelope
 // (docs/canonical-encoding.md): a signature covers `<domain> LF <payload>`,
@@ -62,29 +63,20 @@ export function signingInput(domain, payloadBytes) {
 /** Imported WebCrypto keys, by base64url public key (imported once per page). */
 const imported = new Map();
 
-export async function importPublic(publicB64) {
-  if (!imported.has(publicB64)) {
-    const raw = unb64url(publicB64);
-    if (raw.length !== 32) throw new SignatureError(`Ed25519 public key must be 32 bytes, observed ${raw.length}`);
-    imported.set(publicB64, crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]));
-  }
+async function importPublic(raw) {
+  const id = b64url(raw);
+  if (!imported.has(id)) imported.set(id, crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]));
   try {
-    return await imported.get(publicB64);
+    return await imported.get(id);
   } catch (e) {
-    imported.delete(publicB64);
+    imported.delete(id);
     throw new SignatureError(`public key cannot be imported: ${e.name}`);
   }
 }
 
-/**
- * Whether this browser can verify Ed25519 at all (WebCrypto, secure
- * context, Ed25519 support: Chrome 137+, Safari 17+, Firefox 129+). Without
- * it every signature would look forged, so the page must say "cannot
- * verify here" instead of giving a verdict.
- */
-export async function ed25519Supported() {
+/** Whether WebCrypto itself verifies Ed25519 here (Chrome 137+, Safari 17+, Firefox 129+). */
+async function webCryptoEd25519() {
   try {
-    if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return false;
     // The base point's encoding: a valid public key every implementation accepts.
     const raw = new Uint8Array(32).fill(0x66);
     raw[0] = 0x58;
@@ -95,14 +87,61 @@ export async function ed25519Supported() {
   }
 }
 
-/** True when `signature` is a valid Ed25519 signature (never throws on bad input). */
-export async function ed25519Verify(publicB64, signature, message) {
+let backend = null; // Promise of "webcrypto" | "fallback" | null, decided once per page
+let fallback = null; // the pure-JS module (ed25519-fallback.js), loaded only when needed
+
+/**
+ * Which Ed25519 implementation verifies signatures in this browser:
+ * "webcrypto" where WebCrypto has Ed25519; otherwise "fallback", the npm
+ * package @noble/ed25519 (strict RFC 8032 mode, SHA-512 from @noble/hashes),
+ * loaded on demand from this site (ed25519-fallback.js); null when neither
+ * works (no WebCrypto at all, e.g. a page not in a secure context, or a
+ * browser without BigInt). Without Ed25519 every signature would look
+ * forged, so the page must then say "cannot verify here" (docs/verify-page.md).
+ */
+export function ed25519Backend() {
+  if (!backend) {
+    backend = (async () => {
+      if (!globalThis.isSecureContext || !globalThis.crypto || !crypto.subtle) return null;
+      if (await webCryptoEd25519()) return "webcrypto";
+      try {
+        fallback = await import("./ed25519-fallback.js");
+        return "fallback";
+      } catch {
+        return null;
+      }
+    })();
+  }
+  return backend;
+}
+
+/** Whether this browser can verify Ed25519 at all (WebCrypto or the fallback). */
+export async function ed25519Supported() {
+  return (await ed25519Backend()) !== null;
+}
+
+/** True when `signature` verifies over `message` with the raw 32-byte key (never throws). */
+export async function ed25519VerifyRaw(publicRaw, signature, message) {
   try {
-    if (signature.length !== 64) return false;
-    return await crypto.subtle.verify({ name: "Ed25519" }, await importPublic(publicB64), signature, message);
+    if (signature.length !== 64 || publicRaw.length !== 32) return false;
+    const which = await ed25519Backend();
+    if (which === "webcrypto") return await crypto.subtle.verify({ name: "Ed25519" }, await importPublic(publicRaw), signature, message);
+    if (which === "fallback") return fallback.verify(signature, message, publicRaw);
+    return false;
   } catch {
     return false;
   }
+}
+
+/** True when `signature` is a valid Ed25519 signature by the base64url key (never throws on bad input). */
+export async function ed25519Verify(publicB64, signature, message) {
+  let raw;
+  try {
+    raw = unb64url(publicB64);
+  } catch {
+    return false;
+  }
+  return ed25519VerifyRaw(raw, signature, message);
 }
 
 // --- canonical JSON (registry/core/canonical.py encode/decode) -------------------

@@ -1,7 +1,8 @@
 // The verify page's transparency-log step (docs/transparency-log.md).
 //
 // After the certificate's status was replayed from its signed events, this
-// checks, with WebCrypto only:
+// checks (SHA-256 through WebCrypto, Ed25519 through canonical.js: WebCrypto
+// or its pure-JS fallback):
 //   log-signature  log/checkpoint (fetched no-store) is signed by a log key
 //                  of the verified trust list, under the pinned origin;
 //   log-fresh      a timestamp key of the trust list cosigned it, no older
@@ -14,8 +15,8 @@
 // Any failure makes the verdict status_unknown, never valid.
 
 import { KEY_TYPE_COSIGNATURE, KEY_TYPE_ED25519, TileLog, leafHash, parseVkey, toBase64, toHex,
-  verifyConsistency, verifyInclusion } from "./tlog.js";
-import { unb64url, utf8 } from "./canonical.js";
+  useEd25519, verifyConsistency, verifyInclusion } from "./tlog.js";
+import { ed25519VerifyRaw, unb64url, utf8 } from "./canonical.js";
 import { fetchJSON } from "./verifier.js";
 import { keyProblem } from "./rules.js";
 
@@ -23,6 +24,8 @@ export const LOG_CHECKS = ["log-signature", "log-fresh", "inclusion", "consisten
 const DAY = 86400;
 const FUTURE_TOLERANCE = DAY; // build times are end-of-day in Suzhou
 const STORE_PREFIX = "szzz-log:";
+
+useEd25519(ed25519VerifyRaw); // checkpoints verify wherever marks do (WebCrypto or the fallback)
 
 async function vkeyFor(name, type, publicKey) {
   // signed-note key ID: SHA-256(name ‖ 0x0A ‖ type ‖ pub)[:4].
@@ -68,7 +71,8 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
     } catch { return null; }
   }
 
-  async function check(trust, latestEvent) {
+  /** `fetched`: the checkpoint text's promise when the caller started the fetch early (prefetch). */
+  async function check(trust, latestEvent, fetched) {
     const checks = Object.fromEntries(LOG_CHECKS.map((c) => [c, null]));
     const out = { ok: false, checks, origin, reason: "", reason_zh: "" };
     const fail = (name, reason, reasonZh) => {
@@ -79,7 +83,8 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
     const log = new TileLog(logBase);
     let checkpoint, note;
     try {
-      ({ checkpoint, note } = await log.openCheckpoint(await verifiers(trust.keys, origin, timestampName), origin));
+      ({ checkpoint, note } = await log.openCheckpoint(await verifiers(trust.keys, origin, timestampName), origin,
+        fetched || log.fetchCheckpoint()));
     } catch (e) {
       return fail("log-signature", `the log checkpoint is not signed by the registry's log key (${e.message})`,
         "透明日志检查点未经登记系统日志密钥签名");
@@ -160,8 +165,20 @@ export function createSiteLogCheck({ origin = "", apiBase, timeoutMs = 8000, get
     if (!checkers.has(k)) checkers.set(k, createLogCheck({ ...rest, origin: o, ...(timestampName ? { timestampName } : {}) }));
     return checkers.get(k);
   };
-  return async (trust, latestEvent) => {
-    if (origin) return checkerFor(origin).check(trust, latestEvent);
+  /**
+   * With a pinned origin the log is required: start fetching its checkpoint
+   * (the same file for every visitor) while the trust list and the
+   * certificate are fetched, and pass the result to the check. Unpinned, the
+   * trust list decides whether there is a log, so nothing is fetched early.
+   */
+  const prefetch = () => {
+    if (!origin) return null;
+    const checkpoint = new TileLog(rest.logBase).fetchCheckpoint();
+    checkpoint.catch(() => {}); // a failure is judged by the check
+    return { checkpoint };
+  };
+  const check = async (trust, latestEvent, pre = null) => {
+    if (origin) return checkerFor(origin).check(trust, latestEvent, pre && pre.checkpoint);
     const hasTimestampKey = [...trust.keys.values()].some((k) => k.role === "timestamp");
     if (!hasTimestampKey) return null;
     const got = await get(new URL("log.json", apiBase).href, timeoutMs);
@@ -173,6 +190,8 @@ export function createSiteLogCheck({ origin = "", apiBase, timeoutMs = 8000, get
         reason_zh: "站点未发布可用的透明日志（信任列表含时间戳密钥，日志不应缺失）" };
     }
     const tsName = typeof info.timestamp_key_name === "string" && info.timestamp_key_name ? info.timestamp_key_name : undefined;
-    return checkerFor(info.origin, tsName).check(trust, latestEvent);
+    return checkerFor(info.origin, tsName).check(trust, latestEvent, pre && pre.checkpoint);
   };
+  check.prefetch = prefetch;
+  return check;
 }

@@ -3,7 +3,9 @@
 //
 // The same rules as registry/log/merkle.py, registry/log/note.py and
 // registry/log/tiles.py (docs/transparency-log.md). No dependencies: WebCrypto
-// only (SHA-256 digests, Ed25519 verify). Sizes and indices are handled as
+// SHA-256 digests, and Ed25519 through WebCrypto unless a caller supplies
+// another implementation (useEd25519: the verify page passes canonical.js's,
+// which falls back to a pure-JS Ed25519 where WebCrypto has none). Sizes and indices are handled as
 // BigInt, because JS bitwise operators truncate to 32 bits; callers may pass
 // Numbers (safe integers), BigInts or decimal strings.
 //
@@ -66,6 +68,19 @@ function equal(a, b) {
   let d = 0;
   for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
   return d === 0;
+}
+
+/** WebCrypto Ed25519: (raw 32-byte key, signature, message) -> boolean. */
+async function webCryptoVerify(publicKey, signature, message) {
+  const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+  return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+}
+
+let ed25519Verify = webCryptoVerify;
+
+/** Verify Ed25519 signatures with `verify(publicKey, signature, message)` (async, -> boolean) instead of WebCrypto. */
+export function useEd25519(verify) {
+  ed25519Verify = verify;
 }
 
 async function sha256(bytes) {
@@ -192,7 +207,7 @@ async function keyIdOf(name, type, pub) {
   return (await sha256(concat(enc.encode(name), new Uint8Array([0x0a, type]), pub))).slice(0, 4);
 }
 
-/** Parse `name+hex(keyID)+base64(type ‖ pub)`; checks the key ID; imports the key. */
+/** Parse `name+hex(keyID)+base64(type ‖ pub)`; checks the key ID. */
 export async function parseVkey(vkey) {
   // signed-note: split on the first two "+" only (base64 may contain "+").
   const i = vkey.indexOf("+"), j = i < 0 ? -1 : vkey.indexOf("+", i + 1);
@@ -208,8 +223,7 @@ export async function parseVkey(vkey) {
   const publicKey = raw.slice(1);
   const keyId = toHex(await keyIdOf(name, type, publicKey));
   if (keyId !== hexId) throw new NoteError(`verifier key ID mismatch: observed ${hexId}, expected ${keyId}`);
-  const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
-  return { name, keyId, type, kind: KINDS[type], publicKey, key, vkey };
+  return { name, keyId, type, kind: KINDS[type], publicKey, vkey };
 }
 
 function checkText(text) {
@@ -259,7 +273,7 @@ async function verifyOne(v, text, payload) {
     timestamp = Number(ts);
     msg = enc.encode(`cosignature/v1\ntime ${ts}\n${text}`); sig = payload.slice(8);
   }
-  if (!(await crypto.subtle.verify({ name: "Ed25519" }, v.key, sig, msg))) {
+  if (!(await ed25519Verify(v.publicKey, sig, msg))) {
     throw new NoteError(`invalid signature for key ${v.name}+${v.keyId}`);
   }
   return timestamp;
@@ -430,11 +444,16 @@ export class TileLog {
     return this.cache.get(path);
   }
 
-  /** Fetch and verify the checkpoint (no-store); sets this.size. */
-  async openCheckpoint(vkeys, origin) {
+  /** The checkpoint's text, fetched no-store (start it early: openCheckpoint takes the promise). */
+  async fetchCheckpoint() {
     const r = await this.fetch(this.base + "checkpoint", { cache: "no-store" });
     if (!r.ok) throw new TileError(`fetching checkpoint: HTTP ${r.status}`);
-    const note = await openNote(await r.text(), vkeys);
+    return r.text();
+  }
+
+  /** Verify the checkpoint (fetched now, or the text `fetched` resolves to); sets this.size. */
+  async openCheckpoint(vkeys, origin, fetched = this.fetchCheckpoint()) {
+    const note = await openNote(await fetched, vkeys);
     const checkpoint = parseCheckpoint(note.text);
     if (checkpoint.origin !== origin) throw new CheckpointError(`checkpoint origin: observed ${checkpoint.origin}, expected ${origin}`);
     if (!note.verified.some((s) => s.name === origin && s.kind === "ed25519")) throw new NoteError(`checkpoint is not signed by the log key ${origin}`);

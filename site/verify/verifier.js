@@ -239,6 +239,7 @@ export function createVerifier(options) {
     let previousPayload = null;
     let lastSeq = 0;
     let since = null;
+    let changedBy = null; // the event that last changed the status: its reason and notice are shown
     for (const [i, env] of file.events.entries()) {
       const key = isObject(env) ? keys.get(env.key_id) : undefined;
       let event;
@@ -257,19 +258,22 @@ export function createVerifier(options) {
       const allowed = TRANSITIONS.get(event.type);
       const next = allowed ? allowed.get(status) : undefined;
       if (next === undefined) throw unknown(`event ${i + 1}: ${event.type} cannot happen in status ${status}`, `第 ${i + 1} 条事件（${event.type}）不符合证书状态流转规则`);
-      if (next !== status) since = typeof event.date === "string" ? event.date : null;
+      if (next !== status) {
+        since = typeof event.date === "string" ? event.date : null;
+        changedBy = event;
+      }
       status = next;
       lastSeq = event.seq;
       previousPayload = env.payload;
       records.push(event);
     }
-    return { status, events: records, lastSeq, since };
+    return { status, events: records, lastSeq, since, changedBy };
   }
 
   async function replayStatus(file, mark, trust) {
     const unknown = replayUnknown;
     const { keys } = trust;
-    const { status, lastSeq, since } = await verifiedEvents(file, mark, trust);
+    const { status, lastSeq, since, changedBy } = await verifiedEvents(file, mark, trust);
     const statementEnv = file.status_statement;
     const logKey = isObject(statementEnv) ? keys.get(statementEnv.key_id) : undefined;
     let statement;
@@ -283,7 +287,7 @@ export function createVerifier(options) {
     if (statement.cert_no !== mark.certNo || statement.status !== status || statement.last_seq !== lastSeq) {
       throw unknown("the status statement disagrees with the signed events", "状态声明与已签名事件不一致");
     }
-    return { status, statement, since };
+    return { status, statement, since, changedBy };
   }
 
   async function run(input, result) {
@@ -299,6 +303,13 @@ export function createVerifier(options) {
     result.key_id = mark.keyId;
     result.details.signed_on = mark.signedOn;
     result.details.expires = mark.expires;
+
+    // Everything this verification reads is fetched at once (docs/verify-page.md
+    // "What the page fetches"): the trust list (kept for the page's life), the
+    // certificate file and, with a pinned log origin, the log's checkpoint. Each
+    // is judged only when its check is reached, in the order of the rules.
+    const certificate = get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
+    const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch() : null;
 
     // 2. Trust list, then the payload's key in it.
     const trust = await trustList().catch((e) => { result.checks.trust_list = false; throw e; });
@@ -331,7 +342,7 @@ export function createVerifier(options) {
     }
 
     // 5. The published record.
-    const got = await get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
+    const got = await certificate;
     if (got.missing) {
       result.checks.record = false;
       throw new Stop("not_found", `certificate ${mark.certNo} is not published in the registry`,
@@ -350,13 +361,18 @@ export function createVerifier(options) {
     result.checks.record = true;
 
     // 6. Status: signed events, the log's statement, freshness, expiry.
-    const { status, statement, since } = await replayStatus(got.data, mark, trust).catch((e) => {
+    const { status, statement, since, changedBy } = await replayStatus(got.data, mark, trust).catch((e) => {
       result.checks.status = false;
       throw e;
     });
     result.checks.status = true;
     result.status_as_of = typeof statement.as_of === "string" ? statement.as_of : null;
     result.details.status_date = since;
+    if (status !== "valid" && isObject(changedBy)) {
+      // Shown to the consumer with a non-valid status: why, and the body's notice (signed event fields).
+      if (typeof changedBy.reason === "string" && changedBy.reason) result.details.status_reason = changedBy.reason;
+      if (typeof changedBy.notice === "string" && changedBy.notice) result.details.status_notice = changedBy.notice;
+    }
     const asOf = asOfDate(statement.as_of);
     const age = asOf === null ? NaN : dayNumber(today()) - dayNumber(asOf);
     if (!(age >= -FUTURE_TOLERANCE_DAYS)) {
@@ -366,7 +382,7 @@ export function createVerifier(options) {
     }
     // 7. The transparency log (logcheck.js): when the page pins a log origin,
     //    or the trust list has a timestamp key (then the site must publish one).
-    const log = options.logCheck ? await options.logCheck(trust, got.data.events[got.data.events.length - 1]) : null;
+    const log = options.logCheck ? await options.logCheck(trust, got.data.events[got.data.events.length - 1], logPrefetch) : null;
     if (log) {
       result.details.log = log;
       if (!log.ok) {

@@ -4,14 +4,19 @@
 //
 // Everything from the fragment or from published files is attacker text:
 // it reaches the page through textContent only (never innerHTML). The
-// fragment never leaves the browser: only the public trust list and the
-// certificate's JSON are fetched, from this site, relative to the page.
+// fragment never leaves the browser: only public files are fetched, from
+// this site, relative to the page (docs/verify-page.md "Privacy").
+//
+// Order on the page (docs/verify-page.md "What the visitor sees"): the
+// verdict; what the consumer compares (product, models, enterprise, the
+// certificate number with a link to its page, dates, and for a status other
+// than valid its reason and notice); what to do; the checks, collapsed.
 
 import { createVerifier, todayInSuzhou } from "./verifier.js";
-import { ed25519Supported } from "./canonical.js";
+import { ed25519Backend } from "./canonical.js";
 import { createSiteLogCheck } from "./logcheck.js";
 import { payloadText } from "./payload.js";
-import { CHECKS } from "./constants.js";
+import { STATUS_NAMES } from "./constants.js";
 
 const $ = (id) => document.getElementById(id);
 const meta = (name) => {
@@ -73,10 +78,15 @@ const TEXT = {
     "The mark's signature is genuine, but the certificate's current status could not be confirmed (network problem or out-of-date status information).",
     "请稍后联网重试，或在门户网站查询该证书。", "Try again later with a network connection, or look the certificate up on the portal.", false],
   unsupported: ["warn", "?", "此浏览器无法验证", "This browser cannot verify",
-    "此浏览器不支持所需的密码学功能（Ed25519），或页面不是通过安全连接打开的。",
-    "This browser lacks the cryptography needed (Ed25519), or the page was not opened over a secure connection.",
-    "请更新浏览器，或用其他浏览器打开此链接。", "Update your browser or open this link in another browser.", false],
+    "此浏览器无法核对数字签名（缺少所需的密码学功能，或页面不是通过安全连接打开的）。下方的证书编号未经核对。",
+    "This browser cannot check digital signatures (it lacks the cryptography needed, or the page was not opened over a secure connection). The certificate number below is unchecked.",
+    "请在证书页面核对信息，或更新浏览器、用其他浏览器打开此链接。", "Compare with the certificate's page, or update your browser or open this link in another browser.", false],
 };
+
+// A friendlier word than the parser's for the commonest malformed inputs
+// (the parser's own reason stays in the verification details).
+const EMPTY_MARK = ["链接中没有标志内容。请扫描商品上的认证标志二维码。", "This link holds no mark data. Scan the mark's QR code on the goods."];
+const BAD_MARK = ["二维码内容不是完整的认证标志数据（可能拍摄不全或被改动）。", "The QR code does not hold complete mark data (partly captured, or altered)."];
 
 const CHECK_ROWS = [
   ["payload", "标志格式正确", "Mark readable"],
@@ -92,6 +102,7 @@ const LOG_ROWS = [
   ["consistency", "日志未被回滚或分叉", "Log not rolled back or forked"],
 ];
 const MARKS = { true: ["✓", "通过", "passed"], false: ["✗", "未通过", "failed"], null: ["–", "未检查", "not checked"] };
+const STATUS_VERDICTS = new Set(Object.keys(STATUS_NAMES));
 
 function el(tag, text, attrs = {}) {
   const node = document.createElement(tag);
@@ -105,6 +116,26 @@ function bilingual(node, zh, en) {
   node.replaceChildren(el("span", zh, { class: "zh" }), el("span", en, { class: "en", lang: "en" }));
 }
 
+/** The page's "now" in ms: the test hooks' pinned moment, else the clock. */
+function nowMs() {
+  const now = meta("szzz-now");
+  if (now) return Number(now) * 1000;
+  const today = meta("szzz-today");
+  return today ? Date.parse(`${today}T12:00:00+08:00`) : Date.now();
+}
+
+/**
+ * An ISO time as Beijing time (UTC+8, "YYYY-MM-DD HH:MM"), never later than
+ * now: a status statement is dated the end of its build's day, which may not
+ * have come yet; the page shows when it last knew, not a time to come.
+ */
+export function beijingTime(iso, now = nowMs()) {
+  const t = typeof iso === "string" ? Date.parse(iso) : NaN;
+  if (Number.isNaN(t)) return null;
+  const text = new Date(Math.min(t, now) + 8 * 3600000).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, 16)}`;
+}
+
 function checkItem(mark, zh, en, detail) {
   const [icon, stateZh, stateEn] = MARKS[mark];
   const li = el("li", null, { class: `check check-${mark}` });
@@ -116,16 +147,19 @@ function checkItem(mark, zh, en, detail) {
   return li;
 }
 
-function renderChecks(result) {
+function renderChecks(result, tone) {
   const list = $("checks");
+  $("checks-section").dataset.tone = tone;
   list.replaceChildren(...CHECK_ROWS.map(([name, zh, en]) => checkItem(result.checks[name], zh, en)));
   // Status is its own line: "current" only when the signed status was
   // replayed AND is fresh; otherwise "unknown" once the signature is known.
   const { status, fresh } = result.checks;
+  const asOf = beijingTime(result.status_as_of);
+  const asOfText = asOf ? `截至 ${asOf}（北京时间）/ as of ${asOf} Beijing time` : null;
   if (status === true && fresh === true) {
-    list.append(checkItem(true, "状态最新", "Status current", result.status_as_of ? `截至 as of ${result.status_as_of}` : null));
+    list.append(checkItem(true, "状态已确认为最新", "Status confirmed current", asOfText));
   } else if (status === false || fresh === false) {
-    list.append(checkItem(false, "状态未知", "Status unknown", result.status_as_of ? `截至 as of ${result.status_as_of}` : null));
+    list.append(checkItem(false, "状态未知", "Status unknown", asOfText));
   } else {
     list.append(checkItem(null, "证书状态", "Certificate status"));
   }
@@ -134,7 +168,8 @@ function renderChecks(result) {
   if (log && log.checks) {
     for (const [name, zh, en] of LOG_ROWS) {
       const state = log.checks[name] === true ? true : log.checks[name] === false ? false : null;
-      const detail = name === "log-fresh" && log.cosigned ? `时间戳 cosigned ${log.cosigned}`
+      const cosigned = name === "log-fresh" ? beijingTime(log.cosigned) : null;
+      const detail = cosigned ? `时间戳 ${cosigned}（北京时间）/ timestamped ${cosigned} Beijing time`
         : name === "inclusion" && log.leaf_index !== undefined ? `第 ${log.leaf_index} 项 / leaf ${log.leaf_index} of ${log.size}` : null;
       const li = checkItem(state, zh, en, detail);
       li.dataset.check = name;
@@ -142,56 +177,106 @@ function renderChecks(result) {
       list.append(li);
     }
   }
-  // The two facts a consumer must not confuse, side by side.
+  // The two facts a consumer must not confuse, side by side. Green only on a
+  // valid verdict: on any other, a genuine signature is a neutral fact.
   const sig = result.checks.signature;
-  bilingual($("fact-signature"),
+  const sigBox = $("fact-signature");
+  bilingual(sigBox,
     sig === true ? "签名真实 ✓" : sig === false ? "签名不可信 ✗" : "签名未验证 –",
     sig === true ? "Signature genuine" : sig === false ? "Signature not genuine" : "Signature not verified");
+  sigBox.dataset.ok = String(sig === true);
+  sigBox.dataset.tone = sig === true ? (tone === "good" ? "good" : "idle") : sig === false ? "bad" : "idle";
   const current = status === true && fresh === true;
-  bilingual($("fact-status"),
-    current ? "状态最新 ✓" : sig === true ? "状态未知 ?" : "状态未检查 –",
-    current ? "Status current" : sig === true ? "Status unknown" : "Status not checked");
-  $("fact-signature").dataset.ok = String(sig === true);
-  $("fact-status").dataset.ok = String(current);
+  const statusBox = $("fact-status");
+  const verdict = result.verdict;
+  if (current && STATUS_VERDICTS.has(verdict) && verdict !== "valid") {
+    const [zh, en] = STATUS_NAMES[verdict];
+    bilingual(statusBox, `状态：已${zh} ${TEXT[verdict][1]}`, `Status: ${en}`);
+  } else if (current && verdict === "expired") {
+    bilingual(statusBox, "状态：已过期 !", "Status: expired");
+  } else {
+    bilingual(statusBox,
+      current ? "状态最新 ✓" : sig === true ? "状态未知 ?" : "状态未检查 –",
+      current ? "Status current" : sig === true ? "Status unknown" : "Status not checked");
+  }
+  statusBox.dataset.ok = String(current);
+  statusBox.dataset.tone = current ? tone : sig === true ? "warn" : "idle";
 }
 
 function join(...parts) {
   return parts.filter((p) => typeof p === "string" && p).join(" / ");
 }
 
-function renderRecord(result) {
+/** Rows of a definition list: [zh, en, value, class?]; a value may be a node. */
+function fill(dl, rows) {
+  dl.replaceChildren();
+  for (const [zh, en, value, cls] of rows) {
+    if (!(value instanceof Node) && (typeof value !== "string" || !value)) continue;
+    const dt = el("dt", `${zh} `);
+    dt.append(el("span", en, { lang: "en", class: "en" }));
+    const dd = el("dd", value instanceof Node ? null : value, cls ? { class: cls } : {});
+    if (value instanceof Node) dd.append(value);
+    dl.append(dt, dd);
+  }
+}
+
+/** The certificate's page on this site (the number is [A-Z0-9-], URL-encoded anyway). */
+function certLink(certNo) {
+  const a = el("a", certNo, { class: "cert-no", href: `${meta("szzz-cert-base") || "../certificates/"}${encodeURIComponent(certNo)}/` });
+  return a;
+}
+
+function renderRecord(result, unchecked) {
   const record = result.details.record;
   const section = $("certificate");
-  if (!record || typeof record !== "object") {
-    section.hidden = true;
+  $("unchecked").hidden = !unchecked;
+  $("signed-note").hidden = unchecked;
+  if (unchecked) {
+    // No signature could be checked: only the number the mark claims, and where the registry shows it.
+    fill($("fields"), [["证书编号（未核对）", "Certificate no. (unchecked)", certLink(result.cert_no)]]);
+    fill($("more-fields"), []);
+    section.hidden = false;
     return;
   }
+  if (!record || typeof record !== "object") {
+    section.hidden = true;
+    fill($("more-fields"), []);
+    return;
+  }
+  const d = result.details;
   const product = record.product || {};
   const enterprise = record.enterprise || {};
   const models = Array.isArray(product.models) ? product.models.filter((m) => typeof m === "string").join("、") : "";
   const standards = Array.isArray(record.standards) ? record.standards.filter((s) => typeof s === "string").join("；") : "";
+  const verdict = result.verdict;
   const rows = [
-    ["证书编号", "Certificate no.", record.cert_no],
     ["产品", "Product", join(product.name_zh, product.name_en)],
     ["型号", "Models", models],
     ["企业", "Enterprise", join(enterprise.name_zh, enterprise.name_en)],
+    ["证书编号", "Certificate no.", certLink(record.cert_no)],
+  ];
+  if (STATUS_VERDICTS.has(verdict) && verdict !== "valid" && verdict !== "expired") {
+    const [zh, en] = STATUS_NAMES[verdict];
+    const cls = TEXT[verdict][0] === "bad" ? "status-bad" : "status-warn";
+    rows.push(["状态", "Status", `已${zh} ${en}${d.status_date ? `（${d.status_date} 起 since）` : ""}`, cls]);
+    rows.push(["原因", "Reason", d.status_reason]);
+    rows.push(["公告", "Notice", d.status_notice]);
+  } else if (verdict === "expired") {
+    rows.push(["状态", "Status", `已过期 expired（${d.current_expires || record.expires}）`, "status-warn"]);
+    rows.push(["原因", "Reason", d.status_reason]);
+  }
+  rows.push(["有效期至", "Valid until", d.current_expires || record.expires]);
+  const asOf = beijingTime(result.status_as_of);
+  if (asOf && result.checks.fresh === true) rows.push(["状态截至", "Status as of", `${asOf}（北京时间 Beijing time）`]);
+  fill($("fields"), rows);
+  fill($("more-fields"), [
+    ["认证机构", "Certification body", join(d.body_name_zh, d.body_name_en, record.body)],
     ["所在地区", "District", enterprise.district],
-    ["认证机构", "Certification body", join(result.details.body_name_zh, result.details.body_name_en, record.body)],
     ["认证范围", "Scope", record.scope],
     ["依据标准", "Standards", standards],
     ["颁发日期", "Issued", record.issued],
-    ["有效期至", "Valid until", result.details.current_expires || record.expires],
-  ];
-  const dl = $("fields");
-  dl.replaceChildren();
-  for (const [zh, en, value] of rows) {
-    if (typeof value !== "string" || !value) continue;
-    const dt = el("dt", `${zh} `);
-    dt.append(el("span", en, { lang: "en", class: "en" }));
-    dl.append(dt, el("dd", value));
-  }
-  const link = $("json-link");
-  link.href = `${meta("szzz-api-base")}certificates/${encodeURIComponent(result.cert_no)}.json`;
+  ]);
+  $("json-link").href = `${meta("szzz-api-base")}certificates/${encodeURIComponent(result.cert_no)}.json`;
   section.hidden = false;
 }
 
@@ -204,7 +289,16 @@ function renderVerdict(result) {
   $("v-icon").textContent = icon;
   bilingual($("v-title"), titleZh, titleEn);
   bilingual($("v-meaning"), meaningZh, meaningEn);
-  bilingual($("v-reason"), result.reason_zh || "", result.reason || "");
+  if (verdict === "malformed") {
+    // The parser's words are for developers: the consumer gets plain ones; the
+    // parser's stay in the details (the checks' first row failed).
+    const [zh, en] = result.empty ? EMPTY_MARK : BAD_MARK;
+    bilingual($("v-reason"), zh, en);
+  } else if (verdict === "unsupported") {
+    $("v-reason").replaceChildren();
+  } else {
+    bilingual($("v-reason"), result.reason_zh || "", result.reason || "");
+  }
   bilingual($("advice-text"), doZh, doEn);
   $("advice").hidden = false;
   $("report").hidden = !report;
@@ -214,9 +308,13 @@ function renderVerdict(result) {
   } else {
     $("v-cert").hidden = true;
   }
-  renderChecks(result);
-  $("checks-section").hidden = false;
-  renderRecord(result);
+  renderRecord(result, verdict === "unsupported");
+  if (verdict === "unsupported") {
+    $("checks-section").hidden = true;
+  } else {
+    renderChecks(result, tone);
+    $("checks-section").hidden = false;
+  }
 }
 
 function resetView() {
@@ -241,8 +339,10 @@ async function run() {
   if (!requested) {
     box.dataset.verdict = "";
     box.dataset.tone = "idle";
-    $("v-icon").textContent = "⌖";
+    $("v-icon").textContent = "▦";
     bilingual($("v-title"), "扫描认证标志进行验证", "Scan a certification mark to verify it");
+    bilingual($("v-meaning"), "用手机扫描商品上的“苏州制造”认证标志二维码，即可在此核对真伪和证书状态。",
+      "Scan the QR code of a certification mark on the goods to check here that it is genuine and its certificate valid.");
     root.dataset.state = "idle";
     return;
   }
@@ -251,18 +351,21 @@ async function run() {
   box.dataset.tone = "idle";
   $("v-icon").textContent = "…";
   bilingual($("v-title"), "正在验证…", "Verifying…");
-  let result;
-  if (!verifier) {
-    const checks = Object.fromEntries(CHECKS.map((c) => [c, null]));
-    result = { verdict: "unsupported", checks, details: {}, reason: "", reason_zh: "" };
-  } else {
-    // The whole URL, as Python's verifier takes a scanned URL: the payload is
-    // what follows its first "#" (payload.js payloadText, docs/verification.md "Input").
-    result = await verifier.verify(location.href);
+  // The whole URL, as Python's verifier takes a scanned URL: the payload is
+  // what follows its first "#" (payload.js payloadText, docs/verification.md
+  // "Input"). The fetches start at once, while the Ed25519 implementation
+  // is chosen (WebCrypto, or the fallback loaded on demand).
+  const [backend, checked] = await Promise.all([ed25519Backend(), verifier.verify(location.href)]);
+  let result = checked;
+  if (backend === null) {
+    // No Ed25519 at all: never a verdict that would call a genuine mark forged.
+    result = { ...checked, verdict: "unsupported", reason: "", reason_zh: "" };
   }
+  result.empty = location.href.endsWith("#");
   if (mine !== generation) return;
   renderVerdict(result);
   root.dataset.state = "done";
+  root.dataset.ed25519 = backend || "none"; // which implementation verified (tests, monitoring)
   performance.mark("szzz-verdict"); // time from navigation to verdict (bench/verify_page_bench.py)
 }
 
@@ -280,27 +383,23 @@ function logCheckFor(pinnedToday, apiBase) {
   });
 }
 
-async function setup() {
+function setup() {
   const apiBase = new URL(meta("szzz-api-base") || "../api/", location.href).href;
   const pinnedToday = meta("szzz-today"); // test hook, set only by install_verifier(today=...)
   const report = meta("szzz-report-url") || "../report/";
   $("report-link").href = report;
-  if (await ed25519Supported()) {
-    verifier = createVerifier({
-      rootPublicKey: meta("szzz-root-key"),
-      apiBase,
-      maxAgeDays: Number(meta("szzz-max-age-days") || 7),
-      timeoutMs: Number(meta("szzz-timeout-ms") || 8000),
-      today: pinnedToday ? () => pinnedToday : () => todayInSuzhou(),
-      logCheck: logCheckFor(pinnedToday, apiBase),
-    });
-  }
+  verifier = createVerifier({
+    rootPublicKey: meta("szzz-root-key"),
+    apiBase,
+    maxAgeDays: Number(meta("szzz-max-age-days") || 7),
+    timeoutMs: Number(meta("szzz-timeout-ms") || 8000),
+    today: pinnedToday ? () => pinnedToday : () => todayInSuzhou(),
+    logCheck: logCheckFor(pinnedToday, apiBase),
+  });
   window.addEventListener("hashchange", run);
   $("scan-button").addEventListener("click", startScan);
   $("scan-photo").addEventListener("change", onPhoto);
-  if ("BarcodeDetector" in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
-    $("scan-hint").textContent = "使用相机扫描标志上的二维码 / Point the camera at the mark's QR code";
-  }
+  $("scan-camera").addEventListener("change", onPhoto);
   run();
 }
 
@@ -355,13 +454,15 @@ async function startScan() {
       else scanStatus("已停止扫描", "Scanning stopped");
       return;
     } catch {
-      scanStatus("无法使用相机，请上传照片", "The camera is not available; upload a photo instead");
+      scanStatus("无法使用相机，请选择图片", "The camera is not available; choose a picture instead");
     } finally {
       stopButton.hidden = true;
       stopButton.removeEventListener("click", onStop);
     }
   }
-  $("scan-photo").click();
+  // No live scanning here: the phone's camera app through a capture input
+  // ("选择图片" beside it picks an existing picture or screenshot instead).
+  $("scan-camera").click();
 }
 
 async function onPhoto(event) {

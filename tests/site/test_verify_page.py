@@ -10,6 +10,7 @@ forbids inline script.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import io
@@ -73,7 +74,26 @@ def open_page(page, url: str, state: str = "done") -> None:
 # --------------------------------------------------------------------------- #
 # Conformance: identical verdicts in Python and in the browser
 # --------------------------------------------------------------------------- #
-def test_every_conformance_vector_gives_the_python_verdict(page, serve_dir, conformance_site):
+#: A browser whose WebCrypto has no Ed25519 (Chrome < 137, Safari < 17, many
+#: in-app WebViews): importKey refuses the algorithm, as theirs does.
+NO_WEBCRYPTO_ED25519 = """(() => {
+    const importKey = SubtleCrypto.prototype.importKey;
+    SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+        const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
+        if (String(name).toLowerCase() === 'ed25519') {
+            return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
+        }
+        return importKey.call(this, format, data, algorithm, ...rest);
+    };
+})()"""
+
+
+@pytest.mark.parametrize("backend", ["webcrypto", "fallback"])
+def test_every_conformance_vector_gives_the_python_verdict(page, serve_dir, conformance_site, backend):
+    """Browser = Python = expected for every vector, with WebCrypto's Ed25519 and
+    with the pure-JS fallback a browser without it loads (the same verdicts)."""
+    if backend == "fallback":
+        page.add_init_script(NO_WEBCRYPTO_ED25519)
     requests = record_requests(page)
     base = serve_dir(conformance_site)
     open_page(page, base + "/v/", state="idle")
@@ -94,6 +114,9 @@ def test_every_conformance_vector_gives_the_python_verdict(page, serve_dir, conf
         if not (got == py == expected):
             mismatches.append(f"{vector['name']}: browser {got}, python {py}, expected {expected}")
     assert not mismatches, "\n".join(mismatches)
+    assert page.evaluate("() => document.documentElement.dataset.ed25519") == backend
+    assert any(u.endswith("/v/noble/ed25519.js") for u in requests) == (backend == "fallback"), \
+        "the fallback loads only where WebCrypto lacks Ed25519"
     # HTML in fragments and in signed fields ran nothing.
     assert page.evaluate("() => window.__xss") is None
     assert foreign_requests(requests) == []
@@ -167,6 +190,24 @@ def test_lifecycle_table_in_the_page_is_the_registrys(page, serve_dir, conforman
 # --------------------------------------------------------------------------- #
 # What the visitor sees
 # --------------------------------------------------------------------------- #
+GOOD_GREEN = "rgb(11, 107, 46)"  # verify.css --good (light scheme)
+
+
+def open_details(page) -> None:
+    if page.evaluate("() => !document.getElementById('checks-section').open"):
+        page.click("#checks-section summary")
+
+
+def green_things(page) -> list[str]:
+    """Visible text drawn in the "good" green, or boxes bordered with it."""
+    return page.evaluate("""(green) => [...document.querySelectorAll('main *')].filter((e) => {
+        if (!e.getClientRects().length) return false;
+        const cs = getComputedStyle(e);
+        const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.data.trim());
+        return (own && cs.color === green) || cs.borderTopColor === green;
+    }).map((e) => e.id || e.className || e.tagName)""", GOOD_GREEN)
+
+
 def test_verdicts_are_explained_in_chinese_and_english(page, serve_dir, conformance_site):
     base = serve_dir(conformance_site)
     open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
@@ -175,27 +216,51 @@ def test_verdicts_are_explained_in_chinese_and_english(page, serve_dir, conforma
     assert box.get_attribute("data-verdict") == "valid"
     text = box.inner_text()
     assert "标志真实" in text and "Genuine mark" in text and "SZZZ-2024-TUVSUD-00001" in text
+    # What a consumer compares comes right after the verdict, checks last.
+    order = page.evaluate("""() => [...document.querySelectorAll('main > *')]
+        .filter((e) => e.getClientRects().length).map((e) => e.id || e.className)""")
+    assert order[:4] == ["verdict", "certificate", "advice", "checks-section"], order
+    fields = page.locator("#certificate").inner_text()
+    assert fields.index("高精度数控机床") < fields.index("证书编号") < fields.index("有效期至")
+    assert "2027-04-30" in fields
+    link = page.locator("#certificate a.cert-no")
+    assert link.inner_text() == "SZZZ-2024-TUVSUD-00001"
+    assert link.get_attribute("href") == "../certificates/SZZZ-2024-TUVSUD-00001/"
+    assert page.locator("#report").is_hidden()
+    assert page.locator("#checks-section").get_attribute("open") is None  # collapsed
+    open_details(page)
     assert "签名真实" in page.locator("#fact-signature").inner_text()
     assert "状态最新" in page.locator("#fact-status").inner_text()
-    fields = page.locator("#certificate").inner_text()
-    assert "高精度数控机床" in fields and "南德认证检测" in fields and "2027-04-30" in fields
-    assert page.locator("#report").is_hidden()
+    assert "南德认证检测" in page.locator("#more-fields").inner_text()
     assert page.locator("#checks li").count() == 6
+    assert green_things(page), "a valid verdict is shown in green"
 
     verify_via_hash(page, BY_NAME["revoked"]["input"])
     assert "证书已撤销" in box.inner_text() and "revoked" in box.inner_text()
+    fields = page.locator("#certificate").inner_text()
+    assert "已撤销" in fields and "2025-03-01" in fields and "产品质量抽查不合格" in fields  # status, date, reason
     assert page.locator("#report").is_visible()
     assert page.locator("#report-link").get_attribute("href") == "../report/"
     assert page.locator("a[href='tel:12315']").is_visible()
+    open_details(page)
+    assert "已撤销" in page.locator("#fact-status").inner_text()
+    assert "状态最新" not in page.locator("#checks-section").inner_text()
+
+    for name in ("suspended", "revoked", "withdrawn", "expired-event", "stale-status", "corrupt-signature"):
+        verify_via_hash(page, BY_NAME[name]["input"])
+        open_details(page)
+        assert green_things(page) == [], f"{name}: a green mark on a verdict that is not valid"
 
     verify_via_hash(page, BY_NAME["stale-status"]["input"])
     assert box.get_attribute("data-verdict") == "status_unknown"
+    open_details(page)
     assert "签名真实" in page.locator("#fact-signature").inner_text()
     assert "状态未知" in page.locator("#fact-status").inner_text()
     assert "Status unknown" in page.locator("#checks").inner_text()
 
     verify_via_hash(page, BY_NAME["corrupt-signature"]["input"])
     assert box.get_attribute("data-verdict") == "bad_signature"
+    open_details(page)
     assert "签名不可信" in page.locator("#fact-signature").inner_text()
     assert page.locator("#certificate").is_hidden()
     assert page.locator("#report").is_visible()
@@ -206,23 +271,74 @@ def test_verdicts_are_explained_in_chinese_and_english(page, serve_dir, conforma
     assert_no_js_errors(page)
 
 
-def test_browser_without_ed25519_says_it_cannot_verify_instead_of_forged(page, serve_dir, conformance_site):
-    """Older browsers lack WebCrypto Ed25519: every signature would fail, so the
-    page must not call a genuine mark counterfeit there."""
-    page.add_init_script("""(() => {
-        const importKey = SubtleCrypto.prototype.importKey;
-        SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
-            if ((algorithm && algorithm.name) === 'Ed25519') {
-                return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
-            }
-            return importKey.call(this, format, data, algorithm, ...rest);
-        };
-    })()""")
+def test_empty_fragment_says_so_in_words_not_parser_text(page, serve_dir, conformance_site):
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#")
+    assert verdict_of(page)["verdict"] == "malformed"
+    text = page.locator("#verdict").inner_text()
+    assert "没有标志内容" in text and "holds no mark data" in text
+    assert "payload" not in text and "1..400" not in text
+    verify_via_hash(page, "12345")
+    text = page.locator("#verdict").inner_text()
+    assert "不是完整的认证标志数据" in text and "digits" not in text
+
+
+def test_status_time_is_beijing_time_and_never_in_the_future(page, serve_dir, conformance_site):
+    """The statement is dated the end of its build's day in Suzhou (23:59:59+08:00):
+    shown in Beijing time, and as "now" while that moment is still to come."""
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    # The vectors' statement: 2025-06-10T15:59:59Z = 2025-06-10 23:59 in Beijing; today is pinned to 2025-06-15.
+    fields = page.locator("#certificate").inner_text()
+    assert "2025-06-10 23:59（北京时间 Beijing time）" in fields, fields
+    assert "T15:59:59Z" not in fields
+    # The same statement seen at noon of that day (the page pinned to 2025-06-10): "as of" is now, not tonight.
+    webverifier.install_verifier(conformance_site / "v-noon", assets=VERIFIER_ASSETS, today="2025-06-10",
+                                 root_public_key=VECTORS["root_public_key"], max_age_days=VECTORS["max_age_days"])
+    open_page(page, base + "/v-noon/#" + BY_NAME["valid-current-key"]["input"])
+    assert verdict_of(page)["verdict"] == "valid"
+    assert "2025-06-10 12:00（北京时间 Beijing time）" in page.locator("#certificate").inner_text()
+    shown = page.evaluate("""async () => {
+        const {beijingTime} = await import('./verify.js');
+        const now = Date.parse('2025-06-14T08:00:00Z');
+        return [beijingTime('2025-06-14T15:59:59Z', now), beijingTime('2025-06-13T16:00:00Z', now)];
+    }""")
+    assert shown == ["2025-06-14 16:00", "2025-06-14 00:00"]
+
+
+def test_browser_without_ed25519_gets_a_verdict_from_the_fallback(page, serve_dir, conformance_site):
+    """Older browsers lack WebCrypto Ed25519: the page loads the pure-JS
+    fallback and gives the same verdict (every vector: the conformance test)."""
+    page.add_init_script(NO_WEBCRYPTO_ED25519)
+    requests = record_requests(page)
+    base = serve_dir(conformance_site)
+    open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    assert verdict_of(page)["verdict"] == "valid"
+    assert page.evaluate("() => document.documentElement.dataset.ed25519") == "fallback"
+    assert {u.rsplit("/v/", 1)[1] for u in requests if "/noble/" in u} == {
+        "noble/ed25519.js", "noble/hashes/sha2.js", "noble/hashes/_md.js", "noble/hashes/_u64.js",
+        "noble/hashes/utils.js"}
+    verify_via_hash(page, BY_NAME["corrupt-signature"]["input"])
+    assert verdict_of(page)["verdict"] == "bad_signature"
+    assert_no_js_errors(page)
+
+
+def test_browser_with_no_ed25519_at_all_shows_the_number_unchecked(page, serve_dir, conformance_site):
+    """Neither WebCrypto nor the fallback (here: it cannot be loaded): never a
+    verdict calling a genuine mark forged; the number, labelled unchecked, and
+    the link to its page."""
+    page.add_init_script(NO_WEBCRYPTO_ED25519)
+    page.route("**/ed25519-fallback.js", lambda route: route.abort())
     base = serve_dir(conformance_site)
     open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
     assert verdict_of(page)["verdict"] == "unsupported"
     assert "此浏览器无法验证" in page.locator("#verdict").inner_text()
+    card = page.locator("#certificate")
+    assert "未经密码学核对" in card.inner_text() and "Not cryptographically checked" in card.inner_text()
+    assert card.locator("a.cert-no").get_attribute("href") == "../certificates/SZZZ-2024-TUVSUD-00001/"
+    assert "高精度数控机床" not in card.inner_text()  # nothing unsigned is shown as if checked
     assert page.locator("#report").is_hidden()
+    assert page.evaluate("() => document.documentElement.dataset.ed25519") == "none"
 
 
 def test_landing_page_offers_scanning_and_is_keyboard_usable(page, serve_dir, conformance_site):
@@ -236,8 +352,15 @@ def test_landing_page_offers_scanning_and_is_keyboard_usable(page, serve_dir, co
         page.keyboard.press("Tab")
         focused.append(page.evaluate("() => document.activeElement.id || document.activeElement.className"))
     assert "scan-button" in focused and "scan-photo" in focused
-    assert page.locator("#scan-photo").get_attribute("accept") == "image/*"
-    assert page.locator("#scan-photo").get_attribute("capture") == "environment"
+    # "Choose a picture" opens the gallery (a saved screenshot, an SVG mark), not the camera;
+    # the camera is its own control.
+    assert page.locator("#scan-photo").get_attribute("accept") == "image/*,.svg"
+    assert page.locator("#scan-photo").get_attribute("capture") is None
+    assert page.locator("label[for=scan-photo]").is_visible()
+    assert page.locator("#scan-camera").get_attribute("capture") == "environment"
+    with page.expect_file_chooser() as chooser:
+        page.click("#scan-button")  # no BarcodeDetector here: the camera input
+    assert chooser.value.element.get_attribute("id") == "scan-camera"
     assert_no_js_errors(page)
 
 
@@ -287,6 +410,7 @@ def test_status_fetch_timeout_gives_status_unknown(page, xss_site):
     try:
         open_page(page, f"http://127.0.0.1:{server.server_address[1]}/v-slow/#" + text)
         assert verdict_of(page)["verdict"] == "status_unknown"
+        open_details(page)
         assert "签名真实" in page.locator("#fact-signature").inner_text()
         assert "no answer within 0.5 s" in page.locator("#v-reason").inner_text()
     finally:
@@ -334,6 +458,14 @@ def test_scanning_a_photo_of_a_real_mark_verifies_it(page, serve_dir, conformanc
     (tmp_path / "photo.jpg").write_bytes(_photo_of(render.render_png(info, qr.make_qr(base, revoked))))
     page.set_input_files("#scan-photo", str(tmp_path / "photo.jpg"))
     page.wait_for_function("() => document.getElementById('verdict').dataset.verdict === 'revoked'")
+
+    # The mark's own SVG file (as downloaded from the portal) reads too.
+    svg = BY_NAME["valid-other-programme"]["input"]
+    info = render.MarkInfo("SZSC-2024-CQC-00013", "SZSC", "valid", svg, payload.mark_url(base, svg))
+    (tmp_path / "mark.svg").write_text(render.render_svg(info, qr.make_qr(base, svg)), encoding="utf-8")
+    page.set_input_files("#scan-photo", str(tmp_path / "mark.svg"))
+    page.wait_for_function("(t) => location.hash.slice(1) === t && "
+                           "document.getElementById('verdict').dataset.verdict === 'valid'", arg=svg)
 
     # A mark URL of another host is verified here (never followed), with a warning.
     other = render.MarkInfo("X", "SZZZ", "valid", text, "https://szzz.example.cn/v/#" + text)
@@ -394,8 +526,9 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
 
     scan = Scan()
     scan.feed(page)
-    assert scan.metas["Content-Security-Policy"].startswith(
-        "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
+    assert scan.metas["Content-Security-Policy"] == (
+        "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+        "form-action 'none'")
     assert scan.metas["szzz-root-key"] == root_key
     assert scan.metas["szzz-max-age-days"] == "3"
     assert scan.metas["szzz-api-base"] == "../api/"
@@ -406,15 +539,23 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
     assert "{{" not in page and "http://" not in page
     sizes = webverifier.page_bytes(out)
     assert set(sizes["lazy"]) == {"scan.js", "jsQR.js"} and sizes["lazy"]["jsQR.js"] > 100_000
+    assert sizes["fallback"]["noble/ed25519.js"] > 10_000
+    assert "demo" not in page.split("<main>")[0].split("</header>")[1]  # no banner unless a demo build
+    demo = webverifier.install_verifier(tmp_path / "demo", assets=VERIFIER_ASSETS, root_public_key=root_key,
+                                        demo=True)
+    assert '<p class="demo" role="note"><strong>演示数据</strong>' in (demo / "index.html").read_text(encoding="utf-8")
 
 
 def test_install_refuses_bad_settings_and_keeps_the_previous_install(tmp_path):
     key = VECTORS["root_public_key"]
     out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS, root_public_key=key)
     before = (out / "index.html").read_bytes()
-    no_jsqr = webverifier.VerifierAssets(VERIFIER_ASSETS.source_dir, tmp_path / "missing.js")
+    no_jsqr = dataclasses.replace(VERIFIER_ASSETS, jsqr=tmp_path / "missing.js")
     with pytest.raises(ConfigError, match=r"jsQR.*npm ci"):
         webverifier.install_verifier(out, assets=no_jsqr, root_public_key=key)
+    no_noble = dataclasses.replace(VERIFIER_ASSETS, noble=tmp_path / "missing")
+    with pytest.raises(ConfigError, match=r"Ed25519 fallback.*npm ci"):
+        webverifier.install_verifier(out, assets=no_noble, root_public_key=key)
     with pytest.raises(ConfigError, match="relative URL"):
         webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, api_base="https://evil.example/api/")
     with pytest.raises(ConfigError, match="relative URL"):
