@@ -1,27 +1,35 @@
 #!/usr/bin/env python3
-"""Benchmark of the browser verification page (site/verify/, issue 3 §6).
+"""Benchmark of the browser verification page (site/verify/, issues 3 and 14).
 
-Prints, for a valid mark served from 127.0.0.1 (the conformance vectors'
-published files + the installed verifier, real Chromium):
+The site: the conformance vectors' ``log_site`` (docs/vectors/mark-conformance.json:
+the published files of a registry with a transparency log and a timestamp key),
+the verifier installed as the portal installs it (log origin pinned), today
+pinned to the vectors' day. A valid mark (``log-fresh-statement``), real
+Chromium, 127.0.0.1. Prints:
 
-* bytes transferred for one verification (page, style, modules, trust list,
-  certificate file), as served by a plain static server (``python -m
-  http.server``: no compression) and by one that gzips text (what a real web
-  server does), and the lazily loaded scanner (scan.js + jsQR) on top;
-* time from navigation start to the verdict (``performance.mark`` set when
-  ``data-state="done"``), cold (new browser context each time) and warm
-  (same context, the hash changes), median and p90;
-* a baseline measured in the same run: navigation to ``load`` of a trivial
-  page with one same-origin script on the same server, and the raw cost of
-  one WebCrypto Ed25519 verify in the same browser; the verdict time is
-  printed as a ratio to the trivial page.
+* bytes transferred for one valid verdict from a static server that gzips
+  text (as any production web server does), per file, and how many
+  responses; the Ed25519 fallback (loaded only where WebCrypto lacks
+  Ed25519) and the scanner are listed apart, on demand;
+* cold loopback: navigation start to the verdict (``performance.mark``
+  "szzz-verdict"), a new browser context each run, median and p90; the
+  baseline in the same run is a trivial page with one same-origin script
+  (navigation to its mark), and the ratio of the two medians;
+* the same cold verdict on a throttled phone profile (Chrome DevTools
+  Protocol: 150 ms round trip, 1.6 Mbps down, 750 kbps up, CPU slowed 4x),
+  with WebCrypto's Ed25519 and with the fallback;
+* what a privacy bucket of 64 certificate files would weigh (the vectors'
+  own files, gzipped together): docs/verify-page.md "Privacy".
 
-Usage: .venv/bin/python bench/verify_page_bench.py [--runs 20]
+Usage: .venv/bin/python bench/verify_page_bench.py [--runs 20] [--throttled-runs 7]
+Goals (issue 14): cold median <= 150 ms or <= 2x the trivial page; throttled
+<= 1.2 s; <= 30 KB gzipped for a valid verdict, fallback excluded.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import gzip
 import http.server
@@ -41,24 +49,28 @@ from registry.publish import webverifier
 
 CHROMIUM = "/usr/bin/chromium"
 VECTORS = ROOT / "docs" / "vectors" / "mark-conformance.json"
-VALID = "valid-current-key"
-TEXT_TYPES = (".html", ".js", ".css", ".json")
+VALID = "log-fresh-statement"
+TEXT_TYPES = (".html", ".js", ".css", ".json", ".svg", "")  # "" : log/checkpoint
+PHONE = {"latency": 150, "downloadThroughput": 1_600_000 / 8, "uploadThroughput": 750_000 / 8}
+CPU_SLOWDOWN = 4
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """A static server; with ``gzip=True`` it compresses text like a real one."""
+    """A static server that compresses text like a real one (gzip level 6)."""
 
-    gzip = False
     extensions_map: ClassVar[dict[str, str]] = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".js": "text/javascript", ".json": "application/json"}
+                                                 ".js": "text/javascript", ".json": "application/json",
+                                                 ".svg": "image/svg+xml"}
 
     def send_head(self):
         path = Path(self.translate_path(self.path))
-        if self.gzip and path.is_file() and path.suffix in TEXT_TYPES \
+        if path.is_dir() and (path / "index.html").is_file():
+            path = path / "index.html"
+        if path.is_file() and path.suffix in TEXT_TYPES and "/tile/" not in self.path \
                 and "gzip" in self.headers.get("Accept-Encoding", ""):
             body = gzip.compress(path.read_bytes(), 6)
             self.send_response(200)
-            self.send_header("Content-Type", self.guess_type(str(path)))
+            self.send_header("Content-Type", self.guess_type(str(path)) if path.suffix else "text/plain")
             self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-cache")
@@ -70,44 +82,32 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve(root: Path, compress: bool):
-    handler = type("H", (Handler,), {"gzip": compress})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+def serve(root: Path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def build(tmp: Path) -> tuple[Path, dict]:
+def build(tmp: Path) -> tuple[Path, dict, dict]:
     vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
-    for name, text in vectors["files"].items():
+    site = vectors["log_site"]
+    for name, text in site["files"].items():
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp / name).write_text(text, encoding="utf-8", newline="")
+    for name, b64 in site["binary_files"].items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_bytes(base64.b64decode(b64))
     webverifier.install_verifier(tmp / "v", assets=webverifier.VerifierAssets.in_checkout(ROOT),
                                  root_public_key=vectors["root_public_key"], today=vectors["today"],
-                                 max_age_days=vectors["max_age_days"])
+                                 max_age_days=vectors["max_age_days"], log_origin=site["origin"])
     (tmp / "baseline").mkdir()
     (tmp / "baseline" / "index.html").write_text(
         '<!doctype html><meta charset="utf-8"><title>baseline</title><script src="b.js"></script><p>ok',
         encoding="utf-8")
     (tmp / "baseline" / "b.js").write_text(
         "document.documentElement.dataset.state = 'done'; performance.mark('baseline-done');\n")
-    return tmp, {v["name"]: v for v in vectors["vectors"]}
-
-
-def transferred(page, url: str, done: str) -> dict:
-    """Bytes (headers + body as sent) of every response while ``url`` verifies."""
-    responses = []
-    page.on("requestfinished", lambda event: responses.append(event))  # noqa: PLW0108 - Playwright needs a plain callable
-    page.goto(url)
-    page.wait_for_function(done)
-    page.wait_for_timeout(100)
-    sizes = {}
-    for request in responses:
-        s = request.sizes()
-        name = request.url.split("/", 3)[3].split("#")[0]
-        sizes[name] = s["responseHeadersSize"] + s["responseBodySize"]
-    return sizes
+    return tmp, {v["name"]: v for v in site["vectors"]}, vectors
 
 
 def percentile(values, q):
@@ -115,93 +115,103 @@ def percentile(values, q):
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
+DONE = "() => document.documentElement.dataset.state === 'done'"
+
+
+def one_load(browser, url, mark_name, *, throttle=False, fallback=False, sizes=None):
+    """Navigation start -> ``mark_name`` in a fresh context (ms); records response sizes in ``sizes``."""
+    context = browser.new_context()
+    page = context.new_page()
+    if fallback:
+        from verify_site import NO_WEBCRYPTO_ED25519  # tests/verify_site.py: WebCrypto refusing Ed25519
+
+        page.add_init_script(NO_WEBCRYPTO_ED25519)
+    if throttle:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, **PHONE})
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    finished = []
+    page.on("requestfinished", lambda request: finished.append(request))  # noqa: PLW0108 - Playwright needs a plain callable
+    page.goto(url)
+    page.wait_for_function(DONE)
+    took = page.evaluate(f"() => performance.getEntriesByName('{mark_name}')[0].startTime")
+    if sizes is not None:
+        page.wait_for_timeout(100)
+        for request in finished:
+            s = request.sizes()
+            sizes[request.url.split("/", 3)[3].split("#")[0]] = s["responseHeadersSize"] + s["responseBodySize"]
+    context.close()
+    return took
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--throttled-runs", type=int, default=7)
     args = parser.parse_args()
     from helpers import CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
-    done = "() => document.documentElement.dataset.state === 'done'"
     with tempfile.TemporaryDirectory() as tmp:
-        root, vectors = build(Path(tmp))
-        mark = vectors[VALID]["input"]
-        plain, plain_url = serve(root, compress=False)
-        gz, gz_url = serve(root, compress=True)
+        root, marks, vectors = build(Path(tmp))
+        mark = marks[VALID]["input"]
+        server, base = serve(root)
+        url = f"{base}/v/#{mark}"
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            print(f"verification page, valid mark ({VALID}), 127.0.0.1, Chromium {browser.version}, "
+                  f"gzip static server")
 
-            print(f"verification page, valid mark ({VALID}), 127.0.0.1, Chromium {browser.version}")
-            for label, base in (("plain static server (no compression)", plain_url), ("gzip static server", gz_url)):
-                context = browser.new_context()
-                page = context.new_page()
-                sizes = transferred(page, f"{base}/v/#{mark}", done)
-                lazy = {}
-                for name in ("v/scan.js", "v/jsQR.js"):
-                    r = page.request.get(f"{base}/{name}", headers={"Accept-Encoding": "gzip"})
-                    lazy[name] = len(r.body()) if base == plain_url else len(gzip.compress(r.body(), 6))
-                page_files = sum(v for k, v in sizes.items() if k.startswith("v/"))
-                api_files = sum(v for k, v in sizes.items() if k.startswith("api/"))
-                print(f"  bytes transferred, {label}: page {page_files:,} + api {api_files:,} "
-                      f"= {page_files + api_files:,} B ({len(sizes)} responses); "
-                      f"scanner on demand: +{sum(lazy.values()):,} B")
-                context.close()
-
-            # Baseline in the same run: a trivial page with one script; raw WebCrypto verify.
-            def cold(url, mark_name):
-                times = []
-                for _ in range(args.runs + 1):
-                    context = browser.new_context()
-                    page = context.new_page()
-                    page.goto(url)
-                    page.wait_for_function(done)
-                    times.append(page.evaluate(
-                        f"() => performance.getEntriesByName('{mark_name}')[0].startTime"))
-                    context.close()
-                return times[1:]  # the first run warms the browser process
-
-            base_times = cold(f"{gz_url}/baseline/", "baseline-done")
-            verdict_times = cold(f"{gz_url}/v/#{mark}", "szzz-verdict")
+            sizes: dict[str, int] = {}
+            one_load(browser, url, "szzz-verdict", sizes=sizes)
+            page_files = {k: v for k, v in sizes.items() if k.startswith("v/")}
+            data_files = {k: v for k, v in sizes.items() if not k.startswith("v/")}
+            total = sum(sizes.values())
+            print(f"  bytes transferred for a valid verdict (headers included): {total:,} B in {len(sizes)} responses "
+                  f"= page {sum(page_files.values()):,} + data {sum(data_files.values()):,}")
+            for name, n in sorted(sizes.items(), key=lambda kv: -kv[1]):
+                print(f"    {n:7,} {name}")
+            fallback_sizes: dict[str, int] = {}
+            one_load(browser, url, "szzz-verdict", fallback=True, sizes=fallback_sizes)
+            extra = {k: v for k, v in fallback_sizes.items() if k not in sizes}
+            print(f"  Ed25519 fallback, only where WebCrypto lacks Ed25519: +{sum(extra.values()):,} B "
+                  f"({', '.join(sorted(extra))})")
+            lazy = 0
             context = browser.new_context()
-            page = context.new_page()
-            page.goto(f"{gz_url}/v/")
-            page.wait_for_function("() => document.documentElement.dataset.state === 'idle'")
-            warm = []
-            others = [vectors[n]["input"] for n in ("valid-other-programme", VALID)]
-            for i in range(args.runs):
-                warm.append(page.evaluate("""async (h) => {
-                    const before = Number(document.documentElement.dataset.run);
-                    const t0 = performance.now();
-                    location.hash = h;
-                    while (!(Number(document.documentElement.dataset.run) > before
-                             && document.documentElement.dataset.state === 'done')) {
-                        await new Promise((r) => setTimeout(r, 1));
-                    }
-                    return performance.now() - t0;
-                }""", others[i % 2]))
-            ed = page.evaluate("""async () => {
-                const kp = await crypto.subtle.generateKey({name: 'Ed25519'}, false, ['sign', 'verify']);
-                const msg = new Uint8Array(94);
-                const sig = await crypto.subtle.sign({name: 'Ed25519'}, kp.privateKey, msg);
-                const n = 500; const t0 = performance.now();
-                for (let i = 0; i < n; i++) await crypto.subtle.verify({name: 'Ed25519'}, kp.publicKey, sig, msg);
-                return (performance.now() - t0) / n;
-            }""")
+            for name in ("v/scan.js", "v/jsQR.js"):
+                r = context.request.get(f"{base}/{name}", headers={"Accept-Encoding": "gzip"})
+                lazy += len(gzip.compress(r.body(), 6))
             context.close()
+            print(f"  scanner on demand (scan.js + jsQR.js, gzipped): +{lazy:,} B")
+
+            def cold(target, mark_name, runs, **kw):
+                one_load(browser, target, mark_name, **kw)  # warms the browser process
+                return [one_load(browser, target, mark_name, **kw) for _ in range(runs)]
+
+            base_times = cold(f"{base}/baseline/", "baseline-done", args.runs)
+            verdict_times = cold(url, "szzz-verdict", args.runs)
+            throttled_base = cold(f"{base}/baseline/", "baseline-done", args.throttled_runs, throttle=True)
+            throttled = cold(url, "szzz-verdict", args.throttled_runs, throttle=True)
+            throttled_fallback = cold(url, "szzz-verdict", args.throttled_runs, throttle=True, fallback=True)
             browser.close()
-        plain.shutdown()
-        gz.shutdown()
+        server.shutdown()
 
     med_b, med_v = statistics.median(base_times), statistics.median(verdict_times)
-    print(f"  baseline, trivial page with one script, navigation -> done: median {med_b:.1f} ms, "
-          f"p90 {percentile(base_times, 0.9):.1f} ms ({args.runs} cold loads)")
-    print(f"  verification, navigation -> verdict (cold context): median {med_v:.1f} ms, "
+    print(f"  cold loopback, trivial page with one script, navigation -> done: median {med_b:.1f} ms, "
+          f"p90 {percentile(base_times, 0.9):.1f} ms ({args.runs} runs)")
+    print(f"  cold loopback, navigation -> verdict: median {med_v:.1f} ms, "
           f"p90 {percentile(verdict_times, 0.9):.1f} ms ({args.runs} runs); "
-          f"ratio to baseline {med_v / med_b:.1f}x")
-    print(f"  verification, hashchange -> verdict (warm page): median {statistics.median(warm):.1f} ms, "
-          f"p90 {percentile(warm, 0.9):.1f} ms")
-    print(f"  raw WebCrypto Ed25519 verify in the same browser: {ed * 1000:.0f} µs "
-          f"(a valid verdict needs 5 verifies: trust list, mark, revision, event, status statement)")
+          f"ratio to the trivial page {med_v / med_b:.2f}x")
+    print(f"  throttled phone (150 ms RTT, 1.6 Mbps, CPU x{CPU_SLOWDOWN}): trivial page median "
+          f"{statistics.median(throttled_base):.0f} ms; verdict median {statistics.median(throttled):.0f} ms, "
+          f"p90 {percentile(throttled, 0.9):.0f} ms; with the Ed25519 fallback median "
+          f"{statistics.median(throttled_fallback):.0f} ms ({args.throttled_runs} runs each)")
+
+    files = [t for n, t in vectors["files"].items() if n.startswith("api/certificates/") and len(t) > 100]
+    together = len(gzip.compress("".join(files).encode(), 6))
+    print(f"  a privacy bucket of 64 certificate files (the vectors' {len(files)} files gzipped together: "
+          f"{together / len(files):.0f} B each): about {64 * together / len(files) / 1000:.1f} KB gzipped")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,19 @@ VECTORS_PATH = REPO_ROOT / "docs" / "vectors" / "mark-conformance.json"
 #: The state the page root reaches once a verdict is shown.
 DONE = "document.documentElement.dataset.state === 'done'"
 
+#: A browser whose WebCrypto has no Ed25519 (Chrome < 137, Safari < 17, many
+#: in-app WebViews): importKey refuses the algorithm, as theirs does.
+NO_WEBCRYPTO_ED25519 = """(() => {
+    const importKey = SubtleCrypto.prototype.importKey;
+    SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+        const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
+        if (String(name).toLowerCase() === 'ed25519') {
+            return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
+        }
+        return importKey.call(this, format, data, algorithm, ...rest);
+    };
+})()"""
+
 
 def load_vectors() -> dict:
     return json.loads(VECTORS_PATH.read_text(encoding="utf-8"))

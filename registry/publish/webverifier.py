@@ -187,6 +187,27 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
     return page
 
 
+def served_module(text: str, name: str = "module") -> str:
+    """One of the page's own ES modules as served: comment-only lines, blank
+    lines and indentation dropped (a third of the bytes; newlines stay, so
+    automatic semicolon insertion reads the code as before). A block comment
+    with code after its end on the same line is refused (ConfigError), never
+    guessed at. Tests check the result is the source token for token
+    (acorn, tests/site/test_verify_page.py)."""
+    out, in_block = [], False
+    for number, line in enumerate(text.split("\n"), 1):
+        stripped = line.strip()
+        if in_block or stripped.startswith("/*"):
+            end = stripped.find("*/", 0 if in_block else 2)
+            if end >= 0 and end != len(stripped) - 2:
+                raise ConfigError(f"{name}:{number}: code after the end of a block comment; keep it on its own line")
+            in_block = end < 0
+            continue
+        if stripped and not stripped.startswith("//"):
+            out.append(stripped)
+    return "\n".join(out) + "\n"
+
+
 def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_age_days=7,
                      api_base="../api/", site_name=DEFAULT_SITE_NAME, report_url=DEFAULT_REPORT_URL,
                      timeout_ms=8000, today=None, log_origin=None, log_base="../log/",
@@ -247,7 +268,10 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
     out_dir = Path(out_dir)
     with fs.staged_dir(out_dir) as staging:
         for path in sorted(source.iterdir()):
-            if path.is_file() and path.suffix in COPIED_SUFFIXES and path.name != GENERATED:
+            if path.is_file() and path.suffix == ".js" and path.name != GENERATED:
+                (staging / path.name).write_text(served_module(path.read_text(encoding="utf-8"), path.name),
+                                                 encoding="utf-8")
+            elif path.is_file() and path.suffix in COPIED_SUFFIXES:
                 shutil.copyfile(path, staging / path.name)
         (staging / GENERATED).write_text(constants_module(), encoding="utf-8")
         (staging / TEMPLATE).write_text(page, encoding="utf-8")

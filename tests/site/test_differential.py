@@ -9,7 +9,9 @@ through each path a user has:
 
 * ``szzz verify --site`` (the published files) and ``--db`` (the registry);
 * batch verification, fast path and fully worded path;
-* the verify page in Chromium (today pinned with the page's test hook);
+* the verify page in Chromium (today pinned with the page's test hook), with
+  WebCrypto's Ed25519 and with the pure-JS fallback a browser without it
+  loads (WebCrypto's importKey refusing Ed25519, as in such a browser);
 
 and all must agree. ``szzz check`` finds the registry sound, ``szzz audit``
 passes on the output, and every status verdict is the status the audit
@@ -27,7 +29,7 @@ import re
 import pytest
 import scenarios
 from helpers import VERIFIER_ASSETS
-from verify_site import verify_via_hash, verify_via_url
+from verify_site import NO_WEBCRYPTO_ED25519, verify_via_hash, verify_via_url
 
 import publish
 from registry import verify
@@ -86,7 +88,9 @@ def python_verdicts(sc, inputs) -> dict:
     return out
 
 
-def browser_verdicts(page, base, inputs) -> list:
+def browser_verdicts(page, base, inputs, backend="webcrypto") -> list:
+    if backend == "fallback":
+        page.add_init_script(NO_WEBCRYPTO_ED25519)
     page.goto(base + PAGE)
     page.wait_for_function("() => document.documentElement.dataset.state === 'idle'")
     got, previous = [], None
@@ -100,6 +104,7 @@ def browser_verdicts(page, base, inputs) -> list:
         else:
             got.append(verify_via_hash(page, text)["verdict"])
             previous = text
+    assert page.evaluate("() => document.documentElement.dataset.ed25519") == backend
     return got
 
 
@@ -121,10 +126,12 @@ def test_registry_is_sound_and_its_output_audits(scenario):
     assert scenario["audit"].ok, scenario["audit"].text()
 
 
-def test_every_path_gives_the_same_verdict_for_every_mark(scenario, page, serve_dir):
+def test_every_path_gives_the_same_verdict_for_every_mark(scenario, new_page, serve_dir):
     inputs = scenario["genuine"] + scenario["forged"]
     by_path = python_verdicts(scenario, inputs)
-    by_path["browser"] = browser_verdicts(page, serve_dir(scenario["site"]), inputs)
+    base = serve_dir(scenario["site"])
+    for backend in ("webcrypto", "fallback"):
+        by_path[f"browser {backend}"] = browser_verdicts(new_page(), base, inputs, backend)
     assert not disagreements(inputs, by_path), "\n".join(disagreements(inputs, by_path))
     verdicts = by_path["single --site"]
     # The scenario exercises what it claims to.
@@ -140,10 +147,12 @@ def test_every_path_gives_the_same_verdict_for_every_mark(scenario, page, serve_
                 (cert_no, verdict, statuses[cert_no])
 
 
-def test_scanned_url_perturbations_get_one_verdict_everywhere(scenario, page, serve_dir):
+def test_scanned_url_perturbations_get_one_verdict_everywhere(scenario, new_page, serve_dir):
     inputs = scenario["perturbed"]
     by_path = python_verdicts(scenario, inputs)
-    by_path["browser"] = browser_verdicts(page, serve_dir(scenario["site"]), inputs)
+    base = serve_dir(scenario["site"])
+    for backend in ("webcrypto", "fallback"):
+        by_path[f"browser {backend}"] = browser_verdicts(new_page(), base, inputs, backend)
     assert not disagreements(inputs, by_path), "\n".join(disagreements(inputs, by_path))
     verdicts = set(by_path["single --site"])
     assert "malformed" in verdicts and len(verdicts) >= 2, verdicts

@@ -65,6 +65,7 @@ def serve_copy(world, serve_dir, tmp_path, version="new"):
 def open_mark(page, url, mark):
     page.goto(f"{url}/v/#{mark}")
     page.wait_for_function("() => " + DONE)
+    page.evaluate("() => { document.getElementById('checks-section').open = true; }")  # the details, collapsed
     return page.evaluate("""() => ({
         verdict: document.getElementById('verdict').dataset.verdict,
         reason: document.getElementById('v-reason').innerText,
@@ -81,7 +82,7 @@ def test_genuine_mark_shows_inclusion_and_freshness(world, page, serve_dir, tmp_
     assert got["checks"] == {"log-signature": "true", "log-fresh": "true", "inclusion": "true",
                              "consistency": "true"}
     assert "最新事件已记入透明日志" in got["text"] and "Latest event included in the log" in got["text"]
-    assert "cosigned" in got["text"]
+    assert "timestamped" in got["text"] and "Beijing time" in got["text"]
     stored = page.evaluate(f"() => localStorage.getItem('szzz-log:{ORIGIN}')")
     size = checkpoint.open_checkpoint((world["new"] / "log" / "checkpoint").read_text(), *_trust(world)).size
     assert json.loads(stored)["size"] == str(size)
@@ -163,6 +164,7 @@ def test_flipped_tile_bit_and_unknown_key(world, page, serve_dir, tmp_path):
 def verify_again(page, mark):
     page.reload()
     page.wait_for_function("() => " + DONE)
+    page.evaluate("() => { document.getElementById('checks-section').open = true; }")  # the details, collapsed
     return page.evaluate("""() => ({
         verdict: document.getElementById('verdict').dataset.verdict,
         checks: Object.fromEntries([...document.querySelectorAll('[data-check]')]

@@ -22,6 +22,7 @@ import pytest
 from helpers import VERIFIER_ASSETS, assert_no_js_errors, js_errors
 from verify_site import (
     DONE,
+    NO_WEBCRYPTO_ED25519,
     build_site,
     build_xss_site,
     foreign_requests,
@@ -74,20 +75,6 @@ def open_page(page, url: str, state: str = "done") -> None:
 # --------------------------------------------------------------------------- #
 # Conformance: identical verdicts in Python and in the browser
 # --------------------------------------------------------------------------- #
-#: A browser whose WebCrypto has no Ed25519 (Chrome < 137, Safari < 17, many
-#: in-app WebViews): importKey refuses the algorithm, as theirs does.
-NO_WEBCRYPTO_ED25519 = """(() => {
-    const importKey = SubtleCrypto.prototype.importKey;
-    SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
-        const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
-        if (String(name).toLowerCase() === 'ed25519') {
-            return Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError'));
-        }
-        return importKey.call(this, format, data, algorithm, ...rest);
-    };
-})()"""
-
-
 @pytest.mark.parametrize("backend", ["webcrypto", "fallback"])
 def test_every_conformance_vector_gives_the_python_verdict(page, serve_dir, conformance_site, backend):
     """Browser = Python = expected for every vector, with WebCrypto's Ed25519 and
@@ -566,3 +553,113 @@ def test_install_refuses_bad_settings_and_keeps_the_previous_install(tmp_path):
         webverifier.install_verifier(out, assets=VERIFIER_ASSETS, root_public_key=key, today="15/06/2025")
     assert (out / "index.html").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]  # no staging debris
+
+
+# --------------------------------------------------------------------------- #
+# Every verdict at 390x844: screenshots, and no text cut or split mid-word
+# --------------------------------------------------------------------------- #
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts" / "verify-page"
+
+#: Text that overflows its box where it is clipped, a page wider than the
+#: phone, and Latin words or numbers broken across lines (Chinese may break
+#: between any two characters; hyphens and slashes are break points).
+LAYOUT_PROBLEMS = """() => {
+    const problems = [];
+    if (document.documentElement.scrollWidth > window.innerWidth) {
+        problems.push(`page is ${document.documentElement.scrollWidth}px wide, the screen ${window.innerWidth}px`);
+    }
+    for (const e of document.querySelectorAll('body *')) {
+        if (!e.getClientRects().length) continue;
+        const cs = getComputedStyle(e);
+        if (cs.overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1 && e.tagName !== 'INPUT') {
+            problems.push(`cut: ${e.id || e.className || e.tagName} (${e.scrollWidth} > ${e.clientWidth})`);
+        }
+    }
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const parent = n.parentElement;
+        if (!parent || !parent.getClientRects().length || parent.closest('script, style, noscript')) continue;
+        for (const m of n.data.matchAll(/[A-Za-z0-9_.,:'()]{2,}/g)) {
+            const r = document.createRange();
+            r.setStart(n, m.index);
+            r.setEnd(n, m.index + m[0].length);
+            const lines = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.bottom)));
+            if (lines.size > 1) problems.push(`split mid-word: ${m[0]}`);
+        }
+    }
+    return problems;
+}"""
+
+
+def test_every_verdict_fits_a_phone_screen(page, serve_dir, conformance_site):
+    """One screenshot per verdict (and the landing page, an empty link, and a
+    browser without Ed25519) at 390x844 under tests/artefacts/verify-page/;
+    with the details open as well as closed, nothing is cut and no word or
+    number is split across lines."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    base = serve_dir(conformance_site)
+    first = {}
+    for vector in VECTORS["vectors"]:
+        first.setdefault(vector["expected_verdict"], vector)
+    shots = {"landing": base + "/v/", "empty-link": base + "/v/#"}
+    shots.update({f"{verdict}-{v['name']}": base + "/v/#" + v["input"]
+                  for verdict, v in first.items() if not v["input"].startswith("http")})
+    problems = []
+    for name, url in shots.items():
+        page.goto("about:blank")
+        page.goto(url)
+        page.wait_for_function("() => ['done', 'idle'].includes(document.documentElement.dataset.state)")
+        assert page.viewport_size == {"width": 390, "height": 844}
+        page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+        problems += [f"{name}: {p}" for p in page.evaluate(LAYOUT_PROBLEMS)]
+        if page.locator("#checks-section").is_visible():
+            open_details(page)
+            page.screenshot(path=str(ARTEFACTS / f"{name}-details.png"), full_page=True)
+            problems += [f"{name} (details): {p}" for p in page.evaluate(LAYOUT_PROBLEMS)]
+    # A browser with no Ed25519 at all.
+    unsupported = page.context.new_page()
+    unsupported.add_init_script(NO_WEBCRYPTO_ED25519)
+    unsupported.route("**/ed25519-fallback.js", lambda route: route.abort())
+    unsupported.goto(base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    unsupported.wait_for_function(f"() => {DONE}")
+    unsupported.screenshot(path=str(ARTEFACTS / "unsupported.png"), full_page=True)
+    problems += [f"unsupported: {p}" for p in unsupported.evaluate(LAYOUT_PROBLEMS)]
+    print(f"screenshots: {ARTEFACTS}")
+    assert len(first) == 11  # every verdict of docs/verification.md
+    assert not problems, "\n".join(problems)
+
+
+TOKENS_JS = r"""
+const acorn = require(process.argv[1]);
+const fs = require("fs");
+const options = {ecmaVersion: "latest", sourceType: "module"};
+const tokens = (file) => [...acorn.tokenizer(fs.readFileSync(file, "utf8"), options)]
+  .map((t) => [t.type.label, t.value === undefined ? null : String(t.value)]);
+const out = {};
+for (const [source, served] of JSON.parse(process.argv[2])) {
+  const a = JSON.stringify(tokens(source)), b = JSON.stringify(tokens(served));
+  out[served] = a === b ? "same" : "differs";
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def test_served_modules_are_their_sources_token_for_token(tmp_path):
+    """install_verifier serves the page's own modules without comment lines and
+    indentation: the code must be unchanged, token for token (acorn, the npm
+    JavaScript parser Lighthouse ships with)."""
+    import json
+    import subprocess
+
+    out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS,
+                                       root_public_key=VECTORS["root_public_key"])
+    sources = sorted(p for p in VERIFIER_ASSETS.source_dir.glob("*.js"))
+    assert len(sources) >= 9
+    pairs = [[str(p), str(out / p.name)] for p in sources]
+    acorn = VERIFIER_ASSETS.noble.parent / "acorn" / "dist" / "acorn.js"
+    got = json.loads(subprocess.run(["node", "-e", TOKENS_JS, str(acorn), json.dumps(pairs)],
+                                    check=True, capture_output=True, text=True).stdout)
+    assert set(got.values()) == {"same"}, got
+    assert sum((out / p.name).stat().st_size for p in sources) < 0.8 * sum(p.stat().st_size for p in sources)
+    with pytest.raises(ConfigError, match=r"x.js:2: code after the end of a block comment"):
+        webverifier.served_module("let a = 1;\n/* note */ a = 2;\n", "x.js")
