@@ -89,6 +89,22 @@ def test_layout_and_link(built):
     assert build_dirs(out) == [os.readlink(out)]
 
 
+def test_demo_build_says_so_on_the_verify_page(built, registry, tmp_path):
+    """meta.demo (set by the demo registry) puts the "演示数据 demo data" banner
+    on the verify page; a registry without it gets none."""
+    banner = '<p class="demo" role="note"><strong>演示数据</strong>'
+    assert banner in (built[0] / "site" / "v" / "index.html").read_text(encoding="utf-8")
+    db_path = tmp_path / "registry.db"
+    shutil.copyfile(registry.db, db_path)
+    db = schema.connect(db_path)
+    with schema.write_transaction(db):
+        db.execute("delete from meta where key = 'demo'")
+    db.conn.close()
+    out = tmp_path / "output"
+    run_build(registry, out, db=db_path)
+    assert banner not in (out / "site" / "v" / "index.html").read_text(encoding="utf-8")
+
+
 def test_public_db_has_no_operator_data(built, registry):
     out, _ = built
     conn = sqlite3.connect(out / "data" / "registry.db")
