@@ -13,7 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
+import publish
 from registry.publish.webverifier import VerifierAssets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +99,20 @@ def assert_no_js_errors(page) -> None:
     """Assert the page raised no uncaught error and logged no ``console.error``."""
     errors = js_errors(page)
     assert not errors, "JavaScript errors in the page:\n" + "\n".join(errors)
+
+
+#: Datasette settings of ``publish.py serve`` (``publish.datasette_command``).
+DATASETTE_SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
+
+
+def datasette_for(data_dir: Path):
+    """A Datasette (use its ``.client``) serving a build's ``data/registry.db`` with its
+    ``metadata.yml`` and the plugin in ``plugins/datasette``, as ``publish.py serve`` runs it."""
+    from datasette.app import Datasette
+
+    metadata = yaml.safe_load((data_dir / "metadata.yml").read_text(encoding="utf-8"))
+    return Datasette(immutables=[str(data_dir / "registry.db")], metadata=metadata,
+                     plugins_dir=str(publish.DATASETTE_PLUGINS), settings=DATASETTE_SETTINGS)
 
 
 def run_async(coro, timeout: float | None = 60.0):

@@ -14,17 +14,14 @@ import subprocess
 
 import httpx
 import pytest
-import yaml
 from builders import PORTAL_REGISTRY
-from helpers import free_port, run_async, wait_for_http
+from helpers import datasette_for, free_port, run_async, wait_for_http
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
 
 import publish
 from registry.core import canonical
 from registry.publish import export, opendata
-
-SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +31,6 @@ def published(make_registry):
     publish.build(built.db, out, keys_dir=built.keys, passphrase=built.passphrase,
                   site_url="http://127.0.0.1:8000")
     return out / "data"
-
-
-def datasette_for(data_dir):
-    from datasette.app import Datasette
-
-    metadata = yaml.safe_load((data_dir / "metadata.yml").read_text(encoding="utf-8"))
-    return Datasette(immutables=[str(data_dir / "registry.db")], metadata=metadata,
-                     plugins_dir=str(publish.DATASETTE_PLUGINS), settings=SETTINGS)
 
 
 def get_json(ds, path):
