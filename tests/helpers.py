@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,21 @@ def datasette_for(data_dir: Path):
     metadata = yaml.safe_load((data_dir / "metadata.yml").read_text(encoding="utf-8"))
     return Datasette(immutables=[str(data_dir / "registry.db")], metadata=metadata,
                      plugins_dir=str(publish.DATASETTE_PLUGINS), settings=DATASETTE_SETTINGS)
+
+
+@contextlib.contextmanager
+def running_datasette(data_dir: Path) -> Iterator[str]:
+    """A real ``datasette serve`` of a build's ``data/`` on 127.0.0.1, exactly as
+    ``publish.py serve`` runs it (``publish.datasette_command``); its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(publish.datasette_command(data_dir, port), cwd=publish.ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/-/versions.json", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def run_async(coro, timeout: float | None = 60.0):

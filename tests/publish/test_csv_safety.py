@@ -39,7 +39,7 @@ import httpx
 import openpyxl
 import pytest
 from builders import GENERAL, GROUP, INIT_DATE, make_uscc
-from helpers import datasette_for, free_port, run_async, wait_for_http
+from helpers import datasette_for, run_async, running_datasette
 
 import publish
 from registry.core import spreadsheet
@@ -262,15 +262,8 @@ def test_datasette_sql_results_and_column_names_are_safe(hostile):
 @pytest.fixture(scope="module")
 def datasette_http(hostile):
     """A real ``datasette serve`` of the hostile build on 127.0.0.1, as ``publish.py serve`` runs it."""
-    port = free_port()
-    proc = subprocess.Popen(publish.datasette_command(hostile["data"], port), cwd=publish.ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/-/versions.json", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_datasette(hostile["data"]) as base:
+        yield base
 
 
 def as_datasette_csv(data):
