@@ -2,7 +2,8 @@
 # Installs what the project needs outside the Python venv, only when missing:
 #   - Debian packages: Chromium (driven by Playwright through executable_path,
 #     since `playwright install` cannot download browsers here), fonts for
-#     CJK text in raster marks and screenshots;
+#     CJK text in raster marks and screenshots, LibreOffice Calc (the CSV
+#     downloads are opened by a real spreadsheet in the tests);
 #   - npm packages of the browser verifier (jsqr), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
 set -euo pipefail
@@ -14,6 +15,7 @@ DEB_PACKAGES=(
   fonts-liberation  # Latin fonts (Chromium's recommended default fonts)
   fonts-noto-cjk    # Noto Sans/Serif CJK: Chinese glyphs for marks and pages
   fontconfig        # fc-list / fc-match, used to locate fonts
+  libreoffice-calc  # soffice --headless: tests/publish/test_csv_safety.py opens the CSV downloads
 )
 
 log() { printf '[system-deps] %s\n' "$*" >&2; }

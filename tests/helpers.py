@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+import publish
 from registry.publish.webverifier import VerifierAssets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +102,35 @@ def assert_no_js_errors(page) -> None:
     """Assert the page raised no uncaught error and logged no ``console.error``."""
     errors = js_errors(page)
     assert not errors, "JavaScript errors in the page:\n" + "\n".join(errors)
+
+
+#: Datasette settings of ``publish.py serve`` (``publish.datasette_command``).
+DATASETTE_SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
+
+
+def datasette_for(data_dir: Path):
+    """A Datasette (use its ``.client``) serving a build's ``data/registry.db`` with its
+    ``metadata.yml`` and the plugin in ``plugins/datasette``, as ``publish.py serve`` runs it."""
+    from datasette.app import Datasette
+
+    metadata = yaml.safe_load((data_dir / "metadata.yml").read_text(encoding="utf-8"))
+    return Datasette(immutables=[str(data_dir / "registry.db")], metadata=metadata,
+                     plugins_dir=str(publish.DATASETTE_PLUGINS), settings=DATASETTE_SETTINGS)
+
+
+@contextlib.contextmanager
+def running_datasette(data_dir: Path) -> Iterator[str]:
+    """A real ``datasette serve`` of a build's ``data/`` on 127.0.0.1, exactly as
+    ``publish.py serve`` runs it (``publish.datasette_command``); its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(publish.datasette_command(data_dir, port), cwd=publish.ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/-/versions.json", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def run_async(coro, timeout: float | None = 60.0):

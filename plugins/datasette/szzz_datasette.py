@@ -24,6 +24,11 @@ Loaded with ``datasette --plugins-dir plugins/datasette``. It adds:
 * ``.csvbom`` output: the rows of any table or query as CSV with a UTF-8 BOM
   and CRLF, which Excel opens with Chinese intact (``?_size=max`` for up to
   ``max_returned_rows`` rows; whole tables are in ``downloads/``).
+* CSV a spreadsheet can open safely: in ``.csvbom`` and in Datasette's own
+  ``.csv`` (offered as "CSV" on every table and query page, and downloaded by
+  people for Excel), a text cell that a spreadsheet would run as a formula gets
+  a leading ``'`` (:func:`registry.core.spreadsheet.safe_cell`, OWASP "CSV
+  Injection"). ``.json`` and the database keep the true values.
 """
 
 import json
@@ -32,7 +37,7 @@ import sqlite3
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from registry.core import canonical, keys
+from registry.core import canonical, keys, spreadsheet
 from registry.publish import export
 
 
@@ -89,7 +94,23 @@ def render_csv_bom(columns, rows, table, query_name):
     def values(row):
         return [row[c] for c in columns] if hasattr(row, "keys") else list(row)[:len(columns)]
 
-    body = export.csv_bom(columns, (values(r) for r in rows))
+    rows = [values(r) for r in rows]
+    # With ?_labels=on (the table page's own links carry it) a foreign key
+    # cell is {"value", "label"}: two columns, <col> and <col>_label, as
+    # Datasette's .csv writes them, not the dict's repr.
+    expanded = {i for row in rows for i, v in enumerate(row) if isinstance(v, dict)}
+    header = [h for i, c in enumerate(columns) for h in ((c, f"{c}_label") if i in expanded else (c,))]
+
+    def cells(row):
+        for i, v in enumerate(row):
+            if i not in expanded:
+                yield v
+            elif isinstance(v, dict):
+                yield from (v.get("value"), v.get("label"))
+            else:
+                yield from (v, None)
+
+    body = export.csv_bom(header, ([*cells(r)] for r in rows))
     name = (table or query_name or "query") + ".csv"
     return Response(
         body.encode("utf-8"), status=200, content_type="text/csv; charset=utf-8",
@@ -104,3 +125,57 @@ def _safe_filename(name):
 @hookimpl
 def register_output_renderer(datasette):
     return {"extension": "csvbom", "render": render_csv_bom}
+
+
+# Datasette's .csv -------------------------------------------------------
+# Datasette writes .csv itself (views/base.py as_csv, streamed page by page)
+# and dispatches the "csv" format before any output renderer, so the one hook
+# that sees it is asgi_wrapper (https://docs.datasette.io/en/stable/plugin_hooks.html,
+# "asgi_wrapper(datasette)"): the response body of a .csv request is passed
+# through spreadsheet.SafeCsvStream. Only CSV bodies are touched: Datasette's
+# error pages and the ?_trace=1 debug view of a .csv URL are HTML.
+CSV_CONTENT_TYPES = (b"text/csv", b"text/plain")
+
+
+def _is_csv_request(scope):
+    if scope.get("type") != "http":
+        return False
+    # Datasette routes on raw_path when the server gives it, else on path.
+    paths = (scope.get("path") or "", (scope.get("raw_path") or b"").decode("latin-1"))
+    return any(p.endswith(".csv") for p in paths)
+
+
+def safe_csv_app(app):
+    """``app`` with the body of every ``.csv`` response made safe to open."""
+
+    async def wrapped(scope, receive, send):
+        if not _is_csv_request(scope):
+            await app(scope, receive, send)
+            return
+        stream = None
+
+        async def send_safe(message):
+            nonlocal stream
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if content_type.lower().startswith(CSV_CONTENT_TYPES):
+                    stream = spreadsheet.SafeCsvStream()
+                    # The body grows by the prefixes: a declared length would be wrong.
+                    message = dict(message, headers=[(k, v) for k, v in headers
+                                                     if k.lower() != b"content-length"])
+            elif message["type"] == "http.response.body" and stream is not None:
+                body = stream.feed(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body += stream.close()
+                message = dict(message, body=body)
+            await send(message)
+
+        await app(scope, receive, send_safe)
+
+    return wrapped
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    return safe_csv_app

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from registry.core import canonical, industries, lifecycle, reference
+from registry.core import canonical, industries, lifecycle, reference, spreadsheet
 from registry.core.exceptions import BuildError, SignatureError
 from registry.store import history, schema
 
@@ -437,18 +437,22 @@ BOM = "\ufeff"
 
 
 def csv_bom(header, rows) -> str:
-    """``header`` and ``rows`` as CSV text for Excel: UTF-8 BOM, CRLF line ends.
+    """``header`` and ``rows`` as CSV text for Excel: UTF-8 BOM, CRLF line ends,
+    every cell made safe to open (:func:`registry.core.spreadsheet.safe_cell`).
 
     Excel opens a UTF-8 CSV in the local ANSI code page (GBK on Chinese
     Windows) unless it starts with a BOM, and Chinese turns into mojibake.
-    Used by the downloads and by the Datasette plugin's ``.csvbom`` renderer.
+    A text cell that a spreadsheet would run as a formula (``=…``, ``+…``,
+    ``-…``, ``@…``; OWASP "CSV Injection") gets a leading ``'``; the true
+    values stay in the database and the JSON. Used by the downloads and by the
+    Datasette plugin's ``.csvbom`` renderer.
     """
     buf = io.StringIO()
     buf.write(BOM)
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([spreadsheet.safe_cell(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else spreadsheet.safe_cell(v) for v in row])
     return buf.getvalue()
 
 

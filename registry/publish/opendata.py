@@ -25,6 +25,19 @@ SOURCE = ("苏州制造品牌认证注册库（依据苏府〔2020〕128号）/ 
 TARGET_PRODUCTS = 100
 TARGET_YEAR = 2023
 
+# The data dictionary says where the true values are: CSV for people is made
+# safe to open (registry.core.spreadsheet, OWASP "CSV Injection"), JSON and
+# SQLite are not changed (docs/publishing.md, "CSV for spreadsheets").
+CSV_NOTE = (
+    "CSV（downloads/*.csv 以及此处的 .csv、.csvbom）供电子表格打开：以 = + - @、制表符、回车、换行或 ' "
+    "开头的文本单元格前加一个英文单引号 '（纯负数除外），以免被当作公式执行；去掉这一个单引号即为原值。"
+    "JSON（api/ 与 .json）和 SQLite（registry.db）中是原值。\n"
+    "CSV files (downloads/*.csv, and .csv and .csvbom here) are made for spreadsheets: a text cell that "
+    "begins with = + - @, tab, CR, LF or ' gets one leading single quote ' (plain negative numbers "
+    "excepted), so that no spreadsheet runs it as a formula; remove that one quote to get the true value. "
+    "JSON (api/ and .json) and SQLite (registry.db) hold the true values."
+)
+
 DESCRIPTION = (
     "苏州制造品牌认证的公开注册数据：认证机构、证书、产品、企业、全部带签名的事件与证书修订、"
     "信任列表（仅公钥）和信息通报。每条事件和证书修订都带有 Ed25519 签名，可用 SQL 函数 "
@@ -32,7 +45,8 @@ DESCRIPTION = (
     "Public registry data of the 苏州制造 (Made in Suzhou) brand certification: certification bodies, "
     "certificates, products, enterprises, every signed event and certificate revision, the trust list "
     "(public keys only) and notices. Every event and revision carries an Ed25519 signature you can check "
-    "here with the SQL function szzz_verify_envelope()."
+    "here with the SQL function szzz_verify_envelope().\n"
+    + CSV_NOTE
 )
 
 _STATUS = "状态：valid 有效 / suspended 暂停 / revoked 撤销 / withdrawn 注销 / expired 过期 — status"

@@ -10,21 +10,17 @@ import csv
 import datetime
 import io
 import sqlite3
-import subprocess
 
 import httpx
 import pytest
-import yaml
 from builders import PORTAL_REGISTRY
-from helpers import free_port, run_async, wait_for_http
+from helpers import datasette_for, run_async, running_datasette
 from xss_corpus import PASSPHRASE as XSS_PASSPHRASE
 from xss_corpus import XSS_STRINGS, xss_registry
 
 import publish
 from registry.core import canonical
 from registry.publish import export, opendata
-
-SETTINGS = {"suggest_facets": False, "sql_time_limit_ms": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +30,6 @@ def published(make_registry):
     publish.build(built.db, out, keys_dir=built.keys, passphrase=built.passphrase,
                   site_url="http://127.0.0.1:8000")
     return out / "data"
-
-
-def datasette_for(data_dir):
-    from datasette.app import Datasette
-
-    metadata = yaml.safe_load((data_dir / "metadata.yml").read_text(encoding="utf-8"))
-    return Datasette(immutables=[str(data_dir / "registry.db")], metadata=metadata,
-                     plugins_dir=str(publish.DATASETTE_PLUGINS), settings=SETTINGS)
 
 
 def get_json(ds, path):
@@ -152,15 +140,8 @@ def test_facets_offered_and_suggestions_off(published):
 
 @pytest.fixture(scope="module")
 def datasette_http(published):
-    port = free_port()
-    proc = subprocess.Popen(publish.datasette_command(published, port), cwd=publish.ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/-/versions.json", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_datasette(published) as base:
+        yield base
 
 
 def test_http_cors_search_and_limits(datasette_http):
@@ -184,15 +165,8 @@ def xss_datasette(tmp_path_factory):
     publish.build(db, tmp / "output", keys_dir=keys_dir, passphrase=XSS_PASSPHRASE,
                   site_url="http://127.0.0.1:8000")
     data = tmp / "output" / "data"
-    port = free_port()
-    proc = subprocess.Popen(publish.datasette_command(data, port), cwd=publish.ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/-/versions.json", timeout=60)
-        yield f"http://127.0.0.1:{port}", data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_datasette(data) as base:
+        yield base, data
 
 
 def test_xss_corpus_renders_as_text_in_datasette(xss_datasette, page):
