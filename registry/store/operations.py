@@ -165,11 +165,10 @@ class Registry:
         if value is None:
             return self.today()
         day = _field(validation.iso_date, value, record=record, field=field)
-        if day > self.today():
-            raise ValidationError(
-                f"date {day} is in the future, expected on or before today ({self.today()})",
-                record=record, field=field)
-        return day
+        if day is None:  # an empty --date is no date: today
+            return self.today()
+        return validation.not_after_today(day, self.today(), record=record, field=field,
+                                          label="date" if field == "date" else f"{field} date")
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -373,7 +372,7 @@ class Registry:
     # ------------------------------------------------------- reference data
     def add_body(self, row):
         """Register a certification body (an alliance member)."""
-        row = validation.validate_body(row)
+        row = validation.validate_body(row, self.today())
         with self._transaction():
             validation.check_duplicates(self.db, "body", row)
             self.table("bodies").insert(row)
