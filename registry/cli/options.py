@@ -72,20 +72,27 @@ def date_option(f):
                         help="date of the act (default: today in Suzhou)")(f)
 
 
-def passphrase() -> bytes:
+def passphrase(*, new_key=False) -> bytes:
     """``SZZZ_PASSPHRASE``, else a prompt — only on a terminal: a script
-    without the variable gets a clear error instead of a hung prompt."""
+    without the variable gets a clear error instead of a hung prompt.
+
+    ``new_key``: the passphrase will lock a new key file, so the prompt asks
+    twice (click's ``confirmation_prompt``): a typo would make a key that no
+    later command can open, and a body whose key cannot be opened cannot
+    revoke (issue 10). The library checks it as well, against the registry's
+    existing keys (:meth:`Registry.generate_key`)."""
     def prompt():
-        return click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)
+        return click.prompt("Key passphrase 私钥口令", hide_input=True, err=True,
+                            confirmation_prompt="Repeat the passphrase 再次输入私钥口令" if new_key else False)
 
     return keys.passphrase_from_env(prompt if sys.stdin.isatty() else None)
 
 
-def open_registry(db_path, keys_dir=None) -> Registry:
+def open_registry(db_path, keys_dir=None, *, new_key=False) -> Registry:
     """Open for writing with keys (passphrase asked now, not mid-transaction)."""
     if keys_dir is None:
         return Registry.open(db_path)
-    return Registry.open(db_path, keys_dir, passphrase())
+    return Registry.open(db_path, keys_dir, passphrase(new_key=new_key))
 
 
 def emit(as_json, value, human):

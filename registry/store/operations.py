@@ -309,24 +309,70 @@ class Registry:
                                   record=record, field="valid_to")
         if self.keys_dir is None:
             raise KeyStoreError("generating a key needs a keys directory (--keys DIR)")
-        if not self._passphrase:
-            self._passphrase = keys.passphrase_from_env(None)
-        signer = keys.generate(self.keys_dir, self._passphrase)
-        self._signers[signer.key_id] = signer
+        self.check_passphrase()
         with self._transaction():
+            # The file is written once the registry is known to be intact (the
+            # transaction's check); a failure below leaves an unlisted file, never a row.
+            signer = keys.generate(self.keys_dir, self._passphrase)
+            self._signers[signer.key_id] = signer
             self.table("keys").insert({
                 "key_id": signer.key_id, "public_key": signer.public_b64, "owner_type": role,
                 "owner": body, "valid_from": valid_from, "valid_to": valid_to, "status": "active",
                 "status_date": valid_from, "endorsed_in": None})
         return signer.key_id
 
+    def check_passphrase(self):
+        """Refuse a passphrase that opens none of the registry's key files in the key directory.
+
+        Rule (issue 10): a new key is locked with this passphrase, and every
+        later command must open it with the passphrase it is given; a key
+        locked with a typo could never sign, so its body could not revoke.
+        The registry's keys whose files are in ``keys_dir`` are tried, root
+        key first, until one opens (one decryption in the usual case). A
+        directory with none of them (a new body's own directory) has nothing
+        to check against: then the CLI asks twice on a terminal, and
+        :meth:`endorse_key` refuses a key that the passphrase cannot open.
+        """
+        if self.keys_dir is None:
+            raise KeyStoreError("a key passphrase is checked against a keys directory (--keys DIR)")
+        if not self._passphrase:
+            self._passphrase = keys.passphrase_from_env(None)
+        if self._signers:
+            return  # each was opened, or made, with this very passphrase
+        root = schema.get_meta(self.db, "root_key_id")
+        listed = sorted((r["key_id"] for r in self.db.query("select key_id from keys")),
+                        key=lambda k: (k != root, k))
+        present = [k for k in listed if keys.key_path(self.keys_dir, k).is_file()]
+        for key_id in present:
+            try:
+                self.signer(key_id)
+                return
+            except KeyStoreError:
+                continue
+        if present:
+            raise KeyStoreError(
+                f"wrong key passphrase? It opens none of the registry's {len(present)} key file(s) in "
+                f"{self.keys_dir} (e.g. {keys.key_path(self.keys_dir, present[0])}), expected the "
+                "passphrase they are locked with: a new key locked with another could not be "
+                "opened by the commands that must sign with it; no key was generated")
+
     def endorse_key(self, key_id, valid_from=None, valid_to=None, *, date=None):
-        """The root lists ``key_id`` in a new trust list; returns its version."""
+        """The root lists ``key_id`` in a new trust list; returns its version.
+
+        Refused when the key's file does not open with the passphrase in use
+        (rule, issue 10: an endorsed key that nobody can open would block
+        every act of its body, revocations included, until it is replaced)."""
         row = self._key(key_id)
         record = f"key {key_id}"
         day = self._date(date, record)
         if row["status"] != "active":
             raise LifecycleError(f"key {key_id} is {row['status']}: only an active key can be endorsed")
+        try:
+            self.signer(key_id)
+        except KeyStoreError as e:
+            raise KeyStoreError(
+                f"key {key_id} cannot be endorsed: {e}; a key the signing commands cannot open "
+                "could never sign (generate a new one with the registry's passphrase)") from None
         valid_from = _field(validation.iso_date, valid_from, record=record,
                             field="valid_from") or row["valid_from"]
         valid_to = _field(validation.iso_date, valid_to, record=record,
