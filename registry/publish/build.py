@@ -49,7 +49,7 @@ def validate_snapshot(db_path: str) -> list:
     """:func:`integrity.verify_registry` of the snapshot ``db_path`` (in a pool worker: one process)."""
     db = schema.connect(db_path, readonly=True)
     try:
-        return integrity.verify_registry(db, workers=1)
+        return integrity.verify_registry(db, workers=1, check_file=False)  # build() checked the file
     finally:
         db.conn.close()
 
@@ -94,6 +94,10 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             build_dir = output.new_build_dir()
             snapshot_path = schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT)
             db = schema.connect(snapshot_path, readonly=True)
+            # A damaged registry is named as such before any step reads it (the
+            # copy has the original's pages): never published, never a stray
+            # "database disk image is malformed" from a later step.
+            schema.check_intact(db, name=db_path, consequence="nothing was published")
             # Every published status is the replay of the signed events; a
             # cached status that disagrees stops the build before anything is signed.
             statuses = history.replayed_statuses(db)
