@@ -57,10 +57,12 @@ def validate_snapshot(db_path: str) -> list:
 def raise_problems(problems) -> None:
     """Stop the build naming the registry's problems (BuildError), if any."""
     if problems:
+        # The first line is whole on its own: the command line shows only it
+        # (one line ``Error: …``, docs/cli.md); the list below is for callers.
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = len(problems) - MAX_PROBLEMS_SHOWN
-        raise BuildError(f"the registry failed validation ({len(problems)} problem(s)): {problems[0]}; "
-                         f"nothing was published (szzz check lists them all):\n  {shown}"
+        raise BuildError(f"the registry failed validation: {problems[0]} ({len(problems)} problem(s) "
+                         f"in all, szzz check lists them); nothing was published\n  {shown}"
                          + (f"\n  … and {more} more" if more > 0 else ""))
 
 
