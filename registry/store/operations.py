@@ -159,7 +159,7 @@ class Registry:
         day = self.today_override or clock.today()
         return day if isinstance(day, str) else day.isoformat()
 
-    def _date(self, value, record, field="date"):
+    def _date(self, value, record, field="date", label=None):
         """An act's date: given or today; never in the future (rule: no backdating
         into the future — an act is recorded when it happened)."""
         if value is None:
@@ -168,7 +168,7 @@ class Registry:
         if day is None:  # an empty --date is no date: today
             return self.today()
         return validation.not_after_today(day, self.today(), record=record, field=field,
-                                          label="date" if field == "date" else f"{field} date")
+                                          label=label or ("date" if field == "date" else f"{field} date"))
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -688,7 +688,7 @@ class Registry:
         valid through its expiry date), or the certificate's last event date
         if that is later. One transaction for all. Returns the numbers.
         """
-        day = self._date(today, "expire-due", field="today")
+        day = self._date(today, "expire-due", field="today", label="the day to expire as of")
         done = []
         with self._transaction():
             due = list(self.db.query(

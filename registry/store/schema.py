@@ -202,11 +202,14 @@ def _version(db, path: Path) -> int:
 
 
 def _open(path: Path, *, create: bool, readonly: bool) -> sqlite_utils.Database:
-    if readonly:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
-                               isolation_level=None)
-    else:
-        conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                                   isolation_level=None)
+        else:
+            conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    except sqlite3.OperationalError as e:  # e.g. a new registry's path under a file
+        raise SchemaError(f"{path}: cannot open a database there ({e})") from None
     try:
         db = sqlite_utils.Database(conn)
         if readonly:

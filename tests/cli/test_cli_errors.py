@@ -102,8 +102,12 @@ def test_a_30_digit_id_is_a_bad_value(built, args):
     (("application", "add", "--uscc", make_uscc(1), "--product-name", "数控车床", "--received", "2099-01-01"),
      (r"application, field received: received date is in the future: observed 2099-01-01, expected on "
       rf"or before today \({TODAY}, Suzhou time\)")),
+    (("expire-due", "--keys", "KEYS", "--today", "2099-01-01"),
+     (r"expire-due, field today: the day to expire as of is in the future: observed 2099-01-01, expected "
+      rf"on or before today \({TODAY}, Suzhou time\)")),
 ])
 def test_dates_that_cannot_be_in_the_future_are_refused(built, args, pattern):
+    args = [str(built.keys) if a == "KEYS" else a for a in args]
     before = digest(built.db)
     one_line_error(szzz(*args, "--db", built.db, built=built), 1, pattern)
     assert digest(built.db) == before
@@ -125,6 +129,8 @@ def test_paths_that_cannot_be_read_or_written(built, tmp_path):
          rf"{re.escape(str(a_file))}/marks: Not a directory"),
         (("key", "generate", "--db", built.db, "--keys", a_file / "keys", "--body", "CQC"),
          rf"{re.escape(str(a_file))}/keys: cannot hold key files there \(Not a directory\)"),
+        (("init", "--db", a_file / "r.db", "--keys", tmp_path / "new-keys"),
+         rf"{re.escape(str(a_file))}/r.db: cannot open a database there \(unable to open database file\)"),
     ]
     before = digest(built.db)
     for args, pattern in cases:
