@@ -248,10 +248,10 @@ def read_ahead(path) -> None:
     """Read ``path`` once, sequentially, into the OS page cache.
 
     quick_check reads pages in b-tree order, i.e. at scattered offsets: on a
-    cold cache a 604 MB registry (100k certificates) took 9.5 s page by page,
-    and 1 s read ahead first plus 0.5 s of quick_check on the cached file
-    (``bench/write_check_bench.py``). Nothing is decided here: a file that
-    cannot be read is quick_check's to report."""
+    cold cache a 604 MB registry (100k certificates) took 9.2 s page by page,
+    and 0.7 s read ahead first, quick_check included (``bench/write_check_bench.py``,
+    ``docs/cli.md``). Nothing is decided here: a file that cannot be read is
+    quick_check's to report."""
     try:
         with open(path, "rb", buffering=0) as f:
             chunk = bytearray(READ_AHEAD_CHUNK)
