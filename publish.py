@@ -34,6 +34,7 @@ from typing import ClassVar
 
 import click
 
+from registry.cli.options import RegistryGroup, UsageFailure
 from registry.core import keys
 from registry.core.exceptions import BuildError, ConfigError, RegistryError
 from registry.publish import build as building
@@ -224,9 +225,9 @@ class Portal:
         if self.rebuild.returncode == 0:
             click.echo(stdout.strip().splitlines()[-1], err=True)  # "built …" after Pelican's talk
         else:
-            errors = [line for line in stderr.splitlines() if not line.startswith("  · ")]
+            # No progress lines on a pipe: stderr is the build's one line "Error: …".
             click.echo("重新构建失败，继续提供上一版本 / rebuild failed, the previous output "
-                       "is still served:\n" + "\n".join(errors), err=True)
+                       "is still served:\n" + stderr.strip(), err=True)
 
     def _watch(self):
         import sqlite3
@@ -284,10 +285,6 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
 
 # --------------------------------------------------------------------- CLI
 
-def _fail(e):
-    raise click.ClickException(str(e)) from None
-
-
 _common = [
     click.option("--db", "db_path", type=click.Path(dir_okay=False), help="registry database"),
     click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
@@ -303,8 +300,12 @@ def _with_common(f):
     return f
 
 
-class DefaultBuild(click.Group):
-    """``publish.py --db X`` means ``publish.py build --db X``: build is the default."""
+class DefaultBuild(RegistryGroup):
+    """``publish.py --db X`` means ``publish.py build --db X``: build is the default.
+
+    Errors follow ``szzz``'s one policy (:class:`registry.cli.options.RegistryGroup`,
+    ``docs/cli.md`` "Exit status"): one line ``Error: …`` on stderr, exit 1, or 2
+    for a usage error."""
 
     def parse_args(self, ctx, args):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
@@ -323,16 +324,18 @@ def cli():
 @click.option("--site-url", help="public URL of the site (marks, sitemap, feeds)")
 @click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
               help="URL of the Datasette instance the site links to")
-def build_cmd(db_path, out, keys_dir, site_url, datasette_url):
+@click.option("--progress/--no-progress", default=None,
+              help="name each step on stderr (default: when stderr is a terminal, so that a "
+                   "script reads a failure as its one line)")
+def build_cmd(db_path, out, keys_dir, site_url, datasette_url, progress):
     """Build OUT/site and OUT/data from the registry, atomically."""
     if not db_path:
-        _fail(ConfigError("--db is required: the registry database to publish"))
-    try:
-        summary = build(db_path, out, keys_dir=keys_dir, site_url=site_url,
-                        datasette_url=datasette_url,
-                        progress=lambda step: click.echo(f"  · {step}", err=True))
-    except RegistryError as e:
-        _fail(e)
+        raise UsageFailure("--db is required: the registry database to publish "
+                           "(see publish.py build --help)")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    summary = build(db_path, out, keys_dir=keys_dir, site_url=site_url, datasette_url=datasette_url,
+                    progress=(lambda step: click.echo(f"  · {step}", err=True)) if progress else None)
     click.echo(f"built {summary['out']} (build time {summary['build_time']}, "
                f"{summary['tables']['certificates']} certificates, last seq {summary['last_seq']}, "
                f"{summary['rendered']} marks rendered)")
@@ -352,15 +355,12 @@ def refresh_cmd(db_path, out, keys_dir):
     Refused when the registry has events the published log lacks: rebuild then.
     """
     output = Output(out)
-    try:
-        with output.locked():
-            current = output.current()
-            if current is None:
-                raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
-            result = publish_log.refresh_output(current / "site", db_path, keys_dir, keys.passphrase_from_env(),
-                                                state_file=publish_log.state_file_for(output.link))
-    except RegistryError as e:
-        _fail(e)
+    with output.locked():
+        current = output.current()
+        if current is None:
+            raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
+        result = publish_log.refresh_output(current / "site", db_path, keys_dir, keys.passphrase_from_env(),
+                                            state_file=publish_log.state_file_for(output.link))
     click.echo(f"refreshed {out}/site/log/checkpoint: tree size {result['size']}, "
                f"cosigned at {result['timestamp']}")
 
@@ -371,10 +371,7 @@ def refresh_cmd(db_path, out, keys_dir):
               help="site port; Datasette listens on PORT+1")
 def serve_cmd(db_path, out, keys_dir, port):
     """Build and serve the site (PORT) and Datasette (PORT+1) on 127.0.0.1."""
-    try:
-        serve(db_path, port=port, out=out, keys_dir=keys_dir)
-    except RegistryError as e:
-        _fail(e)
+    serve(db_path, port=port, out=out, keys_dir=keys_dir)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import random
 import shutil
 import sqlite3
 from pathlib import Path
@@ -214,6 +215,17 @@ def copy_registry(src_db, dst_db) -> Path:
         src.close()
         dst.close()
     return Path(dst_db)
+
+
+def damage(db_path, *, at: float = 0.5, size: int = 8192, seed: int = 10) -> bytes:
+    """Overwrite ``size`` bytes of ``db_path`` with random bytes at fraction ``at``
+    of the file (not page-aligned), as a failing disk or a stray write would; the
+    registry must be closed. Returns the damaged file's bytes."""
+    data = bytearray(Path(db_path).read_bytes())
+    start = int(len(data) * at) + 123
+    data[start:start + size] = random.Random(seed).randbytes(size)
+    Path(db_path).write_bytes(bytes(data))
+    return bytes(data)
 
 
 def copy_site(src, dst) -> Path:

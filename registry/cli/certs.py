@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from registry.cli.options import date_option, db_option, emit, json_option, keys_option, open_registry, table
+from registry.cli.options import ID, date_option, db_option, emit, json_option, keys_option, open_registry, table
 from registry.core import keys, lifecycle, reference
 from registry.store import demo as demo_module
 from registry.store import queries, schema
@@ -23,16 +23,16 @@ def cert():
 def _scores(text):
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise click.BadParameter("expected a JSON object, e.g. "
                                  '\'{"innovation":88,"quality":91,"service":85,'
-                                 '"reputation":90,"recognition":86}\'') from None
+                                 '"reputation":90,"recognition":86}\'', param_hint="'--evaluation'") from None
 
 
 @cert.command("issue")
 @db_option
 @keys_option
-@click.option("--product", type=int, required=True, help="product id")
+@click.option("--product", type=ID, required=True, help="product id")
 @click.option("--body", "body_code", required=True, help="issuing body code")
 @click.option("--standard", "standards", multiple=True, required=True,
               help="standard code (repeat for several)")
@@ -95,7 +95,7 @@ def cert_show(cert_no, db_path, as_json):
 @click.option("--status", type=click.Choice(lifecycle.STATUSES))
 @click.option("--body", "body_code")
 @click.option("--programme")
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--limit", type=ID)
 @json_option
 def cert_list(db_path, status, body_code, programme, limit, as_json):
     """List certificates (optionally by status, body, programme)."""

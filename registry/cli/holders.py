@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from registry.cli.options import date_option, db_option, emit, json_option, keys_option, open_registry, table
+from registry.cli.options import ID, date_option, db_option, emit, json_option, keys_option, open_registry, table
 from registry.core import reference
 from registry.store import importer, queries
 
@@ -154,7 +154,7 @@ def application_add(db_path, uscc, product_name, programme, body_code, received,
 
 
 @application.command("decide")
-@click.argument("app_id", type=int)
+@click.argument("app_id", type=ID)
 @click.option("--status", required=True,
               type=click.Choice(["under_evaluation", "approved", "rejected"]))
 @db_option

@@ -1,15 +1,19 @@
 """What every ``szzz`` command shares: options, the passphrase, output, and one error policy.
 
-Exit status, for every command (``docs/cli.md``): 0 success; 1 an error —
-bad input, a registry that refuses the act, a failed check — reported as one
-line ``Error: …`` on stderr (an import lists every bad cell, one per line);
-2 a usage or configuration error (click's usage errors, and
-:class:`UsageFailure`). ``szzz verify`` adds its own meaning: 0 ``valid``,
-1 any other verdict, 2 could not verify at all. Never a traceback.
+Exit status, for every command of ``szzz`` and ``publish.py`` alike
+(``docs/cli.md``): 0 success; 1 an error — bad input, a registry that
+refuses the act, a damaged registry, a file that cannot be read or written,
+a failed check — reported as one line ``Error: …`` on stderr (an import
+lists every bad cell, one per line); 2 a usage or configuration error
+(click's usage errors, one line too, and :class:`UsageFailure`). ``szzz
+verify`` adds its own meaning: 0 ``valid``, 1 any other verdict, 2 could not
+verify at all. Never a traceback. The policy is :class:`RegistryGroup`'s,
+the class of both command groups.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import sys
@@ -18,9 +22,14 @@ import click
 
 from registry.core import keys
 from registry.core.exceptions import RegistryError, ValidationErrors
+from registry.store import validation
 from registry.store.operations import Registry
 
 DB_HELP = "registry database 登记库文件"
+#: A record id (product, application) or a count: SQLite stores signed 64-bit
+#: integers, so a larger number is a usage error here, not an OverflowError deep
+#: in a query.
+ID = click.IntRange(1, validation.MAX_INTEGER)
 KEYS_HELP = "directory of encrypted private key files 私钥目录"
 
 
@@ -31,26 +40,66 @@ class UsageFailure(click.ClickException):
 
 
 class RegistryGroup(click.Group):
-    """A click group that turns library errors into one-line messages (exit 1)."""
+    """A click group whose every error is one line ``Error: …`` on stderr.
+
+    Library errors, SQLite errors and files that cannot be read or written
+    exit 1; click's usage errors (an unknown option, a bad value, a missing
+    argument), raised while parsing the group's own arguments or a
+    subcommand's, exit 2 as one line naming the command's ``--help`` instead
+    of click's three (usage, hint, error).
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with one_line_usage_errors():
+                return super().invoke(ctx)
         except ValidationErrors as e:
             # An import reports every bad cell, one per line (file:row:column: message).
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
+            fail(str(e))
         except RegistryError as e:
-            click.echo(f"Error: {first_line(e)}", err=True)
-            sys.exit(1)
+            fail(first_line(e))
         except sqlite3.Error as e:
-            click.echo(f"Error: database: {e}", err=True)
-            sys.exit(1)
+            fail(f"database: {first_line(e)}")
+        except OSError as e:
+            # A path given on the command line that cannot be read or written
+            # (--out under a file, --keys that is a file, a full disk, ...).
+            fail(os_error(e))
+
+
+@contextlib.contextmanager
+def one_line_usage_errors():
+    """Re-raise click's usage errors as one-line :class:`UsageFailure` (exit 2).
+
+    ``NoArgsIsHelpError`` (a group run without a command) keeps showing the help."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as e:
+        where = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        raise UsageFailure(first_line(e.format_message()).rstrip(".") + where) from None
+
+
+def fail(message: str):
+    """``Error: message`` on stderr, exit status 1."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
 
 
 def first_line(error) -> str:
     text = str(error)
-    return text.splitlines()[0] if text else type(error).__name__
+    return text.splitlines()[0] if text.strip() else type(error).__name__
+
+
+def os_error(e: OSError) -> str:
+    """``path: reason`` of a failed file operation (``[Errno 20] …`` is for programmers)."""
+    names = [str(n) for n in (e.filename, e.filename2) if n is not None]
+    reason = e.strerror or first_line(e)
+    return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
 def db_option(f):
@@ -72,20 +121,27 @@ def date_option(f):
                         help="date of the act (default: today in Suzhou)")(f)
 
 
-def passphrase() -> bytes:
+def passphrase(*, new_key=False) -> bytes:
     """``SZZZ_PASSPHRASE``, else a prompt — only on a terminal: a script
-    without the variable gets a clear error instead of a hung prompt."""
+    without the variable gets a clear error instead of a hung prompt.
+
+    ``new_key``: the passphrase will lock a new key file, so the prompt asks
+    twice (click's ``confirmation_prompt``): a typo would make a key that no
+    later command can open, and a body whose key cannot be opened cannot
+    revoke (issue 10). The library checks it as well, against the registry's
+    existing keys (:meth:`Registry.generate_key`)."""
     def prompt():
-        return click.prompt("Key passphrase 私钥口令", hide_input=True, err=True)
+        return click.prompt("Key passphrase 私钥口令", hide_input=True, err=True,
+                            confirmation_prompt="Repeat the passphrase 再次输入私钥口令" if new_key else False)
 
     return keys.passphrase_from_env(prompt if sys.stdin.isatty() else None)
 
 
-def open_registry(db_path, keys_dir=None) -> Registry:
+def open_registry(db_path, keys_dir=None, *, new_key=False) -> Registry:
     """Open for writing with keys (passphrase asked now, not mid-transaction)."""
     if keys_dir is None:
         return Registry.open(db_path)
-    return Registry.open(db_path, keys_dir, passphrase())
+    return Registry.open(db_path, keys_dir, passphrase(new_key=new_key))
 
 
 def emit(as_json, value, human):

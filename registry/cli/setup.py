@@ -25,7 +25,7 @@ from registry.store.operations import Registry
 @date_option
 def init(db_path, keys_dir, date):
     """Create a registry: root, log and timestamp keys and trust list v1. 新建登记库"""
-    with Registry.init(db_path, keys_dir, passphrase(), date=date) as reg:
+    with Registry.init(db_path, keys_dir, passphrase(new_key=True), date=date) as reg:
         root = queries.list_keys(reg.db)
     click.echo(f"created {db_path}; keys in {keys_dir}/ (private, never commit them)")
     for k in root:
@@ -83,8 +83,10 @@ def key():
 @click.option("--valid-to", metavar="YYYY-MM-DD")
 @json_option
 def key_generate(db_path, keys_dir, role, body_code, valid_from, valid_to, as_json):
-    """Generate a key pair (encrypted file in --keys); it signs nothing until endorsed."""
-    with open_registry(db_path, keys_dir) as reg:
+    """Generate a key pair (encrypted file in --keys); it signs nothing until endorsed.
+
+    The passphrase must open the registry's keys already in --keys (asked twice on a terminal)."""
+    with open_registry(db_path, keys_dir, new_key=True) as reg:
         key_id = reg.generate_key(role, body=body_code, valid_from=valid_from, valid_to=valid_to)
     emit(as_json, {"key_id": key_id, "role": role, "body": body_code},
           lambda v: click.echo(f"key {key_id} generated; endorse it: szzz key endorse {key_id}"))

@@ -122,8 +122,11 @@ def generate(keys_dir: str | os.PathLike[str], passphrase: bytes) -> Signer:
     if not passphrase:
         raise ConfigError("refusing to write a private key without a passphrase")
     keys_dir = Path(keys_dir)
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(keys_dir, 0o700)
+    try:
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(keys_dir, 0o700)
+    except OSError as e:
+        raise KeyStoreError(f"{keys_dir}: cannot hold key files there ({e.strerror or e})") from None
     private = Ed25519PrivateKey.generate()
     signer = Signer(private)
     pem = private.private_bytes(
@@ -149,6 +152,8 @@ def load(keys_dir: str | os.PathLike[str], key_id: str, passphrase: bytes) -> Si
         data = path.read_bytes()
     except FileNotFoundError:
         raise KeyStoreError(f"{path}: no private key file for key {key_id}") from None
+    except OSError as e:  # --keys names a file, not a directory; unreadable file; ...
+        raise KeyStoreError(f"{path}: cannot read the key file of key {key_id} ({e.strerror})") from None
     try:
         private = serialization.load_pem_private_key(data, password=passphrase)
     except (ValueError, TypeError):

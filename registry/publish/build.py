@@ -49,7 +49,7 @@ def validate_snapshot(db_path: str) -> list:
     """:func:`integrity.verify_registry` of the snapshot ``db_path`` (in a pool worker: one process)."""
     db = schema.connect(db_path, readonly=True)
     try:
-        return integrity.verify_registry(db, workers=1)
+        return integrity.verify_registry(db, workers=1, check_file=False)  # build() checked the file
     finally:
         db.conn.close()
 
@@ -57,10 +57,12 @@ def validate_snapshot(db_path: str) -> list:
 def raise_problems(problems) -> None:
     """Stop the build naming the registry's problems (BuildError), if any."""
     if problems:
+        # The first line is whole on its own: the command line shows only it
+        # (one line ``Error: …``, docs/cli.md); the list below is for callers.
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = len(problems) - MAX_PROBLEMS_SHOWN
-        raise BuildError(f"the registry failed validation ({len(problems)} problem(s)): {problems[0]}; "
-                         f"nothing was published (szzz check lists them all):\n  {shown}"
+        raise BuildError(f"the registry failed validation: {problems[0]} ({len(problems)} problem(s) "
+                         f"in all, szzz check lists them); nothing was published\n  {shown}"
                          + (f"\n  … and {more} more" if more > 0 else ""))
 
 
@@ -94,6 +96,10 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             build_dir = output.new_build_dir()
             snapshot_path = schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT)
             db = schema.connect(snapshot_path, readonly=True)
+            # A damaged registry is named as such before any step reads it (the
+            # copy has the original's pages): never published, never a stray
+            # "database disk image is malformed" from a later step.
+            schema.check_intact(db, name=db_path, consequence="nothing was published")
             # Every published status is the replay of the signed events; a
             # cached status that disagrees stops the build before anything is signed.
             statuses = history.replayed_statuses(db)

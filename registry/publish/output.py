@@ -47,6 +47,9 @@ class Output:
 
     @contextlib.contextmanager
     def locked(self):
+        if os.path.lexists(self.parent) and not self.parent.is_dir():
+            raise BuildError(f"{self.parent}: observed a file, expected the directory that holds "
+                             f"{self.link.name} (--out)")
         self.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -30,7 +30,7 @@ from registry.core.exceptions import (
     SchemaError,
     SignatureError,
 )
-from registry.store import trust
+from registry.store import schema, trust
 
 _BAD = (SignatureError, CanonicalEncodingError, PayloadError, ValueError, KeyError, TypeError)
 
@@ -148,12 +148,20 @@ def _check_revisions(db, key_table, problems, workers=None):
     return revisions
 
 
-def verify_registry(db, *, workers=None) -> list:
+def verify_registry(db, *, workers=None, check_file=True) -> list:
     """Every integrity problem of the registry ``db``, one line each.
 
     ``workers``: processes for the signature checks (default: every core;
-    1 in a process that may not fork, e.g. a pool worker).
+    1 in a process that may not fork, e.g. a pool worker). ``check_file``:
+    first the file itself (:func:`schema.check_intact`); a damaged file is
+    the one problem reported, since what its damaged pages hold cannot be
+    judged (a build that checked its copy already passes False).
     """
+    if check_file:
+        try:
+            schema.check_intact(db, consequence="nothing else was checked")
+        except SchemaError as e:
+            return [str(e)]
     problems = list(trust.verify_all(db))
     key_table = _key_table(db)
     try:

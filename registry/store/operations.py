@@ -159,17 +159,16 @@ class Registry:
         day = self.today_override or clock.today()
         return day if isinstance(day, str) else day.isoformat()
 
-    def _date(self, value, record, field="date"):
+    def _date(self, value, record, field="date", label=None):
         """An act's date: given or today; never in the future (rule: no backdating
         into the future — an act is recorded when it happened)."""
         if value is None:
             return self.today()
         day = _field(validation.iso_date, value, record=record, field=field)
-        if day > self.today():
-            raise ValidationError(
-                f"date {day} is in the future, expected on or before today ({self.today()})",
-                record=record, field=field)
-        return day
+        if day is None:  # an empty --date is no date: today
+            return self.today()
+        return validation.not_after_today(day, self.today(), record=record, field=field,
+                                          label=label or ("date" if field == "date" else f"{field} date"))
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -310,24 +309,70 @@ class Registry:
                                   record=record, field="valid_to")
         if self.keys_dir is None:
             raise KeyStoreError("generating a key needs a keys directory (--keys DIR)")
-        if not self._passphrase:
-            self._passphrase = keys.passphrase_from_env(None)
-        signer = keys.generate(self.keys_dir, self._passphrase)
-        self._signers[signer.key_id] = signer
+        self.check_passphrase()
         with self._transaction():
+            # The file is written once the registry is known to be intact (the
+            # transaction's check); a failure below leaves an unlisted file, never a row.
+            signer = keys.generate(self.keys_dir, self._passphrase)
+            self._signers[signer.key_id] = signer
             self.table("keys").insert({
                 "key_id": signer.key_id, "public_key": signer.public_b64, "owner_type": role,
                 "owner": body, "valid_from": valid_from, "valid_to": valid_to, "status": "active",
                 "status_date": valid_from, "endorsed_in": None})
         return signer.key_id
 
+    def check_passphrase(self):
+        """Refuse a passphrase that opens none of the registry's key files in the key directory.
+
+        Rule (issue 10): a new key is locked with this passphrase, and every
+        later command must open it with the passphrase it is given; a key
+        locked with a typo could never sign, so its body could not revoke.
+        The registry's keys whose files are in ``keys_dir`` are tried, root
+        key first, until one opens (one decryption in the usual case). A
+        directory with none of them (a new body's own directory) has nothing
+        to check against: then the CLI asks twice on a terminal, and
+        :meth:`endorse_key` refuses a key that the passphrase cannot open.
+        """
+        if self.keys_dir is None:
+            raise KeyStoreError("a key passphrase is checked against a keys directory (--keys DIR)")
+        if not self._passphrase:
+            self._passphrase = keys.passphrase_from_env(None)
+        if self._signers:
+            return  # each was opened, or made, with this very passphrase
+        root = schema.get_meta(self.db, "root_key_id")
+        listed = sorted((r["key_id"] for r in self.db.query("select key_id from keys")),
+                        key=lambda k: (k != root, k))
+        present = [k for k in listed if keys.key_path(self.keys_dir, k).is_file()]
+        for key_id in present:
+            try:
+                self.signer(key_id)
+                return
+            except KeyStoreError:
+                continue
+        if present:
+            raise KeyStoreError(
+                f"wrong key passphrase? It opens none of the registry's {len(present)} key file(s) in "
+                f"{self.keys_dir} (e.g. {keys.key_path(self.keys_dir, present[0])}), expected the "
+                "passphrase they are locked with: a new key locked with another could not be "
+                "opened by the commands that must sign with it; no key was generated")
+
     def endorse_key(self, key_id, valid_from=None, valid_to=None, *, date=None):
-        """The root lists ``key_id`` in a new trust list; returns its version."""
+        """The root lists ``key_id`` in a new trust list; returns its version.
+
+        Refused when the key's file does not open with the passphrase in use
+        (rule, issue 10: an endorsed key that nobody can open would block
+        every act of its body, revocations included, until it is replaced)."""
         row = self._key(key_id)
         record = f"key {key_id}"
         day = self._date(date, record)
         if row["status"] != "active":
             raise LifecycleError(f"key {key_id} is {row['status']}: only an active key can be endorsed")
+        try:
+            self.signer(key_id)
+        except KeyStoreError as e:
+            raise KeyStoreError(
+                f"key {key_id} cannot be endorsed: {e}; a key the signing commands cannot open "
+                "could never sign (generate a new one with the registry's passphrase)") from None
         valid_from = _field(validation.iso_date, valid_from, record=record,
                             field="valid_from") or row["valid_from"]
         valid_to = _field(validation.iso_date, valid_to, record=record,
@@ -373,7 +418,7 @@ class Registry:
     # ------------------------------------------------------- reference data
     def add_body(self, row):
         """Register a certification body (an alliance member)."""
-        row = validation.validate_body(row)
+        row = validation.validate_body(row, self.today())
         with self._transaction():
             validation.check_duplicates(self.db, "body", row)
             self.table("bodies").insert(row)
@@ -643,7 +688,7 @@ class Registry:
         valid through its expiry date), or the certificate's last event date
         if that is later. One transaction for all. Returns the numbers.
         """
-        day = self._date(today, "expire-due", field="today")
+        day = self._date(today, "expire-due", field="today", label="the day to expire as of")
         done = []
         with self._transaction():
             due = list(self.db.query(

@@ -54,6 +54,9 @@ URL_MAX = 300
 MAX_MODELS = 50
 # A certificate valid for more than this many years is a typo (2207 for 2027).
 MAX_VALIDITY_YEARS = 10
+#: The largest integer SQLite stores (signed 64 bits): ids above it are refused
+#: as values, never passed to a query that would raise OverflowError.
+MAX_INTEGER = 2**63 - 1
 
 BODY_CODE_RE = re.compile(r"[A-Z0-9]{2,8}")
 # National, industry, local and group standard codes: "GB/T 4754-2017",
@@ -353,11 +356,18 @@ def positive_int(value):
         raw = normalise_text(value)
         if raw is None:
             return None
-        if not raw.isdigit():
-            raise InvalidValueError(f"observed {_show(raw)}, expected a positive integer")
-        out = int(raw)
+        try:
+            # isdigit() admits '²', which int() refuses, and int() refuses over 4,300 digits.
+            if not raw.isdigit():
+                raise ValueError(raw)
+            out = int(raw)
+        except ValueError:
+            raise InvalidValueError(f"observed {_show(raw)}, expected a positive integer") from None
     if out <= 0:
         raise InvalidValueError(f"observed {out}, expected a positive integer")
+    if out > MAX_INTEGER:  # (no str(out): a number can be too long to print)
+        raise InvalidValueError(f"observed a number over {MAX_INTEGER}, expected a positive "
+                                "integer no larger")
     return out
 
 
@@ -394,7 +404,7 @@ def evaluation(value):
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise InvalidValueError("evaluation is not a JSON object") from None
     if not isinstance(value, dict):
         raise InvalidValueError(f"observed a {type(value).__name__}, expected an object with the five "
@@ -570,6 +580,11 @@ def validate_record(kind, row, today=None):
         errors.append(ValidationError(
             f"effective date {out['effective']} is before the publication date "
             f"{out['published']}, expected on or after it", record=name, field="effective"))
+    if kind == "body" and out.get("joined"):
+        try:
+            not_after_today(out["joined"], today, label="joined date", record=name, field="joined")
+        except ValidationError as e:
+            errors.append(e)
     if kind == "certificate" and "expires" in out and "issued" in out:
         issued = out["issued"] or _today(today).isoformat()
         try:
@@ -601,9 +616,10 @@ def _validate(kind, row, today=None):
     return out
 
 
-def validate_body(row):
-    """A certification body (alliance member): code, names, approval number, joined date."""
-    return _validate("body", row)
+def validate_body(row, today=None):
+    """A certification body (alliance member): code, names, approval number, joined date
+    (not after ``today``, default today in Suzhou)."""
+    return _validate("body", row, today)
 
 
 def validate_standard(row):
@@ -644,6 +660,22 @@ def _today(today):
     return today
 
 
+def not_after_today(day, today=None, *, label, record=None, field):
+    """``day`` (YYYY-MM-DD), refused when it is after today in Suzhou.
+
+    Rule: a date that records something that happened — a body joined the
+    alliance, a certificate was issued, an application was received, an act
+    was done — cannot be in the future (docs/cli.md: ``--date``); a future
+    date would also put the record ahead of every verifier's clock.
+    """
+    limit = _today(today).isoformat()
+    if day is not None and day > limit:
+        raise ValidationError(
+            f"{label} is in the future: observed {day}, expected on or before today "
+            f"({limit}, Suzhou time)", record=record, field=field)
+    return day
+
+
 def check_dates(issued, expires, today=None, record=None):
     """Check an issue/expiry pair; return both as YYYY-MM-DD strings.
 
@@ -660,11 +692,7 @@ def check_dates(issued, expires, today=None, record=None):
         if values[field] is None:
             raise ValidationError(f"{field} is empty, expected a YYYY-MM-DD date",
                                   record=record, field=field)
-    day = _today(today).isoformat()
-    if values["issued"] > day:
-        raise ValidationError(
-            f"issue date {values['issued']} is in the future, expected on or before "
-            f"today ({day}, Suzhou time)", record=record, field="issued")
+    not_after_today(values["issued"], today, label="issue date", record=record, field="issued")
     if values["expires"] <= values["issued"]:
         raise ValidationError(
             f"expiry date {values['expires']} is not after the issue date "

@@ -52,7 +52,7 @@ def build_interrupted(db, keys_dir, out, step, act):
     """Run ``publish.py build``; at ``step``'s announcement stop it, ``act()``, continue it."""
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys", str(keys_dir),
-         "--out", str(out), "--site-url", SITE_URL],
+         "--out", str(out), "--site-url", SITE_URL, "--progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     seen = []
     try:

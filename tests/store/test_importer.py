@@ -324,8 +324,8 @@ def test_wrong_date(reg, tmp_path):
     assert errors == [
         ("certs.csv:3:有效期至: expiry date 2024-03-31 is not after the issue date 2024-04-01, "
         "expected a later date"),
-        (f"certs.csv:4:发证日期: issue date 2025-06-02 is in the future, expected on or before "
-        f"today ({TODAY}, Suzhou time)")]
+        (f"certs.csv:4:发证日期: issue date is in the future: observed 2025-06-02, expected on or "
+        f"before today ({TODAY}, Suzhou time)")]
 
 
 def test_unknown_body_and_standard(reg, tmp_path):
@@ -412,3 +412,18 @@ def test_docs_example_imports_as_documented(reg, tmp_path):
     row = reg.db.execute("select uscc, district, industry, tier from enterprises where uscc = ?",
                          [uscc]).fetchone()
     assert row == stored.groups()
+
+
+def test_product_ids_sqlite_cannot_hold_are_bad_cells(reg, tmp_path):
+    """Issue 10: a 30-digit product id went to SQLite and came back as an OverflowError
+    traceback; '²' passed isdigit() and broke int(). Each is a bad cell like any other."""
+    rows = cert_rows()
+    rows[0][0] = "1" * 30
+    rows[1][0], rows[1][1] = "²", ""
+    rows[2][0], rows[2][2], rows[2][3] = "9" * 5000, "", ""
+    errors = import_errors(reg, "certificates", write_csv(tmp_path / "certs.csv", CERT_HEADER, rows))
+    assert errors == [
+        ("certs.csv:2:产品编号: observed a number over 9223372036854775807, expected a positive "
+         "integer no larger"),
+        "certs.csv:3:产品编号: observed '²', expected a positive integer",
+        f"certs.csv:4:产品编号: observed '{'9' * 40}…', expected a positive integer"]

@@ -12,7 +12,7 @@ from stdnum import ean as stdnum_ean
 from stdnum.cn import uscc as stdnum_uscc
 
 from registry.core import industries
-from registry.core.exceptions import DuplicateError, ValidationError
+from registry.core.exceptions import DuplicateError, InvalidValueError, ValidationError
 from registry.store import schema, validation
 
 TODAY = "2025-06-30"
@@ -171,8 +171,8 @@ def test_expiry_strictly_after_issue():
 def test_no_issue_date_in_the_future():
     e = fails(validation.validate_certificate, certificate(issued="2025-07-01", expires="2028-06-30"), TODAY)
     assert e.field == "issued"
-    assert e.message == ("issue date 2025-07-01 is in the future, expected on or before today "
-                         "(2025-06-30, Suzhou time)")
+    assert e.message == ("issue date is in the future: observed 2025-07-01, expected on or before "
+                         "today (2025-06-30, Suzhou time)")
 
 
 def test_validity_longer_than_ten_years_is_a_typo():
@@ -361,3 +361,9 @@ def test_duplicate_numbers_against_the_db(db):
     with pytest.raises(DuplicateError):
         validation.check_duplicates(db, "body", {"code": "CQC"})
     validation.check_duplicates(db, "enterprise", validation.validate_enterprise(enterprise(uscc=make_uscc(seed=3))))
+
+
+def test_evaluation_nested_thousands_deep_is_not_an_object():
+    """Issue 10: json.loads raised RecursionError (a traceback) on arrays nested 50,000 deep."""
+    with pytest.raises(InvalidValueError, match="evaluation is not a JSON object"):
+        validation.evaluation("[" * 50_000 + "]" * 50_000)
