@@ -1,26 +1,189 @@
-"""Writing files so that nobody ever reads half of one.
+"""Writing files so that nobody ever reads half of one, and no temporary file outlives its writer.
 
 Every published or stored file is written through :func:`write_atomic` (a
 temporary file in the same directory, renamed over the target: readers see
-the old bytes or the new, never a mixture), and every directory that is
-rebuilt whole through :func:`staged_dir` (built beside the target and swapped
-in). A failure or a kill leaves the previous state and, at worst, a hidden
-temporary name that the next writer of the same path replaces.
+the old bytes or the new, never a mixture; on any exception the temporary
+file is removed). A stream written over minutes (a batch's verdicts) goes
+through :func:`atomic_file`: its bytes go to a file with no name in the
+target's directory (Linux ``O_TMPFILE``), linked in under the target's name
+only when complete, so that Ctrl-C, SIGTERM and even SIGKILL leave the
+previous state and nothing else (a file with no name disappears with its
+last descriptor); where the filesystem cannot link such a file, it falls
+back to a named temporary file like :func:`write_atomic`'s. (A whole buffer
+keeps the named temporary file: it exists for the microseconds of one
+write, and replacing a file through a link costs an extra system call, some
+40 % more per file on ext4.) Every directory that is rebuilt whole goes
+through :func:`staged_dir` (built beside the target and swapped in).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, overload
+
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+
+# How an unnamed file gets its name on each filesystem (st_dev): "proc"
+# (link /proc/self/fd/N, any user), "empty" (linkat AT_EMPTY_PATH, which
+# older kernels allow only with CAP_DAC_READ_SEARCH) or None (no O_TMPFILE
+# that can be linked: a named temporary file). Probed once per filesystem.
+_LINK_METHOD: dict[int, str | None] = {}
+_LIBC: ctypes.CDLL | None = None
+
+
+def _libc() -> ctypes.CDLL:
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
+
+
+def _link_fd(fd: int, target: Path, method: str) -> None:
+    """Give the unnamed file open as ``fd`` the name ``target`` (FileExistsError if taken)."""
+    if method == "proc":
+        os.link(f"/proc/self/fd/{fd}", target, follow_symlinks=True)
+        return
+    if _libc().linkat(fd, b"", _AT_FDCWD, os.fsencode(target), _AT_EMPTY_PATH) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(target))
+
+
+def _unnamed_file(directory: Path) -> tuple[int, str] | None:
+    """An unnamed file open for writing in ``directory`` and how to link it, or None."""
+    try:
+        device = os.stat(directory).st_dev
+    except OSError:
+        return None
+    if device not in _LINK_METHOD:
+        _LINK_METHOD[device] = _probe(directory)
+    method = _LINK_METHOD[device]
+    if method is None:
+        return None
+    try:
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600), method
+    except OSError:
+        return None
+
+
+def _probe(directory: Path) -> str | None:
+    """Which way of linking an unnamed file works in ``directory`` (None: neither).
+    The probe's name exists for the two system calls between link and unlink."""
+    for method in ("proc", "empty"):
+        try:
+            fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        except (OSError, AttributeError):
+            return None
+        probe = directory / f".probe.{secrets.token_hex(8)}.tmp"
+        try:
+            _link_fd(fd, probe, method)
+        except OSError:
+            continue
+        else:
+            os.unlink(probe)
+            return method
+        finally:
+            os.close(fd)
+    return None
+
+
+@overload
+def atomic_file(path: str | os.PathLike[str], *, mode: int = ..., durable: bool = ...,
+                encoding: None = None) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+@overload
+def atomic_file(path: str | os.PathLike[str], *, mode: int = ..., durable: bool = ...,
+                encoding: str) -> contextlib.AbstractContextManager[IO[str]]: ...
+def atomic_file(path: str | os.PathLike[str], *, mode: int = 0o644, durable: bool = False,
+                encoding: str | None = None) -> contextlib.AbstractContextManager[IO[bytes]] | \
+        contextlib.AbstractContextManager[IO[str]]:
+    """``with atomic_file(path) as f:`` write ``f`` (bytes; text in ``encoding``
+    with no newline translation when it is given); when the block ends without
+    an exception, ``f`` replaces ``path`` in one step, else nothing of it is left.
+
+    ``path``'s directory must exist (FileNotFoundError otherwise). ``mode`` is
+    set before the file gets its name; ``durable`` fsyncs the file and its
+    directory, for records that must survive a power cut.
+    """
+    if encoding is None:
+        return _atomic_binary(Path(path), mode, durable)
+    return _atomic_text(Path(path), mode, durable, encoding)
+
+
+@contextlib.contextmanager
+def _atomic_text(path: Path, mode: int, durable: bool, encoding: str) -> Iterator[IO[str]]:
+    with _atomic_binary(path, mode, durable) as raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        try:
+            yield text
+            text.flush()
+        finally:
+            text.detach()
+
+
+@contextlib.contextmanager
+def _atomic_binary(path: Path, mode: int, durable: bool) -> Iterator[IO[bytes]]:
+    unnamed = _unnamed_file(path.parent)
+    if unnamed is None:
+        with _named_temporary(path, mode, durable) as f:
+            yield f
+        return
+    fd, method = unnamed
+    with open(fd, "wb", closefd=True) as f:
+        yield f
+        f.flush()
+        os.fchmod(fd, mode)
+        if durable:
+            os.fsync(fd)
+        try:
+            if os.path.lexists(path):
+                raise FileExistsError(path)
+            _link_fd(fd, path, method)       # a new name: one step, nothing to clean up
+        except FileExistsError:
+            # Replacing a file: a name of our own first (for the two system
+            # calls until the rename), since a link cannot replace a name.
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+            _link_fd(fd, tmp, method)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _named_temporary(path: Path, mode: int, durable: bool) -> Iterator[IO[bytes]]:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(path.parent)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644,
                  durable: bool = False) -> Path:
-    """Write ``data`` (bytes, or text as UTF-8 with LF line ends) to ``path`` in one rename.
+    """Write ``data`` (bytes, or text as UTF-8 with LF line ends) to ``path`` in one
+    rename, creating its directory if need be.
 
     ``mode`` is set before the rename (0600 for a key file). ``durable``
     fsyncs the file and its directory, for records that must survive a power
@@ -31,21 +194,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        fsync_dir(path.parent)
+    with _named_temporary(path, mode, durable) as f:
+        f.write(data)
     return path
 
 
