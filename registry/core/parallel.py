@@ -8,14 +8,22 @@ pickling would copy into every task; forked workers inherit it instead.
 any of them), and freezes the garbage collector's view of the parent's
 objects first, so the workers' collections neither walk nor copy those
 pages.
+
+Workers never outlive the parent: each asks the kernel for SIGKILL when its
+parent goes (:func:`die_with_parent`, Linux ``PR_SET_PDEATHSIG``), so a
+parent killed by SIGKILL or the OOM killer leaves no worker behind, and each
+ignores Ctrl-C (SIGINT reaches the whole process group): the parent handles
+it, and leaving the ``with pool(...)`` block terminates them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
     import multiprocessing.pool
 
 _SHARED: object = None
+_PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 
 def cpu_count() -> int:
@@ -37,6 +46,33 @@ def shared() -> Any:
     return _SHARED
 
 
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """In a child process: have the kernel send ``sig`` to it when its parent
+    (pid ``parent_pid``) exits, and exit at once if the parent is already gone.
+
+    Linux ``prctl(PR_SET_PDEATHSIG)``; elsewhere only the check. The signal
+    comes when the *thread* that forked the child exits: fork from the thread
+    that lives as long as the children should (the main thread, for a pool
+    opened there)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    # The parent may have died between the fork and the prctl: the child was
+    # then adopted by init (or a subreaper) and no signal will come.
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _start_worker(parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The pool stops its workers with SIGTERM: whatever the parent made of
+    # that signal (szzz verify --batch turns it into an exception, to clean
+    # up), a worker just ends.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent_pid)
+
+
 @contextlib.contextmanager
 def pool(workers: int | None = None, *, shared: object = None) -> Iterator[multiprocessing.pool.Pool]:
     """``with pool(n, shared=obj) as p:`` a fork pool of ``n`` processes (default:
@@ -48,7 +84,8 @@ def pool(workers: int | None = None, *, shared: object = None) -> Iterator[multi
     _SHARED = shared
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers or cpu_count()) as workers_pool:
+        with multiprocessing.get_context("fork").Pool(workers or cpu_count(), initializer=_start_worker,
+                                                      initargs=(os.getpid(),)) as workers_pool:
             yield workers_pool
     finally:
         gc.unfreeze()
