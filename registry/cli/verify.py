@@ -1,30 +1,38 @@
 """``szzz verify``: one mark (URL, payload or image), or a batch of listings.
 
-Exit status: 0 only for ``valid``; 1 for any other verdict; 2 when it could
-not verify at all (a usage error, a missing or unreadable ``--db``, no pinned
-root key). What is printed comes from signed records only, and text that
-came from published files is escaped before it reaches a terminal
-(:func:`printable`, :func:`json_text`).
+Exit status: 0 only for ``valid`` (a batch: only when every row is
+``valid``); 1 for any other verdict; 2 when it could not verify at all (a
+usage error, a missing or unreadable ``--db``, no pinned root key, a batch
+file that is not one, an output that cannot be written); a batch stopped by a
+signal: 128 + its number, with no ``--out`` file left behind. What is printed
+comes from signed records only, and text that came from published files or
+listings is escaped before it reaches a terminal (:func:`printable`,
+:func:`json_text`, ``core.text``).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import io
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 
 from registry.cli.options import UsageFailure, first_line
-from registry.core import clock, rules
+from registry.core import clock, fs, rules
 from registry.core.exceptions import PayloadError, RegistryError
+from registry.core.text import json_text, printable
 from registry.publish.dbsource import DbSource
-from registry.verify import batch, sources
+from registry.verify import batch, image, listings, sources
 from registry.verify.image import decode_image
 from registry.verify.single import Verdict, verification_result
 
 ROOT_KEY_ENV = "SZZZ_ROOT_KEY"
+MAX_WORKERS = 256
 
 
 def _fail(error):
@@ -38,29 +46,6 @@ def _root_key(value, db_path):
     if value.endswith(".db") and Path(value).is_file():
         return DbSource(value).root_public_key()
     return sources.pinned_root(value)
-
-
-# What a terminal must never receive raw from published data: C0 and C1
-# controls (escape sequences can clear the screen or rewrite what was
-# printed), DEL, and the bidirectional and invisible formatting characters
-# that can reorder or hide text.
-_UNSAFE = {c: f"\\u{c:04x}" for c in [*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x200E,
-                                     0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF]}
-
-
-def printable(value) -> str:
-    """``value`` as text safe for a terminal: unsafe characters as ``\\uXXXX``."""
-    return ("-" if value is None else str(value)).translate(_UNSAFE)
-
-
-# In JSON text C0 controls are escaped already (and its line breaks are its own).
-_UNSAFE_IN_JSON = {c: e for c, e in _UNSAFE.items() if c >= 0x20}
-
-
-def json_text(value) -> str:
-    """``value`` as JSON for a terminal or a pipe: still valid JSON (RFC 8259),
-    with the characters :func:`printable` escapes written as ``\\uXXXX``."""
-    return json.dumps(value, ensure_ascii=False, indent=1).translate(_UNSAFE_IN_JSON)
 
 
 def _show(result):
@@ -99,17 +84,24 @@ def _show(result):
               help="oldest acceptable status statement")
 @click.option("--batch", "batch_file", type=click.Path(dir_okay=False),
               help="CSV or JSONL of listings (id + url|payload|cert_no|image); needs --site")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="batch output (JSONL; default stdout)")
-@click.option("--workers", type=int, default=None, help="batch processes (default: every core)")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="batch output file, written whole or not at all (default: stdout, as it goes)")
+@click.option("--format", "out_format", type=click.Choice(batch.OUTPUT_FORMATS), default=None,
+              help="batch output: jsonl (default) or csv (the default for an --out file ending in .csv)")
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=None,
+              help="batch processes (default: every core)")
+@click.option("--image-timeout", type=click.FloatRange(0, 3600, min_open=True), default=image.DEFAULT_TIMEOUT,
+              show_default=True, help="seconds each image row of a batch may take")
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
 @click.option("--log-origin", envvar="SZZZ_LOG_ORIGIN", default=None,
               help="pinned transparency-log origin (e.g. szzz.example.cn/log; env SZZZ_LOG_ORIGIN): "
                    "the log must then be published and verify, else status_unknown")
 def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, batch_file, out_file,
-                   workers, no_progress, log_origin):
+                   out_format, workers, image_timeout, no_progress, log_origin):
     """Verify a mark: INPUT is a mark URL, a bare payload, or an image file of the mark.
 
-    验证认证标志。Exit status 0 only for `valid`.
+    验证认证标志。Exit status 0 only for `valid` (with --batch: only when every
+    row is `valid`), 1 for any other verdict, 2 when it could not verify.
     """
     if bool(site) == bool(db_path):
         raise click.UsageError("give exactly one of --site or --db")
@@ -122,7 +114,8 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
             raise click.UsageError("--batch needs --site (the published snapshot)")
         if pinned is None:
             _fail(f"no pinned root key: pass --root-key or set {ROOT_KEY_ENV}")
-        _batch(batch_file, site, pinned, out_file, workers, max_age_days, not no_progress, log_origin)
+        _batch(batch_file, site, pinned, out_file, out_format, workers, max_age_days, not no_progress, log_origin,
+               image_timeout)
         return
     if not input_text:
         raise click.UsageError("give INPUT (a mark URL, payload or image) or --batch FILE")
@@ -154,25 +147,84 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
     sys.exit(0 if result.verdict == "valid" else 1)
 
 
-def _batch(batch_file, site, pinned, out_file, workers, max_age_days, progress, log_origin):
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM during a batch. A BaseException, like KeyboardInterrupt,
+    so that no ``except Exception`` of a row's verification takes it for that row's error."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, _frame):
+    raise _Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """SIGINT and SIGTERM raise :class:`_Interrupted` meanwhile, so the ``with``
+    blocks unwind: the pool's workers are stopped and the output file discarded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        rows = batch.read_rows(batch_file)
-        if out_file:
-            tmp = Path(out_file).with_name(f".{Path(out_file).name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-                counts = batch.verify_batch(rows, site, root_public_key=pinned, out=out,
-                                                  workers=workers, max_age=max_age_days,
-                                                  today=clock.today(), progress=progress,
-                                                  log_origin=log_origin)
-            os.replace(tmp, out_file)
-        else:
-            counts = batch.verify_batch(rows, site, root_public_key=pinned, out=sys.stdout,
-                                              workers=workers, max_age=max_age_days,
-                                              today=clock.today(), progress=progress,
-                                              log_origin=log_origin)
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _stdout_utf8():
+    """Standard output as UTF-8 text whatever the locale (the batch output is UTF-8)."""
+    sys.stdout.flush()
+    raw = getattr(sys.stdout, "buffer", None)
+    if raw is None:
+        yield sys.stdout
+        return
+    out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    try:
+        yield out
+    finally:
+        out.detach()        # flushes
+
+
+def _batch(batch_file, site, pinned, out_file, out_format, workers, max_age_days, progress, log_origin,
+           image_timeout):
+    output = out_format or ("csv" if out_file and Path(out_file).suffix.lower() == ".csv" else "jsonl")
+    if out_file and not Path(out_file).parent.is_dir():
+        _fail(f"--out {out_file}: observed no directory {Path(out_file).parent}, expected an existing directory")
+    try:
+        # A file that is not a batch at all is refused before anything is written.
+        rows = listings.read_rows(batch_file)
     except RegistryError as e:
         _fail(e)
-    click.echo("verdicts: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    try:
+        with _signals_raise(), \
+                (fs.atomic_file(out_file, encoding="utf-8") if out_file else _stdout_utf8()) as out:
+            if output == "csv":
+                out.write(batch.csv_header())
+            counts = batch.verify_batch(rows, site, root_public_key=pinned, out=out, workers=workers,
+                                        max_age=max_age_days, today=clock.today(), progress=progress,
+                                        log_origin=log_origin, output=output, image_timeout=image_timeout)
+    except _Interrupted as e:
+        name = signal.Signals(e.signum).name
+        left = "no output file was written" if out_file else "the output above is incomplete"
+        click.echo(f"Error: interrupted by {name}; {left}", err=True)
+        sys.exit(128 + e.signum)
+    except BrokenPipeError:
+        # The reader of standard output went away (`| head`): stop, quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
+    except RegistryError as e:
+        _fail(e)
+    except OSError as e:
+        _fail(f"cannot write {out_file or 'standard output'}: {e.strerror or e}")
+    total = sum(counts.values())
+    click.echo(f"批量核验 batch: {total} 行 rows" + "".join(
+        f"{', ' if i else ': '}{verdict}={n}" for i, (verdict, n) in enumerate(sorted(counts.items()))), err=True)
+    sys.exit(0 if counts.get("valid", 0) == total else 1)
 
 
 COMMANDS = (verify_command,)

@@ -1,10 +1,12 @@
 """Batch verification of marks for platforms: offline, every core, one verify per mark.
 
-Input: listings as CSV (header row) or JSONL, each with an ``id`` and one of
-``url``, ``payload``, ``cert_no`` or ``image`` (a path). Output: one JSON
-object per input row, in input order: ``{"row", "id", "verdict", "cert_no",
-"reason", "reason_zh", "key_id", "body", "status_as_of", "checks"}``.
-``row`` is the 1-based data row (CSV: header not counted; JSONL: line number).
+Input: listings (:mod:`registry.verify.listings`: CSV or JSONL, each row with
+an ``id`` and one of ``url``, ``payload``, ``cert_no`` or ``image``, a path).
+Output: exactly one row per input row, in input order, as strict JSON Lines
+``{"row", "id", "verdict", "cert_no", "reason", "reason_zh", "key_id", "body",
+"status_as_of", "checks"}`` or as CSV (:data:`CSV_COLUMNS`). ``row`` is the
+1-based data row (CSV: header and blank lines not counted; JSONL: line
+number); ``id`` is echoed by :func:`listings.echo_id`'s rule.
 
 Against the published snapshot only (``api/trust-list.json`` +
 ``api/status.json``, read ONCE): the trust list is checked with the pinned
@@ -14,26 +16,28 @@ Ed25519 verification (its own signature): the signed snapshot already vouches
 for the records, so the payload's digest, key id, dates and expiry are
 compared with the snapshot's revision list instead of re-verifying record
 signatures (docs/verification.md, "Batch mode"). A bad row gives
-``malformed`` with its row number; the run never stops on a row.
+``malformed`` with its row number and the reason; the run never stops on a
+row, and no row can stall it (an ``image`` has a time limit,
+:func:`image.decode_image`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import csv
 import datetime
 import gc
+import io
 import json
+import multiprocessing.pool
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import NotRequired, Protocol, TextIO, TypeAlias, TypedDict, overload
+from typing import IO, NotRequired, Protocol, TypeAlias, TypedDict, overload
 
-from registry.core import canonical, clock, keys, parallel, payload, rules
+from registry.core import canonical, clock, keys, parallel, payload, rules, spreadsheet, text
 from registry.core.canonical import JSON, JSONObject
 from registry.core.exceptions import (
-    ConfigError,
     PayloadError,
     RegistryError,
     SourceMissingError,
@@ -41,11 +45,11 @@ from registry.core.exceptions import (
 )
 from registry.core.rules import CHECKS, DEFAULT_MAX_AGE_DAYS, Stop
 from registry.log import checkpoint
-from registry.verify.image import decode_image
+from registry.verify import image
+from registry.verify.listings import Id, Listing, listing_of
 from registry.verify.single import Checks, Trust, check_key_and_signature, load_trust_list, parse_input, public_key
 from registry.verify.sources import Source, SourceSpec, open_source, pinned_root
 
-INPUT_COLUMNS = ("url", "payload", "cert_no", "image")
 CHUNK = 2000
 
 _EPOCH = payload.EPOCH.toordinal()
@@ -74,11 +78,7 @@ class RowResult(TypedDict):
     status_as_of: str | None
     checks: Checks
     row: NotRequired[int]
-    id: NotRequired[JSON]
-
-
-Job: TypeAlias = tuple[int, JSON, str | None, JSON]
-"""A row to verify: (row number, id, input kind or None for a bad row, value or the error text)."""
+    id: NotRequired[Id]
 
 
 def _days(date_text: str) -> int:
@@ -109,6 +109,7 @@ class SnapshotIndex:
         self.fast_revisions: dict[str, tuple[FastRevision, ...]] = {}   # cert_no -> revisions, oldest first
         self.fast_keys: dict[bytes, FastKey] = {}   # key id bytes -> usable body key
         self.fast = True           # False: every row takes the fully worded path (tests compare the two)
+        self.image_timeout = image.DEFAULT_TIMEOUT   # seconds an `image` row may take
 
 
 OpenedLog: TypeAlias = tuple[checkpoint.LogNames, checkpoint.CheckedCheckpoint, int]
@@ -348,10 +349,13 @@ def verify_row(index: SnapshotIndex, kind: str, value: JSON) -> RowResult:
             result["verdict"], result["reason"], result["reason_zh"] = _status_verdict(index, value, entry, result)
             return result
         if kind == "image":
+            if not isinstance(value, str):
+                raise Stop("malformed", f"image path is {type(value).__name__}, expected text",
+                            "图片路径无效", "payload")
             try:
-                value = decode_image(value)
+                value = image.decode_image(value, timeout=index.image_timeout)
             except PayloadError as e:
-                raise Stop("malformed", str(e), "图片中没有可识别的二维码", "payload") from None
+                raise Stop("malformed", str(e), "无法从图片中读出二维码", "payload") from None
         mark = parse_input(value)
         checks = result["checks"]
         checks["payload"] = True
@@ -388,85 +392,83 @@ def verify_row(index: SnapshotIndex, kind: str, value: JSON) -> RowResult:
     return result
 
 
-# ------------------------------------------------------------------- input
+# ------------------------------------------------------------------- output
 
-def row_input(record: JSON) -> tuple[str, JSON]:
-    """(kind, value) of a listing, or raise Stop(malformed) naming what is wrong."""
-    if not isinstance(record, dict):
-        raise Stop("malformed", "row is not an object", "行格式错误", "payload")
-    for column in INPUT_COLUMNS:
-        value = record.get(column)
-        if value not in (None, ""):
-            return column, value
-    raise Stop("malformed", "row has none of the columns " + ", ".join(INPUT_COLUMNS),
-                "行中没有 url/payload/cert_no/image 列", "payload")
+OUTPUT_FORMATS = ("jsonl", "csv")
+CSV_COLUMNS = ("row", "id", "verdict", "cert_no", "reason", "reason_zh", "key_id", "body", "status_as_of",
+               *(f"check_{name}" for name in CHECKS))
+"""The columns of CSV output; ``check_*`` are ``true``, ``false`` or empty (not reached)."""
+_CSV_TEXT = {"id", "reason", "reason_zh"}     # cells that may hold a listing's own text
+_CHECK_CELL = {True: "true", False: "false", None: ""}
 
 
-def read_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, JSON]]:
-    """Yield ``(row_number, record_or_error_text)`` from a CSV or JSONL file.
+def _malformed(reason: str, reason_zh: str) -> RowResult:
+    return {"verdict": "malformed", "cert_no": None, "reason": reason, "reason_zh": reason_zh, "key_id": None,
+            "body": None, "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
 
-    JSONL when the suffix is ``.jsonl``/``.ndjson`` or the first non-blank
-    character is ``{``; CSV (UTF-8, BOM allowed) otherwise.
-    """
-    path = Path(path)
-    with contextlib.ExitStack() as stack:
-        try:
-            handle = stack.enter_context(open(path, encoding="utf-8-sig", newline=""))
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot open batch file ({e})") from None
-        head = handle.read(4096)
-        handle.seek(0)
-        if path.suffix.lower() in (".jsonl", ".ndjson") or head.lstrip().startswith("{"):
-            for n, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield n, json.loads(line)
-                except ValueError as e:
-                    yield n, f"line is not JSON: {e}"
+
+def _csv_cells(line: dict[str, object]) -> list[object]:
+    cells: list[object] = []
+    for column in CSV_COLUMNS[:9]:
+        value = line[column]
+        if value is None:
+            cells.append("")
+        elif column in _CSV_TEXT:
+            cells.append(spreadsheet.safe_cell(text.unicode_text(str(value))))
         else:
-            reader = csv.DictReader(handle)
-            try:
-                for n, record in enumerate(reader, 1):
-                    yield n, record
-            except (csv.Error, UnicodeDecodeError) as e:
-                yield reader.line_num, f"CSV error: {e}"
+            cells.append(value)
+    checks = line["checks"]
+    assert isinstance(checks, dict)
+    cells.extend(_CHECK_CELL[checks[name]] for name in CHECKS)
+    return cells
 
 
-def _work(chunk: Sequence[Job], index: SnapshotIndex | None = None) -> tuple[str, int, dict[str, int]]:
-    """Verify a chunk of (row, id, kind, value) against ``index`` (in a pool
-    worker: the one the parent shared); return JSONL text."""
+def _work(chunk: Sequence[Listing], output: str, index: SnapshotIndex | None = None) -> tuple[str, int, dict[str, int]]:
+    """Verify a chunk of listings against ``index`` (in a pool worker: the one the
+    parent shared); return the output text (``output``: JSONL or CSV rows), the
+    number of rows and the verdict counts. Never raises on a row."""
     index = index or parallel.shared()
-    out = []
+    assert index is not None, "the index is passed, or shared with the pool"
+    lines: list[str] = []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
     counts: dict[str, int] = {}
     dumps = json.dumps
-    for row, ident, kind, value in chunk:
-        if kind is None:
-            result: RowResult = {"verdict": "malformed", "cert_no": None, "reason": value,
-                      "reason_zh": "行格式错误", "key_id": None, "body": None,
-                      "status_as_of": None, "checks": dict.fromkeys(CHECKS)}
-        else:
-            result = verify_row(index, kind, value)
-        result["row"] = row
-        result["id"] = ident
+    for listing in chunk:
+        try:
+            result = (verify_row(index, listing.kind, listing.value) if listing.kind is not None
+                      else _malformed(listing.value, listing.reason_zh))
+        except Exception as e:  # noqa: BLE001 - verify_row never raises; a batch never stops on a row either way
+            result = _malformed(f"internal error: {type(e).__name__}: {e}", "验证过程出错")
+        line = {"row": listing.row, "id": listing.ident, **result}
         counts[result["verdict"]] = counts.get(result["verdict"], 0) + 1
-        out.append(dumps(result, ensure_ascii=False))
-    out.append("")
-    return "\n".join(out), len(chunk), counts
-
-
-def _jobs(rows: Iterable[tuple[int, JSON]]) -> Iterator[list[Job]]:
-    chunk: list[Job] = []
-    for row, record in rows:
-        if isinstance(record, str):
-            chunk.append((row, None, None, record))
+        if output == "csv":
+            writer.writerow(_csv_cells(line))
         else:
-            ident = record.get("id") if isinstance(record, dict) else None
-            try:
-                kind, value = row_input(record)
-                chunk.append((row, ident, kind, value))
-            except Stop as stop:
-                chunk.append((row, ident, None, stop.reason))
+            lines.append(dumps(line, ensure_ascii=False, allow_nan=False))
+    if output == "csv":
+        return buffer.getvalue(), len(chunk), counts
+    lines.append("")
+    # One scan of the chunk's text: terminal controls and line separators
+    # escaped, any lone surrogate (never valid UTF-8) replaced (core.text).
+    return text.json_safe("\n".join(lines)), len(chunk), counts
+
+
+def _listings(rows: Iterable[object]) -> Iterator[Listing]:
+    """Listings from what :func:`verify_batch` was given (see there)."""
+    for n, item in enumerate(rows, 1):
+        if isinstance(item, Listing):
+            yield item
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
+            yield listing_of(item[0], item[1])
+        else:
+            yield listing_of(n, item)
+
+
+def _chunks(listings: Iterator[Listing]) -> Iterator[list[Listing]]:
+    chunk: list[Listing] = []
+    for listing in listings:
+        chunk.append(listing)
         if len(chunk) >= CHUNK:
             yield chunk
             chunk = []
@@ -482,26 +484,33 @@ class _Progress(Protocol):
     def close(self) -> None: ...
 
 
-def verify_batch(rows: Iterable[JSON], snapshot_source: SourceSpec, *,
-                 root_public_key: bytes | str | os.PathLike[str] | None, out: TextIO | None = None,
+def verify_batch(rows: Iterable[object], snapshot_source: SourceSpec, *,
+                 root_public_key: bytes | str | os.PathLike[str] | None, out: IO[str] | None = None,
                  workers: int | None = None, max_age: int | datetime.timedelta = DEFAULT_MAX_AGE_DAYS,
                  today: datetime.date | str | None = None, progress: bool = False, total: int | None = None,
-                 log_origin: str | None = None, fast: bool = True) -> dict[str, int]:
-    """Verify listings; write JSONL to ``out`` (a text stream) and return verdict counts.
+                 log_origin: str | None = None, fast: bool = True, output: str = "jsonl",
+                 image_timeout: float = image.DEFAULT_TIMEOUT) -> dict[str, int]:
+    """Verify listings; write one output row per listing to ``out`` (a text
+    stream), in order, and return verdict counts.
 
-    ``rows``: an iterable of ``(row_number, record)`` (see :func:`read_rows`)
-    or of plain records (numbered from 1). ``workers``: processes (default:
-    every core); chunks of :data:`CHUNK` rows go to each worker.
-    ``log_origin``: the pinned transparency-log origin (:func:`load_index`).
-    ``fast``: False sends every row down the fully worded path (:func:`verify_row`
-    without :func:`fast_row`), which must give the same verdicts.
+    ``rows``: the :class:`Listing` objects of :func:`listings.read_rows`, or
+    ``(row_number, record)`` pairs, or plain records (numbered from 1); a
+    record is a dict as a JSONL line gives it (:func:`listings.listing_of`).
+    ``output``: ``"jsonl"`` (strict JSON, one object a line) or ``"csv"`` (rows
+    of :data:`CSV_COLUMNS`, CRLF, text cells by :func:`spreadsheet.safe_cell`;
+    no header: :func:`csv_header`). ``workers``: processes (default: every
+    core); chunks of :data:`CHUNK` rows go to each worker. ``log_origin``: the
+    pinned transparency-log origin (:func:`load_index`). ``fast``: False sends
+    every row down the fully worded path (:func:`verify_row` without
+    :func:`fast_row`), which must give the same verdicts. ``image_timeout``:
+    seconds each ``image`` row may take (:func:`image.decode_image`).
     """
+    if output not in OUTPUT_FORMATS:
+        raise ValueError(f"output format {output!r}, expected one of {', '.join(OUTPUT_FORMATS)}")
     index = load_index(snapshot_source, root_public_key, max_age=max_age, today=today, log_origin=log_origin)
     index.fast = fast
+    index.image_timeout = image_timeout
     out = out or sys.stdout
-    rows = iter(rows)
-    numbered = ((i, r) if not (isinstance(r, tuple) and len(r) == 2) else r
-                for i, r in enumerate(rows, 1))
     counts: dict[str, int] = {}
     bar: _Progress | None = None
     if progress:
@@ -511,8 +520,8 @@ def verify_batch(rows: Iterable[JSON], snapshot_source: SourceSpec, *,
     workers = workers or parallel.cpu_count()
 
     def consume(done: tuple[str, int, dict[str, int]]) -> None:
-        text, n, chunk_counts = done
-        out.write(text)
+        chunk_text, n, chunk_counts = done
+        out.write(chunk_text)
         if bar:
             bar.update(n)
         for verdict, k in chunk_counts.items():
@@ -520,15 +529,29 @@ def verify_batch(rows: Iterable[JSON], snapshot_source: SourceSpec, *,
 
     try:
         if workers == 1:
-            for chunk in _jobs(numbered):
-                consume(_work(chunk, index))
+            for chunk in _chunks(_listings(rows)):
+                consume(_work(chunk, output, index))
         else:
             # The workers inherit the index (parallel.pool freezes it out of
-            # their garbage collections, so its pages are neither walked nor copied).
+            # their garbage collections, so its pages are neither walked nor
+            # copied). The rows are read here, in the calling thread, a few
+            # chunks ahead of the workers: never by the pool's own thread,
+            # which Ctrl-C or SIGTERM could not stop while it waits on a pipe.
             with parallel.pool(workers, shared=index) as pool:
-                for text in pool.imap(_work, _jobs(numbered)):
-                    consume(text)
+                pending: collections.deque[multiprocessing.pool.AsyncResult[tuple[str, int, dict[str, int]]]] = \
+                    collections.deque()
+                for chunk in _chunks(_listings(rows)):
+                    pending.append(pool.apply_async(_work, (chunk, output)))
+                    if len(pending) > 2 * workers:
+                        consume(pending.popleft().get())
+                while pending:
+                    consume(pending.popleft().get())
     finally:
         if bar:
             bar.close()
     return counts
+
+
+def csv_header() -> str:
+    """The header row of CSV output (after a UTF-8 BOM, so a spreadsheet reads it as UTF-8)."""
+    return "\ufeff" + ",".join(CSV_COLUMNS) + "\r\n"
