@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -156,3 +157,20 @@ def run_async(coro, timeout: float | None = 60.0):
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+def soffice_to_xlsx(csv_paths, work):
+    """Convert CSV files with LibreOffice Calc headless (comma, double quote,
+    UTF-8, from line 1) in a profile of its own; the xlsx paths."""
+    soffice = shutil.which("soffice")
+    assert soffice, "soffice is missing: scripts/install-system-deps.sh installs libreoffice-calc"
+    out = work / "xlsx"
+    proc = subprocess.run(
+        [soffice, f"-env:UserInstallation={(work / 'profile').as_uri()}", "--headless",
+         "--convert-to", "xlsx", "--infilter=CSV:44,34,76,1", "--outdir", str(out),
+         *map(str, csv_paths)],
+        capture_output=True, text=True, timeout=300, cwd=work, check=False)
+    converted = [out / (Path(p).stem + ".xlsx") for p in csv_paths]
+    missing = [p.name for p in converted if not p.is_file()]
+    assert proc.returncode == 0 and not missing, (proc.returncode, missing, proc.stdout, proc.stderr)
+    return converted

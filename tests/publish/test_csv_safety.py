@@ -31,7 +31,6 @@ import json
 import re
 import shutil
 import sqlite3
-import subprocess
 import urllib.parse
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import httpx
 import openpyxl
 import pytest
 from builders import GENERAL, GROUP, INIT_DATE, make_uscc
-from helpers import datasette_for, run_async, running_datasette
+from helpers import datasette_for, run_async, running_datasette, soffice_to_xlsx
 
 import publish
 from registry.core import spreadsheet
@@ -347,23 +346,6 @@ def test_stream_keeps_what_needs_no_quote_byte_for_byte():
 
 
 # ------------------------------------------------- 3. LibreOffice Calc
-
-def soffice_to_xlsx(csv_paths, work):
-    """Convert CSV files with LibreOffice Calc headless (comma, double quote,
-    UTF-8, from line 1) in a profile of its own; the xlsx paths."""
-    soffice = shutil.which("soffice")
-    assert soffice, "soffice is missing: scripts/install-system-deps.sh installs libreoffice-calc"
-    out = work / "xlsx"
-    proc = subprocess.run(
-        [soffice, f"-env:UserInstallation={(work / 'profile').as_uri()}", "--headless",
-         "--convert-to", "xlsx", "--infilter=CSV:44,34,76,1", "--outdir", str(out),
-         *map(str, csv_paths)],
-        capture_output=True, text=True, timeout=300, cwd=work, check=False)
-    converted = [out / (Path(p).stem + ".xlsx") for p in csv_paths]
-    missing = [p.name for p in converted if not p.is_file()]
-    assert proc.returncode == 0 and not missing, (proc.returncode, missing, proc.stdout, proc.stderr)
-    return converted
-
 
 def test_libreoffice_opens_every_csv_without_a_formula(hostile, tmp_path):
     ds = datasette_for(hostile["data"])
