@@ -7,7 +7,8 @@ a failed check — reported as one line ``Error: …`` on stderr (an import
 lists every bad cell, one per line); 2 a usage or configuration error
 (click's usage errors, one line too, and :class:`UsageFailure`). ``szzz
 verify`` adds its own meaning: 0 ``valid``, 1 any other verdict, 2 could not
-verify at all. Never a traceback. The policy is :class:`RegistryGroup`'s,
+verify at all (``--batch``: 0 only when every row is valid); 128+n when
+stopped by signal n. Never a traceback. The policy is :class:`RegistryGroup`'s,
 the class of both command groups.
 """
 
