@@ -251,14 +251,28 @@ def read_ahead(path) -> None:
     cold cache a 604 MB registry (100k certificates) took 9.2 s page by page,
     and 0.7 s read ahead first, quick_check included (``bench/write_check_bench.py``,
     ``docs/cli.md``). Nothing is decided here: a file that cannot be read is
-    quick_check's to report."""
+    quick_check's to report.
+
+    The descriptor is opened once per file and process and never closed:
+    closing *any* descriptor of a database file drops every POSIX lock this
+    process holds on it, SQLite's included (sqlite.org/howtocorrupt.html
+    §2.2) — a write lock or WAL's shared lock lost in the middle of a
+    transaction lets another process corrupt the file (seen in
+    ``tests/publish/test_one_truth.py``'s concurrent writers)."""
     try:
-        with open(path, "rb", buffering=0) as f:
-            chunk = bytearray(READ_AHEAD_CHUNK)
-            while f.readinto(chunk):
-                pass
+        key = os.path.realpath(path)
+        fd = _READ_AHEAD_FDS.get(key)
+        if fd is None:
+            fd = _READ_AHEAD_FDS[key] = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
+        offset, chunk = 0, bytearray(READ_AHEAD_CHUNK)
+        while (n := os.preadv(fd, [chunk], offset)) > 0:
+            offset += n
     except OSError:
         pass
+
+
+# realpath -> a read-only descriptor kept open for the process's life (read_ahead).
+_READ_AHEAD_FDS: dict[str, int] = {}
 
 
 def check_intact(db, *, name=None, consequence="nothing was written") -> None:
