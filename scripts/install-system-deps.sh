@@ -3,7 +3,9 @@
 #   - Debian packages: Chromium (driven by Playwright through executable_path,
 #     since `playwright install` cannot download browsers here), fonts for
 #     CJK text in raster marks and screenshots;
-#   - npm packages of the browser verifier (jsqr), via `npm ci`.
+#   - Java, for the Nu HTML Checker the tests run on published pages;
+#   - npm packages of the browser verifier (jsqr) and the checkers (axe-core,
+#     vnu-jar, lighthouse), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
 set -euo pipefail
 
@@ -14,6 +16,7 @@ DEB_PACKAGES=(
   fonts-liberation  # Latin fonts (Chromium's recommended default fonts)
   fonts-noto-cjk    # Noto Sans/Serif CJK: Chinese glyphs for marks and pages
   fontconfig        # fc-list / fc-match, used to locate fonts
+  default-jre-headless  # Java for the Nu HTML Checker (node_modules/vnu-jar), run by the tests
 )
 
 log() { printf '[system-deps] %s\n' "$*" >&2; }
