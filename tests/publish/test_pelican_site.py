@@ -13,6 +13,7 @@ import math
 import os
 import re
 import sqlite3
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -465,6 +466,50 @@ def test_internal_links_resolve(site):
             if rel not in files and os.path.join(rel, "index.html") not in files:
                 broken.append((str(path.relative_to(site)), url))
     assert broken == []
+
+
+# ---------------------------------------------------------------- valid HTML
+VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+# The Nu HTML Checker reads the files from disk (file: URLs), where a CSP of
+# 'self' matches nothing: its CSP messages are about file: URLs, not the pages.
+VNU_FILE_URL_NOISE = "violates Content Security Policy"
+
+
+def vnu_messages(paths):
+    """The Nu HTML Checker's errors and warnings on ``paths`` (one JVM for all)."""
+    assert VNU.is_file(), "node_modules/vnu-jar missing: run `make system-deps` (npm ci)"
+    run = subprocess.run(["java", "-jar", str(VNU), "--format", "json", "--exit-zero-always",
+                          *map(str, paths)], capture_output=True, text=True, timeout=300, check=True)
+    messages = json.loads(run.stderr or run.stdout)["messages"]
+    return [f"{unquote(m.get('url', '')).rsplit('/out/', 1)[-1]}:{m.get('lastLine')}: "
+            f"{m['type']}/{m.get('subType', '')}: {m['message']}"
+            for m in messages if VNU_FILE_URL_NOISE not in m["message"]]
+
+
+def test_a_sample_of_every_page_type_is_valid_html(site, demo_db):
+    """The Nu HTML Checker (vnu.jar, from npm's vnu-jar; needs Java) finds no error
+    and no warning on one page of each type: the old ``<form action="">`` of the
+    search page was an error."""
+    db, revoked, _ = demo_db
+    one = lambda sql: rows(db, sql)[0][0]  # noqa: E731 - a local shorthand
+    standard = re.sub(r"[^a-z0-9]+", "-", one("select min(code) from standards").lower())
+    sample = ["", f"certificates/{revoked}", f"certificates/{one('select min(cert_no) from certificates')}",
+              f"products/{one('select min(id) from products')}",
+              f"enterprises/{one('select min(uscc) from enterprises')}",
+              f"bodies/{one('select min(code) from bodies')}", f"standards/{standard}", "lists", "lists/status/valid",
+              "lists/status/valid/page/2", "notices", "stats", "search", "about", "report", "open-data",
+              "governance", "verify-a-mark"]
+    assert vnu_messages([page_of(site, rel) for rel in sample]) == []
+
+
+def test_the_html_check_reports_invalid_html(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>t</title></head>'
+                   '<body><form action=""><input name="q"></form><section><p>x</p></section></body></html>',
+                   encoding="utf-8")
+    found = vnu_messages([bad])
+    assert any("Bad value “” for attribute “action”" in m and "error/" in m for m in found), found
+    assert any("Section lacks heading" in m and "info/warning" in m for m in found), found
 
 
 # ---------------------------------------------------------------- configuration errors

@@ -514,10 +514,17 @@
       line.appendChild(el("span", { "class": "search-kind" }, [String(kind[1])]));
       line.appendChild(document.createTextNode(" "));
     }
-    if (d.sub) {
-      var m = mapped(String(d.sub));
-      appendMarked(line, m.chars, matchRanges(m, st.terms, st.prefix), 0, m.chars.length);
-    }
+    // The line's fields; a number field (certificate number, USCC) is kept on
+    // one line (.cert-no), like everywhere else on the site.
+    String(d.sub || "").split(" · ").forEach(function (field, i) {
+      if (i > 0) {
+        line.appendChild(document.createTextNode(" · "));
+      }
+      var m = mapped(field);
+      var holder = /^[A-Z0-9]+(-[A-Z0-9]+)*$/.test(field) && /[0-9]/.test(field) ?
+        line.appendChild(el("span", { "class": "cert-no" })) : line;
+      appendMarked(holder, m.chars, matchRanges(m, st.terms, st.prefix), 0, m.chars.length);
+    });
     li.appendChild(line);
     // An excerpt only when some term is nowhere in the title or that line.
     var shown = String(d.title) + " " + String(d.sub || "");
