@@ -330,6 +330,27 @@ def test_sitemap_index_lists_the_pages(site, demo_db):
     assert f"Sitemap: {SITE_URL}sitemap.xml" in robots.splitlines()
 
 
+def test_every_page_names_the_icon_and_describes_itself(site):
+    """No console 404 for a missing icon: every page links favicon.svg, and the
+    site root has favicon.ico for what browsers ask by themselves; every page
+    has a non-empty meta description of its own."""
+    from PIL import Image
+
+    with Image.open(site / "favicon.ico") as icon:
+        assert icon.format == "ICO" and (32, 32) in icon.info["sizes"]
+    assert ET.parse(site / "favicon.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    descriptions = {}
+    for path in html_files(site):
+        tags = parse(path).tags
+        icons = [a["href"] for t, a in tags if t == "link" and a.get("rel") == "icon"]
+        assert len(icons) == 1 and (path.parent / icons[0]).resolve() == (site / "favicon.svg").resolve(), path
+        meta = [a.get("content", "") for t, a in tags if t == "meta" and a.get("name") == "description"]
+        assert len(meta) == 1 and len(meta[0].strip()) > 20, path
+        descriptions[path] = meta[0]
+    certificates = [d for p, d in descriptions.items() if "/certificates/" in str(p)]
+    assert len(set(certificates)) == len(certificates)   # each its own, not one text for all
+
+
 def test_a_large_site_splits_its_sitemap_and_crawlers_read_it(demo_db, serve_dir, tmp_path):
     """Issue 14: no sitemap file holds more than ``sitemap_urls`` URLs (sitemaps.org:
     50,000; 51,760 URLs at 22k certificates was one file). Here 25 a file, read
