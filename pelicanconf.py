@@ -38,7 +38,12 @@ DEFAULT_DATE_FORMAT = "%Y-%m-%d"
 # Only pages; no blog machinery.
 ARTICLE_PATHS = []
 PAGE_PATHS = ["pages"]
-STATIC_PATHS = ["images"]
+STATIC_PATHS = ["images", "extra"]
+# The site icon at the root, where browsers look for it (scripts/make_favicon.py).
+EXTRA_PATH_METADATA = {
+    "extra/favicon.ico": {"path": "favicon.ico"},
+    "extra/favicon.svg": {"path": "favicon.svg"},
+}
 DIRECT_TEMPLATES = []
 PAGE_URL = "{slug}/"
 PAGE_SAVE_AS = "{slug}/index.html"
@@ -107,4 +112,5 @@ SZZZ = {
     "build_time": None,
     "per_page": 100,
     "feed_entries": 200,
+    "sitemap_urls": 50_000,
 }

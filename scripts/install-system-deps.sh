@@ -4,7 +4,9 @@
 #     since `playwright install` cannot download browsers here), fonts for
 #     CJK text in raster marks and screenshots, LibreOffice Calc (the CSV
 #     downloads are opened by a real spreadsheet in the tests);
-#   - npm packages of the browser verifier (jsqr), via `npm ci`.
+#   - Java, for the Nu HTML Checker the tests run on published pages;
+#   - npm packages of the browser verifier (jsqr, @noble) and the checkers
+#     (axe-core, vnu-jar, lighthouse), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
 set -euo pipefail
 
@@ -16,6 +18,7 @@ DEB_PACKAGES=(
   fonts-noto-cjk    # Noto Sans/Serif CJK: Chinese glyphs for marks and pages
   fontconfig        # fc-list / fc-match, used to locate fonts
   libreoffice-calc  # soffice --headless: tests/publish/test_csv_safety.py opens the CSV downloads
+  default-jre-headless  # Java for the Nu HTML Checker (node_modules/vnu-jar), run by the tests
 )
 
 log() { printf '[system-deps] %s\n' "$*" >&2; }

@@ -38,7 +38,8 @@ def mark_command(cert_no, db_path, site_url, out_dir, all_certs, as_json):
     try:
         url = site.site_url_for(db, site_url)
         statuses = history.replayed_statuses(db)
-        infos = [render.mark_info(no, programme, statuses.get(no, ("?",))[0], text, url)
+        demo = schema.get_meta(db, "demo") is not None
+        infos = [render.mark_info(no, programme, statuses.get(no, ("?",))[0], text, url, demo=demo)
                  for no, programme, text in queries.mark_rows(db, None if all_certs else [cert_no.strip().upper()])]
     finally:
         db.conn.close()

@@ -34,7 +34,8 @@ def code_digest() -> str:
 
 
 def cache_key(info: render.MarkInfo) -> str:
-    text = "\n".join([code_digest(), info.url, info.cert_no, info.programme, info.payload_text])
+    text = "\n".join([code_digest(), info.url, info.cert_no, info.programme, info.payload_text,
+                      "demo" if info.demo else ""])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

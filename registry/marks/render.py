@@ -7,7 +7,10 @@ with it, so printing marks never needs a private key. The QR code is
 
 Printable mark: the programme's title (苏州制造, or 苏州丝绸 / 苏式红木家具 /
 苏绣 from ``reference.PROGRAMMES``), the QR code, the certificate number and
-"扫码验证 · <domain>" so a person can see where a genuine mark leads. The SVG
+"扫码验证 · <domain>" so a person can see where a genuine mark leads. A mark
+of a demo registry (its ``meta.demo`` is set: ``MarkInfo.demo``) carries a
+red band "演示数据 · DEMO DATA" under it, so a printed demo mark is never
+taken for a real one (issue 14). The SVG
 has its text converted to outlines with fontTools from Noto Sans CJK SC, so
 print shops need no font and nothing in the file is executable; the PNG is
 rendered at 600 dpi with Pillow and the same font.
@@ -46,15 +49,18 @@ class MarkInfo:
     status: str
     payload_text: str
     url: str
+    demo: bool = False   # the registry is demo data: the mark says so
 
 
-def mark_info(cert_no, programme, status, payload_text, site_url: str) -> MarkInfo:
+def mark_info(cert_no, programme, status, payload_text, site_url: str, *, demo: bool = False) -> MarkInfo:
     """The mark of a certificate's stored payload (NotFoundError when it has none;
-    PayloadError when it does not parse: a mark is never printed from garbage)."""
+    PayloadError when it does not parse: a mark is never printed from garbage).
+    ``demo``: the registry's ``meta.demo`` is set (the one signal of demo data)."""
     if not payload_text:
         raise NotFoundError(f"certificate {cert_no}: has no signed mark payload")
     payload.parse_text(payload_text)
-    return MarkInfo(cert_no, programme, status, payload_text, payload.mark_url(site_url, payload_text))
+    return MarkInfo(cert_no, programme, status, payload_text, payload.mark_url(site_url, payload_text),
+                    bool(demo))
 
 
 # ------------------------------------------------------------------ fonts
@@ -135,6 +141,13 @@ TOP = TITLE_H + 18
 NUMBER_SIZE = 46
 DOMAIN_SIZE = 36
 HEIGHT = TOP + QR_BOX + 150
+DEMO_BAND = 104       # the demo band below the mark's body
+DEMO_TEXT = "演示数据 · DEMO DATA"
+DEMO_SIZE = 50
+
+
+def height_of(demo: bool) -> int:
+    return HEIGHT + DEMO_BAND if demo else HEIGHT
 
 
 def layout(qr):
@@ -203,15 +216,16 @@ def render_svg(info: MarkInfo, qr) -> str:
                 runs.append(move[start - previous])
             runs.append(rect[run.end() - start])
             previous = start
+    height = height_of(info.demo)
     mm_w = WIDTH * 25.4 / DPI
-    mm_h = HEIGHT * 25.4 / DPI
-    title = escape(f"{info.cert_no} {info.url}")
+    mm_h = height * 25.4 / DPI
+    title = escape(f"{info.cert_no} {info.url}" + (f" ({DEMO_TEXT})" if info.demo else ""))
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         (f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm_w:.2f}mm" height="{mm_h:.2f}mm" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img">'),
+        f'viewBox="0 0 {WIDTH} {height}" role="img">'),
         f"<title>{title}</title>",
-        (f'<rect x="4" y="4" width="{WIDTH - 8}" height="{HEIGHT - 8}" rx="28" fill="#ffffff" '
+        (f'<rect x="4" y="4" width="{WIDTH - 8}" height="{height - 8}" rx="28" fill="#ffffff" '
          f'stroke="{RED}" stroke-width="8"/>'),
         f'<path d="M4 32a28 28 0 0 1 28-28h{WIDTH - 64}a28 28 0 0 1 28 28v{TITLE_H - 28}h-{WIDTH - 8}z" fill="{RED}"/>',
         f'<rect x="{x0}" y="{y0}" width="{side}" height="{side}" fill="#ffffff"/>',
@@ -219,9 +233,20 @@ def render_svg(info: MarkInfo, qr) -> str:
     ]
     title, subtitle, domain_line = _svg_fixed_lines(info.programme, urlsplit(info.url).netloc)
     text, baseline, size, fill = _texts(info)[2]
-    out += [title, subtitle, _svg_text(text, WIDTH / 2, baseline, size, fill), domain_line,
-            "</svg>\n"]
+    out += [title, subtitle, _svg_text(text, WIDTH / 2, baseline, size, fill), domain_line]
+    if info.demo:
+        out.append(_svg_demo_band())
+    out.append("</svg>\n")
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _svg_demo_band() -> str:
+    """The red band with "演示数据 · DEMO DATA" below a demo mark's body."""
+    bottom = HEIGHT + DEMO_BAND - 4
+    band = (f'<path d="M4 {HEIGHT}h{WIDTH - 8}v{DEMO_BAND - 32}a28 28 0 0 1-28 28h-{WIDTH - 64}'
+            f'a28 28 0 0 1-28-28z" fill="{RED}"/>')
+    return band + _svg_text(DEMO_TEXT, WIDTH / 2, bottom - 30, _fit(DEMO_TEXT, DEMO_SIZE), "#ffffff")
 
 
 @functools.lru_cache(maxsize=16)
@@ -259,13 +284,20 @@ def _index_of(colour: str) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _png_template(programme: str, domain: str):
-    """Frame, title band, title and domain line of a programme's PNG (indexes)."""
+def _png_template(programme: str, domain: str, demo: bool = False):
+    """Frame, title band, title and domain line (and a demo mark's demo band)
+    of a programme's PNG (indexes)."""
     from PIL import Image, ImageDraw
 
-    image = Image.new("L", (WIDTH, HEIGHT), _WHITE)
+    height = height_of(demo)
+    image = Image.new("L", (WIDTH, height), _WHITE)
     draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((4, 4, WIDTH - 5, HEIGHT - 5), radius=28, outline=_RED, width=8)
+    draw.rounded_rectangle((4, 4, WIDTH - 5, height - 5), radius=28, outline=_RED, width=8)
+    if demo:
+        draw.rounded_rectangle((4, HEIGHT, WIDTH - 5, height - 5), radius=28, fill=_RED)
+        draw.rectangle((4, HEIGHT, WIDTH - 5, HEIGHT + 28), fill=_RED)
+        draw.text((WIDTH / 2, height - 4 - 30), DEMO_TEXT, font=_pil_font(int(_fit(DEMO_TEXT, DEMO_SIZE))),
+                  fill=_RED_WHITE, anchor="ms")
     draw.rounded_rectangle((4, 4, WIDTH - 5, TITLE_H + 28), radius=28, fill=_RED)
     draw.rectangle((4, TITLE_H, WIDTH - 5, TITLE_H + 28), fill=_WHITE)
     draw.rectangle((4, TITLE_H, 11, TITLE_H + 28), fill=_RED)
@@ -279,15 +311,15 @@ def _png_template(programme: str, domain: str):
 
 
 @functools.lru_cache(maxsize=16)
-def _png_rows(programme: str, domain: str, module: int, qr_top: int, qr_bottom: int,
+def _png_rows(programme: str, domain: str, demo: bool, module: int, qr_top: int, qr_bottom: int,
               band: tuple):
     """What every mark of one template and geometry shares (``registry/marks/png.py``
     segments): the rows above the symbol, the "repeat the row above" run that
     makes each module ``module`` pixels tall, the rows between the symbol and
     the certificate number's ``band`` (top, bottom) and those below it; and
     the template's rows (bytes)."""
-    raw = _png_template(programme, domain).tobytes()
-    rows = [raw[y * WIDTH:(y + 1) * WIDTH] for y in range(HEIGHT)]
+    raw = _png_template(programme, domain, demo).tobytes()
+    rows = [raw[y * WIDTH:(y + 1) * WIDTH] for y in range(height_of(demo))]
     compressor = png.Compressor(9)
     return (compressor.rows(rows[:qr_top]), png.repeat_previous_row(WIDTH, module - 1),
             compressor.rows(rows[qr_bottom:band[0]]), compressor.rows(rows[band[1]:]), rows)
@@ -317,7 +349,7 @@ def render_png(info: MarkInfo, qr) -> bytes:
     # The font's ascent and descent bound every glyph it draws (2 px spare).
     band = (max(bottom, int(baseline) - ascent - 2), min(HEIGHT, int(baseline) + descent + 2))
     head, repeat, above, below, rows = _png_rows(
-        info.programme, urlsplit(info.url).netloc, module, top, bottom, band)
+        info.programme, urlsplit(info.url).netloc, info.demo, module, top, bottom, band)
     # The symbol stretched sideways only: one pixel row per module row.
     symbol = Image.frombytes("L", (n, n), b"".join(qr.matrix).translate(_QR_INDEX))
     stretched = symbol.resize((width, n), Image.Resampling.NEAREST).tobytes()
@@ -336,7 +368,7 @@ def render_png(info: MarkInfo, qr) -> bytes:
     raw = strip.tobytes()
     segments.append(compressor.rows(raw[y * WIDTH:(y + 1) * WIDTH] for y in range(band[1] - band[0])))
     segments.append(below)
-    return png.write_palette_png(WIDTH, HEIGHT, _PALETTE_BYTES, DPI, segments)
+    return png.write_palette_png(WIDTH, height_of(info.demo), _PALETTE_BYTES, DPI, segments)
 
 
 def render_png_pillow(info: MarkInfo, qr) -> bytes:
@@ -345,7 +377,7 @@ def render_png_pillow(info: MarkInfo, qr) -> bytes:
     from PIL import Image, ImageDraw
 
     module, _side, x0, y0 = layout(qr)
-    image = _png_template(info.programme, urlsplit(info.url).netloc).copy()
+    image = _png_template(info.programme, urlsplit(info.url).netloc, info.demo).copy()
     n = len(qr.matrix)
     # Light modules are white already (the template's body): paste the symbol.
     symbol = Image.frombytes("L", (n, n), b"".join(qr.matrix).translate(_QR_INDEX))

@@ -121,8 +121,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             # Marks render on a process pool while the public database and
             # the site (one core each, one after the other) are written. Only
             # a valid certificate may carry the mark: only its mark is published.
+            demo = schema.get_meta(db, "demo") is not None   # the registry's record of being demo data
             cached_marks = mark_cache.CachedMarks(
-                [render.mark_info(no, programme, "valid", text, url)
+                [render.mark_info(no, programme, "valid", text, url, demo=demo)
                  for no, programme, text in queries.mark_rows(db) if statuses.get(no, ("",))[0] == "valid"],
                 output.marks_cache)
             if cached_marks.wants_pool:

@@ -1,11 +1,18 @@
-"""The static site-search index, format ``szzz-search/v1`` (docs/site-search.md).
+"""The static site-search index, format ``szzz-search/v2`` (docs/site-search.md).
 
 Built from the rows the site's pages are rendered from (no HTML parsing):
 every two adjacent Han characters are a term, so a two-character Chinese
 search finds any page whose text contains it; other words are whole terms,
 the query's last word also as a prefix. Terms are sharded by their first two
-characters so a query fetches a few small files. :func:`search` is the
-reference implementation of the query rules; ``site/theme/static/js/sitesearch.js``
+characters so a query fetches a few small files.
+
+A query that is a certificate number, a USCC or a GTIN is not a search but an
+exact lookup (:func:`identifier`, :func:`find`): it returns the record with
+that identifier first, or nothing, never a record that merely shares words
+with it (issue 14: ``SSHM-2022-BV-00001`` must not "find" ``SSHM-2021-BV-00001``).
+
+:func:`find` (and :func:`search`, :func:`lookup` under it) is the reference
+implementation of the query rules; ``site/theme/static/js/sitesearch.js``
 implements the same rules in the browser, and both are checked against
 ``docs/vectors/site-search.json``.
 """
@@ -17,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry.core.exceptions import BuildError
+from registry.store import validation
 
-FORMAT = "szzz-search/v1"
+FORMAT = "szzz-search/v2"
 FACETS = ("kind", "status", "district", "body", "programme")
 CHUNK = 200                 # documents per docs-<j>.json
 POSTINGS_PER_SHARD = 16_000
+KEYS_PER_SHARD = 2_000
 MAX_SHARDS = 1024
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -73,20 +82,70 @@ def query_terms(query: str):
     return found, prefix
 
 
+def _fnv1a(text: str) -> int:
+    h = FNV_OFFSET
+    for char in text:
+        h = ((h ^ ord(char)) * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
 def shard_of(term: str, shards: int) -> int:
     """FNV-1a (32-bit) over the code points of the term's first two characters, mod S."""
-    h = FNV_OFFSET
-    for char in term[:2]:
-        h = ((h ^ ord(char)) * FNV_PRIME) & 0xFFFFFFFF
-    return h % shards
+    return _fnv1a(term[:2]) % shards
 
 
-def shard_count(postings: int) -> int:
-    """A power of two giving ~POSTINGS_PER_SHARD postings a shard, 1..MAX_SHARDS."""
+def key_shard_of(key: str, shards: int) -> int:
+    """FNV-1a (32-bit) over every code point of an exact-lookup key, mod K."""
+    return _fnv1a(key) % shards
+
+
+def shard_count(items: int, per_shard: int = POSTINGS_PER_SHARD) -> int:
+    """A power of two giving ~``per_shard`` items a shard, 1..MAX_SHARDS."""
     shards = 1
-    while shards < MAX_SHARDS and shards * POSTINGS_PER_SHARD < postings:
+    while shards < MAX_SHARDS and shards * per_shard < items:
         shards *= 2
     return shards
+
+
+# ------------------------------------------------------------- exact lookups
+# The shapes of the registry's identifiers (store.validation checks the real
+# ones when they are written), after normalize(): lower case, ASCII digits.
+# A dash may be typed as any hyphen or dash, or as spaces (docs/site-search.md,
+# "Exact lookups").
+_DASHES = "\\-\u2010-\u2015\u2212 "
+_CERT_NO = re.compile(f"([a-z]{{4,5}})[{_DASHES}]+([0-9]{{4}})[{_DASHES}]+([a-z0-9]{{2,8}})"
+                      f"[{_DASHES}]+([0-9]{{5}})")
+# GB 32100-2015: 8 digits, then 10 digits or capital letters other than I, O, S, V, Z.
+_USCC = re.compile("[0-9]{8}[0-9a-hj-npqrtuwxy]{10}")
+_GTIN = re.compile("[0-9]{8}|[0-9]{12,14}")
+IDENTIFIER_KINDS = ("cert", "uscc", "gtin")
+
+
+def identifier(text: str) -> tuple[str, str] | None:
+    """``(kind, key)`` when the whole of ``text`` (normalised, spaces around it
+    ignored) is a certificate number (``cert``), a USCC (``uscc``) or a GTIN
+    (``gtin``); else None. The key is ``kind:value``: the number in lower case
+    with ``-`` between its parts, the USCC in lower case, the GTIN as 14 digits
+    (validation.gtin_key: GTIN-8/12/13 and their GTIN-14 form are one key)."""
+    text = normalize(text).strip(" ")
+    match = _CERT_NO.fullmatch(text)
+    if match:
+        return "cert", "cert:" + "-".join(match.groups())
+    if _USCC.fullmatch(text):
+        return "uscc", "uscc:" + text
+    if _GTIN.fullmatch(text):
+        return "gtin", "gtin:" + validation.gtin_key(text)
+    return None
+
+
+def key_of(kind: str, value: str) -> str:
+    """The exact-lookup key of a record's identifier (BuildError when the
+    registry's value does not have the shape of a ``kind``)."""
+    found = identifier(value)
+    if found is None or found[0] != kind:
+        raise BuildError(f"site search: {value!r} does not have the shape of a {kind} identifier "
+                         "(docs/site-search.md, Exact lookups)")
+    return found[1]
 
 
 @dataclass
@@ -96,6 +155,8 @@ class Document:
     sub: str = ""
     text: str = ""
     facets: dict = field(default_factory=dict)   # facet name -> value (kind required)
+    keys: tuple = ()      # exact-lookup keys (key_of) of the record this document is
+    related: tuple = ()   # keys of records this document is about (shown after the record)
 
 
 def _dumps(value) -> str:
@@ -110,14 +171,21 @@ def _delta(ids):
     return out
 
 
-def build_files(documents, labels: dict, *, shards: int | None = None) -> dict:
+def _check_shards(shards: int, what: str) -> int:
+    if shards < 1 or shards & (shards - 1) or shards > MAX_SHARDS:
+        raise BuildError(f"site search: {shards} {what}, expected a power of two ≤ {MAX_SHARDS}")
+    return shards
+
+
+def build_files(documents, labels: dict, *, shards: int | None = None,
+                key_shards: int | None = None) -> dict:
     """``{file name: text}`` of the index of ``documents`` (numbered in order).
 
     ``labels`` maps each facet of :data:`FACETS` to ``{value: (zh, en)}`` in
     the order the page lists them; a document's facet value that is not
-    there is refused (it would be a filter nobody can name). ``shards``
-    overrides :func:`shard_count` (test vectors use several shards on few
-    documents).
+    there is refused (it would be a filter nobody can name). ``shards`` and
+    ``key_shards`` override :func:`shard_count` (test vectors use several
+    shards on few documents).
     """
     facet_values = {}
     for name in FACETS:
@@ -125,6 +193,8 @@ def build_files(documents, labels: dict, *, shards: int | None = None) -> dict:
             raise BuildError(f"site search: no labels for facet {name!r}")
         facet_values[name] = {value: i for i, value in enumerate(labels[name])}
     postings: dict[str, list[int]] = {}
+    records: dict[str, list[int]] = {}
+    about: dict[str, list[int]] = {}
     facets, docs = [], []
     for number, doc in enumerate(documents):
         if doc.url.startswith("/") or not doc.title:
@@ -146,39 +216,58 @@ def build_files(documents, labels: dict, *, shards: int | None = None) -> dict:
         docs.append([doc.url, doc.title, doc.sub, doc.text])
         for term in terms(doc.title + " " + doc.text):
             postings.setdefault(term, []).append(number)
+        for key in doc.keys:
+            records.setdefault(key, []).append(number)
+        for key in doc.related:
+            about.setdefault(key, []).append(number)
     if shards is None:
         shards = shard_count(sum(len(v) for v in postings.values()))
-    elif shards < 1 or shards & (shards - 1) or shards > MAX_SHARDS:
-        raise BuildError(f"site search: {shards} shards, expected a power of two ≤ {MAX_SHARDS}")
+    _check_shards(shards, "shards")
     by_shard: list[dict[str, list[int]]] = [{} for _ in range(shards)]
     for term, ids in postings.items():
         by_shard[shard_of(term, shards)][term] = _delta(ids)
+    # Exact lookups: the record(s) a key names, then the documents about it,
+    # each group in document order; a document is listed once.
+    lookups = {}
+    for key in sorted(set(records) | set(about)):
+        named = records.get(key, [])
+        lookups[key] = named + [n for n in about.get(key, []) if n not in named]
+    if key_shards is None:
+        key_shards = shard_count(len(lookups), KEYS_PER_SHARD)
+    _check_shards(key_shards, "key shards")
+    by_key_shard: list[dict[str, list[int]]] = [{} for _ in range(key_shards)]
+    for key, ids in lookups.items():
+        by_key_shard[key_shard_of(key, key_shards)][key] = ids
     files = {
         "meta.json": _dumps({
             "chunk": CHUNK, "docs": len(docs), "format": FORMAT, "shards": shards,
+            "keys": key_shards,
             "facets": {name: [[v, *labels[name][v]] for v in labels[name]] for name in FACETS},
         }),
         "facets.json": _dumps(facets),
     }
     for k, shard in enumerate(by_shard):
         files[f"terms-{k}.json"] = _dumps(shard)
+    for k, table in enumerate(by_key_shard):
+        files[f"keys-{k}.json"] = _dumps(table)
     for j in range(0, max(1, len(docs)), CHUNK):
         files[f"docs-{j // CHUNK}.json"] = _dumps(docs[j:j + CHUNK])
     return files
 
 
-def write_index(out_dir, documents, labels: dict, *, shards: int | None = None) -> dict:
+def write_index(out_dir, documents, labels: dict, *, shards: int | None = None,
+                key_shards: int | None = None) -> dict:
     """Write the index into ``out_dir`` (files of an earlier index there are removed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = build_files(documents, labels, shards=shards)
+    files = build_files(documents, labels, shards=shards, key_shards=key_shards)
     for path in out.glob("*.json"):
         if path.name not in files:
             path.unlink()
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8", newline="\n")
     meta = json.loads(files["meta.json"])
-    return {"docs": meta["docs"], "shards": meta["shards"], "files": len(files)}
+    return {"docs": meta["docs"], "shards": meta["shards"], "keys": meta["keys"], "files": len(files)}
 
 
 # ------------------------------------------------------------- reading
@@ -220,6 +309,24 @@ def search(index_dir, query: str) -> list:
                 ids.update(decode_postings(deltas))
         result = ids if result is None else result & ids
     return sorted(result)  # type: ignore[arg-type]  # found or prefix is set (see above), so result is a set
+
+
+def lookup(index_dir, key: str) -> list:
+    """Document numbers of exact-lookup ``key``, in the order they are shown."""
+    keys = _read(index_dir, "meta.json")["keys"]
+    return list(_read(index_dir, f"keys-{key_shard_of(key, keys)}.json").get(key, []))
+
+
+def find(index_dir, query: str) -> dict:
+    """What the search page shows for ``query``: ``{"exact": kind or None, "ids": [...]}``.
+
+    An identifier (:func:`identifier`) is looked up exactly, and nothing
+    else is returned for it; any other query is a :func:`search`.
+    """
+    found = identifier(query)
+    if found is not None:
+        return {"exact": found[0], "ids": lookup(index_dir, found[1])}
+    return {"exact": None, "ids": search(index_dir, query)}
 
 
 def documents(index_dir, numbers) -> list:

@@ -226,3 +226,41 @@ def test_segment_encoded_png_has_pillows_pixels_and_a_checked_zlib_stream(writte
         raw = inflater.decompress(idat)
         assert inflater.eof and not inflater.unused_data   # eof: Adler-32 checked
         assert len(raw) == render.HEIGHT * (render.WIDTH + 1)
+
+
+def test_a_demo_registrys_mark_says_demo_data_and_still_scans(written):
+    """Issue 14: a mark of a demo registry (``MarkInfo.demo``, from the registry's
+    ``meta.demo``) carries a red band "演示数据 · DEMO DATA" below its body, in
+    the SVG (outlines, and its title) and the PNG (red band with white text, the
+    same pixels as Pillow's whole drawing); the QR code still reads as the same
+    URL; a real registry's mark has no band."""
+    db, cert_nos, _results = written
+    info, = infos(db, [cert_nos[0]])
+    demo = render.MarkInfo(info.cert_no, info.programme, info.status, info.payload_text, info.url, demo=True)
+    symbol = qr.make_qr("https://szzz.example.cn", info.payload_text)
+    real_svg, demo_svg = render.render_svg(info, symbol), render.render_svg(demo, symbol)
+    assert "DEMO DATA" not in real_svg and "演示数据" not in real_svg
+    root = ET.fromstring(demo_svg.encode())
+    assert root.find(SVG_NS + "title").text.endswith("(演示数据 · DEMO DATA)")
+    assert root.attrib["viewBox"] == f"0 0 {render.WIDTH} {render.HEIGHT + render.DEMO_BAND}"
+    band_glyphs = svg_lines(demo_svg)[-1]      # the last line drawn: the band's text
+    assert len(band_glyphs) == len(render.DEMO_TEXT.replace(" ", ""))
+    for mark in (info, demo):
+        data = render.render_png(mark, symbol)
+        with Image.open(io.BytesIO(data)) as ours, \
+                Image.open(io.BytesIO(render.render_png_pillow(mark, symbol))) as pillows:
+            assert ours.tobytes() == pillows.tobytes()
+            rgb = ours.convert("RGB")
+            found = zxingcpp.read_barcodes(rgb.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+            assert [r.text for r in found] == [info.url]
+        if mark is info:
+            assert rgb.size == (render.WIDTH, render.HEIGHT)
+            continue
+        assert rgb.size == (render.WIDTH, render.HEIGHT + render.DEMO_BAND)
+        band = rgb.crop((40, render.HEIGHT + 8, render.WIDTH - 40, rgb.height - 12))
+        colours = {c: n for n, c in band.getcolors(1 << 16)}
+        red = tuple(int(render.RED[k:k + 2], 16) for k in (1, 3, 5))
+        assert colours.get(red, 0) > band.width * band.height / 2      # a red band
+        assert colours.get((255, 255, 255), 0) > 1500                   # with white text on it
+    assert render.mark_info(info.cert_no, info.programme, "valid", info.payload_text,
+                            "https://szzz.example.cn", demo=True).demo is True

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from builders import PASSPHRASE, PORTAL_REGISTRY, TODAY
+from builders import PASSPHRASE, PORTAL_REGISTRY, TODAY, copy_registry
 from cryptography.hazmat.primitives import serialization
 
 import publish
@@ -103,6 +103,34 @@ def test_demo_build_says_so_on_the_verify_page(built, registry, tmp_path):
     out = tmp_path / "output"
     run_build(registry, out, db=db_path)
     assert banner not in (out / "site" / "v" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_demo_registry_is_labelled_demo_on_pages_and_marks(built, registry, tmp_path):
+    """Issue 14: one signal, the registry's own ``meta.demo`` (set by ``szzz demo``,
+    kept by the public export), puts the "演示数据 demo data" banner on every
+    Pelican page and the demo band on every printed mark; a registry without it
+    (the same registry, its meta.demo removed) gets neither."""
+    out, _ = built
+    conn = sqlite3.connect(out / "data" / "registry.db")
+    assert conn.execute("select value from meta where key = 'demo'").fetchone()[0]
+    conn.close()
+    pages = sorted((out / "site").glob("*/index.html"))
+    assert len(pages) > 5
+    for page in [out / "site" / "index.html", *pages]:
+        if page.parent.name == "v":
+            continue   # the verify page shows it from its own files (site/verify/)
+        assert 'id="demo-banner"' in page.read_text(encoding="utf-8"), page
+    marks = sorted((out / "site" / "marks").glob("*.svg"))
+    assert marks and all("演示数据 · DEMO DATA" in m.read_text(encoding="utf-8") for m in marks[:5])
+    real = tmp_path / "real.db"
+    copy_registry(registry.db, real)
+    with sqlite3.connect(real) as c:
+        c.execute("delete from meta where key = 'demo'")
+    real_out = tmp_path / "output"
+    run_build(registry, real_out, db=real)
+    assert 'id="demo-banner"' not in (real_out / "site" / "index.html").read_text(encoding="utf-8")
+    marks = sorted((real_out / "site" / "marks").glob("*.svg"))
+    assert marks and not any("DEMO DATA" in m.read_text(encoding="utf-8") for m in marks[:5])
 
 
 def test_public_db_has_no_operator_data(built, registry):

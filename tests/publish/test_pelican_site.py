@@ -13,11 +13,13 @@ import math
 import os
 import re
 import sqlite3
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import schemaorg
 from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
 
 from registry.core import lifecycle
@@ -233,6 +235,47 @@ def test_jsonld_identifies_valid_and_revoked_certificates(site, demo_db):
         assert data["url"] == f"{SITE_URL}certificates/{cert_no}/"
 
 
+def test_jsonld_of_certificates_products_and_enterprises_is_valid_schema_org(site, demo_db):
+    """Every certificate, product and enterprise page carries JSON-LD that a JSON-LD
+    processor (pyld) expands with schema.org's terms only, every property on a type
+    schema.org allows it on, every value in its range (tests/schemaorg.py)."""
+    db = demo_db[0]
+    pages = {"certificates": [r[0] for r in rows(db, "select cert_no from certificates")],
+             "products": [r[0] for r in rows(db, "select id from products")],
+             "enterprises": [r[0] for r in rows(db, "select uscc from enterprises")]}
+    expected_type = {"certificates": "Certification", "products": "Product", "enterprises": "Organization"}
+    for kind, keys in pages.items():
+        for key in keys[:25]:
+            data = jsonld_of(page_of(site, f"{kind}/{key}"))
+            assert data["@type"] == expected_type[kind], (kind, key)
+            assert data["@id"] == f"{SITE_URL}{kind}/{key}/"
+            assert schemaorg.problems(data) == [], (kind, key)
+    product = jsonld_of(page_of(site, f"products/{pages['products'][0]}"))
+    certs = [r[0] for r in rows(db, f"select cert_no from certificates where product = {pages['products'][0]}")]
+    assert [c["certificationIdentification"] for c in product["hasCertification"]] == sorted(certs)
+    enterprise = jsonld_of(page_of(site, f"enterprises/{pages['enterprises'][0]}"))
+    assert enterprise["identifier"] == pages["enterprises"][0]
+
+
+def test_the_schema_org_check_refuses_what_schema_org_does_not_define():
+    """The check itself: the defects of the old certificate JSON-LD (``issuer``,
+    ``validUntil`` on a Certification) and a value out of range are reported."""
+    old = {"@context": "https://schema.org", "@type": "Certification",
+           "certificationIdentification": "SZZZ-2024-CQC-00012",
+           "issuedBy": {"@type": "Organization", "name": "CQC"},
+           "issuer": {"@type": "Organization", "name": "CQC"},
+           "validFrom": "2024-03-01", "expires": "2027-02-28", "validUntil": "2027-02-28"}
+    found = schemaorg.problems(old)
+    assert any("'issuer' is not defined by schema.org" in p for p in found), found
+    assert any("validUntil is not a property of Certification" in p for p in found), found
+    assert schemaorg.problems({k: v for k, v in old.items() if k not in ("issuer", "validUntil")}) == []
+    wrong = schemaorg.problems({"@context": "https://schema.org", "@type": "Product", "name": "x",
+                                "manufacturer": {"@type": "Product", "name": "y"},
+                                "hasCertification": {"@type": "Certification", "expires": "soon"}})
+    assert any("Product is not in the range of manufacturer" in p for p in wrong), wrong
+    assert any("'soon' is not a value of" in p for p in wrong), wrong
+
+
 # ---------------------------------------------------------------- feeds, sitemap, stats
 def test_feeds_are_atom_with_stable_entries_from_events(site, demo_db):
     db = demo_db[0]
@@ -257,16 +300,76 @@ def test_feeds_are_atom_with_stable_entries_from_events(site, demo_db):
         assert body_ids == expected, code
 
 
-def test_sitemap_lists_the_pages(site, demo_db):
-    root = ET.parse(site / "sitemap.xml").getroot()
-    locs = {u.find(f"{SITEMAP}loc").text for u in root.findall(f"{SITEMAP}url")}
+def sitemap_locs(site_dir):
+    """(locs of every sitemap file the index names, {file: its number of URLs})."""
+    index = ET.parse(site_dir / "sitemap.xml").getroot()
+    assert index.tag == f"{SITEMAP}sitemapindex"
+    locs, sizes = [], {}
+    for entry in index.findall(f"{SITEMAP}sitemap"):
+        rel = unquote(urlsplit(entry.find(f"{SITEMAP}loc").text).path).lstrip("/")
+        urls_ = [u.find(f"{SITEMAP}loc").text
+                 for u in ET.parse(site_dir / rel).getroot().findall(f"{SITEMAP}url")]
+        sizes[rel] = len(urls_)
+        locs += urls_
+    return locs, sizes
+
+
+def test_sitemap_index_lists_the_pages(site, demo_db):
+    locs, sizes = sitemap_locs(site)
+    assert list(sizes) == ["sitemap-1.xml"] and len(locs) == len(set(locs))
+    locs = set(locs)
     for (cert_no,) in rows(demo_db[0], "select cert_no from certificates"):
         assert f"{SITE_URL}certificates/{cert_no}/" in locs
     for rel in ("", "stats/", "notices/", "about/", "report/", "lists/status/valid/"):
         assert SITE_URL + rel in locs, rel
+    assert SITE_URL + "search/" not in locs
     for loc in locs:
         rel = unquote(urlsplit(loc).path).lstrip("/")
         assert (site / rel / "index.html").is_file(), loc
+    robots = (site / "robots.txt").read_text(encoding="utf-8")
+    assert f"Sitemap: {SITE_URL}sitemap.xml" in robots.splitlines()
+
+
+def test_every_page_names_the_icon_and_describes_itself(site):
+    """No console 404 for a missing icon: every page links favicon.svg, and the
+    site root has favicon.ico for what browsers ask by themselves; every page
+    has a non-empty meta description of its own."""
+    from PIL import Image
+
+    with Image.open(site / "favicon.ico") as icon:
+        assert icon.format == "ICO" and (32, 32) in icon.info["sizes"]
+    assert ET.parse(site / "favicon.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    descriptions = {}
+    for path in html_files(site):
+        tags = parse(path).tags
+        icons = [a["href"] for t, a in tags if t == "link" and a.get("rel") == "icon"]
+        assert len(icons) == 1 and (path.parent / icons[0]).resolve() == (site / "favicon.svg").resolve(), path
+        meta = [a.get("content", "") for t, a in tags if t == "meta" and a.get("name") == "description"]
+        assert len(meta) == 1 and len(meta[0].strip()) > 20, path
+        descriptions[path] = meta[0]
+    certificates = [d for p, d in descriptions.items() if "/certificates/" in str(p)]
+    assert len(set(certificates)) == len(certificates)   # each its own, not one text for all
+
+
+def test_a_large_site_splits_its_sitemap_and_crawlers_read_it(demo_db, serve_dir, tmp_path):
+    """Issue 14: no sitemap file holds more than ``sitemap_urls`` URLs (sitemaps.org:
+    50,000; 51,760 URLs at 22k certificates was one file). Here 25 a file, read
+    the way a crawler does by a parser we did not write (ultimate-sitemap-parser,
+    from robots.txt through the index, over HTTP on loopback): every page once."""
+    from usp.tree import sitemap_tree_for_homepage
+
+    out = tmp_path / "www"
+    out.mkdir()
+    base = serve_dir(out)
+    build_site(demo_db[0], out, site_url=base + "/", sitemap_urls=25)
+    locs, sizes = sitemap_locs(out)
+    assert len(sizes) == -(-len(locs) // 25) > 2 and max(sizes.values()) == 25
+    assert [f"sitemap-{n}.xml" for n in range(1, len(sizes) + 1)] == list(sizes)
+    tree = sitemap_tree_for_homepage(base + "/", use_known_paths=False)
+    read = [page.url for page in tree.all_pages()]
+    assert sorted(read) == sorted(locs) and len(read) == len(set(read))
+    with pytest.raises(ConfigError, match="at most 50000"):
+        build_site(demo_db[0], tmp_path / "x", sitemap_urls=50_001)
 
 
 def test_stats_charts_exist_with_the_target_line(site):
@@ -283,7 +386,11 @@ def test_stats_charts_exist_with_the_target_line(site):
     assert "Target 2023: 100" in svgs["progress"].read_text(encoding="utf-8")
     page = page_of(site, "stats").read_text(encoding="utf-8")
     for name in svgs:
-        assert f'src="{name}.svg"' in page
+        if name.endswith("-narrow"):
+            assert f'src="{name}.svg"' in page          # phones: the <img>
+        else:
+            assert f'srcset="{name}.svg"' in page       # from 600 px: the <source>
+            assert name + "-narrow" in svgs
     assert page.count("<table") >= 7  # a data table under every chart
 
 
@@ -380,6 +487,50 @@ def test_internal_links_resolve(site):
             if rel not in files and os.path.join(rel, "index.html") not in files:
                 broken.append((str(path.relative_to(site)), url))
     assert broken == []
+
+
+# ---------------------------------------------------------------- valid HTML
+VNU = ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+# The Nu HTML Checker reads the files from disk (file: URLs), where a CSP of
+# 'self' matches nothing: its CSP messages are about file: URLs, not the pages.
+VNU_FILE_URL_NOISE = "violates Content Security Policy"
+
+
+def vnu_messages(paths):
+    """The Nu HTML Checker's errors and warnings on ``paths`` (one JVM for all)."""
+    assert VNU.is_file(), "node_modules/vnu-jar missing: run `make system-deps` (npm ci)"
+    run = subprocess.run(["java", "-jar", str(VNU), "--format", "json", "--exit-zero-always",
+                          *map(str, paths)], capture_output=True, text=True, timeout=300, check=True)
+    messages = json.loads(run.stderr or run.stdout)["messages"]
+    return [f"{unquote(m.get('url', '')).rsplit('/out/', 1)[-1]}:{m.get('lastLine')}: "
+            f"{m['type']}/{m.get('subType', '')}: {m['message']}"
+            for m in messages if VNU_FILE_URL_NOISE not in m["message"]]
+
+
+def test_a_sample_of_every_page_type_is_valid_html(site, demo_db):
+    """The Nu HTML Checker (vnu.jar, from npm's vnu-jar; needs Java) finds no error
+    and no warning on one page of each type: the old ``<form action="">`` of the
+    search page was an error."""
+    db, revoked, _ = demo_db
+    one = lambda sql: rows(db, sql)[0][0]  # noqa: E731 - a local shorthand
+    standard = re.sub(r"[^a-z0-9]+", "-", one("select min(code) from standards").lower())
+    sample = ["", f"certificates/{revoked}", f"certificates/{one('select min(cert_no) from certificates')}",
+              f"products/{one('select min(id) from products')}",
+              f"enterprises/{one('select min(uscc) from enterprises')}",
+              f"bodies/{one('select min(code) from bodies')}", f"standards/{standard}", "lists", "lists/status/valid",
+              "lists/status/valid/page/2", "notices", "stats", "search", "about", "report", "open-data",
+              "governance", "verify-a-mark"]
+    assert vnu_messages([page_of(site, rel) for rel in sample]) == []
+
+
+def test_the_html_check_reports_invalid_html(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>t</title></head>'
+                   '<body><form action=""><input name="q"></form><section><p>x</p></section></body></html>',
+                   encoding="utf-8")
+    found = vnu_messages([bad])
+    assert any("Bad value “” for attribute “action”" in m and "error/" in m for m in found), found
+    assert any("Section lacks heading" in m and "info/warning" in m for m in found), found
 
 
 # ---------------------------------------------------------------- configuration errors

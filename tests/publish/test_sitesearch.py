@@ -27,9 +27,10 @@ def vector_index(vectors, tmp_path_factory):
     """The index the vectors were computed from: their documents and labels, written again."""
     index = tmp_path_factory.mktemp("search-vectors")
     labels = {name: {k: tuple(v) for k, v in values.items()} for name, values in vectors["labels"].items()}
-    docs = [sitesearch.Document(d["url"], d["title"], d["sub"], d["text"], d["facets"])
+    docs = [sitesearch.Document(d["url"], d["title"], d["sub"], d["text"], d["facets"],
+                                tuple(d.get("keys", ())), tuple(d.get("related", ())))
             for d in vectors["documents"]]
-    sitesearch.write_index(index, docs, labels, shards=vectors["shards"])
+    sitesearch.write_index(index, docs, labels, shards=vectors["shards"], key_shards=vectors["key_shards"])
     return index
 
 
@@ -48,13 +49,21 @@ def test_every_vector_holds(vectors, vector_index):
         assert sorted(sitesearch.terms(v["text"])) == v["terms"], v
     for v in vectors["shard_of"]:
         assert sitesearch.shard_of(v["term"], v["shards"]) == v["shard"], v
+    for v in vectors["key_shard_of"]:
+        assert sitesearch.key_shard_of(v["key"], v["shards"]) == v["shard"], v
     meta = json.loads((index / "meta.json").read_text(encoding="utf-8"))
-    assert (meta["format"], meta["shards"], meta["docs"]) == (
-        "szzz-search/v1", vectors["shards"], len(vectors["documents"]))
+    assert (meta["format"], meta["shards"], meta["keys"], meta["docs"]) == (
+        "szzz-search/v2", vectors["shards"], vectors["key_shards"], len(vectors["documents"]))
     for v in vectors["queries"]:
         assert list(sitesearch.query_terms(v["query"])) == [v["terms"], v["prefix"]], v
         found = sitesearch.documents(index, sitesearch.search(index, v["query"]))
         assert [d[0] for d in found] == v["urls"], v
+    for v in vectors["finds"]:
+        ident = sitesearch.identifier(v["query"])
+        assert (ident[1] if ident else None) == v["key"], v
+        found = sitesearch.find(index, v["query"])
+        assert found["exact"] == v["exact"], v
+        assert [d[0] for d in sitesearch.documents(index, found["ids"])] == v["urls"], v
 
 
 def test_the_vectors_cover_what_users_type(vectors):
@@ -64,6 +73,57 @@ def test_the_vectors_cover_what_users_type(vectors):
     assert by_query["tuv"]["prefix"] == "tuv" and by_query["tuv"]["urls"]
     assert by_query["不存在的词"]["urls"] == [] and by_query[""]["terms"] == []
     assert by_query["SZZZ-2024-TUVSUD-00001"]["urls"] == ["certificates/SZZZ-2024-TUVSUD-00001/"]
+
+
+def test_an_identifier_finds_its_record_first_or_nothing(vectors):
+    """Issue 14: a certificate number, USCC or GTIN is an exact lookup. A number
+    of no certificate finds nothing (never SSHM-2021-BV-00001, which shares
+    three of its four parts); the record comes first, documents about it after;
+    case, full-width forms, dashes and GTIN-13/14 forms name the same record;
+    an incomplete number is still a search (results while typing)."""
+    finds = {v["query"]: v for v in vectors["finds"]}
+    assert finds["SSHM-2022-BV-00001"] == {"query": "SSHM-2022-BV-00001", "exact": "cert",
+                                           "key": "cert:sshm-2022-bv-00001", "urls": []}
+    record = ["certificates/SSHM-2021-BV-00001/", "notices/#notice-1"]
+    for typed in ("SSHM-2021-BV-00001", "sshm-2021-bv-00001", "  SSHM－2021－BV－00001  ",
+                  "SSHM 2021 BV 00001", "SSHM\u20132021\u2013BV\u201300001"):
+        assert finds[typed]["urls"] == record, typed
+    assert finds["91320509MAWA0H9P1Y"]["urls"] == ["enterprises/91320509MAWA0H9P1Y/",
+                                                   "certificates/SSHM-2021-BV-00001/"]
+    assert finds["6901234567892"]["urls"] == finds["06901234567892"]["urls"] == [
+        "certificates/SZZZ-2024-TUVSUD-00001/"]
+    assert finds["6901234567893"]["exact"] == "gtin" and finds["6901234567893"]["urls"] == []
+    for typing in ("SZZZ-2024-TUVSUD-0000", "SZZZ-2024", "00001", "红木"):
+        assert finds[typing]["exact"] is None and finds[typing]["urls"], typing
+
+
+def test_every_identifier_of_a_real_registry_is_an_exact_lookup(demo_index):
+    """Every certificate number, USCC and GTIN of a demo registry finds its own
+    record first, and a number of the same shape that is not registered finds
+    nothing, though a free-text search for it finds certificates."""
+    index, data = demo_index
+    for c in data.certificates:
+        found = sitesearch.find(index, c["cert_no"])
+        urls = [d[0] for d in sitesearch.documents(index, found["ids"])]
+        assert found["exact"] == "cert" and urls[0] == f"certificates/{c['cert_no']}/", c["cert_no"]
+        assert not [u for u in urls if u.startswith("certificates/") and u != urls[0]], urls
+    for uscc, e in data.enterprises.items():
+        urls = [d[0] for d in sitesearch.documents(index, sitesearch.find(index, uscc.lower())["ids"])]
+        assert urls[0] == f"enterprises/{uscc}/"
+        assert sorted(urls[1:]) == sorted(f"certificates/{c['cert_no']}/" for p in e["products"]
+                                          for c in p["certificates"])
+    with_gtin = [p for p in data.products.values() if p.get("gtin") and p["certificates"]]
+    assert with_gtin, "the demo registry has no product with a GTIN: nothing checked"
+    for p in with_gtin:
+        urls = [d[0] for d in sitesearch.documents(index, sitesearch.find(index, p["gtin"])["ids"])]
+        assert urls == [f"certificates/{c['cert_no']}/" for c in p["certificates"]], p["gtin"]
+    # A number of no certificate that shares words with registered ones (issue 14's
+    # SSHM-2022-BV-00001): a free-text search "finds" those, the lookup nothing.
+    taken = {c["cert_no"] for c in data.certificates}
+    look_alikes = (f"{prog}-{year}-{body}-{serial}" for prog, _, body, serial in
+                   (c["cert_no"].split("-") for c in data.certificates) for year in range(2020, 2026))
+    missing = next(n for n in look_alikes if n not in taken and sitesearch.search(index, n))
+    assert sitesearch.find(index, missing) == {"exact": "cert", "ids": []}
 
 
 def test_every_term_is_in_the_shard_its_first_two_characters_name(vector_index):

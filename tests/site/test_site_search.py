@@ -25,6 +25,7 @@ from helpers import assert_no_js_errors
 from xss_corpus import XSS_STRINGS, xss_registry
 
 import publish
+from registry.core.lifecycle import STATUS_NAMES
 from registry.publish import sitesearch
 
 pytestmark = pytest.mark.browser
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "site" / "theme" / "static" / "js" / "sitesearch.js"
 VECTORS = json.loads((ROOT / "docs" / "vectors" / "site-search.json").read_text(encoding="utf-8"))
 SUB = "registry"   # the built sites are served under /registry/, not at the host's root
+# The symbol site.css puts before each status (.status::before).
+CSS_SYMBOL = {"valid": "✓", "suspended": "‖", "revoked": "✗", "withdrawn": "●", "expired": "●"}
 HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2}")
 # Queries beyond the vectors, checked against the Python reference: names of
 # Object.prototype's properties as exact terms and as prefixes (a term table
@@ -72,9 +75,11 @@ def vector_dir(tmp_path_factory) -> Path:
     root = harness(tmp_path_factory.mktemp("search-vectors"))
     labels = {name: {k: tuple(v) for k, v in values.items()}
               for name, values in VECTORS["labels"].items()}
-    docs = [sitesearch.Document(d["url"], d["title"], d["sub"], d["text"], d["facets"])
+    docs = [sitesearch.Document(d["url"], d["title"], d["sub"], d["text"], d["facets"],
+                                tuple(d.get("keys", ())), tuple(d.get("related", ())))
             for d in VECTORS["documents"]]
-    sitesearch.write_index(root / "index", docs, labels, shards=VECTORS["shards"])
+    sitesearch.write_index(root / "index", docs, labels, shards=VECTORS["shards"],
+                           key_shards=VECTORS["key_shards"])
     return root
 
 
@@ -146,6 +151,8 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
             normalize: v.normalize.map(x => S.normalize(x.text)),
             terms: v.terms.map(x => S.terms(x.text)),
             shard_of: v.shard_of.map(x => S.shardOf(x.term, x.shards)),
+            key_shard_of: v.key_shard_of.map(x => S.keyShardOf(x.key, x.shards)),
+            identifiers: v.finds.map(x => S.identifier(x.query)),
             query_terms: v.queries.map(x => { const q = S.queryTerms(x.query);
                                                return [q.terms, q.prefix]; }),
             doc_terms: v.documents.map(d => S.terms(d.title + ' ' + d.text)),
@@ -155,8 +162,10 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
             docs: await idx.docs(v.documents.map((d, i) => i)),
             texts: texts.map(t => { const terms = S.terms(t);
                 return [S.normalize(t), terms, terms.map(w => [1, 8, 1024].map(n => S.shardOf(w, n)))]; }),
-            results: [], extra: []};
+            results: [], extra: [], finds: []};
         for (const x of v.queries) out.results.push(await run(x.query));
+        for (const x of v.finds) { const r = await idx.find(x.query);
+                                   out.finds.push({exact: r.exact, urls: (await idx.docs(r.ids)).map(d => d.url)}); }
         for (const q of extra) out.extra.push(await run(q));
         return out;
     }""", [VECTORS, shards, EXTRA_QUERIES, EXTRA_TEXTS])
@@ -168,6 +177,11 @@ def test_every_vector_holds_in_chromium(vector_dir, serve_dir, page):
         assert sorted(terms) == v["terms"], v
     for v, shard in zip(VECTORS["shard_of"], got["shard_of"], strict=True):
         assert shard == v["shard"], v
+    for v, shard in zip(VECTORS["key_shard_of"], got["key_shard_of"], strict=True):
+        assert shard == v["shard"], v
+    for v, ident, found in zip(VECTORS["finds"], got["identifiers"], got["finds"], strict=True):
+        assert (ident["key"] if ident else None) == v["key"], v
+        assert found == {"exact": v["exact"], "urls": v["urls"]}, v
     for v, qt, res in zip(VECTORS["queries"], got["query_terms"], got["results"], strict=True):
         assert qt == [v["terms"], v["prefix"]], v
         assert res["urls"] == v["urls"], v
@@ -292,6 +306,64 @@ def test_status_filter_narrows_the_results_with_its_count(demo, serve_dir, page)
     revoked.uncheck()
     wait_done(page, programme)
     assert count_line(page) == before
+    assert_clean(page)
+
+
+def test_a_number_of_no_certificate_says_no_such_certificate(demo, serve_dir, page):
+    """Issue 14: a certificate number that is not registered, though it shares
+    programme, body and serial with registered ones, finds nothing and says so
+    plainly; a free-text search for its first parts still finds those others."""
+    taken = {r[0] for r in rows(demo["db"], "select cert_no from certificates")}
+    prog, _, body, serial = sorted(taken)[0].split("-")
+    missing = next(f"{prog}-{y}-{body}-{serial}" for y in range(2019, 2030)
+                   if f"{prog}-{y}-{body}-{serial}" not in taken)
+    base = serve_dir(demo["www"])
+    open_search(page, base, missing)
+    assert results(page) == []
+    box = page.locator("#search-none")
+    assert box.is_visible()
+    assert "无此证书" in box.inner_text() and "No such certificate" in box.inner_text()
+    assert "无此证书" in count_line(page) and missing in count_line(page)
+    assert page.locator("#search-none a[href$='report/']").is_visible()
+    open_search(page, base, f"{prog} {body}")   # the same words, as free text
+    assert results(page) and page.locator("#search-none").is_hidden()
+    assert_clean(page)
+
+
+def test_an_identifier_gives_exactly_its_record_first(demo, serve_dir, page):
+    """A certificate number gives that certificate first and no other certificate;
+    a USCC gives the enterprise, then its certificates; a GTIN the certificates of
+    its product. Each result shows its status with colour, symbol and words, and
+    one readable line instead of a dump of the searched text."""
+    base = serve_dir(demo["www"])
+    cert_no, uscc, gtin, status = rows(demo["db"], """
+        select c.cert_no, e.uscc, p.gtin, c.status from certificates c join products p on p.id = c.product
+        join enterprises e on e.uscc = p.enterprise where p.gtin is not null order by c.cert_no""")[0]
+    open_search(page, base, cert_no)
+    found = results(page)
+    assert found[0]["href"] == f"{base}/{SUB}/certificates/{cert_no}/"
+    assert [r for r in found[1:] if "/certificates/" in r["href"]] == []
+    assert "精确查找" in count_line(page) and "Exact" in count_line(page)
+    badge = page.locator("#search-results > li").first.locator(".status")
+    assert badge.get_attribute("class") == f"status status-{status}"
+    zh, en = STATUS_NAMES[status]
+    assert badge.inner_text().split() == [zh, en]
+    assert badge.evaluate("e => getComputedStyle(e, '::before').content") == f'"{CSS_SYMBOL[status]} "'
+    colour = badge.evaluate("e => getComputedStyle(e).color")
+    assert colour != page.locator("#search-results > li .search-sub").first.evaluate(
+        "e => getComputedStyle(e).color")
+    assert "有效期至" in found[0]["sub"] and "·" in found[0]["sub"]
+    assert page.locator("#search-results .search-excerpt").count() == 0   # all it matched is shown
+    open_search(page, base, uscc.lower())
+    certs_of = [f"{base}/{SUB}/certificates/{r[0]}/" for r in rows(
+        demo["db"], "select c.cert_no from certificates c join products p on p.id = c.product "
+                    "where p.enterprise = ? order by c.cert_no", uscc)]
+    assert [r["href"] for r in results(page)] == [f"{base}/{SUB}/enterprises/{uscc}/", *certs_of]
+    open_search(page, base, gtin)
+    of_product = [f"{base}/{SUB}/certificates/{r[0]}/" for r in rows(
+        demo["db"], "select c.cert_no from certificates c join products p on p.id = c.product "
+                    "where p.gtin = ? order by c.cert_no", gtin)]
+    assert [r["href"] for r in results(page)] == of_product
     assert_clean(page)
 
 

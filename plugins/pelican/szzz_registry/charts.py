@@ -7,6 +7,13 @@ charts never are the only carrier of a figure). Colours come with text
 labels, never alone. Output is deterministic (fixed number formatting,
 inputs sorted by the caller). All text is XML-escaped: names of districts,
 bodies and industries end up here.
+
+Each chart is drawn twice: ``wide`` (640 units across, for screens from
+600 px) and ``narrow`` (360 units, for phones: the stats page picks one with
+``<picture>``), so that on a 360 px phone no chart text is drawn smaller than
+about 12 px (issue 14: at 640 units scaled to a phone it was about 6 px).
+The narrow layout puts each bar's label on its own line above the bar and
+the title's English on a second line.
 """
 
 import datetime
@@ -44,6 +51,33 @@ def _svg(width, height, title, desc, body, chart_id):
     ]) + "\n"
 
 
+# Font sizes (SVG units) and widths of the two layouts.
+WIDE = {"width": 640, "title": 15, "text": 13, "small": 11, "value": 12, "narrow": False}
+NARROW = {"width": 360, "title": 16, "text": 14, "small": 13, "value": 14, "narrow": True}
+
+
+def _split_title(title):
+    """``"中文 English words"`` -> (``"中文"``, ``"English words"``)."""
+    zh, _, en = title.partition(" ")
+    return zh, en
+
+
+def _title(title, x, layout):
+    """The chart's title: one line (wide) or Chinese over English (narrow);
+    returns (elements, height used)."""
+    if not layout["narrow"]:
+        return [_text(x, 22, title, size=layout["title"], weight="bold")], 30
+    zh, en = _split_title(title)
+    return [_text(8, 20, zh, size=layout["title"], weight="bold"),
+            _text(8, 38, en, size=layout["small"])], 48
+
+
+def size_of(svg_text):
+    """(width, height) of a chart made here (its root element's attributes)."""
+    head = svg_text.split(">", 1)[0]
+    return tuple(int(head.split(f' {name}="', 1)[1].split('"', 1)[0]) for name in ("width", "height"))
+
+
 def _nice_max(value):
     """Axis maximum: 1, 2, 2.5 or 5 × 10^k at or above ``value``."""
     if value <= 0:
@@ -56,48 +90,68 @@ def _nice_max(value):
         k *= 10
 
 
-def bar_chart(items, *, title, desc, value_label, chart_id, width=640):
+def bar_chart(items, *, title, desc, value_label, chart_id, layout=WIDE):
     """Horizontal bars: ``items`` is a list of (label, value)."""
-    left, right, top, row = 230, 60, 40, 28
+    width = layout["width"]
+    vmax = _nice_max(max((v for _, v in items), default=0))
+    if layout["narrow"]:
+        # Label on its own line, bar below it, across the whole width.
+        left, right, row = 8, 48, 46
+        head, top = _title(title, left, layout)
+        top += 6
+    else:
+        left, right, row = 230, 60, 28
+        head, top = _title(title, left, layout)
+        top += 10
     height = top + row * max(len(items), 1) + 50
     plot_w = width - left - right
-    vmax = _nice_max(max((v for _, v in items), default=0))
-    body = [_text(left, 22, title, size=15, weight="bold")]
+    body = list(head)
     for i in range(5):
         x = left + plot_w * i / 4
         body.append(f'<line x1="{_n(x)}" y1="{top - 6}" x2="{_n(x)}" '
                     f'y2="{top + row * len(items)}" stroke="{GRID}"/>')
-        body.append(_text(x, top + row * len(items) + 18, _n(vmax * i / 4), size=11,
-                          anchor="middle"))
+        body.append(_text(x, top + row * len(items) + 18, _n(vmax * i / 4), size=layout["small"],
+                          anchor="start" if layout["narrow"] and i == 0 else "middle"))
     for i, (name, value) in enumerate(items):
         y = top + row * i
         w = plot_w * value / vmax
         label = str(name)
-        short = label if len(label) <= 16 else label[:15] + "…"
-        body.append(_text(left - 8, y + 18, short, anchor="end"))
-        body.append(f'<rect x="{left}" y="{y + 5}" width="{_n(w)}" height="{row - 10}" '
+        if layout["narrow"]:
+            short = label if len(label) <= 24 else label[:23] + "…"
+            body.append(_text(left, y + 17, short, size=layout["text"]))
+            bar_y, bar_h, value_y = y + 23, 16, y + 37
+        else:
+            short = label if len(label) <= 16 else label[:15] + "…"
+            body.append(_text(left - 8, y + 18, short, anchor="end", size=layout["text"]))
+            bar_y, bar_h, value_y = y + 5, row - 10, y + 18
+        body.append(f'<rect x="{left}" y="{bar_y}" width="{_n(w)}" height="{bar_h}" '
                     f'fill="{BAR}"><title>{escape(label)}: {value}</title></rect>')
-        body.append(_text(left + w + 6, y + 18, value, size=12))
-    body.append(_text(left + plot_w / 2, height - 8, value_label, size=12, anchor="middle"))
+        body.append(_text(left + w + 6, value_y, value, size=layout["value"]))
+    body.append(_text(left + plot_w / 2, height - 8, value_label, size=layout["value"], anchor="middle"))
     return _svg(width, height, title, desc, body, chart_id)
 
 
-def grouped_bars(categories, series, *, title, desc, value_label, chart_id, width=640):
+def grouped_bars(categories, series, *, title, desc, value_label, chart_id, layout=WIDE):
     """Vertical grouped bars: ``series`` is a list of (name, [value per category])."""
-    left, right, top, bottom = 56, 20, 64, 56
-    height = 340
+    width = layout["width"]
+    left, right = (40, 12) if layout["narrow"] else (56, 20)
+    head, used = _title(title, left, layout)
+    body = list(head)
+    # Legend: side by side (wide) or one line each (narrow).
+    for j, (name, _) in enumerate(series):
+        x, y = (8, used + 4 + 20 * j) if layout["narrow"] else (left + j * 200, 34)
+        body.append(f'<rect x="{x}" y="{y}" width="14" height="14" fill="{SERIES[j % 3]}"/>')
+        body.append(_text(x + 20, y + 12, name, size=layout["value"]))
+    top = (used + 20 * len(series) + 24) if layout["narrow"] else 64
+    bottom = 56
+    height = top + (240 if layout["narrow"] else 220) + bottom
     plot_w, plot_h = width - left - right, height - top - bottom
     vmax = _nice_max(max((v for _, vals in series for v in vals), default=0))
-    body = [_text(left, 22, title, size=15, weight="bold")]
-    for j, (name, _) in enumerate(series):
-        x = left + j * 200
-        body.append(f'<rect x="{x}" y="34" width="14" height="14" fill="{SERIES[j % 3]}"/>')
-        body.append(_text(x + 20, 46, name, size=12))
     for i in range(5):
         y = top + plot_h - plot_h * i / 4
         body.append(f'<line x1="{left}" y1="{_n(y)}" x2="{width - right}" y2="{_n(y)}" '
                     f'stroke="{GRID}"/>')
-        body.append(_text(left - 6, y + 4, _n(vmax * i / 4), size=11, anchor="end"))
+        body.append(_text(left - 6, y + 4, _n(vmax * i / 4), size=layout["small"], anchor="end"))
     n = max(len(categories), 1)
     group_w = plot_w / n
     bar_w = group_w * 0.8 / max(len(series), 1)
@@ -110,10 +164,11 @@ def grouped_bars(categories, series, *, title, desc, value_label, chart_id, widt
             body.append(f'<rect x="{_n(x)}" y="{_n(top + plot_h - h)}" width="{_n(bar_w)}" '
                         f'height="{_n(h)}" fill="{SERIES[j % 3]}"><title>{escape(str(cat))} '
                         f'{escape(name)}: {v}</title></rect>')
-            body.append(_text(x + bar_w / 2, top + plot_h - h - 4, v, size=11, anchor="middle"))
-        body.append(_text(left + group_w * (i + 0.5), top + plot_h + 18, cat, size=12,
+            body.append(_text(x + bar_w / 2, top + plot_h - h - 4, v, size=layout["small"],
+                              anchor="middle"))
+        body.append(_text(left + group_w * (i + 0.5), top + plot_h + 18, cat, size=layout["value"],
                           anchor="middle"))
-    body.append(_text(left + plot_w / 2, height - 10, value_label, size=12, anchor="middle"))
+    body.append(_text(left + plot_w / 2, height - 10, value_label, size=layout["value"], anchor="middle"))
     return _svg(width, height, title, desc, body, chart_id)
 
 
@@ -122,14 +177,18 @@ def _day(date_text):
 
 
 def progress_chart(points, *, target, target_date, title, desc, chart_id,
-                   target_label, x_label, y_label, width=640, height=360):
+                   target_label, x_label, y_label, layout=WIDE):
     """Step line of a cumulative count over time, with the target line.
 
     ``points``: [(date, cumulative count)] ascending. The target is drawn as a
     dashed horizontal line at ``target`` with its label, and a vertical line
     at ``target_date`` (the end of the three-year plan).
     """
-    left, right, top, bottom = 56, 24, 40, 56
+    width = layout["width"]
+    height = 320 if layout["narrow"] else 360
+    left, right, bottom = (48, 12, 52) if layout["narrow"] else (56, 24, 56)
+    head, top = _title(title, left, layout)
+    top += 10
     plot_w, plot_h = width - left - right, height - top - bottom
     # The x axis spans the plan (2021 .. target date) and all the data.
     start = min([_day("2021-01-01")] + ([_day(points[0][0])] if points else []))
@@ -142,12 +201,13 @@ def progress_chart(points, *, target, target_date, title, desc, chart_id,
     def y(v):
         return top + plot_h - plot_h * v / vmax
 
-    body = [_text(left, 22, title, size=15, weight="bold")]
+    body = list(head)
+    small = layout["small"]
     for i in range(5):
         v = vmax * i / 4
         body.append(f'<line x1="{left}" y1="{_n(y(v))}" x2="{width - right}" y2="{_n(y(v))}" '
                     f'stroke="{GRID}"/>')
-        body.append(_text(left - 6, y(v) + 4, _n(v), size=11, anchor="end"))
+        body.append(_text(left - 6, y(v) + 4, _n(v), size=small, anchor="end"))
     first_year = datetime.date.fromordinal(start).year
     last_year = datetime.date.fromordinal(end).year
     for year in range(first_year, last_year + 1):
@@ -155,7 +215,7 @@ def progress_chart(points, *, target, target_date, title, desc, chart_id,
         if start <= d <= end:
             body.append(f'<line x1="{_n(x(d))}" y1="{top + plot_h}" x2="{_n(x(d))}" '
                         f'y2="{top + plot_h + 5}" stroke="{INK}"/>')
-            body.append(_text(x(d), top + plot_h + 18, year, size=11, anchor="middle"))
+            body.append(_text(x(d), top + plot_h + 18, year, size=small, anchor="middle"))
     # Target: dashed line at the goal, vertical line at the plan's end.
     body.append(f'<line class="target" x1="{left}" y1="{_n(y(target))}" x2="{width - right}" '
                 f'y2="{_n(y(target))}" stroke="{TARGET}" stroke-width="2" '
@@ -163,7 +223,7 @@ def progress_chart(points, *, target, target_date, title, desc, chart_id,
     body.append(f'<line x1="{_n(x(_day(target_date)))}" y1="{top}" '
                 f'x2="{_n(x(_day(target_date)))}" y2="{top + plot_h}" stroke="{TARGET}" '
                 f'stroke-dasharray="2 3"/>')
-    body.append(_text(left + 6, y(target) - 6, target_label, size=12, fill=TARGET))
+    body.append(_text(left + 6, y(target) - 6, target_label, size=layout["value"], fill=TARGET))
     if points:
         path = [f"M{_n(x(start))},{_n(y(0))}"]
         prev = 0
@@ -174,12 +234,13 @@ def progress_chart(points, *, target, target_date, title, desc, chart_id,
         path.append(f"L{_n(x(_day(points[-1][0])))},{_n(y(prev))}")
         body.append(f'<path d="{" ".join(path)}" fill="none" stroke="{BAR}" stroke-width="2.5"/>')
         last_date, last = points[-1]
-        body.append(_text(x(_day(last_date)) + 4, y(last) - 6, last, size=12, fill=BAR))
+        body.append(_text(x(_day(last_date)) - 4, y(last) - 6, last, size=layout["value"], fill=BAR,
+                          anchor="end"))
     body.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" '
                 f'y2="{top + plot_h}" stroke="{INK}"/>')
     body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{INK}"/>')
-    body.append(_text(left + plot_w / 2, height - 10, x_label, size=12, anchor="middle"))
-    body.append(f'<text x="14" y="{_n(top + plot_h / 2)}" font-size="12" fill="{INK}" '
+    body.append(_text(left + plot_w / 2, height - 10, x_label, size=layout["value"], anchor="middle"))
+    body.append(f'<text x="14" y="{_n(top + plot_h / 2)}" font-size="{layout["value"]}" fill="{INK}" '
                 f'text-anchor="middle" transform="rotate(-90 14 {_n(top + plot_h / 2)})">'
                 f'{escape(y_label)}</text>')
     return _svg(width, height, title, desc, body, chart_id)

@@ -56,7 +56,7 @@ def _json_dict(value, what):
     return out
 
 
-@dataclass
+@dataclass(repr=False)
 class SiteData:
     """Everything the site shows, keyed for the templates."""
 
@@ -69,6 +69,14 @@ class SiteData:
     notices: list = field(default_factory=list)       # notices, newest first
     last_seq: int = 0
     latest_event_date: str = None
+    demo: str | None = None     # the registry's meta.demo: set when it is demo data
+
+    def __repr__(self):
+        # The rows point at each other (certificate -> product -> certificates):
+        # the dataclass repr of a real registry is gigabytes (a failing test's
+        # report prints its arguments).
+        return (f"SiteData({len(self.certificates)} certificates, {len(self.products)} products, "
+                f"{len(self.enterprises)} enterprises, last_seq={self.last_seq}, demo={self.demo!r})")
 
     @property
     def by_cert_no(self):
@@ -188,6 +196,10 @@ def _load(conn) -> SiteData:
     row = conn.execute("select max(seq), (select date from events order by seq desc limit 1) "
                        "from events").fetchone()
     data.last_seq, data.latest_event_date = (row[0] or 0), row[1]
+    # The registry's own record of being demo data (store.demo sets it; the
+    # public export keeps it): the one signal of the demo banner (docs/site.md).
+    row = conn.execute("select value from meta where key = 'demo'").fetchone()
+    data.demo = row[0] if row and row[0] else None
     return data
 
 

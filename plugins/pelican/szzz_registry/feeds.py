@@ -1,4 +1,4 @@
-"""Atom feeds of certificate status changes, and the sitemap.
+"""Atom feeds of certificate status changes, the sitemap and robots.txt.
 
 Feeds (RFC 4287): ``feeds/all.atom.xml`` and ``feeds/bodies/<code>.atom.xml``
 hold the newest ``SZZZ["feed_entries"]`` (default 200) certificate events,
@@ -19,6 +19,7 @@ from szzz_registry import urls
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+SITEMAP_MAX_URLS = 50_000  # sitemaps.org: at most 50,000 URLs (and 50 MB) per sitemap file
 TAG_DATE = "2020-12-28"  # date of 苏府〔2020〕128号, fixed forever in entry ids
 
 
@@ -108,3 +109,27 @@ def sitemap(entries, site_url):
         out.append(line + "</url>")
     out.append("</urlset>")
     return "\n".join(out) + "\n"
+
+
+def sitemap_index(files, site_url):
+    """A sitemap index (sitemaps.org): ``files`` = (site-relative name, lastmod or None)."""
+    out = ['<?xml version="1.0" encoding="utf-8"?>', f'<sitemapindex xmlns="{SITEMAP_NS}">']
+    for rel, lastmod in files:
+        line = f"<sitemap><loc>{_xml_text(urls.absolute(site_url, rel))}</loc>"
+        if lastmod:
+            line += f"<lastmod>{_xml_text(lastmod)}</lastmod>"
+        out.append(line + "</sitemap>")
+    out.append("</sitemapindex>")
+    return "\n".join(out) + "\n"
+
+
+def robots(site_url):
+    """``robots.txt`` (RFC 9309): everything may be crawled; the sitemap index,
+    when the site's absolute URL is known (a Sitemap line must be absolute).
+    The verify page is not disallowed: it says ``noindex`` itself, which a
+    crawler can only read when it may fetch the page."""
+    lines = ["# 苏州制造品牌认证公共登记平台 · Made in Suzhou certification registry",
+             "User-agent: *", "Allow: /"]
+    if site_url:
+        lines.append(f"Sitemap: {urls.absolute(site_url, 'sitemap.xml')}")
+    return "\n".join(lines) + "\n"

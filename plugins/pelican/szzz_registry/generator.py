@@ -22,7 +22,7 @@ from pathlib import Path
 from pelican import signals
 from pelican.generators import Generator
 
-from registry.core import clock, industries, lifecycle, reference
+from registry.core import clock, industries, lifecycle, reference, rules
 from registry.core.exceptions import BuildError, ConfigError
 from szzz_registry import charts, feeds, jsonld, search, stats, urls
 from szzz_registry import data as registry_data
@@ -38,6 +38,7 @@ DEFAULTS = {
     "per_page": 100,
     "feed_entries": 200,
     "tag_authority": None,
+    "sitemap_urls": feeds.SITEMAP_MAX_URLS,
 }
 
 # Directories other writers own (portal-shared.md): never written here.
@@ -74,9 +75,12 @@ def settings_of(settings):
     cfg = dict(DEFAULTS, **given)
     if not cfg["db"]:
         raise ConfigError("SZZZ['db'] is not set: the path of the registry database to publish")
-    for key in ("per_page", "feed_entries"):
+    for key in ("per_page", "feed_entries", "sitemap_urls"):
         if not isinstance(cfg[key], int) or cfg[key] < 1:
             raise ConfigError(f"SZZZ[{key!r}] = {cfg[key]!r}, expected a positive integer")
+    if cfg["sitemap_urls"] > feeds.SITEMAP_MAX_URLS:
+        raise ConfigError(f"SZZZ['sitemap_urls'] = {cfg['sitemap_urls']}, expected at most "
+                          f"{feeds.SITEMAP_MAX_URLS} (the sitemaps.org limit per file)")
     if cfg["site_url"] and not urls.origin(cfg["site_url"]):
         raise ConfigError(f"SZZZ['site_url'] = {cfg['site_url']!r}, expected an absolute "
                           "http(s) URL or empty")
@@ -128,6 +132,9 @@ class RegistryGenerator(Generator):
             "datasette_url": self.cfg["datasette_url"],
             "datasette_db": self.cfg["datasette_database"],
             "site_url": self.cfg["site_url"],
+            "demo": self.data.demo,
+            "VERDICTS": rules.VERDICTS,
+            "MEANING": rules.MEANING,
             "u": urls,
             "STATUS_NAMES": lifecycle.STATUS_NAMES,
             "EVENT_NAMES": lifecycle.EVENT_NAMES,
@@ -144,7 +151,8 @@ class RegistryGenerator(Generator):
         # Names the macros in macros.html use: globals, so that imports stay
         # cached (an import "with context" is re-evaluated on every page).
         statics = ("u", "STATUS_NAMES", "EVENT_NAMES", "DISTRICTS", "PROGRAMMES", "DIMENSIONS",
-                   "TIERS", "DIVISIONS", "NOTICE_KINDS", "STANDARD_KINDS", "LIST_KINDS")
+                   "TIERS", "DIVISIONS", "NOTICE_KINDS", "STANDARD_KINDS", "LIST_KINDS",
+                   "VERDICTS", "MEANING")
         self.env.globals.update({k: self.common[k] for k in statics})
         # Content pages (about/, report/ ...) reach the shared context too, so
         # that Pelican-rendered pages get the same CSP and footer.
@@ -167,9 +175,11 @@ class RegistryGenerator(Generator):
                         jsonld=jsonld.script_json(jsonld.certification(c, self.cfg["site_url"])),
                         lastmod=c["status_date"])
         for p in d.products.values():
-            self.render("product", urls.product(p["id"]), p=p, title=p["name_zh"])
+            self.render("product", urls.product(p["id"]), p=p, title=p["name_zh"],
+                        jsonld=jsonld.script_json(jsonld.product(p, self.cfg["site_url"])))
         for e in d.enterprises.values():
-            self.render("enterprise", urls.enterprise(e["uscc"]), e=e, title=e["name_zh"])
+            self.render("enterprise", urls.enterprise(e["uscc"]), e=e, title=e["name_zh"],
+                        jsonld=jsonld.script_json(jsonld.organization(e, self.cfg["site_url"])))
         for b in d.bodies.values():
             self.render("body", urls.body(b["code"]), b=b, title=b["name_zh"],
                         counts=_status_counts(b["certificates"]))
@@ -184,6 +194,7 @@ class RegistryGenerator(Generator):
         self.render("search", "search/", title="搜索", noindex=True)
         self.write_feeds(out)
         self.write_sitemap(out)
+        self.write_text("robots.txt", feeds.robots(self.cfg["site_url"]))
         # The search page's index (docs/site-search.md), from the same rows.
         search.write(out / "search" / "index", d, self.context.get("pages", []))
         log.info("szzz_registry: wrote %d pages from %s", self.written, self.cfg["db"])
@@ -258,15 +269,6 @@ class RegistryGenerator(Generator):
 
     def write_stats(self, out):
         figures = stats.compute(self.data)
-        svg = {
-            "progress": charts.progress_chart(
-                figures["progress"], target=figures["target"], target_date=stats.TARGET_DATE,
-                title="累计认证产品数 Certified products over time",
-                desc=(f"至今累计 {figures['products_certified']} 个产品获得认证；"
-                      f"目标：到 2023 年 100 个以上认证高端产品。"),
-                chart_id="progress", target_label="2023年目标 100 · Target 2023: 100",
-                x_label="年份 Year", y_label="产品数 Products"),
-        }
         bars = {
             "district": ("有效证书按地区 Valid certificates by district", figures["by_district"]),
             "industry": ("有效证书按行业 Valid certificates by industry", figures["by_industry"]),
@@ -275,11 +277,30 @@ class RegistryGenerator(Generator):
                           figures["by_programme"]),
             "status": ("全部证书按状态 All certificates by status", figures["by_status"]),
         }
+        sizes = {}
+        # Each chart twice: <name>.svg (wide screens) and <name>-narrow.svg (phones).
+        for suffix, layout in (("", charts.WIDE), ("-narrow", charts.NARROW)):
+            for key, text in self._charts(figures, bars, layout).items():
+                self.write_text(f"stats/{key}{suffix}.svg", text)
+                sizes.setdefault(key, {})[suffix or "wide"] = charts.size_of(text)
+        self.render("stats", "stats/", title="统计", f=figures, bars=bars, sizes=sizes)
+
+    @staticmethod
+    def _charts(figures, bars, layout):
+        svg = {
+            "progress": charts.progress_chart(
+                figures["progress"], target=figures["target"], target_date=stats.TARGET_DATE,
+                title="累计认证产品数 Certified products over time",
+                desc=(f"至今累计 {figures['products_certified']} 个产品获得认证；"
+                      f"目标：到 2023 年 100 个以上认证高端产品。"),
+                chart_id="progress", target_label="2023年目标 100 · Target 2023: 100",
+                x_label="年份 Year", y_label="产品数 Products", layout=layout),
+        }
         for key, (title, items) in bars.items():
             svg[key] = charts.bar_chart(
                 [(label, n) for label, n, _ in items], title=title,
                 desc="；".join(f"{label}：{n}" for label, n, _ in items) or "无数据 No data",
-                value_label="证书数 Certificates", chart_id=key)
+                value_label="证书数 Certificates", chart_id=key, layout=layout)
         svg["actions"] = charts.grouped_bars(
             figures["years"],
             [("暂停 Suspensions", figures["suspensions"]),
@@ -288,10 +309,8 @@ class RegistryGenerator(Generator):
             desc="；".join(f"{y}年：暂停 {s}，撤销 {r}" for y, s, r in zip(
                 figures["years"], figures["suspensions"], figures["revocations"], strict=True))
             or "无数据 No data",
-            value_label="次数 Events", chart_id="actions")
-        for key, text in svg.items():
-            self.write_text(f"stats/{key}.svg", text)
-        self.render("stats", "stats/", title="统计", f=figures, bars=bars)
+            value_label="次数 Events", chart_id="actions", layout=layout)
+        return svg
 
     def write_feeds(self, out):
         d, limit = self.data, self.cfg["feed_entries"]
@@ -311,10 +330,19 @@ class RegistryGenerator(Generator):
                 feed_rel=rel, **common))
 
     def write_sitemap(self, out):
+        """``sitemap.xml``, a sitemap index, and ``sitemap-<n>.xml`` (n from 1) of at
+        most ``sitemap_urls`` URLs each (sitemaps.org: 50,000 a file)."""
         entries = list(self.sitemap)
         for page in self.context.get("pages", []):
             entries.append((page.url, None))
-        self.write_text("sitemap.xml", feeds.sitemap(entries, self.cfg["site_url"]))
+        per_file = self.cfg["sitemap_urls"]
+        files = []
+        for n, start in enumerate(range(0, max(1, len(entries)), per_file), 1):
+            part = entries[start:start + per_file]
+            name = f"sitemap-{n}.xml"
+            self.write_text(name, feeds.sitemap(part, self.cfg["site_url"]))
+            files.append((name, max((d for _, d in part if d), default=None)))
+        self.write_text("sitemap.xml", feeds.sitemap_index(files, self.cfg["site_url"]))
 
 
 def _status_counts(certs):

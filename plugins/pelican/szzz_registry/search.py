@@ -3,6 +3,13 @@
 One document per certificate, enterprise, body, standard, notice and content
 page, made from the same rows the pages are rendered from, so indexing needs
 no HTML parsing. What is searchable is listed in docs/site-search.md.
+
+What a result shows is readable: ``sub`` is one line of facts (number,
+enterprise, district, expiry; the status is drawn from the ``status`` facet
+with its colour and symbol), and ``text`` joins its fields with `` · `` so
+that an excerpt of it reads as a list, not a run of words. Certificates,
+enterprises and notices carry exact-lookup keys (certificate number, USCC,
+GTIN): searching an identifier gives that record first, or nothing.
 """
 
 import html
@@ -27,20 +34,30 @@ def _join(*parts) -> str:
     return " ".join(str(p) for p in parts if p)
 
 
+def _fields(*parts) -> str:
+    """Fields of a document's text, `` · `` between them (a separator for the index)."""
+    return " · ".join(str(p) for p in parts if p)
+
+
 def _certificate(c) -> sitesearch.Document:
     p, e, b = c["product_row"], c["enterprise_row"], c["body_row"]
     status = lifecycle.STATUS_NAMES[c["status"]]
     events = [_join(ev.get("reason"), ev.get("notice")) for ev in c["history"]]
+    keys = [sitesearch.key_of("cert", c["cert_no"])]
+    if p.get("gtin"):
+        keys.append(sitesearch.key_of("gtin", p["gtin"]))
     return sitesearch.Document(
         url=urls.certificate(c["cert_no"]), title=p["name_zh"],
-        sub=f"{c['cert_no']} · {status[0]} {status[1]} · {e['name_zh']}",
-        text=_join(c["cert_no"], p.get("name_en"), " ".join(p["models"] or ()), p.get("gtin"),
-                   e["name_zh"], e.get("name_en"), e["uscc"], e["district"], e.get("district_en"),
-                   b["name_zh"], b.get("name_en"), b["code"], *c["programme_names"],
-                   *status, *(_join(s["code"], s["title_zh"]) for s in c["standards"]),
-                   c.get("scope"), *events),
+        sub=f"{c['cert_no']} · {e['name_zh']} · {e['district']} · 有效期至 {c['expires']}",
+        text=_fields(c["cert_no"], p.get("name_en"), "、".join(p["models"] or ()), p.get("gtin"),
+                     _join(e["name_zh"], e.get("name_en")), e["uscc"],
+                     _join(e["district"], e.get("district_en")),
+                     _join(b["name_zh"], b.get("name_en"), b["code"]), _join(*c["programme_names"]),
+                     _join(*status), *(_join(s["code"], s["title_zh"]) for s in c["standards"]),
+                     c.get("scope"), *events),
         facets={"kind": "certificate", "status": c["status"], "district": e["district"],
-                "body": c["body"], "programme": c["programme"]})
+                "body": c["body"], "programme": c["programme"]},
+        keys=tuple(keys), related=(sitesearch.key_of("uscc", e["uscc"]),))
 
 
 def documents(data, pages=()):
@@ -49,27 +66,31 @@ def documents(data, pages=()):
     for uscc in sorted(data.enterprises):
         e = data.enterprises[uscc]
         docs.append(sitesearch.Document(
-            url=urls.enterprise(uscc), title=e["name_zh"], sub=f"{uscc} · {e['district']}",
-            text=_join(e.get("name_en"), uscc, e["district"], e.get("district_en"),
-                       e.get("industry"), e.get("tier"), *(p["name_zh"] for p in e["products"])),
-            facets={"kind": "enterprise", "district": e["district"]}))
+            url=urls.enterprise(uscc), title=e["name_zh"],
+            sub=f"{uscc} · {e['district']} · {len(e['products'])} 个产品",
+            text=_fields(e.get("name_en"), uscc, _join(e["district"], e.get("district_en")),
+                         e.get("industry"), e.get("tier"), "、".join(p["name_zh"] for p in e["products"])),
+            facets={"kind": "enterprise", "district": e["district"]},
+            keys=(sitesearch.key_of("uscc", uscc),)))
     for code in sorted(data.bodies):
         b = data.bodies[code]
         docs.append(sitesearch.Document(
-            url=urls.body(code), title=b["name_zh"], sub=code,
-            text=_join(b.get("name_en"), code, b.get("approval_no")),
+            url=urls.body(code), title=b["name_zh"], sub=_fields(code, b.get("name_en")),
+            text=_fields(b.get("name_en"), code, b.get("approval_no")),
             facets={"kind": "body", "body": code}))
     for code in sorted(data.standards):
         s = data.standards[code]
         docs.append(sitesearch.Document(
             url=urls.standard(s), title=_join(s["code"], s["title_zh"]), sub=s.get("issuer") or "",
-            text=_join(s.get("title_en"), s.get("issuer")),
+            text=_fields(s.get("title_en"), s.get("issuer")),
             facets={"kind": "standard"}))
     for n in sorted(data.notices, key=lambda n: n["id"]):
         docs.append(sitesearch.Document(
-            url=f"notices/#notice-{n['id']}", title=n["title_zh"], sub=f"{n['date']}",
-            text=_join(n.get("title_en"), n.get("text_zh"), n.get("text_en"), n.get("cert_no")),
-            facets={"kind": "notice"}))
+            url=f"notices/#notice-{n['id']}", title=n["title_zh"],
+            sub=_fields(n["date"], n.get("cert_no")),
+            text=_fields(n.get("title_en"), n.get("text_zh"), n.get("text_en"), n.get("cert_no")),
+            facets={"kind": "notice"},
+            related=(sitesearch.key_of("cert", n["cert_no"]),) if n.get("cert_no") else ()))
     for page in sorted(pages, key=lambda p: p.url):
         text = html.unescape(_TAG.sub(" ", page.content))
         docs.append(sitesearch.Document(

@@ -1,6 +1,12 @@
 // Search page: the form, results and facet filters over the static index
-// search/index/ (format szzz-search/v1, read by sitesearch.js; see
+// search/index/ (format szzz-search/v2, read by sitesearch.js; see
 // docs/site-search.md). External file only: the CSP forbids inline script.
+//
+// A certificate number, USCC or GTIN is an exact lookup (Index.find): the
+// record first, or a plain "no such certificate", never look-alikes. Each
+// result shows its status (colour, symbol and words, the site's .status
+// classes) and one readable line; an excerpt of the searched text only when
+// a query term is found nowhere that line shows.
 //
 // Every text shown comes from the registry and is attacker-controlled: the
 // results are built with DOM APIs and textContent only, never innerHTML.
@@ -9,8 +15,26 @@
 
   var PAGE_SIZE = 20;
   var DEBOUNCE_MS = 150;
-  var EXCERPT_BEFORE = 30;   // code points of context before the first match
-  var EXCERPT_LENGTH = 140;  // code points shown at most
+  var EXCERPT_BEFORE = 24;   // code points of context before the first match
+  var EXCERPT_LENGTH = 90;   // code points shown at most
+  // What an exact lookup that found nothing says (docs/site-search.md, Exact lookups).
+  var NOT_FOUND = {
+    cert: ["无此证书", "No such certificate",
+      "本平台登记的证书中没有这个编号。请核对编号；如有商家以此编号宣传认证，可能是假冒，请举报。",
+      "No certificate with this number is registered. Check the number; a seller using it may be " +
+      "using a counterfeit mark: please report it."],
+    uscc: ["无此企业", "No such enterprise",
+      "没有统一社会信用代码为此号码的获证企业。",
+      "No certified enterprise has this unified social credit code."],
+    gtin: ["无此产品", "No such product",
+      "没有商品条码（GTIN）为此号码的获证产品。",
+      "No certified product has this GTIN."]
+  };
+  var FOUND = {
+    cert: ["证书编号", "certificate number"],
+    uscc: ["统一社会信用代码", "USCC"],
+    gtin: ["商品条码", "GTIN"]
+  };
   // Facets in the order of facets.json's lists (docs/site-search.md, Files).
   var FACETS = [
     ["kind", "类型", "Kind"],
@@ -138,7 +162,8 @@
     var start = ranges.length ? Math.max(0, ranges[0][0] - EXCERPT_BEFORE) : 0;
     var end = Math.min(n, start + EXCERPT_LENGTH);
     start = Math.max(0, Math.min(start, end - EXCERPT_LENGTH));
-    var p = el("p", { "class": "search-excerpt" });
+    var p = el("p", { "class": "search-excerpt" },
+      [el("span", { "class": "search-excerpt-label" }, ["匹配 ", en("Match"), "："])]);
     if (start > 0) {
       p.appendChild(document.createTextNode("…"));
     }
@@ -158,6 +183,8 @@
     this.filters = root.querySelector("#search-filters");
     this.results = root.querySelector("#search-results");
     this.more = root.querySelector("#search-more");
+    this.notFound = root.querySelector("#search-none");
+    this.notFoundText = root.querySelector("#search-none-text");
     this.index = new S.Index(root.getAttribute("data-index"));
     // Result URLs are site-relative: the site root is two levels above
     // search/index/ (the site may be served under a sub-path).
@@ -233,13 +260,14 @@
     this.updateUrl(q.trim() ? q : "");
     var qt = S.queryTerms(q);
     this.setState("loading", q);
-    Promise.all([this.index.search(q), this.index.meta(), this.index.facets()]).then(function (r) {
+    Promise.all([this.index.find(q), this.index.meta(), this.index.facets()]).then(function (r) {
       if (run !== self.run) {
         return;
       }
       self.meta = r[1];
       self.docFacets = r[2];
-      self.state = { q: q, ids: r[0].ids, terms: r[0].terms, prefix: qt.prefix, empty: !r[0].terms.length };
+      self.state = { q: q, ids: r[0].ids, terms: r[0].terms, prefix: qt.prefix, exact: r[0].exact,
+        empty: !r[0].terms.length && !r[0].exact };
       self.render(null);
     }).catch(function (err) {
       if (run !== self.run) {
@@ -250,6 +278,7 @@
       self.results.textContent = "";
       self.filters.textContent = "";
       self.filters.hidden = true;
+      self.notFound.hidden = true;
       self.more.hidden = true;
       self.count.textContent = "搜索索引无法加载，请稍后再试。Search index could not be loaded; please try again later.";
       self.setState("error", q);
@@ -291,6 +320,7 @@
     if (st.empty) {
       this.filters.textContent = "";
       this.filters.hidden = true;
+      this.notFound.hidden = true;
       this.count.textContent = "";
       this.setState("done", st.q);
       return;
@@ -307,7 +337,20 @@
     var n = st.visible.length;
     var total = st.ids.length;
     var text;
-    if (!total) {
+    this.notFound.hidden = true;
+    if (st.exact && !total) {
+      var nf = NOT_FOUND[st.exact];
+      text = nf[0] + "：" + st.q.trim() + " · " + nf[1];
+      this.notFoundText.textContent = "";
+      this.notFoundText.appendChild(el("strong", {}, [nf[0] + " ", en(nf[1])]));
+      this.notFoundText.appendChild(el("br"));
+      this.notFoundText.appendChild(document.createTextNode(nf[2] + " "));
+      this.notFoundText.appendChild(en(nf[3]));
+      this.notFound.hidden = false;
+    } else if (st.exact && n === total) {
+      var f = FOUND[st.exact];
+      text = "按" + f[0] + "精确查找：" + total + " 条 · Exact " + f[1] + " match: " + total;
+    } else if (!total) {
       text = "没有找到“" + st.q.trim() + "”的结果 · No results for “" + st.q.trim() + "”";
     } else if (n === total) {
       text = "找到 " + total + " 条结果 · " + total + (total === 1 ? " result" : " results");
@@ -442,6 +485,14 @@
     }
   };
 
+  // The document's value of facet `name` as [value, zh, en], or null.
+  SearchPage.prototype.facetValue = function (id, name) {
+    var fi = FACETS.map(function (f) { return f[0]; }).indexOf(name);
+    var v = this.docFacets[id] ? this.docFacets[id][fi] : -1;
+    var values = (this.meta.facets && this.meta.facets[name]) || [];
+    return v >= 0 && values[v] ? values[v] : null;
+  };
+
   SearchPage.prototype.result = function (d, st) {
     var li = el("li", { "class": "search-result" });
     var heading = el("h2", { "class": "search-result-title" });
@@ -450,11 +501,38 @@
       st.prefix);
     heading.appendChild(title);
     li.appendChild(heading);
-    if (d.sub) {
-      li.appendChild(el("p", { "class": "search-sub" }, [String(d.sub)]));
+    var kind = this.facetValue(d.id, "kind");
+    var status = this.facetValue(d.id, "status");
+    var line = el("p", { "class": "search-sub" });
+    if (status) {
+      // The site's status badge: colour, symbol (CSS ::before) and words.
+      var value = String(status[0]).replace(/[^a-z_]/g, "");
+      line.appendChild(el("span", { "class": "status status-" + value },
+        [String(status[1]) + " ", en(String(status[2]))]));
+      line.appendChild(document.createTextNode(" "));
+    } else if (kind) {
+      line.appendChild(el("span", { "class": "search-kind" }, [String(kind[1])]));
+      line.appendChild(document.createTextNode(" "));
     }
-    if (d.text) {
-      li.appendChild(excerpt(String(d.text), st.terms, st.prefix));
+    // The line's fields; a number field (certificate number, USCC) is kept on
+    // one line (.cert-no), like everywhere else on the site.
+    String(d.sub || "").split(" · ").forEach(function (field, i) {
+      if (i > 0) {
+        line.appendChild(document.createTextNode(" · "));
+      }
+      var m = mapped(field);
+      var holder = /^[A-Z0-9]+(-[A-Z0-9]+)*$/.test(field) && /[0-9]/.test(field) ?
+        line.appendChild(el("span", { "class": "cert-no" })) : line;
+      appendMarked(holder, m.chars, matchRanges(m, st.terms, st.prefix), 0, m.chars.length);
+    });
+    li.appendChild(line);
+    // An excerpt only when some term is nowhere in the title or that line.
+    var shown = String(d.title) + " " + String(d.sub || "");
+    var hidden = st.terms.filter(function (t) {
+      return !matchRanges(mapped(shown), [t], st.prefix).length;
+    });
+    if (d.text && hidden.length) {
+      li.appendChild(excerpt(String(d.text), hidden, st.prefix));
     }
     return li;
   };

@@ -1,15 +1,16 @@
-// The static search index `szzz-search/v1` in the browser (docs/site-search.md
+// The static search index `szzz-search/v2` in the browser (docs/site-search.md
 // is the contract; registry/publish/sitesearch.py writes the files and searches them
 // the same way in Python; docs/vectors/site-search.json checks both).
 //
 // Plain script, no modules or build step: exposes window.SzzzSearch =
-// {normalize, terms, queryTerms, shardOf, decodePostings, Index}.
+// {normalize, terms, queryTerms, shardOf, keyShardOf, identifier,
+// decodePostings, Index}.
 // Nothing about the query leaves the page: only index files, the same for
 // every visitor, are fetched.
 (function () {
   "use strict";
 
-  var FORMAT = "szzz-search/v1";
+  var FORMAT = "szzz-search/v2";
   var HAS = Object.prototype.hasOwnProperty;
   // A term may be any string, "__proto__" and "constructor" included: look
   // terms up as own properties only.
@@ -113,19 +114,55 @@
     return { terms: exact, prefix: prefix };
   }
 
-  // Spec, Shard of a term: FNV-1a (32-bit) over the code points of the first
-  // two characters, modulo S.
-  function shardOf(term, shards) {
+  // FNV-1a (32-bit) over the code points of `text`, at most `limit` of them.
+  function fnv1a(text, limit) {
     var h = 0x811c9dc5;
     var n = 0;
-    for (var ch of term) {
-      if (n === 2) {
+    for (var ch of text) {
+      if (n === limit) {
         break;
       }
       h = Math.imul(h ^ ch.codePointAt(0), 0x01000193) >>> 0;
       n += 1;
     }
-    return h % shards;
+    return h;
+  }
+
+  // Spec, Shard of a term: FNV-1a (32-bit) over the code points of the first
+  // two characters, modulo S.
+  function shardOf(term, shards) {
+    return fnv1a(term, 2) % shards;
+  }
+
+  // Spec, Exact lookups: FNV-1a over every code point of the key, modulo K.
+  function keyShardOf(key, shards) {
+    return fnv1a(key, Infinity) % shards;
+  }
+
+  // Spec, Exact lookups: the shapes of a certificate number, a USCC and a
+  // GTIN after normalize() (ASCII digits only: [0-9], never \d).
+  var DASH = "[\\-\u2010-\u2015\u2212 ]+";
+  var CERT_NO = new RegExp("^([a-z]{4,5})" + DASH + "([0-9]{4})" + DASH + "([a-z0-9]{2,8})" +
+    DASH + "([0-9]{5})$");
+  var USCC = /^[0-9]{8}[0-9a-hj-npqrtuwxy]{10}$/;
+  var GTIN = /^(?:[0-9]{8}|[0-9]{12,14})$/;
+
+  // {kind: "cert" | "uscc" | "gtin", key: "kind:value"} when the whole query
+  // (spaces around it ignored) is a certificate number, a USCC or a GTIN;
+  // else null.
+  function identifier(q) {
+    var text = normalize(q).replace(/^ +| +$/g, "");
+    var m = CERT_NO.exec(text);
+    if (m) {
+      return { kind: "cert", key: "cert:" + m.slice(1).join("-") };
+    }
+    if (USCC.test(text)) {
+      return { kind: "uscc", key: "uscc:" + text };
+    }
+    if (GTIN.test(text)) {
+      return { kind: "gtin", key: "gtin:" + "00000000000000".slice(text.length) + text };
+    }
+    return null;
   }
 
   // Posting lists are delta-encoded: the first number, then differences.
@@ -261,6 +298,37 @@
     });
   };
 
+  // Resolve to the document numbers of exact-lookup `key`, in the order they
+  // are shown (the record first, then documents about it); [] when none.
+  Index.prototype.lookup = function (key) {
+    var self = this;
+    return this.meta().then(function (meta) {
+      return self._json("keys-" + keyShardOf(key, meta.keys) + ".json");
+    }).then(function (table) {
+      return own(table, key) ? table[key].slice() : [];
+    });
+  };
+
+  // What the search page shows: resolve to {exact: kind or null, ids, terms}.
+  // An identifier is looked up exactly and nothing else is returned for it
+  // (terms are still given, to mark them); any other query is a search().
+  Index.prototype.find = function (q) {
+    var id = identifier(q);
+    if (id === null) {
+      return this.search(q).then(function (r) {
+        return { exact: null, ids: r.ids, terms: r.terms };
+      });
+    }
+    var qt = queryTerms(q);
+    var terms = qt.terms.slice();
+    if (qt.prefix !== null) {
+      terms.push(qt.prefix);
+    }
+    return this.lookup(id.key).then(function (ids) {
+      return { exact: id.kind, ids: ids, terms: terms };
+    });
+  };
+
   // Resolve to [{id, url, title, sub, text}] for the given document numbers,
   // in the given order, fetching only the docs-<j>.json chunks they are in.
   Index.prototype.docs = function (ids) {
@@ -297,6 +365,8 @@
     terms: terms,
     queryTerms: queryTerms,
     shardOf: shardOf,
+    keyShardOf: keyShardOf,
+    identifier: identifier,
     decodePostings: decodePostings,
     isHan: isHan,
     Index: Index
