@@ -351,6 +351,50 @@ def test_every_page_names_the_icon_and_describes_itself(site):
     assert len(set(certificates)) == len(certificates)   # each its own, not one text for all
 
 
+class Text(html.parser.HTMLParser):
+    """The first paragraph of <main> that has text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.first_p, self._in_main, self._p = None, False, None
+
+    def handle_starttag(self, tag, attrs):
+        self._in_main = self._in_main or tag == "main"
+        if self._in_main and tag == "p" and self.first_p is None and self._p is None:
+            self._p = ""
+
+    def handle_endtag(self, tag):
+        if tag == "p" and self._p is not None and self.first_p is None:
+            self.first_p, self._p = (self._p.strip() or None), None
+
+    def handle_data(self, data):
+        if self._p is not None:
+            self._p += data
+
+
+def test_content_pages_open_in_chinese_and_the_report_page_says_how_to_report(site):
+    """Issue 14: the report page opened in English, had no tappable 12315 and named
+    verdicts its own way. Every content page's first paragraph is Chinese; the
+    report page links tel:12315 and the national 12315 platform, and lists every
+    verdict of registry.core.rules by its MEANING, the verify page's names."""
+    from registry.core import rules
+
+    for slug in ("about", "governance", "open-data", "report", "verify-a-mark"):
+        text = Text()
+        text.feed(page_of(site, slug).read_text(encoding="utf-8"))
+        first_letter = re.search("[A-Za-z\u4e00-\u9fff]", text.first_p or "")
+        assert first_letter and first_letter.group(0) >= "\u4e00", (slug, (text.first_p or "")[:40])
+    report = page_of(site, "report")
+    tags = parse(report).tags
+    hrefs = [a.get("href") for t, a in tags if t == "a"]
+    assert "tel:12315" in hrefs and "https://www.12315.cn/" in hrefs
+    listed = [a["data-verdict"] for t, a in tags if t == "li" and "data-verdict" in a]
+    assert sorted(listed) == sorted(rules.VERDICTS)
+    page = html.unescape(report.read_text(encoding="utf-8"))
+    for verdict, (zh, en) in rules.MEANING.items():
+        assert f'data-verdict="{verdict}">{zh} <span lang="en">{en}</span>' in page, verdict
+
+
 def test_a_large_site_splits_its_sitemap_and_crawlers_read_it(demo_db, serve_dir, tmp_path):
     """Issue 14: no sitemap file holds more than ``sitemap_urls`` URLs (sitemaps.org:
     50,000; 51,760 URLs at 22k certificates was one file). Here 25 a file, read
