@@ -52,7 +52,7 @@ DATES = ("2024-03-01", "2099-01-01", "2024-02-30", "0001-01-01", "9999-12-31", "
 CONTROL_TEXT = ("", " ", "\t", "\n", "\r\n", "-", "--", "--help", "=1+1", "+1", "@SUM(A1)", "'", '"', "\\",
                 "\x1b[2J\x1b[31mred", "\u202eevil", "\u2028", "\u2029", "\x85", "\x7f", "\ufeff", "\u200b",
                 "\udcff", "a\ud800b", "\udc80\udc81", "中文 名称", "苏州", "ＣＱＣ", "𝟘𝟙", "e\u0301",
-                "%31%32", "../../etc/passwd", "NUL", "null", "true", "x" * 5000, "中" * 40_000)
+                "%31%32", "NUL", "null", "true", "x" * 5000, "中" * 40_000)
 HOSTILE_TEXT = (*CONTROL_TEXT, *NUMBERS, *DATES, *JSON_TEXTS)
 """Every hostile text value, for any text a user types."""
 
