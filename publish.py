@@ -355,6 +355,9 @@ def refresh_cmd(db_path, out, keys_dir):
     Refused when the registry has events the published log lacks: rebuild then.
     """
     output = Output(out)
+    # Nothing published: said before the lock, which would make OUT's directory.
+    if output.current() is None:
+        raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
     with output.locked():
         current = output.current()
         if current is None:

@@ -19,6 +19,15 @@ Fixture names are a contract other suites code against:
                          built once per session for each set of options; every call gets
                          its own copy in a fresh directory, free to change it.
 
+Hypothesis profiles
+-------------------
+``ci`` (the default): the examples are derived from each test's own name
+(``derandomize``) and no example database is read or written, so every machine
+and every run tries the same inputs and a failure in CI reproduces anywhere.
+``fuzz`` (``HYPOTHESIS_PROFILE=fuzz``, or pytest's ``--hypothesis-profile fuzz``):
+random examples, 50 times as many (``hostile.examples``), failures kept in
+``.hypothesis/`` and replayed first. docs/fuzzing.md says what each property asserts.
+
 Sync Playwright and pytest-asyncio in one session
 -------------------------------------------------
 Playwright's sync API runs its own asyncio loop in a greenlet and leaves that loop
@@ -47,6 +56,11 @@ from typing import Any, ClassVar
 import builders
 import pytest
 from helpers import CHROMIUM_ARGS, chromium_executable
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=5000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 DEFAULT_TIMEOUT_MS = 15_000

@@ -4,22 +4,23 @@ Exit status: 0 when every check passed, 1 on any discrepancy (each named
 with its file and entry), 2 for usage errors.
 """
 
-import json
 import os
 import sys
 
 import click
 
 from registry.core import rules
+from registry.core.text import json_text
 from registry.verify import audit as auditing
 
 ROOT_KEY_ENV = "SZZZ_ROOT_KEY"
 
 
 @click.command("audit")
-@click.argument("site", metavar="SITE_DIR_OR_URL")
-@click.option("--root-key", help="pinned scheme root key (base64url or a root-key.json path); "
-              f"default ${ROOT_KEY_ENV}, else the site's own api/root-key.json (trusts the host)")
+@click.argument("site", metavar="SITE_DIR_OR_URL", type=click.Path())
+@click.option("--root-key", type=click.Path(), metavar="KEY|PATH",
+              help="pinned scheme root key (base64url or a root-key.json path); "
+                   f"default ${ROOT_KEY_ENV}, else the site's own api/root-key.json (trusts the host)")
 @click.option("--previous", type=click.Path(dir_okay=False, exists=True),
               help="a checkpoint saved earlier: the site's log must extend it (no rollback, no fork)")
 @click.option("--origin", help="pinned log origin (e.g. szzz.example.cn/log); default: api/log.json")
@@ -39,7 +40,7 @@ def audit_command(site, root_key, previous, origin, max_age_days, now, save_chec
     report = auditing.audit(site, root_key=root_key, previous=previous, origin=origin,
                             max_age_days=max_age_days, now=now)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+        click.echo(json_text(report.to_dict()))
     else:
         click.echo(report.text())
     if not report.ok:

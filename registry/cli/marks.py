@@ -7,13 +7,13 @@ errors become one-line messages (exit 1, :mod:`registry.cli.options`).
 from __future__ import annotations
 
 import datetime
-import json
 
 import click
 
 from registry.cli.options import db_option, keys_option, passphrase
 from registry.core import clock
 from registry.core.exceptions import RegistryError
+from registry.core.text import json_text
 from registry.marks import render
 from registry.publish import api, log, site
 from registry.store import history, queries, schema, trust
@@ -49,7 +49,7 @@ def mark_command(cert_no, db_path, site_url, out_dir, all_certs, as_json):
             click.echo(f"Warning: certificate {r['cert_no']} is {r['status']}, not valid: "
                        f"its mark will verify as {r['status']} / 警告：证书状态为 {r['status']}", err=True)
     if as_json:
-        click.echo(json.dumps(results if all_certs else results[0], ensure_ascii=False, indent=1))
+        click.echo(json_text(results if all_certs else results[0]))
     else:
         for r in results:
             click.echo(r["url"])

@@ -15,7 +15,6 @@ the class of both command groups.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import sys
 
@@ -23,6 +22,7 @@ import click
 
 from registry.core import keys
 from registry.core.exceptions import RegistryError, ValidationErrors
+from registry.core.text import json_text
 from registry.store import validation
 from registry.store.operations import Registry
 
@@ -40,6 +40,41 @@ class UsageFailure(click.ClickException):
     exit_code = 2
 
 
+class Utf8Text(click.types.StringParamType):
+    """Text typed on the command line, which must be Unicode text.
+
+    A byte that is not UTF-8 (a GBK terminal, a script in another encoding)
+    reaches Python as a lone surrogate (``surrogateescape``), which SQLite,
+    JSON and every file we write refuse: it is a bad value of the parameter
+    (exit 2, one line naming it), not a UnicodeEncodeError deep in a query
+    (issue 10; tests/fuzz/test_fuzz_cli.py). Paths (``click.Path``) are not
+    this type: a file name need not be UTF-8.
+    """
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        for i, c in enumerate(value):
+            if "\ud800" <= c <= "\udfff":
+                what = (f"byte 0x{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff"
+                        else f"lone surrogate U+{ord(c):04X}")
+                self.fail(f"observed {what} at character {i + 1}, expected UTF-8 text", param, ctx)
+        return value
+
+
+UTF8_TEXT = Utf8Text()
+
+
+def _text_parameters_are_utf8(command: click.Command) -> None:
+    """Give every text parameter (click's default type) of ``command``, and of its
+    subcommands, the type :data:`UTF8_TEXT`."""
+    for param in command.params:
+        if param.type is click.STRING:
+            param.type = UTF8_TEXT
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _text_parameters_are_utf8(sub)
+
+
 class RegistryGroup(click.Group):
     """A click group whose every error is one line ``Error: …`` on stderr.
 
@@ -47,8 +82,25 @@ class RegistryGroup(click.Group):
     exit 1; click's usage errors (an unknown option, a bad value, a missing
     argument), raised while parsing the group's own arguments or a
     subcommand's, exit 2 as one line naming the command's ``--help`` instead
-    of click's three (usage, hint, error).
+    of click's three (usage, hint, error). Every text parameter of a command
+    added to the group is :class:`Utf8Text`.
     """
+
+    def add_command(self, cmd, name=None):
+        _text_parameters_are_utf8(cmd)
+        super().add_command(cmd, name)
+
+    def main(self, *args, **kwargs):
+        # A file name that is not UTF-8 reaches Python as lone surrogates
+        # (surrogateescape); printed, it must not stop the command with a
+        # UnicodeEncodeError (issue 10: never a traceback). Standard output
+        # writes it back as the bytes it was, as ls does and as Python itself
+        # does in the C locale but not in en_US.UTF-8 or zh_CN.UTF-8; JSON
+        # output has no lone surrogate to write (:func:`emit`, core.text).
+        reconfigure = getattr(sys.stdout, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
+        return super().main(*args, **kwargs)
 
     def make_context(self, info_name, args, parent=None, **extra):
         with one_line_usage_errors():
@@ -146,8 +198,9 @@ def open_registry(db_path, keys_dir=None, *, new_key=False) -> Registry:
 
 
 def emit(as_json, value, human):
+    """``value`` as JSON (strict, safe for a terminal: ``core.text.json_text``), or ``human(value)``."""
     if as_json:
-        click.echo(json.dumps(value, ensure_ascii=False, indent=1))
+        click.echo(json_text(value))
     else:
         human(value)
 

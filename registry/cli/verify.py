@@ -44,7 +44,8 @@ def _root_key(value, db_path):
     if value is None:
         return None
     if value.endswith(".db") and Path(value).is_file():
-        return DbSource(value).root_public_key()
+        with contextlib.closing(DbSource(value)) as registry:
+            return registry.root_public_key()
     return sources.pinned_root(value)
 
 
@@ -74,10 +75,13 @@ def _show(result):
 
 
 @click.command("verify")
-@click.argument("input_text", metavar="INPUT", required=False)
-@click.option("--site", help="published site or snapshot: directory or http(s) URL")
-@click.option("--db", "db_path", help="check against the registry database itself")
-@click.option("--root-key", help="pinned scheme root key: base64url, root-key.json path or registry .db "
+# INPUT, --site, --db and --root-key may name files: paths, whose names need not be UTF-8.
+@click.argument("input_text", metavar="INPUT", required=False, type=click.Path())
+@click.option("--site", type=click.Path(), metavar="DIR|URL", help="published site or snapshot: directory or "
+              "http(s) URL")
+@click.option("--db", "db_path", type=click.Path(), help="check against the registry database itself")
+@click.option("--root-key", type=click.Path(), metavar="KEY|PATH",
+              help="pinned scheme root key: base64url, root-key.json path or registry .db "
               f"(default ${ROOT_KEY_ENV}; with --db the registry's own root)")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
 @click.option("--max-age-days", type=int, default=rules.DEFAULT_MAX_AGE_DAYS, show_default=True,
@@ -137,9 +141,9 @@ def verify_command(input_text, site, db_path, root_key, as_json, max_age_days, b
             source = DbSource(db_path) if db_path else sources.open_source(site)
         except RegistryError as e:
             _fail(e)
-        result = verification_result(text, source, root_public_key=pinned,
-                                              max_age=max_age_days, today=clock.today(),
-                                              log_origin=log_origin)
+        with contextlib.closing(source) if isinstance(source, DbSource) else contextlib.nullcontext():
+            result = verification_result(text, source, root_public_key=pinned,
+                                         max_age=max_age_days, today=clock.today(), log_origin=log_origin)
     if as_json:
         click.echo(json_text(result.to_dict()))
     else:

@@ -27,8 +27,9 @@ from stdnum import ean as stdnum_ean
 from stdnum.cn import uscc as stdnum_uscc
 
 from registry.core import clock, lifecycle, reference
-from registry.store import queries, schema
-from registry.store.operations import Registry
+from registry.core.exceptions import InvalidValueError, ValidationError
+from registry.store import queries, schema, validation
+from registry.store.operations import Registry, undone_on_failure
 
 DEMO_PASSPHRASE = "szzz-demo-only"  # documented in docs/cli.md: demo keys only
 INIT_DATE = "2020-12-01"
@@ -500,24 +501,31 @@ def build(db_path, keys_dir, *, certificates=1000, seed=1, today=None, passphras
     """
     if certificates < 1 or certificates > 1_000_000:
         raise ValueError(f"certificates must be 1..1000000, observed {certificates}")
-    today = today or clock.today().isoformat()
+    try:
+        today = validation.iso_date(today) or clock.today().isoformat()
+    except InvalidValueError as e:
+        raise ValidationError(e.message, record="demo", field="today") from None
+    if today <= LAUNCH:
+        raise ValidationError(f"observed {today}, expected a day after the scheme's launch on {LAUNCH}",
+                              record="demo", field="today")
     if passphrase is None:
         passphrase = DEMO_PASSPHRASE.encode()
     rng = random.Random(f"szzz-demo:{seed}")
-    reg = Registry.init(db_path, keys_dir, passphrase, date=INIT_DATE)
-    try:
-        reg.today_override = today
-        demo = _Demo(reg, rng, today, certificates, progress)
-        with reg.batch():
-            schema.set_meta(reg.db, "demo", f"szzz demo --seed {seed} --today {today} "
-                                            f"--certificates {certificates} (demo data)")
-            demo.reference_data()
-            demo.enterprises_and_products()
-            demo.run()
-            reg.expire_due(today)
-            demo.applications()
-        summary = queries.counts(reg.db)
-        summary["sample"] = demo.cert_nos[:3]
-        return summary
-    finally:
-        reg.close()
+    with undone_on_failure(db_path, keys_dir):     # a demo that fails leaves nothing behind
+        reg = Registry.init(db_path, keys_dir, passphrase, date=INIT_DATE)
+        try:
+            reg.today_override = today
+            demo = _Demo(reg, rng, today, certificates, progress)
+            with reg.batch():
+                schema.set_meta(reg.db, "demo", f"szzz demo --seed {seed} --today {today} "
+                                                f"--certificates {certificates} (demo data)")
+                demo.reference_data()
+                demo.enterprises_and_products()
+                demo.run()
+                reg.expire_due(today)
+                demo.applications()
+            summary = queries.counts(reg.db)
+            summary["sample"] = demo.cert_nos[:3]
+            return summary
+        finally:
+            reg.close()

@@ -27,6 +27,7 @@ on the date of the act (:meth:`Registry.body_signer`); there is no fallback.
 import contextlib
 import datetime
 import json
+import os
 from pathlib import Path
 
 from registry.core import canonical, clock, keys, lifecycle, payload, reference
@@ -82,6 +83,37 @@ def _day_after(date_text):
     return (datetime.date.fromisoformat(date_text) + datetime.timedelta(days=1)).isoformat()
 
 
+@contextlib.contextmanager
+def undone_on_failure(db_path, keys_dir):
+    """Making a new registry at ``db_path`` with keys in ``keys_dir``: if the block
+    fails, whatever it made is removed -- the database file (closed by then) and
+    its journals when there was no file at ``db_path`` before (an existing
+    registry is never touched), every key file that appeared in ``keys_dir``,
+    and ``keys_dir`` itself when it was not there before.
+
+    Rule: a refused act writes nothing. ``szzz init --date 2024-02-30`` and
+    ``szzz demo --today garbage`` left a half-made registry behind
+    (tests/fuzz/test_fuzz_cli.py).
+    """
+    keys_dir = Path(keys_dir)
+    existed = keys_dir.exists()
+    before = set(keys_dir.iterdir()) if keys_dir.is_dir() else set()
+    new_database = not os.path.lexists(db_path)
+    try:
+        yield
+    except BaseException:
+        # Best effort: what could not be removed must not hide why the block failed.
+        with contextlib.suppress(OSError):
+            if new_database:
+                schema.remove_database(db_path)
+            if keys_dir.is_dir():
+                for path in set(keys_dir.iterdir()) - before:
+                    path.unlink(missing_ok=True)
+                if not existed:
+                    keys_dir.rmdir()
+        raise
+
+
 class Registry:
     """One open registry database, plus (for signing) a key directory.
 
@@ -124,23 +156,28 @@ class Registry:
             raise ConfigError("init needs a keys directory for the root, log and timestamp keys")
         if not passphrase:
             raise ConfigError("init needs a key passphrase (SZZZ_PASSPHRASE or a prompt)")
-        db = schema.connect(db_path, create=True)
-        reg = cls(db, db_path, keys_dir, passphrase)
-        day = reg._date(date, "init")
-        signers = {role: keys.generate(keys_dir, passphrase) for role in ("root", "log", "timestamp")}
-        for signer in signers.values():
-            reg._signers[signer.key_id] = signer
-        with reg._transaction():
-            reg.table("keys").insert_all(
-                {"key_id": signer.key_id, "public_key": signer.public_b64, "owner_type": role,
-                 "owner": None, "valid_from": day, "valid_to": None, "status": "active",
-                 "status_date": day, "endorsed_in": 1}
-                for role, signer in signers.items())
-            schema.set_meta(db, "root_key_id", signers["root"].key_id)
-            trust.publish(db, signers["root"], day)
-            for role in ("log", "timestamp"):
-                reg._key_event("key_endorsed", signers[role].key_id, day,
-                               f"{role} key endorsed at registry creation")
+        with undone_on_failure(db_path, keys_dir):
+            db = schema.connect(db_path, create=True)
+            try:
+                reg = cls(db, db_path, keys_dir, passphrase)
+                day = reg._date(date, "init")
+                signers = {role: keys.generate(keys_dir, passphrase) for role in ("root", "log", "timestamp")}
+                for signer in signers.values():
+                    reg._signers[signer.key_id] = signer
+                with reg._transaction():
+                    reg.table("keys").insert_all(
+                        {"key_id": signer.key_id, "public_key": signer.public_b64, "owner_type": role,
+                         "owner": None, "valid_from": day, "valid_to": None, "status": "active",
+                         "status_date": day, "endorsed_in": 1}
+                        for role, signer in signers.items())
+                    schema.set_meta(db, "root_key_id", signers["root"].key_id)
+                    trust.publish(db, signers["root"], day)
+                    for role in ("log", "timestamp"):
+                        reg._key_event("key_endorsed", signers[role].key_id, day,
+                                       f"{role} key endorsed at registry creation")
+            except BaseException:
+                db.conn.close()
+                raise
         return reg
 
     def close(self):

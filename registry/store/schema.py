@@ -13,6 +13,7 @@ leave the operators' database (the publish step drops them); private keys are
 never in any table at all.
 """
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -189,6 +190,16 @@ def connect(path, *, create=False, readonly=False) -> sqlite_utils.Database:
     if path.exists() and not path.is_file():
         raise SchemaError(f"{path}: not a file, expected a registry database")
     return _open(path, create=create, readonly=readonly)
+
+
+def remove_database(path) -> None:
+    """Remove the database file ``path`` and the journal files SQLite keeps beside
+    it (``-wal``, ``-shm``, ``-journal``); what is not there is skipped. Only for
+    a database this process has just made and closed (``Registry.init`` undone)."""
+    path = Path(path)
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            name.unlink()
 
 
 def _version(db, path: Path) -> int:

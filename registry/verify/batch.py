@@ -334,7 +334,7 @@ def verify_row(index: SnapshotIndex, kind: str, value: JSON) -> RowResult:
     try:
         if kind == "cert_no":
             # No mark: the listing names a certificate; its status is all we can say.
-            if not isinstance(value, str) or not payload.CERT_NO_RE.match(value):
+            if not isinstance(value, str) or not payload.CERT_NO_RE.fullmatch(value):
                 raise Stop("malformed", f"not a certificate number: {str(value)[:40]!r}",
                             "不是有效的证书编号", "payload")
             result["cert_no"], result["body"] = value, rules.body_of_cert_no(value)
