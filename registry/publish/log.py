@@ -86,10 +86,25 @@ def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) 
     return n
 
 
-def _prune(log_dir: Path, size: int) -> None:
-    """Remove tiles of an older size that a log of ``size`` does not publish
-    (superseded partial tiles), so the output depends only on the entries."""
-    keep = set(_tile_files(size))
+def _checkpointed_sizes(prev_dir: Path | None) -> set[int]:
+    """Tree sizes that the previous log served partial tiles for: each
+    partial hash tile ``L/N.p/W`` stands for a size of ``256N+W`` hashes at
+    level ``L`` (:func:`tiles.size_of_partial`), which is all the retention
+    rule needs to know of it (docs/transparency-log.md §2)."""
+    sizes: set[int] = set()
+    if prev_dir is None or not (prev_dir / "tile").is_dir():
+        return sizes
+    for path in (prev_dir / "tile").rglob("*"):
+        if path.is_file() and path.parent.name.endswith(".p"):
+            tile, is_bundle = tiles.parse_path(path.relative_to(prev_dir).as_posix())
+            if not is_bundle:
+                sizes.add(tiles.size_of_partial(tile))
+    return sizes
+
+
+def _prune(log_dir: Path, keep: set[str]) -> None:
+    """Remove tile files not in ``keep``: partial tiles whose full tile now
+    exists (C2SP tlog-tiles allows it) and anything a fresh log would not hold."""
     tile_dir = log_dir / "tile"
     if not tile_dir.exists():
         return
@@ -198,7 +213,19 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
         # In place but the old checkpoint is unknown: start the tiles afresh.
         shutil.rmtree(log_dir / "tile", ignore_errors=True)
     new_size, root = tiles.append_entries(log_dir, old_size, entries[old_size:], old_root=old_root)
-    _prune(log_dir, new_size)
+    # Partial tiles of every size a checkpoint was signed for stay until their
+    # full tile exists (C2SP tlog-tiles "Logs MUST serve partial tiles
+    # corresponding to tree sizes for which a checkpoint was produced"): a
+    # client holding an older checkpoint fetches exactly those. They are
+    # rebuilt from the new tiles (a partial tile is a prefix of the tile now
+    # at its place), so they are checked by the same root as the rest.
+    checkpointed = {old.size for _, old in olds} | {old_size}
+    checkpointed |= _checkpointed_sizes(Path(previous_log_dir) if previous_log_dir is not None else None)
+    partials = tiles.retained_partials(new_size, {s for s in checkpointed if 0 < s <= new_size})
+    tiles.write_partials(log_dir, new_size, partials)
+    keep = set(_tile_files(new_size))
+    keep |= {t.path for t in partials} | {t.entries_path for t in partials if t.level == 0}
+    _prune(log_dir, keep)
     if new_size != size or root != merkle.root_hash(leaves):
         raise TileError(f"{log_dir}: tiles give size {new_size} root {root.hex()}, "
                         f"expected {size} {merkle.root_hash(leaves).hex()}")
