@@ -129,7 +129,7 @@ def parse_path(rel: str) -> tuple[Tile, bool]:
     width = TILE_WIDTH
     if len(parts) >= 2 and parts[-2].endswith(".p") and parts[-1].isdigit() and parts[-1] == str(int(parts[-1])):
         width = int(parts[-1])
-        parts = parts[:-2] + [parts[-2][:-2]]
+        parts = [*parts[:-2], parts[-2][:-2]]
     if len(parts) < 3 or parts[0] != "tile":
         raise TileError(f"{rel!r} is not a tile path, expected tile/<L>/<N>[.p/<W>]")
     groups = parts[2:]

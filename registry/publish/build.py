@@ -158,7 +158,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             log_info = log.publish_log(
                 db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
                 names=log_names, previous_site=current / "site" if current else None,
-                state_file=log.state_file_for(output.link), timestamp=moment)
+                state_file=log.state_file_for(output.link))  # cosigned when signed (clock.signing_time)
 
             say("marks")
             mark_stats = cached_marks.finish(site_dir)

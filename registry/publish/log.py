@@ -35,14 +35,15 @@ from registry.log.checkpoint import (
     DEFAULT_MAX_AGE_DAYS,
     LOG_DIR,
     LOG_JSON,
+    VKEY,
     CheckedCheckpoint,
     LogNames,
     epoch,
+    log_vkeys,
     names_for,
     note_signer,
     open_checkpoint,
 )
-from registry.publish import site
 from registry.store import history, schema, trust
 
 
@@ -239,7 +240,9 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
         except ProofError as e:
             raise LogForkError(f"{where}: new tree is not consistent with it: {e}") from None
 
-    # 4. Sign, record in the state file, then publish the checkpoint last.
+    # 4. The verifier key(s) for C2SP clients (log/vkey), then sign, record in
+    #    the state file, and publish the checkpoint last.
+    fs.write_atomic(log_dir / VKEY, "".join(k + "\n" for k in log_vkeys(trust_record, names)))
     body = note.Checkpoint(names.origin, size, root).body()
     text = note.sign_note(body, [note_signer(log_signer, names.origin, note.KEY_TYPE_ED25519),
                                  note_signer(timestamp_signer, names.timestamp_name,
@@ -274,16 +277,16 @@ def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames |
     staging build directory); ``previous_site`` the currently published site
     (its ``log/`` is reused and its checkpoint must be extended);
     ``state_file`` the record of the last signed checkpoint, kept outside
-    the build directories. ``timestamp`` defaults to :func:`clock.build_time`
-    (``SOURCE_DATE_EPOCH`` or the registry's latest event date): no wall
-    clock, so builds are reproducible.
+    the build directories. ``timestamp`` (the cosignature's time) defaults to
+    :func:`clock.signing_time`: when it is signed, ``SOURCE_DATE_EPOCH`` for a
+    reproducible build, never in the future.
     """
     if names is None:
-        names = site.log_names_for(db)
+        names = trust.log_names(db)
     if trust_record is None:
         trust_record = json.loads(trust.envelope(db)["payload"])
     if timestamp is None:
-        timestamp = clock.build_time(history.latest_event_date(db))
+        timestamp = clock.signing_time()
     site_dir = Path(site_dir)
     prev_log = Path(previous_site) / LOG_DIR if previous_site is not None else None
     result = build_log(
@@ -344,8 +347,7 @@ def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, 
             raise LogForkError(f"{path}: tree {checked.size} differs from the last signed tree in {state} "
                                f"({state_cp.size}); rebuild instead of refreshing")
     if timestamp is None:
-        sde = clock.source_date_epoch()
-        timestamp = sde if sde is not None else time.time()
+        timestamp = clock.signing_time()
     ts = epoch(timestamp)
     if checked.timestamp is not None and ts < checked.timestamp:
         raise ConfigError(f"refresh time {ts} is before the current cosignature's {checked.timestamp}; "
@@ -420,7 +422,8 @@ def refresh_served(out_link, db_path, keys_dir, passphrase, *, now=None):
     site_dir = Path(out_link) / "site"
     if not (site_dir / LOG_DIR / CHECKPOINT).is_file():
         return None
-    # The build cosigned at its build time, which is also the snapshot's as_of.
+    # The snapshot's as_of (end of the latest event's day) dates the statements;
+    # while it is ahead of now they are current without a new cosignature.
     envelope = json.loads((site_dir / "api" / "status.json").read_text(encoding="utf-8"))
     as_of = json.loads(envelope["payload"])["as_of"]
     if epoch(datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))) >= now:
