@@ -328,7 +328,8 @@ def cli():
 @click.option("--site-url", help="public URL of the site (marks, sitemap, feeds); a registry made by "
                                  "`szzz init --site-url` has its own, which this may only repeat")
 @click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
-              help="URL of the Datasette instance the site links to")
+              help="URL of the Datasette instance the site links to (default: none, and the "
+                   "pages link to no Datasette)")
 @click.option("--progress/--no-progress", default=None,
               help="name each step on stderr (default: when stderr is a terminal, so that a "
                    "script reads a failure as its one line)")

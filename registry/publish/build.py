@@ -39,7 +39,8 @@ from registry.publish import api, changefeed, export, log, opendata, site, webve
 from registry.publish.output import Output
 from registry.store import history, integrity, queries, schema, trust
 
-DEFAULT_DATASETTE_URL = "/datasette/"
+#: No Datasette unless one is configured (``--datasette-url``): pages then link to none.
+DEFAULT_DATASETTE_URL = ""
 MAX_PROBLEMS_SHOWN = 20
 # The build's copy of the registry (schema.snapshot_to), removed before the switch.
 REGISTRY_SNAPSHOT = ".registry-snapshot.db"
