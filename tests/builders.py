@@ -20,9 +20,11 @@ library calls publish.py makes: snapshot, change feed, log) without Pelican;
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from stdnum.cn import uscc as stdnum_uscc
 
-from registry.core import canonical, keys
+from registry.core import canonical, clock, keys
 from registry.publish import api, changefeed
 from registry.publish import log as publish_log
 from registry.store import demo as demo_registry
@@ -269,6 +271,23 @@ def add_events(db_path, keys_dir, cert_no, n=1, passphrase=PASSPHRASE) -> None:
 
 
 # ------------------------------------------------------------------ publishing
+
+@contextlib.contextmanager
+def signed_on(day: str):
+    """Publish as if on ``day`` (noon in Suzhou): ``SOURCE_DATE_EPOCH`` for what
+    runs inside. The log's cosignature carries the time it is signed
+    (docs/transparency-log.md §5), so a test whose verifiers are pinned to
+    ``day`` must publish on that day too, or its log is from their future."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(clock.noon(datetime.date.fromisoformat(day)))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
+
 
 def signers(db_path, keys_dir, passphrase=PASSPHRASE):
     """(log signer, timestamp signer) of the registry."""

@@ -42,7 +42,7 @@ LOG_JSON = "api/log.json"
 LOG_JSON_FORMAT = "szzz/log/v1"
 DEFAULT_HOST = "szzz.example.cn"
 DEFAULT_MAX_AGE_DAYS = 7          # same default as the verifiers' status freshness
-FUTURE_TOLERANCE_SECONDS = 86400  # build times are end-of-day CST: up to a day ahead
+FUTURE_TOLERANCE_SECONDS = 86400  # clock skew; cosignatures before issue 11 carried the day's end (CST)
 
 
 # ------------------------------------------------------------------ names

@@ -267,7 +267,9 @@ def test_unclassified_table_stops_export(registry, tmp_path):
 
 
 def _cli_build(registry, db, out):
-    env = dict(os.environ, SZZZ_PASSPHRASE=PASSPHRASE.decode())
+    # Reproducible (the cosignature would carry each build's own time otherwise),
+    # so a finished build equals the reference byte for byte.
+    env = dict(os.environ, SZZZ_PASSPHRASE=PASSPHRASE.decode(), SOURCE_DATE_EPOCH="1767225600")
     return subprocess.Popen(
         [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--out", str(out),
          "--keys", str(registry.keys), "--site-url", SITE_URL],

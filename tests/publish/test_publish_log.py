@@ -11,15 +11,17 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import builders
 import pytest
 
 import publish
-from registry.core.exceptions import LogForkError, RegistryError
+from registry.core.exceptions import ConfigError, LogForkError, RegistryError
 from registry.log import checkpoint, merkle, note, tiles
 from registry.publish import log as publish_log
+from registry.store import schema
 from registry.verify import audit
 
 SDE = builders.NOW
@@ -308,3 +310,26 @@ def test_audit_names_a_page_that_shows_another_status(built, tmp_path):
     assert not report.ok
     text = "\n".join(str(f) for f in report.findings)
     assert f"certificates/{cert}/index.html: JSON-LD certificationStatus" in text and "(revoked)" in text
+
+
+def test_cosignature_is_dated_when_it_is_signed_never_ahead(make_registry, tmp_path, monkeypatch):
+    """C2SP tlog-cosignature: the timestamp is "the time at which the cosignature
+    was generated" — the wall clock, or SOURCE_DATE_EPOCH for a reproducible
+    build, and never the future (it used to carry the end of the latest
+    event's day in Suzhou, hours ahead when that day was today)."""
+    registry = make_registry(**builders.LOG_REGISTRY)
+    log_signer, ts_signer = builders.signers(registry.db, registry.keys)
+    db = schema.connect(registry.db)
+    try:
+        monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+        before = int(time.time())
+        signed = publish_log.publish_log(db, tmp_path / "a", log_signer, ts_signer)["timestamp"]
+        assert before <= signed <= int(time.time())
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(builders.NOW))
+        assert publish_log.publish_log(db, tmp_path / "b", log_signer, ts_signer)["timestamp"] == builders.NOW
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(time.time()) + 3600))
+        with pytest.raises(ConfigError, match="after the wall clock"):
+            publish_log.publish_log(db, tmp_path / "c", log_signer, ts_signer)
+        assert not (tmp_path / "c").exists()
+    finally:
+        db.conn.close()
