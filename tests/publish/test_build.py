@@ -288,7 +288,11 @@ def test_killed_build_leaves_previous_output_whole(registry, built_again, tmp_pa
     finally:
         reg.close()
     # A reference build of the changed registry elsewhere: what a finished build gives.
-    reference = tmp_path / "reference"
+    # It starts from a copy of the same output (link, build directory, state
+    # file), since the log keeps the partial tiles of every checkpointed size
+    # (docs/transparency-log.md §2): the new output depends on the previous one.
+    shutil.copytree(built_again.parent, tmp_path / "reference-parent", symlinks=True)
+    reference = tmp_path / "reference-parent" / built_again.name
     start = time.monotonic()
     proc = _cli_build(registry, db, reference)
     assert proc.wait() == 0, proc.stderr.read().decode()
