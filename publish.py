@@ -39,6 +39,7 @@ from registry.core import keys
 from registry.core.exceptions import BuildError, ConfigError, RegistryError
 from registry.publish import build as building
 from registry.publish import log as publish_log
+from registry.publish import site
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
 from registry.store import demo
@@ -212,7 +213,8 @@ class Portal:
         click.echo("登记库已更改，重新构建 / registry changed, rebuilding …", err=True)
         command = [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(self.db_path),
                    "--out", str(self.output.link), "--keys", str(self.keys_dir),
-                   "--site-url", self.site_url, "--datasette-url", self.datasette_url]
+                   *(["--site-url", self.site_url] if self.site_url else []),
+                   "--datasette-url", self.datasette_url]
         with self.lock:
             if self.stopping.is_set():
                 return
@@ -256,7 +258,9 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
     keys_dir = Path(keys_dir) if keys_dir else Path(db_path).parent / "keys"
     if passphrase is None:
         passphrase = keys.passphrase_from_env()
-    site_url = f"http://127.0.0.1:{port}"
+    local_url = f"http://127.0.0.1:{port}"
+    # A registry with its own site URL is built for it (one URL); the demo for here.
+    site_url = site.preview_site_url(db_path, local_url)
     datasette_url = f"http://127.0.0.1:{port + 1}/"
     summary = build(db_path, out, keys_dir=keys_dir, passphrase=passphrase, site_url=site_url,
                     datasette_url=datasette_url,
@@ -274,7 +278,7 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
     signal.signal(signal.SIGINT, stop)
     try:
         portal.start()
-        click.echo(f"网站 site:        {site_url}/")
+        click.echo(f"网站 site:        {local_url}/")
         click.echo(f"开放数据 Datasette: {datasette_url}")
         click.echo("登记库更改后自动重新构建 / rebuilt when the registry changes; Ctrl-C 停止 / to stop")
         server.serve_forever(poll_interval=0.2)
@@ -321,9 +325,11 @@ def cli():
 
 @cli.command("build")
 @_with_common
-@click.option("--site-url", help="public URL of the site (marks, sitemap, feeds)")
+@click.option("--site-url", help="public URL of the site (marks, sitemap, feeds); a registry made by "
+                                 "`szzz init --site-url` has its own, which this may only repeat")
 @click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
-              help="URL of the Datasette instance the site links to")
+              help="URL of the Datasette instance the site links to (default: none, and the "
+                   "pages link to no Datasette)")
 @click.option("--progress/--no-progress", default=None,
               help="name each step on stderr (default: when stderr is a terminal, so that a "
                    "script reads a failure as its one line)")

@@ -5,6 +5,8 @@
 #     CJK text in raster marks and screenshots, LibreOffice Calc (the CSV
 #     downloads are opened by a real spreadsheet in the tests);
 #   - Java, for the Nu HTML Checker the tests run on published pages;
+#   - Go and golang.org/x/mod (Debian's packages, no module download): the
+#     independent transparency-log checker tests/tlog/gocheck, built offline;
 #   - npm packages of the browser verifier (jsqr, @noble) and the checkers
 #     (axe-core, vnu-jar, lighthouse), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
@@ -19,6 +21,8 @@ DEB_PACKAGES=(
   fontconfig        # fc-list / fc-match, used to locate fonts
   libreoffice-calc  # soffice --headless: tests/publish/test_csv_safety.py opens the CSV downloads
   default-jre-headless  # Java for the Nu HTML Checker (node_modules/vnu-jar), run by the tests
+  golang-go         # builds tests/tlog/gocheck (tests/tlog/test_go_checker.py), offline
+  golang-golang-x-mod-dev  # golang.org/x/mod/sumdb/{note,tlog}: the reference tlog code it checks with
 )
 
 log() { printf '[system-deps] %s\n' "$*" >&2; }

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULTS = {
     "db": None,
     "site_url": "",
-    "datasette_url": "/datasette/",
+    "datasette_url": "",  # no Datasette configured: the pages link to none (issue 11)
     "datasette_database": "registry",
     "build_time": None,
     "per_page": 100,
