@@ -23,21 +23,24 @@ rebuilding when the registry changes (:class:`Portal`).
 import contextlib
 import functools
 import http.server
+import io
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
+from http import HTTPStatus
 from pathlib import Path
-from typing import ClassVar
 
 import click
 
 from registry.cli.options import RegistryGroup, UsageFailure
 from registry.core import keys
-from registry.core.exceptions import BuildError, ConfigError, RegistryError
+from registry.core.exceptions import BuildError, ConfigError, HeaderPolicyError, RegistryError
 from registry.publish import build as building
+from registry.publish import headers
 from registry.publish import log as publish_log
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
@@ -78,14 +81,41 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
 # ------------------------------------------------------------------- serve
 
 class StaticHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-        ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-        ".json": "application/json", ".svg": "image/svg+xml", ".wasm": "application/wasm",
-        ".xml": "application/xml", ".csv": "text/csv; charset=utf-8",
-        ".txt": "text/plain; charset=utf-8", ".db": "application/vnd.sqlite3",
-    }
+    """The site's files with the headers of :mod:`registry.publish.headers` (the
+    table nginx, ``_headers`` and ``deploy`` use too): its Content-Type and
+    Cache-Control, the security headers and the CSP, and a strong ETag from
+    the bytes, so that ``If-None-Match`` gets 304 only for the same content.
+    ``If-Modified-Since`` is ignored: two reproducible builds can give a file
+    new bytes and an old mtime."""
+
+    def __init__(self, *args, datasette_url=None, **kwargs):
+        self.datasette_url = datasette_url
+        super().__init__(*args, **kwargs)
+
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        if path.is_dir() and urllib.parse.urlsplit(self.path).path.endswith("/"):
+            path = path / "index.html"
+        if not path.is_file():
+            return super().send_head()  # redirects to the slash, 404
+        rel = path.relative_to(self.directory).as_posix()
+        try:
+            policy = headers.headers_for(rel, datasette_url=self.datasette_url)
+        except HeaderPolicyError:
+            policy = [("Content-Type", self.guess_type(str(path))), ("Cache-Control", headers.NO_CACHE)]
+        data = path.read_bytes()
+        tag = headers.etag_of(data)
+        wanted = {t.strip().removeprefix("W/") for t in self.headers.get("If-None-Match", "").split(",")}
+        self.send_response(HTTPStatus.NOT_MODIFIED if tag in wanted else HTTPStatus.OK)
+        for name, value in policy:
+            self.send_header(name, value)
+        self.send_header("ETag", tag)
+        if tag in wanted:
+            self.end_headers()
+            return None
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         if os.environ.get("SZZZ_SERVE_LOG"):
@@ -263,7 +293,8 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
                     progress=lambda step: click.echo(f"  · {step}", err=True))
     portal = Portal(db_path, keys_dir, passphrase, out=summary["out"], port=port,
                     site_url=site_url, datasette_url=datasette_url)
-    handler = functools.partial(StaticHandler, directory=str(portal.output.link / "site"))
+    handler = functools.partial(StaticHandler, directory=str(portal.output.link / "site"),
+                                datasette_url=datasette_url)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
 
