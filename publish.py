@@ -24,6 +24,7 @@ import contextlib
 import functools
 import http.server
 import io
+import json
 import logging
 import os
 import signal
@@ -39,7 +40,9 @@ import click
 from registry.cli.options import RegistryGroup, UsageFailure
 from registry.core import keys
 from registry.core.exceptions import BuildError, ConfigError, HeaderPolicyError, RegistryError
+from registry.core.fs import write_atomic
 from registry.publish import build as building
+from registry.publish import deploy as deploying
 from registry.publish import headers
 from registry.publish import log as publish_log
 from registry.publish.output import Output
@@ -397,6 +400,91 @@ def refresh_cmd(db_path, out, keys_dir):
                                             state_file=publish_log.state_file_for(output.link))
     click.echo(f"refreshed {out}/site/log/checkpoint: tree size {result['size']}, "
                f"cosigned at {result['timestamp']}")
+
+
+@cli.command("deploy")
+@click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="published output (the symlink a build made)")
+@click.option("--to", "dest", required=True,
+              help="a directory (switched atomically: DEST/current) or an rclone remote (remote:path)")
+@click.option("--rclone-arg", "rclone_args", multiple=True,
+              help="an extra argument for every rclone run (repeat), e.g. --rclone-arg=--transfers=16")
+def deploy_cmd(out, dest, rclone_args):
+    """Copy OUT/site to DEST with the header table's headers, in the safe order.
+
+    部署：先上传瓦片，再上传页面与 api，检查点最后；删除在新检查点生效之后。
+    Tiles first, then pages and api/, api/status.json and the checkpoint last;
+    deletions only after the new checkpoint is live (docs/publishing.md "Deploy").
+    """
+    output = Output(out)
+    if output.current() is None:
+        raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
+    # Held while copying: a build would otherwise switch OUT and delete the
+    # directory being uploaded.
+    with output.locked():
+        result = deploying.deploy(output.current() / "site", dest, rclone_args=rclone_args,
+                                  progress=lambda line: click.echo(f"  · {line}", err=True))
+    if result["unchanged"]:
+        click.echo(f"deployed {dest}: already up to date")
+    else:
+        click.echo(f"deployed {dest}: {result['uploaded']} files uploaded, {result['deleted']} deleted")
+
+
+@cli.command("nginx")
+@click.option("--root", required=True, type=click.Path(file_okay=False),
+              help="the site directory nginx serves (OUT/site, or DEST/current of a directory deploy)")
+@click.option("--etag-map", required=True, type=click.Path(dir_okay=False),
+              help="where to write the ETag map of ROOT (included by the configuration)")
+@click.option("--listen", default="80", show_default=True, help="nginx `listen` value")
+@click.option("--server-name", default="_", show_default=True)
+@click.option("--datasette", "backends", multiple=True, metavar="HOST:PORT",
+              help="a Datasette process (repeat for each replica)")
+@click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
+              help="the --datasette-url the site was built with (its path is proxied; its origin is in the CSP)")
+@click.option("--brotli/--no-brotli", default=None,
+              help="brotli compression [default: when Debian's brotli module is installed]")
+@click.option("--conf", type=click.Path(dir_okay=False), help="write the configuration here [default: stdout]")
+def nginx_cmd(root, etag_map, listen, server_name, backends, datasette_url, brotli, conf):
+    """An nginx configuration (http level) from the header table, and ROOT's ETag map.
+
+    Reload nginx after every build or deploy: the map holds content hashes of
+    the files it was made from; until the reload the new files go out without
+    an ETag (never with a stale one)."""
+    if not (Path(root) / "log" / "checkpoint").is_file():
+        raise ConfigError(f"{root}: observed no log/checkpoint, expected a built site directory")
+    if brotli is None:
+        brotli = headers.BROTLI_MODULE.exists()
+    write_atomic(etag_map, headers.etag_map(Path(root)))
+    text = headers.nginx_config(root=Path(os.path.abspath(root)), listen=listen, datasette=backends,
+                                etag_map_file=Path(os.path.abspath(etag_map)),
+                                datasette_url=datasette_url, server_name=server_name, brotli=brotli)
+    if conf:
+        write_atomic(conf, text)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command("headers")
+@click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="published output (the symlink a build made)")
+@click.option("--format", "fmt", type=click.Choice(["netlify", "json"]), default="netlify",
+              show_default=True, help="netlify: a _headers file (Netlify, Cloudflare Pages); "
+                                      "json: each file's upload metadata, in upload order")
+@click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
+              help="the --datasette-url the site was built with (its origin is in the CSP)")
+def headers_cmd(out, fmt, datasette_url):
+    """Print the header table applied to every file of OUT/site."""
+    current = Output(out).current()
+    if current is None:
+        raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
+    site = current / "site"
+    if fmt == "netlify":
+        click.echo(headers.netlify_headers(site, datasette_url=datasette_url), nl=False)
+        return
+    for upload in headers.upload_plan(site):
+        click.echo(json.dumps({"path": upload.path, "class": upload.rule.name, "phase": upload.rule.phase,
+                               "Content-Type": upload.content_type, "Cache-Control": upload.cache_control,
+                               "ETag": upload.etag}, ensure_ascii=False))
 
 
 @cli.command("serve")

@@ -118,6 +118,13 @@ RULES: tuple[Rule, ...] = (
 # Media types of the rules that take theirs from the suffix ("" above).
 BY_SUFFIX = {".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/vnd.microsoft.icon"}
 
+# Debian's libnginx-mod-http-brotli-filter; gzip is nginx's own.
+BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
+
+# Compressed on the fly (text/html always is, by gzip and brotli alike).
+COMPRESSED = ("text/plain text/css text/javascript application/json application/xml application/atom+xml "
+              "image/svg+xml text/csv")
+
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
@@ -289,13 +296,10 @@ def nginx_config(*, root: Path, listen: str, datasette: Iterable[str], etag_map_
         "    gzip on;",
         "    gzip_vary on;",
         "    gzip_min_length 256;",
-        "    gzip_types text/plain text/css text/javascript application/json application/xml "
-        "application/atom+xml image/svg+xml text/csv;",
+        f"    gzip_types {COMPRESSED};",
     ]
     if brotli:
-        out += ["    brotli on;",
-                "    brotli_types text/plain text/css text/javascript application/json application/xml "
-                "application/atom+xml image/svg+xml text/csv;"]
+        out += ["    brotli on;", f"    brotli_types {COMPRESSED};"]
     out += ["    location / {", "        try_files $uri $uri/ =404;", "    }"]
     for rule in RULES:
         out += [f"    # {rule.name}: {rule.why}", f'    location ~ "{_pcre(rule.pattern)}" {{']
@@ -368,10 +372,13 @@ class Upload:
 
 
 def upload_plan(site: Path) -> list[Upload]:
-    """Every file of ``site`` with its upload metadata, in upload order (phase, then path)."""
+    """Every file of ``site`` with its upload metadata, in upload order: by phase,
+    the checkpoint last of all; within a phase, files that share their
+    headers together (one upload run each)."""
     plan = []
     for rel in site_files(Path(site)):
         rule = rule_for(rel)
         plan.append(Upload(rel, rule, content_type(rule, rel), rule.cache_control, etag(Path(site) / rel)))
     # The checkpoint is the very last upload: it is what makes the new tree live.
-    return sorted(plan, key=lambda u: (u.rule.phase, u.rule.name == "checkpoint", u.path))
+    return sorted(plan, key=lambda u: (u.rule.phase, u.rule.name == "checkpoint", u.content_type,
+                                       u.cache_control, u.path))
