@@ -154,7 +154,7 @@ def test_serve_sends_the_table_for_every_class(site, static):
     for rel in headers.site_files(site):
         examples.setdefault(headers.rule_for(rel).name, rel)
     assert set(examples) == {rule.name for rule in headers.RULES}
-    for name, rel in examples.items():
+    for rel in examples.values():
         url = f"{base}/{rel[: -len('index.html')] if rel.endswith('index.html') else rel}"
         status, got, body = get(urllib.parse.quote(url, safe=":/"))
         assert status == 200, rel
