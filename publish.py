@@ -409,7 +409,9 @@ def refresh_cmd(db_path, out, keys_dir):
               help="a directory (switched atomically: DEST/current) or an rclone remote (remote:path)")
 @click.option("--rclone-arg", "rclone_args", multiple=True,
               help="an extra argument for every rclone run (repeat), e.g. --rclone-arg=--transfers=16")
-def deploy_cmd(out, dest, rclone_args):
+@click.option("--progress/--no-progress", default=None,
+              help="name each step on stderr (default: when stderr is a terminal)")
+def deploy_cmd(out, dest, rclone_args, progress):
     """Copy OUT/site to DEST with the header table's headers, in the safe order.
 
     部署：先上传瓦片，再上传页面与 api，检查点最后；删除在新检查点生效之后。
@@ -421,9 +423,11 @@ def deploy_cmd(out, dest, rclone_args):
         raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
     # Held while copying: a build would otherwise switch OUT and delete the
     # directory being uploaded.
+    if progress is None:
+        progress = sys.stderr.isatty()
     with output.locked():
         result = deploying.deploy(output.current() / "site", dest, rclone_args=rclone_args,
-                                  progress=lambda line: click.echo(f"  · {line}", err=True))
+                                  progress=(lambda line: click.echo(f"  · {line}", err=True)) if progress else None)
     if result["unchanged"]:
         click.echo(f"deployed {dest}: already up to date")
     else:
@@ -454,14 +458,25 @@ def nginx_cmd(root, etag_map, listen, server_name, backends, datasette_url, brot
         raise ConfigError(f"{root}: observed no log/checkpoint, expected a built site directory")
     if brotli is None:
         brotli = headers.BROTLI_MODULE.exists()
-    write_atomic(etag_map, headers.etag_map(Path(root)))
+    # Both made before either is written: a bad value writes nothing.
     text = headers.nginx_config(root=Path(os.path.abspath(root)), listen=listen, datasette=backends,
                                 etag_map_file=Path(os.path.abspath(etag_map)),
                                 datasette_url=datasette_url, server_name=server_name, brotli=brotli)
-    if conf:
-        write_atomic(conf, text)
-    else:
+    etags = headers.etag_map(Path(root))
+    previous = Path(etag_map).read_bytes() if Path(etag_map).is_file() else None
+    write_atomic(etag_map, etags)
+    if not conf:
         click.echo(text, nl=False)
+        return
+    try:
+        write_atomic(conf, text)
+    except OSError:
+        # Nothing written by a failed command: the map goes back as it was.
+        if previous is None:
+            Path(etag_map).unlink()
+        else:
+            write_atomic(etag_map, previous)
+        raise
 
 
 @cli.command("headers")
