@@ -220,22 +220,35 @@ def verdict(page) -> dict:
                                      text: document.getElementById('verdict').innerText})""")
 
 
+def szzz(stack, *args) -> str:
+    done = subprocess.run([sys.executable, "-m", "registry", *args], cwd=publish.ROOT, env=stack.env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def mark_url(stack, cert_no, tmp_path) -> str:
+    mark = szzz(stack, "mark", cert_no, "--db", str(stack.registry.db), "--site-url", stack.url,
+                "--out", str(tmp_path / "marks"))
+    return next(word for word in mark.split() if word.startswith(f"{stack.url}/v/#"))
+
+
+def statuses(stack, path) -> list[int]:
+    """The status of each request for ``path`` in nginx's access log, in order."""
+    log = (stack.prefix / "access.log").read_text(encoding="utf-8", errors="replace")
+    return [int(m[1]) for m in re.finditer(rf'"GET {re.escape(path)} HTTP/[0-9.]+" (\d{{3}})', log)]
+
+
 def test_a_revocation_reaches_the_browser_through_nginx(stack, page, tmp_path):
     cert_no = stack.registry.valid[0]
-    mark = subprocess.run([sys.executable, "-m", "registry", "mark", cert_no, "--db", str(stack.registry.db),
-                           "--site-url", stack.url, "--out", str(tmp_path / "marks")], cwd=publish.ROOT,
-                          env=stack.env, capture_output=True, text=True, check=True).stdout
-    mark_url = next(word for word in mark.split() if word.startswith(f"{stack.url}/v/#"))
-    page.goto(mark_url)
+    url = mark_url(stack, cert_no, tmp_path)
+    page.goto(url)
     shown = verdict(page)
     assert shown["verdict"] == "valid" and "有效" in shown["text"], shown
     old_tag = get(stack.url + f"/api/certificates/{cert_no}.json")[1]["ETag"]
 
-    done = subprocess.run([sys.executable, "-m", "registry", "cert", "revoke", cert_no, "--db",
-                           str(stack.registry.db), "--keys", str(stack.registry.keys), "--reason",
-                           "监督抽查不合格 failed market surveillance"], cwd=publish.ROOT, env=stack.env,
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    szzz(stack, "cert", "revoke", cert_no, "--db", str(stack.registry.db), "--keys", str(stack.registry.keys),
+         "--reason", "监督抽查不合格 failed market surveillance")
     stack.publish()
     # nginx still holds the previous release's ETag map: the new files go out
     # without an ETag, so nothing can be confirmed stale.
@@ -245,7 +258,7 @@ def test_a_revocation_reaches_the_browser_through_nginx(stack, page, tmp_path):
     shown = verdict(page)
     assert shown["verdict"] == "revoked" and "撤销" in shown["text"], shown
     tab = page.context.new_page()
-    tab.goto(mark_url)
+    tab.goto(url)
     assert verdict(tab)["verdict"] == "revoked"
 
     stack.reload_nginx()
@@ -254,8 +267,36 @@ def test_a_revocation_reaches_the_browser_through_nginx(stack, page, tmp_path):
     page.reload()
     assert verdict(page)["verdict"] == "revoked"
     tab = page.context.new_page()
-    tab.goto(mark_url)
+    tab.goto(url)
     assert verdict(tab)["verdict"] == "revoked"
+    assert not page.page_errors
+
+
+def test_the_browsers_validators_never_keep_an_old_status(stack, page, tmp_path):
+    """The browser holds a certificate file with its ETag and revalidates it
+    (``cache: "no-cache"``): 304 while it is the same, 200 with the new bytes
+    once a suspension is deployed and nginx reloaded its map."""
+    cert_no = stack.registry.valid[1]
+    path = f"/api/certificates/{cert_no}.json"
+    url = mark_url(stack, cert_no, tmp_path)
+    page.goto(url)
+    assert verdict(page)["verdict"] == "valid"
+    page.reload()
+    assert verdict(page)["verdict"] == "valid"
+    assert statuses(stack, path)[-2:] == [200, 304]  # the validator is used
+
+    szzz(stack, "cert", "suspend", cert_no, "--db", str(stack.registry.db), "--keys", str(stack.registry.keys),
+         "--reason", "暂停 suspended for the test")
+    stack.publish()
+    stack.reload_nginx()
+    page.reload()
+    shown = verdict(page)
+    assert shown["verdict"] == "suspended", shown
+    assert statuses(stack, path)[-1] == 200
+    tab = page.context.new_page()
+    tab.goto(url)
+    assert verdict(tab)["verdict"] == "suspended"
+    assert statuses(stack, path)[-1] == 304
     assert not page.page_errors
 
 
