@@ -319,12 +319,10 @@ def nginx_config(*, root: Path, listen: str, datasette: Iterable[str], etag_map_
     out += ["    location / {", "        try_files $uri $uri/ =404;", "    }"]
     for rule in RULES:
         out += [f"    # {rule.name}: {rule.why}", f'    location ~ "{_pcre(rule.pattern)}" {{']
-        types = ({rule.content_type} if rule.content_type else
-                 {BY_SUFFIX[s] for s in BY_SUFFIX if re.search(re.escape(s[1:]), rule.pattern)})
         if rule.content_type:
             out += ["        types { }", f'        default_type "{rule.content_type}";']
         else:
-            mapping = " ".join(f"{t} {s[1:]};" for s, t in BY_SUFFIX.items() if t in types)
+            mapping = " ".join(f"{media} {suffix[1:]};" for suffix, media in BY_SUFFIX.items())
             out += [f"        types {{ {mapping} }}"]
         out += [f'        add_header Cache-Control "{rule.cache_control}" always;',
                 "        add_header ETag $szzz_etag;"]
@@ -334,7 +332,8 @@ def nginx_config(*, root: Path, listen: str, datasette: Iterable[str], etag_map_
         out += ["        if ($szzz_not_modified) { return 304; }", "    }"]
     if backends:
         out += [
-            f"    location {data_path} {{",
+            # ^~: Datasette's own /-/static/*.css and *.js are not the site's files.
+            f"    location ^~ {data_path} {{",
             "        proxy_pass http://szzz_datasette;",
             "        proxy_http_version 1.1;",
             '        proxy_set_header Connection "";',

@@ -212,6 +212,11 @@ def test_nginx_sends_the_header_table(stack):
     # Datasette, through nginx, from either process.
     status, got, body = get(stack.url + "/datasette/registry/certificates.json?_size=1&_shape=array")
     assert status == 200 and body.startswith(b"[{")
+    # Datasette's own style sheet is Datasette's, not a file of the site.
+    page = get(stack.url + "/datasette/")[2].decode()
+    css = re.search(r'href="(/datasette/-/static/[^"?]+\.css)', page)[1]
+    status, got, _ = get(stack.url + css)
+    assert status == 200 and got["Content-Type"].startswith("text/css")
 
 
 def verdict(page) -> dict:
