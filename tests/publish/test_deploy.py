@@ -206,3 +206,20 @@ def test_deploy_refuses_a_file_the_table_does_not_classify(registry, tmp_path):
 def test_deploy_without_a_build(tmp_path):
     done = publish_py("deploy", "--out", str(tmp_path / "output"), "--to", str(tmp_path / "www"))
     assert done.returncode == 1 and "nothing published yet" in done.stderr
+
+
+def test_a_remote_that_lists_hashes_gets_only_what_changed(registry, tmp_path):
+    """rclone's local backend lists MD5s, as S3, OSS and COS do: a file is
+    skipped only when the remote's hash proves it unchanged."""
+    out, target = tmp_path / "output", tmp_path / "bucket"
+    remote = f":local:{target}"
+    first = tree(build(registry, out))
+    assert deploy.deploy(out.resolve() / "site", remote)["uploaded"] == len(first)
+    again = deploy.deploy(out.resolve() / "site", remote)
+    assert again["uploaded"] == 0 and again["unchanged"]
+    revoke(registry, registry.valid[0])
+    second = tree(build(registry, out))
+    result = deploy.deploy(out.resolve() / "site", remote)
+    changed = {rel for rel in second if first.get(rel) != second[rel]}
+    assert result["uploaded"] == len(changed) and result["deleted"] == len(set(first) - set(second))
+    assert tree(target) == second
