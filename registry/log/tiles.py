@@ -25,11 +25,11 @@ from tiles are untrusted until verified against a signed root.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.core import fs
 from registry.core.exceptions import TileError
 from registry.log import merkle
 
@@ -260,15 +260,9 @@ def _write_atomic(root: Path, rel: str, data: bytes, *, immutable: bool) -> None
             raise TileError(f"refusing to overwrite immutable {rel}: existing content differs")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # Mode 0644, as every published file: mkstemp's 0600 made a web server
+    # running as another user answer 403 for every tile.
+    fs.write_atomic(path, data)
 
 
 def _read_local(root: Path, rel: str) -> bytes:
