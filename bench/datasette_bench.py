@@ -1,7 +1,7 @@
 """Benchmark Datasette on the public database, at rest and during a stream of publishes.
 
     .venv/bin/python bench/datasette_bench.py --out OUT --db REGISTRY --keys KEYS
-        [--seconds 8] [--publishes 20] [--skip-restart]
+        [--seconds 3] [--rounds 3] [--publishes 20] [--skip-restart] [--plugins-dir DIR]
 
 ``OUT`` is a ``publish.py build`` of ``REGISTRY`` (e.g. the 1k demo:
 ``szzz demo --certificates 1000``, then ``publish.py build``); the registry is
@@ -21,7 +21,9 @@ on 127.0.0.1 started as ``publish.py serve`` starts it
   ``serve`` runs now).
 
 Each is measured at concurrency 8 (8 keep-alive connections of one asyncio
-client, stdlib only) for ``--seconds`` per request: a certificate's row JSON
+client, stdlib only), in ``--rounds`` round-robin rounds of ``--seconds`` per
+request and server (so that the shared machine's varying load falls on all
+alike; the rounds are pooled): a certificate's row JSON
 (random certificates), the certificates table JSON filtered by district
 (random districts), full-text search JSON (random two-character terms of
 product names), and the certificates table page (HTML). It prints requests/s,
@@ -173,18 +175,22 @@ async def load(port, kinds, *, seconds=None, until=None, check=None):
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     wall = time.monotonic() - start
-    out = {}
-    for kind, s in stats.items():
-        lat = sorted(s["lat"])
-        n = len(lat)
-        out[kind] = {
-            "n": n, "rate": n / wall if wall else 0.0,
-            "p50": 1000 * lat[n // 2] if n else None,
-            "p99": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
-            "kb": s["bytes"] / n / 1024 if n else None,
-            "failed": s["failed"], "inconsistent": s["inconsistent"],
-        }
-    return out
+    return {kind: dict(s, wall=wall) for kind, s in stats.items()}
+
+
+def summary(*raws):
+    """Requests/s, p50, p99 (ms), mean KB, failures of one or more :func:`load` results of one kind
+    (rounds pooled: their requests over their time, their latencies together)."""
+    lat = sorted(x for r in raws for x in r["lat"])
+    wall = sum(r["wall"] for r in raws)
+    n = len(lat)
+    return {
+        "n": n, "rate": n / wall if wall else 0.0,
+        "p50": 1000 * lat[n // 2] if n else None,
+        "p99": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
+        "kb": sum(r["bytes"] for r in raws) / n / 1024 if n else None,
+        "failed": sum(r["failed"] for r in raws), "inconsistent": sum(r["inconsistent"] for r in raws),
+    }
 
 
 # ----------------------------------------------------------------- servers
@@ -313,7 +319,7 @@ def publish_stream(server, work, args, data_dir, live_dir, kinds, check, restart
     threading.Thread(target=follow, daemon=True).start()
     stats = asyncio.run(load(server.port, kinds, until=finished.is_set, check=check))
     proc.wait()
-    return stats, timings
+    return {kind: summary(raw) for kind, raw in stats.items()}, timings
 
 
 def main():
@@ -321,7 +327,8 @@ def main():
     parser.add_argument("--out", type=Path, required=True, help="a publish.py build of --db")
     parser.add_argument("--db", type=Path, required=True, help="the registry (copied, not changed)")
     parser.add_argument("--keys", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per request, server and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--publishes", type=int, default=20)
     parser.add_argument("--skip-restart", action="store_true")
     parser.add_argument("--plugins-dir", type=Path, default=ROOT / "plugins" / "datasette",
@@ -347,18 +354,29 @@ def main():
         live_one = Server(publish.datasette_command(live_dir, free_port(), workers=1), "live, 1 process")
         live = Server(publish.datasette_command(live_dir, free_port()), f"live, {os.cpu_count()} processes")
         servers = [trivial_server, today, live_one, live]
-        results = {}
         for server in servers:
             server.start()
-            asyncio.run(load(server.port, {"warm-up": next(iter((base if server is trivial_server
-                                                                   else kinds).values()))}, seconds=1))
-            results[server.name] = {}
-            for kind, paths in (base if server is trivial_server else kinds).items():
-                results[server.name][kind] = asyncio.run(load(server.port, {kind: paths},
-                                                              seconds=args.seconds))[kind]
+            warm = base if server is trivial_server else kinds
+            asyncio.run(load(server.port, warm, seconds=2))
+        # Round robin, so that the machine's load (shared, it varies by the
+        # minute) falls on every server alike; each round gives every
+        # (server, request) pair --seconds.
+        raw = {server.name: {} for server in servers}
+        for _round in range(args.rounds):
+            for kind in [*base, *kinds]:
+                for server in servers:
+                    if (kind in base) != (server is trivial_server):
+                        continue
+                    paths = base[kind] if kind in base else kinds[kind]
+                    raw[server.name].setdefault(kind, []).append(
+                        asyncio.run(load(server.port, {kind: paths}, seconds=args.seconds))[kind])
+        results = {name: {kind: summary(*rounds) for kind, rounds in kinds_raw.items()}
+                   for name, kinds_raw in raw.items()}
+        for server in servers:
             if server is not live:
                 server.stop()
-        print(f"# Datasette at rest, concurrency {CONCURRENCY}, {args.seconds:g} s a request, "
+        print(f"# Datasette at rest, concurrency {CONCURRENCY}, {args.rounds} rounds of {args.seconds:g} s "
+              "a request and server, "
               f"{len(certs)} certificates, {os.cpu_count()} cores")
         show("at rest", results)
 
