@@ -20,11 +20,13 @@ supervisor passes in the environment. SIGTERM or SIGINT stops them all.
 import argparse
 import json
 import os
+import socket
 from pathlib import Path
 
 import uvicorn
 import yaml
 from datasette.app import Datasette
+from uvicorn.supervisors import Multiprocess
 
 ROOT = Path(__file__).resolve().parent
 PLUGINS_DIR = ROOT / "plugins" / "datasette"
@@ -62,8 +64,29 @@ def main(argv=None):
             parser.error(f"{args.data_dir / name}: no such file")
     os.environ[CONFIG_ENV] = json.dumps({"data_dir": str(args.data_dir.resolve()),
                                          "immutable": args.immutable})
-    uvicorn.run("datasette_server:app", factory=True, host=args.host, port=args.port,
-                workers=max(1, args.workers), log_level="warning", lifespan="on")
+    config = uvicorn.Config("datasette_server:app", factory=True, host=args.host, port=args.port,
+                            workers=max(1, args.workers), log_level="warning", lifespan="on")
+    if config.workers == 1:
+        uvicorn.Server(config).run()
+        return
+    Multiprocess(config, sockets=[listening_socket(args.host, args.port)]).run()
+
+
+def listening_socket(host, port) -> socket.socket:
+    """The socket the workers share, made with ``IPPROTO_TCP``.
+
+    uvicorn's own (``Config.bind_socket``) has protocol 0, which its accepted
+    connections inherit, so asyncio does not set ``TCP_NODELAY`` on them
+    (``base_events._set_nodelay`` checks the protocol) and a response written
+    in two pieces waits for the client's delayed ACK: ~40–50 ms a request
+    instead of ~2 ms, measured here with two workers.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":
