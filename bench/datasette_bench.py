@@ -27,7 +27,10 @@ alike; the rounds are pooled): a certificate's row JSON
 (random certificates), the certificates table JSON filtered by district
 (random districts), full-text search JSON (random two-character terms of
 product names), and the certificates table page (HTML). It prints requests/s,
-p50 and p99 in ms, mean response size and failures.
+p50 and p99 in ms, the server's CPU time per request (all its processes, from
+``/proc``: what a request costs whatever else the machine is doing; a core
+serves about 1000 / that many requests a second), mean response size and
+failures.
 
 Then the publish stream: a publisher process makes ``--publishes`` changes to
 a copy of the registry (suspend or reinstate a certificate, one transaction
@@ -190,6 +193,7 @@ def summary(*raws):
         "p99": 1000 * lat[min(n - 1, int(n * 0.99))] if n else None,
         "kb": sum(r["bytes"] for r in raws) / n / 1024 if n else None,
         "failed": sum(r["failed"] for r in raws), "inconsistent": sum(r["inconsistent"] for r in raws),
+        "cpu_ms": 1000 * sum(r["cpu"] for r in raws) / n if n and all("cpu" in r for r in raws) else None,
     }
 
 
@@ -218,6 +222,25 @@ class Server:
             self.proc.terminate()
             self.proc.wait(timeout=20)
             self.proc = None
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid) -> float:
+    """User + system CPU time of process ``pid`` and its children (uvicorn's workers), so far."""
+    total = 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for p in [pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
 def free_port():
@@ -269,14 +292,15 @@ def consistent(body):
 
 def show(title, results):
     print(f"\n{title}\n")
-    print("| server | request | req/s | p50 ms | p99 ms | KB | failed | inconsistent |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| server | request | req/s | p50 ms | p99 ms | server CPU ms/req | KB | failed | inconsistent |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for server, kinds in results.items():
         for kind, s in kinds.items():
             p50 = f"{s['p50']:.1f}" if s["p50"] is not None else "—"
             p99 = f"{s['p99']:.1f}" if s["p99"] is not None else "—"
             kb = f"{s['kb']:.1f}" if s["kb"] is not None else "—"
-            print(f"| {server} | {kind} | {s['rate']:.0f} | {p50} | {p99} | {kb} | {s['failed']} | "
+            cpu = f"{s['cpu_ms']:.1f}" if s.get("cpu_ms") is not None else "—"
+            print(f"| {server} | {kind} | {s['rate']:.0f} | {p50} | {p99} | {cpu} | {kb} | {s['failed']} | "
                   f"{s['inconsistent']} |")
     sys.stdout.flush()
 
@@ -368,8 +392,10 @@ def main():
                     if (kind in base) != (server is trivial_server):
                         continue
                     paths = base[kind] if kind in base else kinds[kind]
-                    raw[server.name].setdefault(kind, []).append(
-                        asyncio.run(load(server.port, {kind: paths}, seconds=args.seconds))[kind])
+                    cpu = cpu_seconds(server.proc.pid)
+                    result = asyncio.run(load(server.port, {kind: paths}, seconds=args.seconds))[kind]
+                    result["cpu"] = cpu_seconds(server.proc.pid) - cpu
+                    raw[server.name].setdefault(kind, []).append(result)
         results = {name: {kind: summary(*rounds) for kind, rounds in kinds_raw.items()}
                    for name, kinds_raw in raw.items()}
         for server in servers:
