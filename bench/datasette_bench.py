@@ -346,6 +346,38 @@ def publish_stream(server, work, args, data_dir, live_dir, kinds, check, restart
     return {kind: summary(raw) for kind, raw in stats.items()}, timings
 
 
+def publish_streams(args, work, data, live_dir, live, today, kinds, certs):
+    """The publish stream against the live server, then (unless --skip-restart) the old way."""
+    stream_kinds = {**kinds, "consistency": consistency_paths(certs)}
+    check = {"consistency": consistent}
+    stream = {}
+    (work / "stream-data").mkdir()
+    shutil.copy(data / "metadata.yml", work / "stream-data" / "metadata.yml")
+    stats, timings = publish_stream(live, work, args, work / "stream-data", live_dir,
+                                    stream_kinds, check, restart=False)
+    stream[f"{live.name} (in place)"] = stats
+    live.stop()
+    lines = []
+    if timings:
+        lines.append(f"live: {len(timings)} publishes, export median "
+                     f"{statistics.median(t[0] for t in timings):.2f} s, live update median "
+                     f"{statistics.median(t[1] for t in timings):.3f} s, max {max(t[1] for t in timings):.3f} s")
+    if not args.skip_restart:
+        stream_data = work / "stream-data-restart"
+        stream_data.mkdir()
+        shutil.copy(data / "metadata.yml", stream_data / "metadata.yml")
+        today.command = today_command(data, today.port, args.plugins_dir)
+        today.start()
+        stats, timings = publish_stream(today, work, args, stream_data, None,
+                                        stream_kinds, check, restart=True)
+        stream[f"{today.name} (restarted)"] = stats
+        today.stop()
+        lines.append(f"{today.name}: {len(timings)} publishes, each followed by a restart")
+    show(f"during {args.publishes} publishes", stream)
+    print()
+    print("\n".join(lines))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="a publish.py build of --db")
@@ -353,7 +385,7 @@ def main():
     parser.add_argument("--keys", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=3.0, help="per request, server and round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--publishes", type=int, default=20)
+    parser.add_argument("--publishes", type=int, default=20, help="0: at rest only")
     parser.add_argument("--skip-restart", action="store_true")
     parser.add_argument("--plugins-dir", type=Path, default=ROOT / "plugins" / "datasette",
                         help="the plugin of the `immutable, 1 process` server (another checkout's for a "
@@ -406,34 +438,9 @@ def main():
               f"{len(certs)} certificates, {os.cpu_count()} cores")
         show("at rest", results)
 
-        stream_kinds = {**kinds, "consistency": consistency_paths(certs)}
-        check = {"consistency": consistent}
-        stream = {}
-        (work / "stream-data").mkdir()
-        shutil.copy(data / "metadata.yml", work / "stream-data" / "metadata.yml")
-        stats, timings = publish_stream(live, work, args, work / "stream-data", live_dir,
-                                        stream_kinds, check, restart=False)
-        stream[f"{live.name} (in place)"] = stats
-        live.stop()
-        lines = []
-        if timings:
-            lines.append(f"live: {len(timings)} publishes, export median "
-                         f"{statistics.median(t[0] for t in timings):.2f} s, live update median "
-                         f"{statistics.median(t[1] for t in timings):.3f} s, max {max(t[1] for t in timings):.3f} s")
-        if not args.skip_restart:
-            stream_data = work / "stream-data-restart"
-            stream_data.mkdir()
-            shutil.copy(data / "metadata.yml", stream_data / "metadata.yml")
-            today.command = today_command(data, today.port, args.plugins_dir)
-            today.start()
-            stats, timings = publish_stream(today, work, args, stream_data, None,
-                                            stream_kinds, check, restart=True)
-            stream[f"{today.name} (restarted)"] = stats
-            today.stop()
-            lines.append(f"{today.name}: {len(timings)} publishes, each followed by a restart")
-        show(f"during {args.publishes} publishes", stream)
-        print()
-        print("\n".join(lines))
+        if args.publishes:
+            publish_streams(args, work, data, live_dir, live, today, kinds, certs)
+
     finally:
         for server in servers:
             server.stop()

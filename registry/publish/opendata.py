@@ -281,9 +281,9 @@ QUERIES = {
 
 def metadata(*, site_url=None) -> dict:
     """The Datasette metadata dict for the public database ``registry``."""
-    tables = {}
+    tables: dict[str, dict[str, object]] = {}
     for name, (description, columns) in TABLES.items():
-        entry = {"description": description, "columns": dict(columns)}
+        entry: dict[str, object] = {"description": description, "columns": dict(columns)}
         if name in FACETS:
             entry["facets"] = list(FACETS[name])
         if name in export.FTS_SOURCES:
