@@ -43,7 +43,7 @@ from registry.core.exceptions import BuildError, ConfigError, HeaderPolicyError,
 from registry.core.fs import write_atomic
 from registry.publish import build as building
 from registry.publish import deploy as deploying
-from registry.publish import headers, site
+from registry.publish import headers, livedb, site
 from registry.publish import log as publish_log
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
@@ -54,6 +54,7 @@ log = logging.getLogger("publish")
 
 PELICAN_CONF = ROOT / "pelicanconf.py"
 DATASETTE_PLUGINS = ROOT / "plugins" / "datasette"
+DATASETTE_SERVER = ROOT / "datasette_server.py"
 DEMO_DIR = ROOT / "demo"
 DEFAULT_DATASETTE_URL = building.DEFAULT_DATASETTE_URL
 ASSETS = VerifierAssets.in_checkout(ROOT)
@@ -138,12 +139,17 @@ def demo_registry():
     return db_path, keys_dir, passphrase
 
 
-def datasette_command(data_dir: Path, port: int) -> list:
-    return [sys.executable, "-m", "datasette", "serve", "-i", str(data_dir / "registry.db"),
-            "--metadata", str(data_dir / "metadata.yml"),
-            "--plugins-dir", str(DATASETTE_PLUGINS),
-            "--setting", "sql_time_limit_ms", "1000", "--setting", "suggest_facets", "off",
-            "--cors", "--host", "127.0.0.1", "--port", str(port)]
+def datasette_command(data_dir: Path, port: int, *, immutable=False, workers=None) -> list:
+    """The command serving ``data_dir``'s ``registry.db`` and ``metadata.yml`` on 127.0.0.1:``port``
+    (``datasette_server.py``: Datasette with the plugin and the public settings, ``workers``
+    processes, default one per core).
+
+    ``serve`` gives it the live directory (:mod:`registry.publish.livedb`): the
+    database is mutable (no ``-i``), in WAL mode, updated in place by each
+    publish. ``immutable=True`` serves a build's own ``data/`` read once
+    (``-i``), for a deployment that never changes it (and the bench)."""
+    return [sys.executable, str(DATASETTE_SERVER), str(data_dir), "--port", str(port),
+            *(["--workers", str(workers)] if workers else []), *(["--immutable"] if immutable else [])]
 
 
 WATCH_INTERVAL = 1.0  # seconds between looks at the registry and at OUT
@@ -160,10 +166,13 @@ class Portal:
     with ``publish.py build`` in a subprocess, the same command an operator
     would run. When ``OUT`` points at a new build (that rebuild, or one run by
     hand), it re-cosigns the new checkpoint like the first build
-    (:func:`refresh_for_serving`) and restarts Datasette: Datasette opens an
-    immutable database once and would go on serving the old file. A failed
-    rebuild prints its error and leaves the previous output served, as any
-    failed build does.
+    (:func:`refresh_for_serving`) and brings Datasette's live database to the
+    new build's public database in one write transaction
+    (:func:`registry.publish.livedb.publish`): Datasette keeps running and
+    each of its queries sees the old rows or the new ones. It is restarted
+    only when the schema or the metadata changed (a new version of the code).
+    A failed rebuild prints its error and leaves the previous output served,
+    as any failed build does.
     """
 
     def __init__(self, db_path, keys_dir, passphrase, *, out, port, site_url, datasette_url):
@@ -171,6 +180,7 @@ class Portal:
         self.db_path, self.keys_dir = Path(os.path.abspath(db_path)), Path(os.path.abspath(keys_dir))
         self.passphrase = passphrase
         self.output = Output(out)
+        self.live_dir = livedb.live_dir_for(self.output.link)
         self.port, self.site_url, self.datasette_url = port, site_url, datasette_url
         self.stopping = threading.Event()
         self.lock = threading.Lock()  # guards datasette and rebuild against stop()
@@ -213,7 +223,7 @@ class Portal:
         self.datasette = None
 
     def _serve_current_build(self, *, strict=False):
-        """Refresh the checkpoint of the build ``OUT`` points at; (re)start Datasette on it.
+        """Refresh the checkpoint of the build ``OUT`` points at; bring Datasette's live database to it.
 
         Under the output lock, so that no build switches ``OUT`` meanwhile;
         returns False (try again later) while a build holds the lock."""
@@ -231,14 +241,24 @@ class Portal:
                 # Served all the same, as the build signed it: verifiers say
                 # status_unknown if its checkpoint is too old, never valid.
                 click.echo(f"Error: {e}", err=True)
-        with self.lock:
-            if self.stopping.is_set():
-                return True
-            self._stop_datasette()
-            self.datasette = subprocess.Popen(
-                datasette_command(self.output.link / "data", self.port + 1),
-                cwd=ROOT, env=self._child_env(passphrase=False))
-            self.served_build = current
+            with self.lock:
+                if self.stopping.is_set():
+                    return True
+                # Still under the output lock: no build switches OUT or
+                # removes this build's data/ meanwhile.
+                try:
+                    live = livedb.publish(current / "data", self.live_dir, stop_readers=self._stop_datasette)
+                except RegistryError as e:
+                    if strict:
+                        raise
+                    click.echo(f"Error: {e}", err=True)  # the previous state stays served
+                    live = {"restart": False}
+                if live["restart"] or self.datasette is None:
+                    self._stop_datasette()
+                    self.datasette = subprocess.Popen(
+                        datasette_command(self.live_dir, self.port + 1),
+                        cwd=ROOT, env=self._child_env(passphrase=False))
+                self.served_build = current
         return True
 
     def _rebuild(self):

@@ -179,6 +179,13 @@ FACETS = {
     "keys": ["owner_type", "status"],
 }
 
+# Rows per page (Datasette's table metadata "size"; default 100) of the wide
+# tables. The HTML page's time is rendering, cell by cell: 100 rows of the
+# 32-column certificates table were 548 KB and ~75 ms of CPU, so at most 14
+# pages/s (issue 13). 20 rows is a screenful; ?_size=max (or next pages, or
+# site/downloads/) for more.
+PAGE_SIZES = {"certificates": 20, "certificate_revisions": 20, "events": 20}
+
 _CERT_COUNTS = ("count(*) as certificates, sum(status = 'valid') as valid, "
                 "sum(status = 'suspended') as suspended, sum(status = 'revoked') as revoked, "
                 "sum(status = 'withdrawn') as withdrawn, sum(status = 'expired') as expired")
@@ -274,15 +281,17 @@ QUERIES = {
 
 def metadata(*, site_url=None) -> dict:
     """The Datasette metadata dict for the public database ``registry``."""
-    tables = {}
+    tables: dict[str, dict[str, object]] = {}
     for name, (description, columns) in TABLES.items():
-        entry = {"description": description, "columns": dict(columns)}
+        entry: dict[str, object] = {"description": description, "columns": dict(columns)}
         if name in FACETS:
             entry["facets"] = list(FACETS[name])
         if name in export.FTS_SOURCES:
             entry["fts_table"] = f"{name}_fts"
             entry["fts_pk"] = "rowid"
         tables[name] = entry
+    for name, size in PAGE_SIZES.items():
+        tables[name]["size"] = size
     tables["certificates"]["sort_desc"] = "issued"
     tables["certificates"]["label_column"] = "product_name_zh"
     tables["events"]["sort_desc"] = "seq"

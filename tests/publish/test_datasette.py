@@ -135,6 +135,32 @@ def test_facets_offered_and_suggestions_off(published):
     assert not data.get("suggested_facets")
 
 
+def test_facets_on_the_page_and_on_request_in_json(published):
+    """The HTML page shows the metadata's facets; .json computes them only when asked
+    (?_facet= or ?_extra=, as in Datasette 1.0); the HTML page shows 20 rows."""
+    ds = datasette_for(published)
+
+    async def go(path):
+        response = await ds.client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        return response
+    plain = run_async(go("/registry/certificates.json")).json()
+    assert not plain["facet_results"] and len(plain["rows"]) == opendata.PAGE_SIZES["certificates"]
+    assert plain["next"] and plain["filtered_table_rows_count"] == 30
+    asked = run_async(go("/registry/certificates.json?_facet=body")).json()
+    assert set(asked["facet_results"]) == {"body", *opendata.FACETS["certificates"]}
+    assert asked["rows"] == plain["rows"]
+    html = run_async(go("/registry/certificates")).text
+    for column in opendata.FACETS["certificates"]:
+        assert f'data-column="{column}"' in html, column
+    conn = sqlite3.connect(published / "registry.db")
+    newest = [r[0] for r in conn.execute("select cert_no from certificates order by issued desc, cert_no desc "
+                                         "limit ?", [opendata.PAGE_SIZES["certificates"]])]
+    assert all(f'href="/registry/certificates/{no}"' in html for no in newest)
+    oldest = conn.execute("select cert_no from certificates order by issued, cert_no limit 1").fetchone()[0]
+    assert f'href="/registry/certificates/{oldest}"' not in html
+
+
 # -------------------------------------------------------- real datasette
 
 
