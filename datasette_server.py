@@ -1,6 +1,6 @@
 """datasette_server.py — Datasette on the public database, one process per core.
 
-    python datasette_server.py DATA_DIR --port P [--workers N] [--immutable]
+    python datasette_server.py DATA_DIR --port P [--workers N] [--immutable] [--base-url /datasette/]
 
 Serves ``DATA_DIR/registry.db`` as the database ``registry`` with
 ``DATA_DIR/metadata.yml`` and the plugin in ``plugins/datasette``, on
@@ -36,19 +36,21 @@ SETTINGS = {"sql_time_limit_ms": 1000, "suggest_facets": False}
 CONFIG_ENV = "SZZZ_DATASETTE_CONFIG"
 
 
-def datasette(data_dir, *, immutable=False) -> Datasette:
-    """The Datasette instance serving ``data_dir`` (as each worker builds it)."""
+def datasette(data_dir, *, immutable=False, base_url="/") -> Datasette:
+    """The Datasette instance serving ``data_dir`` (as each worker builds it); ``base_url``
+    is the path it is served under behind a proxy (nginx's ``/datasette/``)."""
     data_dir = Path(data_dir)
     database = str(data_dir / "registry.db")
     metadata = yaml.safe_load((data_dir / "metadata.yml").read_text(encoding="utf-8"))
     return Datasette(files=[] if immutable else [database], immutables=[database] if immutable else [],
-                     metadata=metadata, plugins_dir=str(PLUGINS_DIR), settings=SETTINGS, cors=True)
+                     metadata=metadata, plugins_dir=str(PLUGINS_DIR), settings={**SETTINGS, "base_url": base_url},
+                     cors=True)
 
 
 def app():
     """ASGI application factory for uvicorn's workers (configuration in ``SZZZ_DATASETTE_CONFIG``)."""
     config = json.loads(os.environ[CONFIG_ENV])
-    return datasette(config["data_dir"], immutable=config["immutable"]).app()
+    return datasette(config["data_dir"], immutable=config["immutable"], base_url=config["base_url"]).app()
 
 
 def main(argv=None):
@@ -58,12 +60,15 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--immutable", action="store_true", help="open the database with -i (never changes)")
+    parser.add_argument("--base-url", default="/", help="path served under behind a proxy, e.g. /datasette/")
     args = parser.parse_args(argv)
     for name in ("registry.db", "metadata.yml"):
         if not (args.data_dir / name).is_file():
             parser.error(f"{args.data_dir / name}: no such file")
-    os.environ[CONFIG_ENV] = json.dumps({"data_dir": str(args.data_dir.resolve()),
-                                         "immutable": args.immutable})
+    # Not resolved: DATA_DIR may be a link to the current build (OUT/data),
+    # which a publish moves to the next build and then deletes the old one.
+    os.environ[CONFIG_ENV] = json.dumps({"data_dir": str(args.data_dir.absolute()),
+                                         "immutable": args.immutable, "base_url": args.base_url})
     config = uvicorn.Config("datasette_server:app", factory=True, host=args.host, port=args.port,
                             workers=max(1, args.workers), log_level="warning", lifespan="on")
     if config.workers == 1:

@@ -255,7 +255,7 @@ def nginx_config(*, root: Path, listen: str, datasette: Iterable[str], etag_map_
     one ``server`` block serving ``root`` with the header table.
 
     ``datasette``: ``host:port`` of each Datasette process (each run with
-    ``--setting base_url`` = the path of ``datasette_url``). A request that
+    ``datasette_server.py --base-url`` = the path of ``datasette_url``). A request that
     fails on one (connection refused or reset, timeout, 502/503/504) is
     retried on the next, so stopping one process loses no request."""
     backends = list(datasette)

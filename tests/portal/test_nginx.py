@@ -85,7 +85,10 @@ class Stack:
     def start_datasettes(self, n=2):
         for _ in range(n):
             port = free_port()
-            command = [*publish.datasette_command(self.out / "data", port), "--setting", "base_url", "/datasette/"]
+            # Two single-process replicas of a build's own file (-i), as the
+            # reference deployment runs them behind nginx's upstream.
+            command = [*publish.datasette_command(self.out / "data", port, immutable=True, workers=1),
+                       "--base-url", "/datasette/"]
             proc = subprocess.Popen(command, cwd=publish.ROOT, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             proc.port = port
