@@ -5,7 +5,7 @@
 #     CJK text in raster marks and screenshots, LibreOffice Calc (the CSV
 #     downloads are opened by a real spreadsheet in the tests);
 #   - Java, for the Nu HTML Checker the tests run on published pages;
-#   - npm packages of the browser verifier (jsqr, @noble) and the checkers
+#   - npm packages of the browser verifier (jsqr, @noble, the bundler esbuild) and the checkers
 #     (axe-core, vnu-jar, lighthouse), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
 set -euo pipefail
@@ -64,7 +64,7 @@ fi
 # Browser-side npm dependencies (pinned by package-lock.json).
 # Re-run when missing, or when package-lock.json is newer than what npm last
 # installed (npm writes node_modules/.package-lock.json on every install).
-if [ ! -f node_modules/jsqr/dist/jsQR.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -f node_modules/jsqr/dist/jsQR.js ] || [ ! -x node_modules/.bin/esbuild ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci (browser verifier dependencies)"
   npm ci --no-audit --no-fund --loglevel=error
 else

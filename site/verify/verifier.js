@@ -309,7 +309,7 @@ export function createVerifier(options) {
     // certificate file and, with a pinned log origin, the log's checkpoint. Each
     // is judged only when its check is reached, in the order of the rules.
     const certificate = get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
-    const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch() : null;
+    const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch(certificate) : null;
 
     // 2. Trust list, then the payload's key in it.
     const trust = await trustList().catch((e) => { result.checks.trust_list = false; throw e; });
