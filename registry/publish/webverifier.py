@@ -174,9 +174,11 @@ def constants_module() -> str:
     return "\n".join(lines) + "\n"
 
 
-DEMO_BANNER = ('<p class="demo" role="note"><strong>演示数据</strong> 本站证书均为虚构，不代表任何真实认证。'
-               '<span lang="en"><strong>Demo data</strong>: every certificate on this site is invented '
-               'and certifies nothing.</span></p>\n')
+# A landmark of its own (as the site's pages have it), so that no text of the
+# page lies outside one (axe "region").
+DEMO_BANNER = ('<aside class="demo" aria-label="演示数据 Demo data"><p><strong>演示数据</strong> '
+               '本站证书均为虚构，不代表任何真实认证。<span lang="en"><strong>Demo data</strong>: every '
+               'certificate on this site is invented and certifies nothing.</span></p></aside>\n')
 
 
 def render_page(template: str, *, root_public_key, api_base, max_age_days, timeout_ms,

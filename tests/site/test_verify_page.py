@@ -572,7 +572,8 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
     assert "demo" not in page.split("<main>")[0].split("</header>")[1]  # no banner unless a demo build
     demo = webverifier.install_verifier(tmp_path / "demo", assets=VERIFIER_ASSETS, root_public_key=root_key,
                                         demo=True)
-    assert '<p class="demo" role="note"><strong>演示数据</strong>' in (demo / "index.html").read_text(encoding="utf-8")
+    banner = '<aside class="demo" aria-label="演示数据 Demo data"><p><strong>演示数据</strong>'
+    assert banner in (demo / "index.html").read_text(encoding="utf-8")
 
 
 def test_install_refuses_bad_settings_and_keeps_the_previous_install(tmp_path):
@@ -737,3 +738,41 @@ def test_log_tiles_are_fetched_while_the_signatures_are_checked(page, serve_dir,
     assert seen, "no tile was requested before the trust list was answered"
     assert verdict_of(page)["verdict"] == "valid"
     assert page.evaluate("() => document.documentElement.dataset.state") == "done"
+
+
+AXE = VERIFIER_ASSETS.noble.parent / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+    .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' ' + n.failureSummary).join('; ')}`)"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_violation_in_any_verdict(new_page, serve_dir, tmp_path, scheme):
+    """axe-core (npm) on the page of a demo build (banner shown) at 390x844:
+    the landing page, every verdict with its details open, and a browser
+    without Ed25519; in the light and the dark colour scheme."""
+    root = build_site(tmp_path, VECTORS["files"], root_public_key=VECTORS["root_public_key"],
+                      today=VECTORS["today"], max_age_days=VECTORS["max_age_days"], demo=True)
+    base = serve_dir(root)
+    page = new_page(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    page.add_init_script(path=str(AXE))
+    first = {}
+    for vector in VECTORS["vectors"]:
+        first.setdefault(vector["expected_verdict"], vector)
+    found = {}
+    for name, fragment in [("landing", None), *((v, first[v]["input"]) for v in sorted(first))]:
+        page.goto("about:blank")
+        if fragment is None:
+            open_page(page, base + "/v/", state="idle")
+        else:
+            open_page(page, base + "/v/#" + fragment)
+            open_details(page)
+        assert page.evaluate("typeof axe") == "object", "axe-core was not injected"
+        found[name] = page.evaluate(AXE_RUN)
+    unsupported = new_page(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    unsupported.add_init_script(path=str(AXE))
+    unsupported.add_init_script(NO_WEBCRYPTO_ED25519)
+    unsupported.route("**/ed25519-fallback.js", lambda route: route.abort())
+    open_page(unsupported, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
+    found["unsupported"] = unsupported.evaluate(AXE_RUN)
+    assert len(found) == 13
+    assert {k: v for k, v in found.items() if v} == {}
