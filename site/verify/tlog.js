@@ -497,9 +497,10 @@ export class TileLog {
     const tl = Number(level / 8n), width = 1n << (level % 8n);
     let hs = await this._stored(tl, index * width, (index + 1n) * width);
     while (hs.length > 1) {
+      // One level at a time, the level's hashes at once (WebCrypto is asynchronous).
       const next = [];
-      for (let i = 0; i < hs.length; i += 2) next.push(await nodeHash(hs[i], hs[i + 1]));
-      hs = next;
+      for (let i = 0; i < hs.length; i += 2) next.push(nodeHash(hs[i], hs[i + 1]));
+      hs = await Promise.all(next);
     }
     return hs[0];
   }

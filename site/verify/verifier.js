@@ -333,6 +333,17 @@ export function createVerifier(options) {
     }
     result.checks.key = true;
 
+    // The log step (7, below) needs only the verified trust list and the
+    // certificate file's latest event: it starts now, alongside checks 4-6,
+    // and is judged only after them, in the order of the rules (the event's
+    // own signature is check 6; the log step proves only that its bytes are
+    // in the log). It never throws; the catch keeps an unread result quiet.
+    const logStep = options.logCheck ? certificate.then((got) => {
+      const events = got.data && Array.isArray(got.data.events) ? got.data.events : [];
+      return events.length ? options.logCheck(trust, events[events.length - 1], logPrefetch) : null;
+    }) : null;
+    if (logStep) logStep.catch(() => {});
+
     // 4. Signature over "szzz/mark/v1" LF bytes[0:30+n].
     const signed = await ed25519Verify(key.public_key, mark.signature, signingInput(DOMAINS.mark, mark.signedBytes));
     result.checks.signature = signed;
@@ -382,7 +393,7 @@ export function createVerifier(options) {
     }
     // 7. The transparency log (logcheck.js): when the page pins a log origin,
     //    or the trust list has a timestamp key (then the site must publish one).
-    const log = options.logCheck ? await options.logCheck(trust, got.data.events[got.data.events.length - 1], logPrefetch) : null;
+    const log = logStep ? await logStep : null;
     if (log) {
       result.details.log = log;
       if (!log.ok) {
