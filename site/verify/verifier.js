@@ -240,12 +240,22 @@ export function createVerifier(options) {
     let lastSeq = 0;
     let since = null;
     let changedBy = null; // the event that last changed the status: its reason and notice are shown
+    // Every event's signature and payload digest are computed at once
+    // (WebCrypto is asynchronous), then judged one by one in order below,
+    // exactly as if computed there: the first event that fails decides.
+    const signed = file.events.map((env) => {
+      const key = isObject(env) ? keys.get(env.key_id) : undefined;
+      const verified = key ? verifyEnvelope(env, DOMAINS.event, key) : Promise.reject(new Error("no key"));
+      verified.catch(() => {}); // judged in the loop; an event after the first failure is never read
+      return verified;
+    });
+    const digests = file.events.map((env) => (isObject(env) && typeof env.payload === "string" ? sha256Hex(env.payload) : null));
     for (const [i, env] of file.events.entries()) {
       const key = isObject(env) ? keys.get(env.key_id) : undefined;
       let event;
       try {
         if (!key) throw new Error();
-        event = await verifyEnvelope(env, DOMAINS.event, key);
+        event = await signed[i];
       } catch {
         throw unknown(`event ${i + 1} is not signed by a key of the trust list`, `第 ${i + 1} 条事件的签名无法验证`);
       }
@@ -253,7 +263,8 @@ export function createVerifier(options) {
       const problem = keyProblem(key, "event", { date: event.date, body });
       if (problem) throw unknown(`event ${i + 1}: ${problem[0]}`, `第 ${i + 1} 条事件：${problem[1]}`);
       if (!Number.isSafeInteger(event.seq) || event.seq <= lastSeq) throw unknown(`event ${i + 1}: seq ${event.seq} does not increase`, `第 ${i + 1} 条事件序号未递增`);
-      const expectedPrev = previousPayload === null ? null : await sha256Hex(previousPayload);
+      // previousPayload is event i-1's payload (a string: its signature verified).
+      const expectedPrev = previousPayload === null ? null : await digests[i - 1];
       if (event.prev !== expectedPrev) throw unknown(`event ${i + 1}: prev does not chain to the previous event`, `第 ${i + 1} 条事件与前一事件的链接不符`);
       const allowed = TRANSITIONS.get(event.type);
       const next = allowed ? allowed.get(status) : undefined;
