@@ -108,7 +108,7 @@ PLUGINS = ["szzz_registry"]
 SZZZ = {
     "db": str(_ROOT / "output" / "data" / "registry.db"),
     "site_url": "",
-    "datasette_url": "/datasette/",
+    "datasette_url": "",  # e.g. "/datasette/" when one is served; empty: no Datasette links
     "build_time": None,
     "per_page": 100,
     "feed_entries": 200,

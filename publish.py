@@ -23,21 +23,27 @@ rebuilding when the registry changes (:class:`Portal`).
 import contextlib
 import functools
 import http.server
+import io
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
+from http import HTTPStatus
 from pathlib import Path
-from typing import ClassVar
 
 import click
 
 from registry.cli.options import RegistryGroup, UsageFailure
 from registry.core import keys
-from registry.core.exceptions import BuildError, ConfigError, RegistryError
+from registry.core.exceptions import BuildError, ConfigError, HeaderPolicyError, RegistryError
+from registry.core.fs import write_atomic
 from registry.publish import build as building
+from registry.publish import deploy as deploying
+from registry.publish import headers, site
 from registry.publish import log as publish_log
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
@@ -78,14 +84,41 @@ def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
 # ------------------------------------------------------------------- serve
 
 class StaticHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
-        **http.server.SimpleHTTPRequestHandler.extensions_map,
-        ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-        ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-        ".json": "application/json", ".svg": "image/svg+xml", ".wasm": "application/wasm",
-        ".xml": "application/xml", ".csv": "text/csv; charset=utf-8",
-        ".txt": "text/plain; charset=utf-8", ".db": "application/vnd.sqlite3",
-    }
+    """The site's files with the headers of :mod:`registry.publish.headers` (the
+    table nginx, ``_headers`` and ``deploy`` use too): its Content-Type and
+    Cache-Control, the security headers and the CSP, and a strong ETag from
+    the bytes, so that ``If-None-Match`` gets 304 only for the same content.
+    ``If-Modified-Since`` is ignored: two reproducible builds can give a file
+    new bytes and an old mtime."""
+
+    def __init__(self, *args, datasette_url=None, **kwargs):
+        self.datasette_url = datasette_url
+        super().__init__(*args, **kwargs)
+
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        if path.is_dir() and urllib.parse.urlsplit(self.path).path.endswith("/"):
+            path = path / "index.html"
+        if not path.is_file():
+            return super().send_head()  # redirects to the slash, 404
+        rel = path.relative_to(self.directory).as_posix()
+        try:
+            policy = headers.headers_for(rel, datasette_url=self.datasette_url)
+        except HeaderPolicyError:
+            policy = [("Content-Type", self.guess_type(str(path))), ("Cache-Control", headers.NO_CACHE)]
+        data = path.read_bytes()
+        tag = headers.etag_of(data)
+        wanted = {t.strip().removeprefix("W/") for t in self.headers.get("If-None-Match", "").split(",")}
+        self.send_response(HTTPStatus.NOT_MODIFIED if tag in wanted else HTTPStatus.OK)
+        for name, value in policy:
+            self.send_header(name, value)
+        self.send_header("ETag", tag)
+        if tag in wanted:
+            self.end_headers()
+            return None
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         if os.environ.get("SZZZ_SERVE_LOG"):
@@ -212,7 +245,8 @@ class Portal:
         click.echo("登记库已更改，重新构建 / registry changed, rebuilding …", err=True)
         command = [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(self.db_path),
                    "--out", str(self.output.link), "--keys", str(self.keys_dir),
-                   "--site-url", self.site_url, "--datasette-url", self.datasette_url]
+                   *(["--site-url", self.site_url] if self.site_url else []),
+                   "--datasette-url", self.datasette_url]
         with self.lock:
             if self.stopping.is_set():
                 return
@@ -256,14 +290,17 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
     keys_dir = Path(keys_dir) if keys_dir else Path(db_path).parent / "keys"
     if passphrase is None:
         passphrase = keys.passphrase_from_env()
-    site_url = f"http://127.0.0.1:{port}"
+    local_url = f"http://127.0.0.1:{port}"
+    # A registry with its own site URL is built for it (one URL); the demo for here.
+    site_url = site.preview_site_url(db_path, local_url)
     datasette_url = f"http://127.0.0.1:{port + 1}/"
     summary = build(db_path, out, keys_dir=keys_dir, passphrase=passphrase, site_url=site_url,
                     datasette_url=datasette_url,
                     progress=lambda step: click.echo(f"  · {step}", err=True))
     portal = Portal(db_path, keys_dir, passphrase, out=summary["out"], port=port,
                     site_url=site_url, datasette_url=datasette_url)
-    handler = functools.partial(StaticHandler, directory=str(portal.output.link / "site"))
+    handler = functools.partial(StaticHandler, directory=str(portal.output.link / "site"),
+                                datasette_url=datasette_url)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
 
@@ -274,7 +311,7 @@ def serve(db_path=None, *, port=8000, out="output", keys_dir=None, passphrase=No
     signal.signal(signal.SIGINT, stop)
     try:
         portal.start()
-        click.echo(f"网站 site:        {site_url}/")
+        click.echo(f"网站 site:        {local_url}/")
         click.echo(f"开放数据 Datasette: {datasette_url}")
         click.echo("登记库更改后自动重新构建 / rebuilt when the registry changes; Ctrl-C 停止 / to stop")
         server.serve_forever(poll_interval=0.2)
@@ -321,9 +358,11 @@ def cli():
 
 @cli.command("build")
 @_with_common
-@click.option("--site-url", help="public URL of the site (marks, sitemap, feeds)")
+@click.option("--site-url", help="public URL of the site (marks, sitemap, feeds); a registry made by "
+                                 "`szzz init --site-url` has its own, which this may only repeat")
 @click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
-              help="URL of the Datasette instance the site links to")
+              help="URL of the Datasette instance the site links to (default: none, and the "
+                   "pages link to no Datasette)")
 @click.option("--progress/--no-progress", default=None,
               help="name each step on stderr (default: when stderr is a terminal, so that a "
                    "script reads a failure as its one line)")
@@ -366,6 +405,106 @@ def refresh_cmd(db_path, out, keys_dir):
                                             state_file=publish_log.state_file_for(output.link))
     click.echo(f"refreshed {out}/site/log/checkpoint: tree size {result['size']}, "
                f"cosigned at {result['timestamp']}")
+
+
+@cli.command("deploy")
+@click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="published output (the symlink a build made)")
+@click.option("--to", "dest", required=True,
+              help="a directory (switched atomically: DEST/current) or an rclone remote (remote:path)")
+@click.option("--rclone-arg", "rclone_args", multiple=True,
+              help="an extra argument for every rclone run (repeat), e.g. --rclone-arg=--transfers=16")
+@click.option("--progress/--no-progress", default=None,
+              help="name each step on stderr (default: when stderr is a terminal)")
+def deploy_cmd(out, dest, rclone_args, progress):
+    """Copy OUT/site to DEST with the header table's headers, in the safe order.
+
+    部署：先上传瓦片，再上传页面与 api，检查点最后；删除在新检查点生效之后。
+    Tiles first, then pages and api/, api/status.json and the checkpoint last;
+    deletions only after the new checkpoint is live (docs/publishing.md "Deploy").
+    """
+    output = Output(out)
+    if output.current() is None:
+        raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
+    # Held while copying: a build would otherwise switch OUT and delete the
+    # directory being uploaded.
+    if progress is None:
+        progress = sys.stderr.isatty()
+    with output.locked():
+        result = deploying.deploy(output.current() / "site", dest, rclone_args=rclone_args,
+                                  progress=(lambda line: click.echo(f"  · {line}", err=True)) if progress else None)
+    if result["unchanged"]:
+        click.echo(f"deployed {dest}: already up to date")
+    else:
+        click.echo(f"deployed {dest}: {result['uploaded']} files uploaded, {result['deleted']} deleted")
+
+
+@cli.command("nginx")
+@click.option("--root", required=True, type=click.Path(file_okay=False),
+              help="the site directory nginx serves (OUT/site, or DEST/current of a directory deploy)")
+@click.option("--etag-map", required=True, type=click.Path(dir_okay=False),
+              help="where to write the ETag map of ROOT (included by the configuration)")
+@click.option("--listen", default="80", show_default=True, help="nginx `listen` value")
+@click.option("--server-name", default="_", show_default=True)
+@click.option("--datasette", "backends", multiple=True, metavar="HOST:PORT",
+              help="a Datasette process (repeat for each replica)")
+@click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
+              help="the --datasette-url the site was built with (its path is proxied; its origin is in the CSP)")
+@click.option("--brotli/--no-brotli", default=None,
+              help="brotli compression [default: when Debian's brotli module is installed]")
+@click.option("--conf", type=click.Path(dir_okay=False), help="write the configuration here [default: stdout]")
+def nginx_cmd(root, etag_map, listen, server_name, backends, datasette_url, brotli, conf):
+    """An nginx configuration (http level) from the header table, and ROOT's ETag map.
+
+    Reload nginx after every build or deploy: the map holds content hashes of
+    the files it was made from; until the reload the new files go out without
+    an ETag (never with a stale one)."""
+    if not (Path(root) / "log" / "checkpoint").is_file():
+        raise ConfigError(f"{root}: observed no log/checkpoint, expected a built site directory")
+    if brotli is None:
+        brotli = headers.BROTLI_MODULE.exists()
+    # Both made before either is written: a bad value writes nothing.
+    text = headers.nginx_config(root=Path(os.path.abspath(root)), listen=listen, datasette=backends,
+                                etag_map_file=Path(os.path.abspath(etag_map)),
+                                datasette_url=datasette_url, server_name=server_name, brotli=brotli)
+    etags = headers.etag_map(Path(root))
+    previous = Path(etag_map).read_bytes() if Path(etag_map).is_file() else None
+    write_atomic(etag_map, etags)
+    if not conf:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomic(conf, text)
+    except OSError:
+        # Nothing written by a failed command: the map goes back as it was.
+        if previous is None:
+            Path(etag_map).unlink()
+        else:
+            write_atomic(etag_map, previous)
+        raise
+
+
+@cli.command("headers")
+@click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="published output (the symlink a build made)")
+@click.option("--format", "fmt", type=click.Choice(["netlify", "json"]), default="netlify",
+              show_default=True, help="netlify: a _headers file (Netlify, Cloudflare Pages); "
+                                      "json: each file's upload metadata, in upload order")
+@click.option("--datasette-url", default=DEFAULT_DATASETTE_URL, show_default=True,
+              help="the --datasette-url the site was built with (its origin is in the CSP)")
+def headers_cmd(out, fmt, datasette_url):
+    """Print the header table applied to every file of OUT/site."""
+    current = Output(out).current()
+    if current is None:
+        raise ConfigError(f"{out}: nothing published yet (run `publish.py build` first)")
+    site = current / "site"
+    if fmt == "netlify":
+        click.echo(headers.netlify_headers(site, datasette_url=datasette_url), nl=False)
+        return
+    for upload in headers.upload_plan(site):
+        click.echo(json.dumps({"path": upload.path, "class": upload.rule.name, "phase": upload.rule.phase,
+                               "Content-Type": upload.content_type, "Cache-Control": upload.cache_control,
+                               "ETag": upload.etag}, ensure_ascii=False))
 
 
 @cli.command("serve")

@@ -29,7 +29,7 @@ from registry.core import canonical, clock, keys, payload, records
 from registry.core.exceptions import PayloadError
 from registry.log import checkpoint, merkle, note, tiles
 from registry.publish import api
-from registry.store import history
+from registry.store import history, trust
 
 TODAY = "2025-06-15"
 AS_OF = "2025-06-10T15:59:59Z"
@@ -90,6 +90,12 @@ def trust_list(with_timestamp=False):
     }
     if with_timestamp:
         record["keys"].append(key_entry("timestamp", "timestamp", None, "2021-01-01"))
+    # Log and timestamp keys carry their note verifier key (docs/published-files.md).
+    names = checkpoint.names_for(SITE_URL)
+    for entry in record["keys"]:
+        vkey = trust.vkey(names, entry)
+        if vkey is not None:
+            entry["vkey"] = vkey
     record["keys"].sort(key=lambda e: e["key_id"])
     return canonical.make_envelope(canonical.TRUST_LIST, record, K["root"])
 
@@ -372,6 +378,8 @@ def log_site(reg, certs):
         [checkpoint.note_signer(K["log"], names.origin, note.KEY_TYPE_ED25519),
          checkpoint.note_signer(K["timestamp"], names.timestamp_name, note.KEY_TYPE_COSIGNATURE)],
         timestamp=checkpoint.epoch(COSIGNED))
+    files[f"{checkpoint.LOG_DIR}/{checkpoint.VKEY}"] = "".join(
+        k + "\n" for k in checkpoint.log_vkeys(json.loads(trust["payload"]), names))
     files[checkpoint.LOG_JSON] = json.dumps(names.to_json(MAX_AGE_DAYS), sort_keys=True, separators=(",", ":")) + "\n"
     m = reg.marks
     vectors = [

@@ -20,9 +20,11 @@ library calls publish.py makes: snapshot, change feed, log) without Pelican;
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from stdnum.cn import uscc as stdnum_uscc
 
-from registry.core import canonical, keys
+from registry.core import canonical, clock, keys
 from registry.publish import api, changefeed
 from registry.publish import log as publish_log
 from registry.store import demo as demo_registry
@@ -129,7 +131,7 @@ def build_registry(base, *, demo: int = 0, seed: int = 1, products: int | None =
                    issued: str = "2022-03-01", expires: str = "2027-02-28",
                    surveillance: str | None = None, revoke: Change | bool = False,
                    suspend: Change | bool = False, withdraw: Change | bool = False,
-                   today: str = TODAY, passphrase: bytes = PASSPHRASE) -> Built:
+                   today: str = TODAY, passphrase: bytes = PASSPHRASE, site_url: str | None = None) -> Built:
     """Build a registry under ``base`` (``registry.db``, ``keys/``).
 
     ``demo=N``: the demo registry of N certificates (``registry.store.demo``,
@@ -145,6 +147,8 @@ def build_registry(base, *, demo: int = 0, seed: int = 1, products: int | None =
     Then, in this order, the first valid certificate (by number) is revoked,
     the next suspended, the next withdrawn, as asked: ``True`` for
     :data:`REVOKED` / :data:`SUSPENDED` / :data:`WITHDRAWN`, or a :class:`Change`.
+    ``site_url``: stored as the registry's site URL (``szzz init --site-url``);
+    by default none, like the demo's (a build's ``--site-url`` then decides).
     """
     base = Path(base)
     base.mkdir(parents=True, exist_ok=True)
@@ -156,7 +160,7 @@ def build_registry(base, *, demo: int = 0, seed: int = 1, products: int | None =
     else:
         ids, cert_nos = _build_small(built, products=certificates if products is None else products,
                                      certificates=certificates, programmes=programmes, issued=issued,
-                                     expires=expires, surveillance=surveillance)
+                                     expires=expires, surveillance=surveillance, site_url=site_url)
     changed = {}
     with built.open() as reg:
         valid = [r[0] for r in reg.db.execute(
@@ -172,10 +176,10 @@ def build_registry(base, *, demo: int = 0, seed: int = 1, products: int | None =
                                **changed)
 
 
-def _build_small(built, *, products, certificates, programmes, issued, expires, surveillance):
+def _build_small(built, *, products, certificates, programmes, issued, expires, surveillance, site_url=None):
     if certificates > products:
         raise ValueError(f"{certificates} certificates need as many products, not {products}")
-    with Registry.init(built.db, built.keys, built.passphrase, date=INIT_DATE) as reg:
+    with Registry.init(built.db, built.keys, built.passphrase, date=INIT_DATE, site_url=site_url) as reg:
         reg.today_override = built.today
         for code, zh, en in BODIES:
             reg.add_body({"code": code, "name_zh": zh, "name_en": en,
@@ -267,6 +271,23 @@ def add_events(db_path, keys_dir, cert_no, n=1, passphrase=PASSPHRASE) -> None:
 
 
 # ------------------------------------------------------------------ publishing
+
+@contextlib.contextmanager
+def signed_on(day: str):
+    """Publish as if on ``day`` (noon in Suzhou): ``SOURCE_DATE_EPOCH`` for what
+    runs inside. The log's cosignature carries the time it is signed
+    (docs/transparency-log.md §5), so a test whose verifiers are pinned to
+    ``day`` must publish on that day too, or its log is from their future."""
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(clock.noon(datetime.date.fromisoformat(day)))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
+
 
 def signers(db_path, keys_dir, passphrase=PASSPHRASE):
     """(log signer, timestamp signer) of the registry."""

@@ -4,12 +4,14 @@ and drive the page through its hash."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from helpers import VERIFIER_ASSETS
 
+from registry.core import clock
 from registry.publish import webverifier
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -128,8 +130,10 @@ def build_xss_site(root: Path, *, today: str = "2024-03-02") -> dict:
         log_signer = api.load_log_signer(db, keys_dir, PASSPHRASE)
         api.write_snapshot(db, root / "site", log_signer)
         # The trust list has a timestamp key, so verifiers require the log.
+        # Cosigned at noon of the verifiers' pinned today (it carries when it is signed).
         publish_log.publish_log(db, root / "site", log_signer,
-                                publish_log.load_timestamp_signer(db, keys_dir, PASSPHRASE))
+                                publish_log.load_timestamp_signer(db, keys_dir, PASSPHRASE),
+                                timestamp=clock.noon(datetime.date.fromisoformat(today)))
         certificates = {no: (status, text) for no, status, text in db.execute(
             "select cert_no, status, mark_payload from certificates order by cert_no")}
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from registry.cli.options import (
+    UsageFailure,
     date_option,
     db_option,
     emit,
@@ -15,6 +16,8 @@ from registry.cli.options import (
     table,
 )
 from registry.core import reference
+from registry.core.exceptions import ConfigError
+from registry.publish import site
 from registry.store import queries
 from registry.store.operations import Registry
 
@@ -22,12 +25,25 @@ from registry.store.operations import Registry
 @click.command()
 @db_option
 @keys_option
+@click.option("--site-url", metavar="URL",
+              help="the registry's public site, e.g. https://szzz.suzhou.gov.cn (required; "
+                   "printed into every QR mark and names the log) 网站地址")
 @date_option
-def init(db_path, keys_dir, date):
+def init(db_path, keys_dir, site_url, date):
     """Create a registry: root, log and timestamp keys and trust list v1. 新建登记库"""
-    with Registry.init(db_path, keys_dir, passphrase(new_key=True), date=date) as reg:
+    if not site_url:
+        raise UsageFailure("szzz init needs --site-url URL (需要网站地址): "
+                           + site.site_url_help()
+                           + "; for invented data use `szzz demo`")
+    try:
+        url = site.registry_site_url(site_url)
+    except ConfigError as e:
+        raise UsageFailure(f"--site-url: {e}") from None
+    with Registry.init(db_path, keys_dir, passphrase(new_key=True), date=date, site_url=url) as reg:
         root = queries.list_keys(reg.db)
-    click.echo(f"created {db_path}; keys in {keys_dir}/ (private, never commit them)")
+        origin = site.log_names_for(reg.db).origin
+    click.echo(f"created {db_path} for {url}/ (log {origin}); "
+               f"keys in {keys_dir}/ (private, never commit them)")
     for k in root:
         click.echo(f"  {k['role']:<9} key {k['key_id']}")
 

@@ -55,6 +55,24 @@ def build_time(latest_event_date: str | None = None) -> datetime.datetime:
     return end.astimezone(datetime.UTC)
 
 
+def signing_time() -> datetime.datetime:
+    """The time a signature that claims "signed at" carries (the log's cosignature).
+
+    C2SP tlog-cosignature: the timestamp is "the time at which the cosignature
+    was generated", and verifiers may reject one from the future. So: the
+    wall clock, or ``SOURCE_DATE_EPOCH`` for a reproducible build — which must
+    not be after the wall clock (ConfigError), never the end of a day.
+    """
+    wall = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    sde = source_date_epoch()
+    if sde is None:
+        return wall
+    if sde > wall:
+        raise ConfigError(f"SOURCE_DATE_EPOCH={int(sde.timestamp())} ({iso_z(sde)}) is after the wall clock "
+                          f"({iso_z(wall)}); a cosignature says when it was made, expected a time not in the future")
+    return sde
+
+
 def noon(day: datetime.date) -> int:
     """Noon CST of ``day`` as Unix time: when verifiers judging by a date (their
     ``today``) judge a checkpoint's age, so a day-based verdict does not depend

@@ -136,6 +136,15 @@ class BuildError(RegistryError):
     """Publishing stopped; the previous output is left in place."""
 
 
+class HeaderPolicyError(BuildError):
+    """A published file that no rule of the header policy classifies
+    (``registry/publish/headers.py``), or a path its generators cannot write."""
+
+
+class DeployError(RegistryError):
+    """A deployment (``publish.py deploy``) stopped; what was live stays live."""
+
+
 class StatusCacheError(BuildError):
     """A cached certificate status disagrees with the replay of its signed events
     (a status changed without a signed event): nothing may be published."""

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 _SHARED: object = None
 _PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def cpu_count() -> int:
@@ -70,6 +71,7 @@ def _start_worker(parent_pid: int) -> None:
     # that signal (szzz verify --batch turns it into an exception, to clean
     # up), a worker just ends.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)   # blocked by pool() across the fork
     die_with_parent(parent_pid)
 
 
@@ -84,8 +86,19 @@ def pool(workers: int | None = None, *, shared: object = None) -> Iterator[multi
     _SHARED = shared
     gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(workers or cpu_count(), initializer=_start_worker,
-                                                      initargs=(os.getpid(),)) as workers_pool:
+        # Forked with SIGINT and SIGTERM blocked, which the workers unblock once
+        # their own handlers are set (_start_worker): a SIGTERM that reaches a
+        # worker earlier (the pool closed while it starts) waits, then ends it.
+        # Unblocked, it ran the parent's handler in the worker, or was dropped
+        # by Python's after-fork reset, and the worker lived on while the pool
+        # waited for it to end: a hang (tests/core/test_parallel.py).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
+        try:
+            workers_pool = multiprocessing.get_context("fork").Pool(
+                workers or cpu_count(), initializer=_start_worker, initargs=(os.getpid(),))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        with workers_pool:
             yield workers_pool
     finally:
         gc.unfreeze()

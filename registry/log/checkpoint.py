@@ -37,11 +37,12 @@ from registry.log import merkle, note, tiles
 
 LOG_DIR = "log"
 CHECKPOINT = "checkpoint"
+VKEY = "vkey"  # log/vkey: the log key(s) as note verifier keys, one a line
 LOG_JSON = "api/log.json"
 LOG_JSON_FORMAT = "szzz/log/v1"
 DEFAULT_HOST = "szzz.example.cn"
 DEFAULT_MAX_AGE_DAYS = 7          # same default as the verifiers' status freshness
-FUTURE_TOLERANCE_SECONDS = 86400  # build times are end-of-day CST: up to a day ahead
+FUTURE_TOLERANCE_SECONDS = 86400  # clock skew; cosignatures before issue 11 carried the day's end (CST)
 
 
 # ------------------------------------------------------------------ names
@@ -151,6 +152,25 @@ def trust_verifiers(trust_record: JSONObject, names: LogNames) -> list[note.Veri
         elif rules.key_problem(entry, "cosignature") is None:
             out.append(note.Verifier(names.timestamp_name, note.KEY_TYPE_COSIGNATURE,
                                      canonical.unb64url(entry["public_key"])))
+    return out
+
+
+def log_vkeys(trust_record: JSONObject, names: LogNames) -> list[str]:
+    """The note verifier keys (``name+hash+base64``, type 0x01) of every key of
+    the trust list that may sign a checkpoint under ``names``: what ``log/vkey``
+    publishes, one a line. A trust-list entry that names another vkey for the
+    same key is a ConfigError (the list and the build disagree on the origin)."""
+    out = []
+    for v in trust_verifiers(trust_record, names):
+        if v.key_type != note.KEY_TYPE_ED25519:
+            continue
+        listed = next((e.get("vkey") for e in trust_record.get("keys", [])
+                       if isinstance(e, dict) and e.get("role") == "log"
+                       and canonical.unb64url(e["public_key"]) == v.public_key), None)
+        if listed is not None and listed != v.vkey:
+            raise ConfigError(f"trust list: log key vkey {listed!r}, expected {v.vkey!r} "
+                              f"(origin {names.origin!r}); the trust list names another log")
+        out.append(v.vkey)
     return out
 
 

@@ -25,11 +25,11 @@ from tiles are untrusted until verified against a signed root.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.core import fs
 from registry.core.exceptions import TileError
 from registry.log import merkle
 
@@ -121,6 +121,82 @@ def tiles_for_size(size: int) -> list[Tile]:
     return out
 
 
+def parse_path(rel: str) -> tuple[Tile, bool]:
+    """The tile named by ``tile/<L>/<N>[.p/<W>]`` or ``tile/entries/<N>[.p/<W>]``,
+    and whether it is an entry bundle (the inverse of :func:`tile_path` and
+    :func:`entries_path`; TileError for anything else)."""
+    parts = rel.split("/")
+    width = TILE_WIDTH
+    if len(parts) >= 2 and parts[-2].endswith(".p") and parts[-1].isdigit() and parts[-1] == str(int(parts[-1])):
+        width = int(parts[-1])
+        parts = [*parts[:-2], parts[-2][:-2]]
+    if len(parts) < 3 or parts[0] != "tile":
+        raise TileError(f"{rel!r} is not a tile path, expected tile/<L>/<N>[.p/<W>]")
+    groups = parts[2:]
+    if not (all(len(g) == 4 and g[0] == "x" and g[1:].isdigit() for g in groups[:-1])
+            and len(groups[-1]) == 3 and groups[-1].isdigit()):
+        raise TileError(f"{rel!r}: tile index is not in x-prefixed 3-digit groups")
+    index = int("".join(g.lstrip("x") for g in groups))
+    entries = parts[1] == "entries"
+    level = 0 if entries else int(parts[1]) if parts[1].isdigit() else -1
+    tile = Tile(level, index, width)
+    expected = tile.entries_path if entries else tile.path if level >= 0 else ""
+    if expected != rel:
+        raise TileError(f"{rel!r} is not a tile path, expected e.g. {tile_path(0, index, width)!r}")
+    return tile, entries
+
+
+def size_of_partial(tile: Tile) -> int:
+    """The smallest tree size at which partial ``tile`` is published (its
+    level's hash count is ``256·index + width``; lower levels empty)."""
+    return (tile.index * TILE_WIDTH + tile.width) << (TILE_HEIGHT * tile.level)
+
+
+def retained_partials(size: int, checkpointed: Iterable[int]) -> list[Tile]:
+    """Partial tiles of the ``checkpointed`` sizes that a log now of ``size``
+    entries must still serve: those whose full tile does not exist yet.
+
+    C2SP tlog-tiles: "Logs MUST serve partial tiles corresponding to tree
+    sizes for which a checkpoint was produced, but MAY delete any partial
+    tile once the corresponding full tile is either available" — a client
+    holding an older checkpoint fetches exactly these. Those of ``size``
+    itself are included.
+    """
+    out = set()
+    for old in set(checkpointed) | {size}:
+        if not 0 <= old <= size:
+            raise TileError(f"checkpointed size {old} is outside the log's size {size}")
+        for t in tiles_for_size(old):
+            count = size >> (TILE_HEIGHT * t.level)  # hashes at this level now
+            if t.width < TILE_WIDTH and (t.index + 1) * TILE_WIDTH > count:
+                out.add(t)
+    return sorted(out)
+
+
+def write_partials(directory: str | os.PathLike[str], size: int, partials: Iterable[Tile]) -> int:
+    """Write (or, when present, check) older partial tiles and their bundles
+    from the tiles of the log of ``size`` entries in ``directory``.
+
+    A partial tile of width ``W`` holds the first ``W`` hashes of the
+    (wider) tile now at its place, so it is read from the current tiles; an
+    existing file with other bytes is a fork (TileError). Returns how many
+    files were written.
+    """
+    root = Path(directory)
+    reader = TileHashReader(size, root)
+    written = 0
+    for t in partials:
+        lo = t.index * TILE_WIDTH
+        files = [(t.path, b"".join(reader.stored_hashes(t.level, lo, lo + t.width)))]
+        if t.level == 0:
+            files.append((t.entries_path, encode_bundle(reader.entries(lo, lo + t.width))))
+        for rel, data in files:
+            written += not (root / rel).exists()
+            # A published partial tile never changes: same rule as a full tile.
+            _write_atomic(root, rel, data, immutable=True)
+    return written
+
+
 def new_tiles(old_size: int, new_size: int) -> list[Tile]:
     """Tiles of ``new_size`` that a log of ``old_size`` does not have yet."""
     if not 0 <= old_size <= new_size:
@@ -184,15 +260,9 @@ def _write_atomic(root: Path, rel: str, data: bytes, *, immutable: bool) -> None
             raise TileError(f"refusing to overwrite immutable {rel}: existing content differs")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # Mode 0644, as every published file: mkstemp's 0600 made a web server
+    # running as another user answer 403 for every tile.
+    fs.write_atomic(path, data)
 
 
 def _read_local(root: Path, rel: str) -> bytes:

@@ -39,7 +39,8 @@ from registry.publish import api, changefeed, export, log, opendata, site, webve
 from registry.publish.output import Output
 from registry.store import history, integrity, queries, schema, trust
 
-DEFAULT_DATASETTE_URL = "/datasette/"
+#: No Datasette unless one is configured (``--datasette-url``): pages then link to none.
+DEFAULT_DATASETTE_URL = ""
 MAX_PROBLEMS_SHOWN = 20
 # The build's copy of the registry (schema.snapshot_to), removed before the switch.
 REGISTRY_SNAPSHOT = ".registry-snapshot.db"
@@ -158,7 +159,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             log_info = log.publish_log(
                 db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
                 names=log_names, previous_site=current / "site" if current else None,
-                state_file=log.state_file_for(output.link), timestamp=moment)
+                state_file=log.state_file_for(output.link))  # cosigned when signed (clock.signing_time)
 
             say("marks")
             mark_stats = cached_marks.finish(site_dir)

@@ -35,14 +35,15 @@ from registry.log.checkpoint import (
     DEFAULT_MAX_AGE_DAYS,
     LOG_DIR,
     LOG_JSON,
+    VKEY,
     CheckedCheckpoint,
     LogNames,
     epoch,
+    log_vkeys,
     names_for,
     note_signer,
     open_checkpoint,
 )
-from registry.publish import site
 from registry.store import history, schema, trust
 
 
@@ -86,10 +87,25 @@ def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) 
     return n
 
 
-def _prune(log_dir: Path, size: int) -> None:
-    """Remove tiles of an older size that a log of ``size`` does not publish
-    (superseded partial tiles), so the output depends only on the entries."""
-    keep = set(_tile_files(size))
+def _checkpointed_sizes(prev_dir: Path | None) -> set[int]:
+    """Tree sizes that the previous log served partial tiles for: each
+    partial hash tile ``L/N.p/W`` stands for a size of ``256N+W`` hashes at
+    level ``L`` (:func:`tiles.size_of_partial`), which is all the retention
+    rule needs to know of it (docs/transparency-log.md §2)."""
+    sizes: set[int] = set()
+    if prev_dir is None or not (prev_dir / "tile").is_dir():
+        return sizes
+    for path in (prev_dir / "tile").rglob("*"):
+        if path.is_file() and path.parent.name.endswith(".p"):
+            tile, is_bundle = tiles.parse_path(path.relative_to(prev_dir).as_posix())
+            if not is_bundle:
+                sizes.add(tiles.size_of_partial(tile))
+    return sizes
+
+
+def _prune(log_dir: Path, keep: set[str]) -> None:
+    """Remove tile files not in ``keep``: partial tiles whose full tile now
+    exists (C2SP tlog-tiles allows it) and anything a fresh log would not hold."""
     tile_dir = log_dir / "tile"
     if not tile_dir.exists():
         return
@@ -198,7 +214,19 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
         # In place but the old checkpoint is unknown: start the tiles afresh.
         shutil.rmtree(log_dir / "tile", ignore_errors=True)
     new_size, root = tiles.append_entries(log_dir, old_size, entries[old_size:], old_root=old_root)
-    _prune(log_dir, new_size)
+    # Partial tiles of every size a checkpoint was signed for stay until their
+    # full tile exists (C2SP tlog-tiles "Logs MUST serve partial tiles
+    # corresponding to tree sizes for which a checkpoint was produced"): a
+    # client holding an older checkpoint fetches exactly those. They are
+    # rebuilt from the new tiles (a partial tile is a prefix of the tile now
+    # at its place), so they are checked by the same root as the rest.
+    checkpointed = {old.size for _, old in olds} | {old_size}
+    checkpointed |= _checkpointed_sizes(Path(previous_log_dir) if previous_log_dir is not None else None)
+    partials = tiles.retained_partials(new_size, {s for s in checkpointed if 0 < s <= new_size})
+    tiles.write_partials(log_dir, new_size, partials)
+    keep = set(_tile_files(new_size))
+    keep |= {t.path for t in partials} | {t.entries_path for t in partials if t.level == 0}
+    _prune(log_dir, keep)
     if new_size != size or root != merkle.root_hash(leaves):
         raise TileError(f"{log_dir}: tiles give size {new_size} root {root.hex()}, "
                         f"expected {size} {merkle.root_hash(leaves).hex()}")
@@ -212,7 +240,9 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
         except ProofError as e:
             raise LogForkError(f"{where}: new tree is not consistent with it: {e}") from None
 
-    # 4. Sign, record in the state file, then publish the checkpoint last.
+    # 4. The verifier key(s) for C2SP clients (log/vkey), then sign, record in
+    #    the state file, and publish the checkpoint last.
+    fs.write_atomic(log_dir / VKEY, "".join(k + "\n" for k in log_vkeys(trust_record, names)))
     body = note.Checkpoint(names.origin, size, root).body()
     text = note.sign_note(body, [note_signer(log_signer, names.origin, note.KEY_TYPE_ED25519),
                                  note_signer(timestamp_signer, names.timestamp_name,
@@ -247,16 +277,16 @@ def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames |
     staging build directory); ``previous_site`` the currently published site
     (its ``log/`` is reused and its checkpoint must be extended);
     ``state_file`` the record of the last signed checkpoint, kept outside
-    the build directories. ``timestamp`` defaults to :func:`clock.build_time`
-    (``SOURCE_DATE_EPOCH`` or the registry's latest event date): no wall
-    clock, so builds are reproducible.
+    the build directories. ``timestamp`` (the cosignature's time) defaults to
+    :func:`clock.signing_time`: when it is signed, ``SOURCE_DATE_EPOCH`` for a
+    reproducible build, never in the future.
     """
     if names is None:
-        names = site.log_names_for(db)
+        names = trust.log_names(db)
     if trust_record is None:
         trust_record = json.loads(trust.envelope(db)["payload"])
     if timestamp is None:
-        timestamp = clock.build_time(history.latest_event_date(db))
+        timestamp = clock.signing_time()
     site_dir = Path(site_dir)
     prev_log = Path(previous_site) / LOG_DIR if previous_site is not None else None
     result = build_log(
@@ -317,8 +347,7 @@ def refresh(site_dir, timestamp_signer, *, names: LogNames, trust_record: dict, 
             raise LogForkError(f"{path}: tree {checked.size} differs from the last signed tree in {state} "
                                f"({state_cp.size}); rebuild instead of refreshing")
     if timestamp is None:
-        sde = clock.source_date_epoch()
-        timestamp = sde if sde is not None else time.time()
+        timestamp = clock.signing_time()
     ts = epoch(timestamp)
     if checked.timestamp is not None and ts < checked.timestamp:
         raise ConfigError(f"refresh time {ts} is before the current cosignature's {checked.timestamp}; "
@@ -393,7 +422,8 @@ def refresh_served(out_link, db_path, keys_dir, passphrase, *, now=None):
     site_dir = Path(out_link) / "site"
     if not (site_dir / LOG_DIR / CHECKPOINT).is_file():
         return None
-    # The build cosigned at its build time, which is also the snapshot's as_of.
+    # The snapshot's as_of (end of the latest event's day) dates the statements;
+    # while it is ahead of now they are current without a new cosignature.
     envelope = json.loads((site_dir / "api" / "status.json").read_text(encoding="utf-8"))
     as_of = json.loads(envelope["payload"])["as_of"]
     if epoch(datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))) >= now:

@@ -143,11 +143,14 @@ class Registry:
         return cls(db, db_path, keys_dir, passphrase)
 
     @classmethod
-    def init(cls, db_path, keys_dir, passphrase, *, date=None):
+    def init(cls, db_path, keys_dir, passphrase, *, date=None, site_url=None):
         """Create a registry: schema, root/log/timestamp keys, trust list v1.
 
         Refuses an existing file (never overwrites a registry). The three key
         files are written to ``keys_dir``; only public keys enter the database.
+        ``site_url`` (checked by the caller: ``registry.publish.site.registry_site_url``)
+        is stored as ``meta.site_url`` before trust list v1 is signed, since it
+        names the log whose verifier keys the list carries.
         """
         db_path = Path(db_path)
         if db_path.exists():
@@ -171,6 +174,8 @@ class Registry:
                          "status_date": day, "endorsed_in": 1}
                         for role, signer in signers.items())
                     schema.set_meta(db, "root_key_id", signers["root"].key_id)
+                    if site_url:
+                        schema.set_meta(db, "site_url", site_url)
                     trust.publish(db, signers["root"], day)
                     for role in ("log", "timestamp"):
                         reg._key_event("key_endorsed", signers[role].key_id, day,

@@ -21,6 +21,7 @@ import json
 
 from registry.core import canonical, keys, rules
 from registry.core.exceptions import ConfigError, NoSigningKeyError, NotFoundError, SchemaError, SignatureError
+from registry.log import checkpoint, note
 from registry.store import schema
 
 SCHEME_NAME = "苏州制造"
@@ -100,6 +101,25 @@ def signing_key_id(db, use: str, *, date=None, body=None) -> str:
     raise ConfigError(f"registry has no active, endorsed {role} key valid{on}")
 
 
+def log_names(db) -> checkpoint.LogNames:
+    """The registry's note key names, the one place they are decided: ``meta.log_origin``
+    if configured, else derived from ``meta.site_url`` (``szzz init --site-url``),
+    else from the placeholder host (the demo; registries made by the library
+    without a URL). Never from a per-build option: a new origin is a new log."""
+    return checkpoint.names_for(schema.get_meta(db, "site_url"), origin=schema.get_meta(db, "log_origin"))
+
+
+def vkey(names: checkpoint.LogNames, entry: dict) -> str | None:
+    """The C2SP signed-note verifier key (``name+hash+base64``) of a log or
+    timestamp key entry under ``names``; None for other roles."""
+    kinds = {"log": (names.origin, note.KEY_TYPE_ED25519),
+             "timestamp": (names.timestamp_name, note.KEY_TYPE_COSIGNATURE)}
+    if entry["role"] not in kinds:
+        return None
+    name, key_type = kinds[entry["role"]]
+    return note.format_vkey(name, canonical.unb64url(entry["public_key"]), key_type)
+
+
 def latest_version(db) -> int:
     row = db.execute("select max(version) from trust_lists").fetchone()
     return row[0] or 0
@@ -112,6 +132,13 @@ def build(db, version: int, issued: str) -> dict:
     entries = [entry(db, row) for row in db.query(
         "select * from keys where endorsed_in is not null and owner_type != 'root' "
         "order by owner_type, owner, valid_from, key_id")]
+    # Log and timestamp keys carry their note verifier key, so a C2SP client
+    # takes the key from the root-signed list as it is (docs/published-files.md).
+    names = log_names(db)
+    for e in entries:
+        key = vkey(names, e)
+        if key is not None:
+            e["vkey"] = key
     return {
         "scheme": SCHEME_NAME,
         "version": version,

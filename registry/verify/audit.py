@@ -28,10 +28,12 @@ report is ``ok`` only when there is none. Formats: ``docs/transparency-log.md``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -155,11 +157,21 @@ def _tile_level_hashes(leaves: list[bytes]) -> list[list[bytes]]:
     return levels
 
 
+def _fingerprint(value: JSON) -> bytes:
+    """SHA-256 of ``value`` as sorted, compact JSON: two JSON values have equal
+    fingerprints when they are the same value (an envelope in a file against
+    its entry in the log), without keeping either."""
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False, sort_keys=True,
+                                     separators=(",", ":")).encode("utf-8", "surrogatepass")).digest()
+
+
 class _Replay(TypedDict):
     """A certificate's events in the log, replayed (:meth:`_Auditor.events`)."""
 
     status: str | None
-    events: list[int]            # entry indexes, oldest first
+    events: list[tuple[int, bytes]]   # (seq, fingerprint) of its log entries, oldest first
+    last_seq: int | None         # the latest event's seq and the record digest it cites
+    last_record: JSON
     last_digest: str | None
 
 
@@ -172,6 +184,7 @@ class _Auditor:
     keys: dict[JSON, JSONObject]    # key_id (as the trust list gives it) -> entry
     names: checkpoint.LogNames
     reader: tiles.TileHashReader
+    leaves: list[bytes]             # the log's leaf hashes, as log() read them
 
     def __init__(self, site: _Site, report: AuditReport, *, root_key: bytes | str | os.PathLike[str] | None,
                  previous: str | os.PathLike[str] | None, origin: str | None, max_age_days: int,
@@ -179,8 +192,10 @@ class _Auditor:
         self.site, self.r = site, report
         self.root_key, self.previous, self.origin = root_key, previous, origin
         self.max_age_days, self.now = max_age_days, now
-        self.entries: list[JSONObject | None] = []   # envelopes, index = seq - 1
-        self.records: list[JSON] = []                # decoded payloads (None for a bad entry)
+        # Per log entry only a fingerprint (index = seq - 1, None for a bad
+        # entry), never the envelope: the audit streams the log, and at 100k
+        # certificates holding every envelope and record took 1.74 GB (issue 13).
+        self.fingerprints: list[bytes | None] = []
         self.replay: dict[str, _Replay] = {}         # cert_no -> its events replayed
 
     # ------------------------------------------------------------ trust
@@ -261,20 +276,28 @@ class _Auditor:
         return checked
 
     # -------------------------------------------------------------- log
-    def log(self, checked: CheckedCheckpoint) -> list[bytes] | None:
+    def bundles(self, size: int) -> Iterator[tuple[tiles.Tile, list[bytes]]]:
+        """Each level-0 tile of a tree of ``size`` entries with its entry bundle,
+        decoded, one at a time: each pass reads them again, and no pass holds
+        them all (an error names its bundle: :meth:`log` reads them first)."""
+        for t in tiles.tiles_for_size(size):
+            if not t.level:
+                yield t, tiles.decode_bundle(self.site.data(f"{checkpoint.LOG_DIR}/{t.entries_path}"), t.width)
+
+    def log(self, checked: CheckedCheckpoint) -> bool:
         r = self.r
         size = checked.size
         reader = tiles.TileHashReader(size, lambda rel: self.site.data(f"{checkpoint.LOG_DIR}/{rel}"))
-        raw: list[bytes] = []
+        leaves: list[bytes] = []
         for t in tiles.tiles_for_size(size):
             if t.level:
                 continue
             try:
-                raw.extend(reader.entries(t.index * tiles.TILE_WIDTH, t.index * tiles.TILE_WIDTH + t.width))
+                bundle = tiles.decode_bundle(self.site.data(f"{checkpoint.LOG_DIR}/{t.entries_path}"), t.width)
             except (RegistryError, SourceMissingError, SourceUnavailableError) as e:
                 r.fail("Merkle tree matches the checkpoint", f"{checkpoint.LOG_DIR}/{t.entries_path}", str(e))
-                return None
-        leaves = [merkle.leaf_hash(e) for e in raw]
+                return False
+            leaves.extend(merkle.leaf_hash(e) for e in bundle)
         levels = _tile_level_hashes(leaves)
         tiles_ok = True
         for t in tiles.tiles_for_size(size):
@@ -302,7 +325,8 @@ class _Auditor:
             r.passed("Merkle tree matches the checkpoint")
         r.counts["log entries"] = size
         self.reader = reader
-        return raw
+        self.leaves = leaves
+        return True
 
     def previous_checkpoint(self, checked: CheckedCheckpoint) -> None:
         r = self.r
@@ -367,41 +391,47 @@ class _Auditor:
         if problem:
             raise RegistryError(f"{what}: {problem[0]}")
 
-    def events(self, raw: list[bytes]) -> None:
+    def events(self, size: int) -> None:
         r = self.r
         bad = 0
-        for i, entry in enumerate(raw):
-            tile = i // tiles.TILE_WIDTH   # the entry bundle holding entry i
-            bundle = tiles.entries_path(tile, min(tiles.TILE_WIDTH, len(raw) - tile * tiles.TILE_WIDTH))
-            where = f"{checkpoint.LOG_DIR}/{bundle}"
-            label = f"entry {i}, seq {i + 1}"
-            try:
-                env = checkpoint.decode_entry(entry, i)
-                rec = canonical.envelope_payload(env, canonical.EVENT)
-                keys.verify_envelope(env, canonical.EVENT, self._key_for(rec, env))
-            except (RegistryError, KeyError, TypeError, AttributeError) as e:
-                r.fail("every event signed by an allowed key", where, str(e), label)
-                bad += 1
-                self.entries.append(None)
-                self.records.append(None)
-                continue
-            self.entries.append(env)
-            self.records.append(rec)
-            if rules.event_use(rec) == "root_event":
-                continue
-            cert = self.replay.setdefault(rec.get("cert_no"), {"status": None, "events": [], "last_digest": None})
-            try:
-                if rec.get("prev") != cert["last_digest"]:
-                    raise RegistryError(f"prev {rec.get('prev')!r} breaks the chain of {rec.get('cert_no')}, "
-                                        f"expected {cert['last_digest']}")
-                cert["status"] = lifecycle.next_status(cert["status"], rec.get("type"), cert_no=rec.get("cert_no"))
-                if rec.get("status") != cert["status"]:
-                    raise RegistryError(f"event says status {rec.get('status')!r}, replay gives {cert['status']!r}")
-            except RegistryError as e:
-                r.fail("every certificate's events chain and replay", where, str(e), label)
-                cert["status"] = "broken"
-            cert["events"].append(i)
-            cert["last_digest"] = canonical.envelope_digest(env)
+        for t, bundle in self.bundles(size):
+            where = f"{checkpoint.LOG_DIR}/{t.entries_path}"
+            for i, entry in enumerate(bundle, t.index * tiles.TILE_WIDTH):
+                label = f"entry {i}, seq {i + 1}"
+                # Read again, so it must be the entry :meth:`log` hashed into the
+                # checked tree: a server could answer the second read otherwise.
+                if merkle.leaf_hash(entry) != self.leaves[i]:
+                    raise RegistryError(f"{where}: entry {i} changed between two reads of its bundle")
+                try:
+                    env = checkpoint.decode_entry(entry, i)
+                    rec = canonical.envelope_payload(env, canonical.EVENT)
+                    keys.verify_envelope(env, canonical.EVENT, self._key_for(rec, env))
+                except (RegistryError, KeyError, TypeError, AttributeError) as e:
+                    r.fail("every event signed by an allowed key", where, str(e), label)
+                    bad += 1
+                    self.fingerprints.append(None)
+                    continue
+                fingerprint = _fingerprint(env)
+                self.fingerprints.append(fingerprint)
+                if rules.event_use(rec) == "root_event":
+                    continue
+                cert = self.replay.setdefault(rec.get("cert_no"), {
+                    "status": None, "events": [], "last_seq": None, "last_record": None, "last_digest": None})
+                try:
+                    if rec.get("prev") != cert["last_digest"]:
+                        raise RegistryError(f"prev {rec.get('prev')!r} breaks the chain of {rec.get('cert_no')}, "
+                                            f"expected {cert['last_digest']}")
+                    cert["status"] = lifecycle.next_status(cert["status"], rec.get("type"),
+                                                           cert_no=rec.get("cert_no"))
+                    if rec.get("status") != cert["status"]:
+                        raise RegistryError(f"event says status {rec.get('status')!r}, "
+                                            f"replay gives {cert['status']!r}")
+                except RegistryError as e:
+                    r.fail("every certificate's events chain and replay", where, str(e), label)
+                    cert["status"] = "broken"
+                cert["events"].append((i + 1, fingerprint))
+                cert["last_seq"], cert["last_record"] = i + 1, rec.get("record_digest")
+                cert["last_digest"] = canonical.envelope_digest(env)
         if not bad:
             r.passed("every event signed by an allowed key")
         r.passed("every certificate's events chain and replay")
@@ -436,39 +466,38 @@ class _Auditor:
             rel = f"api/certificates/{cert_no}.json"
             status = info["status"]
             statuses[cert_no] = status
-            last = self.records[info["events"][-1]]
             try:
                 doc = self.site.json(rel)
             except (SourceMissingError, SourceUnavailableError, ValueError) as e:
                 r.fail(check, rel, f"unreadable: {e}")
                 continue
-            logged = [self.entries[i] for i in info["events"]]
+            logged = info["events"]
             published = doc.get("events") if isinstance(doc.get("events"), list) else []
             for n in range(max(len(logged), len(published))):
                 a = logged[n] if n < len(logged) else None
                 b = published[n] if n < len(published) else None
-                if a != b:
-                    seq = json.loads(a["payload"])["seq"] if a else None
+                if (a and a[1]) != (None if b is None else _fingerprint(b)):
+                    seq = a[0] if a else None
                     r.fail(check, rel, "event differs from the log: " + (
                         f"log has seq {seq}, file has " + ("nothing" if b is None else "a different envelope")
                         if a else "file has an event the log does not"), f"events[{n}]")
                     break
             try:
                 digest = self._revisions(rel, cert_no, doc)
-                if digest != last.get("record_digest"):
+                if digest != info["last_record"]:
                     raise RegistryError(f"current revision digest {digest}, the latest event cites "
-                                        f"{last.get('record_digest')}")
+                                        f"{info['last_record']}")
             except (RegistryError, KeyError, TypeError, AttributeError) as e:
                 r.fail(check, rel, str(e), "revisions")
             if doc.get("status") != status:
                 r.fail(check, rel, f"status {doc.get('status')!r}, but its events replay to {status!r} "
-                       f"(latest event seq {last.get('seq')})", "status")
+                       f"(latest event seq {info['last_seq']})", "status")
             try:
                 env = doc.get("status_statement") or {}
                 entry = self._log_key(env, "status statement")
                 stmt = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
                 self._check_log_key(entry, stmt, "status statement")
-                want = (cert_no, status, last.get("seq"), last.get("record_digest"))
+                want = (cert_no, status, info["last_seq"], info["last_record"])
                 got = (stmt.get("cert_no"), stmt.get("status"), stmt.get("last_seq"), stmt.get("record_digest"))
                 if got != want:
                     raise RegistryError(f"says {got}, the log gives {want}")
@@ -540,7 +569,7 @@ class _Auditor:
                     # The feed promises every event, in order, without gaps.
                     r.fail(check, rel, f"event seq {seq}, expected seq {seen + 1} (an event is missing "
                            "or out of order)", f"events[{n}]")
-                elif not 1 <= seq <= size or env != self.entries[seq - 1]:
+                elif not 1 <= seq <= size or _fingerprint(env) != self.fingerprints[seq - 1]:
                     r.fail(check, rel, f"event seq {seq} differs from log entry {seq - 1}", f"events[{n}]")
                 seen = seq
         if seen != size or index.get("last_seq") != size:
@@ -603,10 +632,10 @@ def audit(site: str | os.PathLike[str], *, root_key: bytes | str | os.PathLike[s
         if a.trust():
             checked = a.checkpoint()
             if checked is not None:
-                raw = a.log(checked)
+                logged = a.log(checked)
                 a.previous_checkpoint(checked)
-                if raw is not None:
-                    a.events(raw)
+                if logged:
+                    a.events(checked.size)
                     a.certificates(checked.size)
                     a.change_feed(checked.size)
     except (RegistryError, SourceMissingError, SourceUnavailableError, OSError, ValueError, KeyError) as e:

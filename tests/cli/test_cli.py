@@ -18,6 +18,7 @@ from registry.core import canonical, keys
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = "cli-test-passphrase"
+SITE = "https://example.org"  # what `szzz init --site-url` is given
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_full_operator_session(tmp_path):
     db, keys_dir = tmp_path / "r.db", tmp_path / "keys"
     uscc = make_uscc(42)
     steps = [
-        ("init", "--db", db, "--keys", keys_dir, "--date", "2024-01-01"),
+        ("init", "--db", db, "--keys", keys_dir, "--site-url", SITE, "--date", "2024-01-01"),
         ("body", "add", "--db", db, "--code", "CQC", "--name-zh", "中国质量认证中心", "--name-en",
          "China Quality Certification Centre", "--approval-no", "CNCA-R-2002-001",
          "--joined", "2024-01-01"),
@@ -166,7 +167,7 @@ def test_full_operator_session(tmp_path):
 
 def test_import_reports_every_bad_row_and_writes_nothing(tmp_path):
     db, keys_dir = tmp_path / "r.db", tmp_path / "keys"
-    assert run("init", "--db", db, "--keys", keys_dir).exit_code == 0
+    assert run("init", "--db", db, "--keys", keys_dir, "--site-url", SITE).exit_code == 0
     good, bad = make_uscc(1), make_uscc(2)[:-1] + ("0" if make_uscc(2)[-1] != "0" else "1")
     csv = tmp_path / "企业.csv"
     csv.write_text("统一社会信用代码,企业名称,所在地区,行业代码\n"
@@ -185,7 +186,7 @@ def test_import_reports_every_bad_row_and_writes_nothing(tmp_path):
 
 def test_import_progress_bar_goes_to_stderr(tmp_path):
     db, keys_dir = tmp_path / "r.db", tmp_path / "keys"
-    assert run("init", "--db", db, "--keys", keys_dir).exit_code == 0
+    assert run("init", "--db", db, "--keys", keys_dir, "--site-url", SITE).exit_code == 0
     csv = tmp_path / "ents.csv"
     csv.write_text("uscc,name_zh,district,industry\n"
                    f"{make_uscc(1)},苏州甲有限公司,吴中区,C3421\n", encoding="utf-8")

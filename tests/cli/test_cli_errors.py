@@ -129,7 +129,7 @@ def test_paths_that_cannot_be_read_or_written(built, tmp_path):
          rf"{re.escape(str(a_file))}/marks: Not a directory"),
         (("key", "generate", "--db", built.db, "--keys", a_file / "keys", "--body", "CQC"),
          rf"{re.escape(str(a_file))}/keys: cannot hold key files there \(Not a directory\)"),
-        (("init", "--db", a_file / "r.db", "--keys", tmp_path / "new-keys"),
+        (("init", "--db", a_file / "r.db", "--keys", tmp_path / "new-keys", "--site-url", "https://example.org"),
          rf"{re.escape(str(a_file))}/r.db: cannot open a database there \(unable to open database file\)"),
     ]
     before = digest(built.db)
@@ -234,7 +234,8 @@ def test_a_new_key_passphrase_is_asked_twice_on_a_terminal(built, tmp_path):
 
 def test_init_asks_twice_on_a_terminal(tmp_path):
     status, seen, unused = on_a_terminal(
-        ["init", "--db", tmp_path / "r.db", "--keys", tmp_path / "keys", "--date", "2024-01-01"],
+        ["init", "--db", tmp_path / "r.db", "--keys", tmp_path / "keys", "--site-url", "https://example.org",
+         "--date", "2024-01-01"],
         ["root-pass", "root-pass"])
     assert status == 0, seen
     assert unused == [] and seen.count("Repeat the passphrase") == 1

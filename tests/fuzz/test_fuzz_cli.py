@@ -321,7 +321,8 @@ FOUND = [
     # A site path that is not UTF-8, printed in --json on a UTF-8 locale's strict stdout.
     pytest.param(["audit", "\udcff", "--json"], 1, None, id="audit <0xFF> --json"),
     # A registry or demo that failed to be made left its database and keys.
-    pytest.param(["init", "--db", "new.db", "--keys", "new-keys", "--date", "2024-02-30"], 1,
+    pytest.param(["init", "--db", "new.db", "--keys", "new-keys", "--site-url", "https://example.org",
+                  "--date", "2024-02-30"], 1,
                  r"init, field date: date 2024-02-30 does not exist in the calendar", id="init --date 2024-02-30"),
     pytest.param(["demo", "--db", "new.db", "--keys", "new-keys", "--certificates", "1", "--today", "garbage"], 1,
                  r"demo, field today: date 'garbage' is not in the form YYYY-MM-DD", id="demo --today garbage"),

@@ -234,3 +234,13 @@ def test_property_tile_proofs_verify_and_detect_flipped_bits(log70k, data):
         bad[j] = bytes([bad[j][0] ^ 0x80]) + bad[j][1:]
         with pytest.raises(ProofError):
             merkle.verify_consistency(old, size, bad, old_root, root)
+
+
+def test_tiles_are_readable_by_the_web_server(tmp_path):
+    """Every tile and bundle is mode 0644, like every published file: nginx
+    serving the build as another user answered 403 for tiles of mode 0600."""
+    tiles.write_log(tmp_path, entries(300))
+    tiles.append_entries(tmp_path, 300, entries(10, 300))
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+             for p in tmp_path.rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {0o644}, modes

@@ -24,6 +24,7 @@ from xss_corpus import XSS_STRINGS, XSS_WEBSITE, xss_registry
 
 from registry.core import lifecycle
 from registry.core.exceptions import BuildError, ConfigError
+from registry.publish import build as building
 
 ROOT = Path(__file__).resolve().parents[2]
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -150,6 +151,31 @@ def test_certificate_page_shows_record_history_and_links(site, demo_db):
     std_links = [a["href"] for t, a in tags if t == "a" and "/standards/" in a.get("href", "")]
     assert std_links and all((page_of(site, f"certificates/{revoked}").parent / h / "index.html")
                              .resolve().is_file() for h in std_links)
+
+
+def _hrefs(root: Path) -> dict[str, list[str]]:
+    """``{page: [href, …]}`` of every HTML page under ``root``."""
+    return {page.relative_to(root).as_posix(): re.findall(r'href="([^"]*)"', page.read_text(encoding="utf-8"))
+            for page in sorted(root.rglob("*.html"))}
+
+
+def test_datasette_links_only_when_a_datasette_is_configured(site, demo_db, tmp_path):
+    """Issue 11: the pages link to Datasette only when a Datasette URL is
+    configured; publish.py's default is none (a static host alone has no
+    Datasette, and a link to /datasette/ there is a link to nothing)."""
+    bare = build_site(demo_db[0], tmp_path / "bare", datasette_url=building.DEFAULT_DATASETTE_URL)
+    with_links, without = _hrefs(site), _hrefs(bare)
+    assert sorted(with_links) == sorted(without)  # the same pages either way
+    certs = [p for p in with_links if p.startswith("certificates/") and p.count("/") == 2]
+    linking = {p for p, hrefs in with_links.items() if any(h.startswith(DATASETTE) for h in hrefs)}
+    # Configured: the footer of every page and each certificate's open-data row.
+    assert set(certs) <= linking and len(linking) == len(with_links)
+    no = demo_db[1]
+    assert f"{DATASETTE}registry/certificates/{no}" in with_links[f"certificates/{no}/index.html"]
+    # Not configured: no page links to any Datasette, relative or absolute.
+    stray = {p: [h for h in hrefs if "datasette" in h.lower()] for p, hrefs in without.items()}
+    assert not any(stray.values()), {p: h for p, h in stray.items() if h}
+    assert not any(">Datasette<" in (bare / p).read_text(encoding="utf-8") for p in without)
 
 
 def test_only_a_valid_certificate_page_offers_its_mark(site, demo_db):

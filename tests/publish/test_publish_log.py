@@ -11,15 +11,17 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import builders
 import pytest
 
 import publish
-from registry.core.exceptions import LogForkError, RegistryError
-from registry.log import checkpoint, note
+from registry.core.exceptions import ConfigError, LogForkError, RegistryError
+from registry.log import checkpoint, merkle, note, tiles
 from registry.publish import log as publish_log
+from registry.store import schema
 from registry.verify import audit
 
 SDE = builders.NOW
@@ -197,9 +199,72 @@ def test_incremental_log_equals_a_fresh_one_and_reuses_tiles(make_registry, tmp_
                                   state_file=state, timestamp=builders.NOW + 60)
     fresh = builders.publish_api(db, keys_dir, tmp_path / "site3", timestamp=builders.NOW + 60)
     assert 256 < first["size"] < 512 < second["size"] and second["reused"] > 0 and fresh["reused"] == 0
-    assert tree_digest(tmp_path / "site2" / "log") == tree_digest(tmp_path / "site3" / "log")
-    # Superseded partial tiles are not carried along.
-    assert not any(".p/" in k and k.startswith("tile/0/000") for k in tree_digest(tmp_path / "site2" / "log"))
+    # The tiles of the new size are a fresh write's; beside them stays the one
+    # partial tile of the first size whose full tile does not exist yet
+    # (tile/1/000.p/1: level 1 had 1 hash then, 2 now, 256 when full).
+    incremental, fresh_log = tree_digest(tmp_path / "site2" / "log"), tree_digest(tmp_path / "site3" / "log")
+    assert {k: v for k, v in incremental.items() if k != "tile/1/000.p/1"} == fresh_log
+    assert incremental["tile/1/000.p/1"] == tree_digest(tmp_path / "site1" / "log")["tile/1/000.p/1"]
+    # Partial tiles whose full tile now exists may go (C2SP tlog-tiles), and do.
+    assert not any(".p/" in k and k.startswith(("tile/0/001.p", "tile/entries/001.p")) for k in incremental)
+
+
+def _client_of(size: int, root: bytes, log_dir: Path) -> None:
+    """What a client holding checkpoint (size, root) does against a log served
+    from ``log_dir``: fetch exactly the tiles of ``size`` (C2SP tlog-tiles),
+    recompute the root, prove the first and last entry included."""
+    reader = tiles.TileHashReader(size, log_dir)
+    assert reader.tree_hash() == root
+    for i in (0, size - 1):
+        merkle.verify_inclusion(i, size, merkle.leaf_hash(reader.entry(i)), reader.inclusion_proof(i), root)
+
+
+def test_partial_tiles_of_every_checkpointed_size_stay_until_full(make_registry, tmp_path):
+    """C2SP tlog-tiles: "Logs MUST serve partial tiles corresponding to tree sizes
+    for which a checkpoint was produced, but MAY delete any partial tile once
+    the corresponding full tile is either available". Three publishes inside
+    one level-0 tile: a client holding the first or second checkpoint still
+    finds its tiles in the third publish."""
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
+    state = tmp_path / "state" / "checkpoint"
+    sites, results = [], []
+    for n in range(3):
+        if n:
+            builders.add_events(db, keys_dir, certs["valid"], 3)
+        sites.append(tmp_path / f"site{n}")
+        results.append(builders.publish_api(db, keys_dir, sites[-1], state_file=state,
+                                            previous_site=sites[-2] if n else None,
+                                            timestamp=builders.NOW + n))
+    sizes = [r["size"] for r in results]
+    assert sizes[0] < sizes[1] < sizes[2] < 256, sizes
+    last_log = sites[-1] / "log"
+    for site, result in zip(sites, results, strict=True):
+        for t in tiles.tiles_for_size(result["size"]):
+            paths = [t.path] + ([t.entries_path] if t.level == 0 else [])
+            for rel in paths:
+                assert (last_log / rel).read_bytes() == (site / "log" / rel).read_bytes(), rel
+        _client_of(result["size"], bytes.fromhex(result["root"]), last_log)
+
+
+def test_partial_tiles_of_a_signed_but_unpublished_checkpoint_are_served(make_registry, tmp_path):
+    """A publish that failed after the log key signed (the state file holds its
+    checkpoint, the output still the one before): that checkpoint was produced,
+    so the next publish serves its partial tiles too, rebuilt from the new tiles."""
+    registry = make_registry(**builders.LOG_REGISTRY)
+    db, keys_dir, certs = registry.db, registry.keys, builders.roles(registry)
+    state = tmp_path / "state" / "checkpoint"
+    builders.publish_api(db, keys_dir, tmp_path / "site1", state_file=state)
+    builders.add_events(db, keys_dir, certs["valid"], 2)
+    failed = builders.publish_api(db, keys_dir, tmp_path / "failed", previous_site=tmp_path / "site1",
+                                  state_file=state, timestamp=builders.NOW + 1)
+    builders.add_events(db, keys_dir, certs["valid"], 2)
+    builders.publish_api(db, keys_dir, tmp_path / "site3", previous_site=tmp_path / "site1",
+                         state_file=state, timestamp=builders.NOW + 2)
+    for t in tiles.tiles_for_size(failed["size"]):
+        for rel in [t.path] + ([t.entries_path] if t.level == 0 else []):
+            assert (tmp_path / "site3" / "log" / rel).read_bytes() == (tmp_path / "failed" / "log" / rel).read_bytes()
+    _client_of(failed["size"], bytes.fromhex(failed["root"]), tmp_path / "site3" / "log")
 
 
 def test_reused_tiles_are_checked_against_the_database(make_registry, tmp_path):
@@ -245,3 +310,26 @@ def test_audit_names_a_page_that_shows_another_status(built, tmp_path):
     assert not report.ok
     text = "\n".join(str(f) for f in report.findings)
     assert f"certificates/{cert}/index.html: JSON-LD certificationStatus" in text and "(revoked)" in text
+
+
+def test_cosignature_is_dated_when_it_is_signed_never_ahead(make_registry, tmp_path, monkeypatch):
+    """C2SP tlog-cosignature: the timestamp is "the time at which the cosignature
+    was generated" — the wall clock, or SOURCE_DATE_EPOCH for a reproducible
+    build, and never the future (it used to carry the end of the latest
+    event's day in Suzhou, hours ahead when that day was today)."""
+    registry = make_registry(**builders.LOG_REGISTRY)
+    log_signer, ts_signer = builders.signers(registry.db, registry.keys)
+    db = schema.connect(registry.db)
+    try:
+        monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+        before = int(time.time())
+        signed = publish_log.publish_log(db, tmp_path / "a", log_signer, ts_signer)["timestamp"]
+        assert before <= signed <= int(time.time())
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(builders.NOW))
+        assert publish_log.publish_log(db, tmp_path / "b", log_signer, ts_signer)["timestamp"] == builders.NOW
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(time.time()) + 3600))
+        with pytest.raises(ConfigError, match="after the wall clock"):
+            publish_log.publish_log(db, tmp_path / "c", log_signer, ts_signer)
+        assert not (tmp_path / "c").exists()
+    finally:
+        db.conn.close()

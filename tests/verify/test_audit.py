@@ -10,8 +10,11 @@ where the attacker is an insider (then only the log can tell).
 from __future__ import annotations
 
 import base64
+import collections
+import http.server
 import json
 import shutil
+import threading
 
 import builders
 import pytest
@@ -286,6 +289,44 @@ def test_audit_over_http(world, serve_dir):
     report = run_audit(world, url, previous=world["saved"])
     assert report.ok, report.text()
     assert report.counts["log entries"] == report.checkpoint["size"]
+
+
+def test_a_host_that_answers_a_second_read_of_the_log_differently_is_named(world, tmp_path):
+    """The audit streams the log (it reads each entry bundle once for the tree and
+    again for the events, never holding them all): a host that serves the tree's
+    bytes first and others after must not get the second bytes checked as if they
+    were the first."""
+    site = builders.copy_site(world["site"], tmp_path / "site2")
+    reads: collections.Counter[str] = collections.Counter()
+
+    class TwoFaced(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(site), **kwargs)
+
+        def do_GET(self):
+            reads[self.path] += 1
+            if "/tile/entries/" in self.path and reads[self.path] > 1:
+                data = bytearray((site / self.path.lstrip("/")).read_bytes())
+                data[len(data) // 2] ^= 0x01
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(bytes(data))
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TwoFaced)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        text = failed(run_audit(world, f"http://127.0.0.1:{server.server_address[1]}"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "changed between two reads of its bundle" in text
 
 
 @pytest.mark.parametrize("entries", [["not an entry"], [{"key_id": 7}], "keys", None])

@@ -24,6 +24,7 @@ from pelican.generators import Generator
 
 from registry.core import clock, industries, lifecycle, reference, rules
 from registry.core.exceptions import BuildError, ConfigError
+from registry.publish import headers
 from szzz_registry import charts, feeds, jsonld, search, stats, urls
 from szzz_registry import data as registry_data
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULTS = {
     "db": None,
     "site_url": "",
-    "datasette_url": "/datasette/",
+    "datasette_url": "",  # no Datasette configured: the pages link to none (issue 11)
     "datasette_database": "registry",
     "build_time": None,
     "per_page": 100,
@@ -89,21 +90,6 @@ def settings_of(settings):
     return cfg
 
 
-def csp(datasette_url):
-    """The Content-Security-Policy of every page (portal-shared.md, Security).
-
-    No inline script or style anywhere, no WebAssembly or eval; the Datasette
-    origin (when it is another origin) is allowed for ``connect-src`` only.
-    """
-    connect = "'self'"
-    other = urls.origin(datasette_url)
-    if other:
-        connect += " " + other
-    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
-            "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-            f"connect-src {connect}; form-action 'self'")
-
-
 class RegistryGenerator(Generator):
     """Writes the certificate, product, enterprise, body and standard pages,
     the lists, notices, statistics, search page, feeds and sitemap."""
@@ -125,7 +111,7 @@ class RegistryGenerator(Generator):
         authority = self.cfg["tag_authority"] or _authority(self.cfg["site_url"])
         self.common = {
             "SITENAME": self.settings.get("SITENAME"),
-            "csp": csp(self.cfg["datasette_url"]),
+            "csp": headers.page_csp(self.cfg["datasette_url"]),
             "build_time": build_time,
             "as_of": build_time[:10],
             "last_seq": self.data.last_seq,
