@@ -21,7 +21,14 @@ Chromium, 127.0.0.1. Prints:
 * what a privacy bucket of 64 certificate files would weigh (the vectors'
   own files, gzipped together): docs/verify-page.md "Privacy".
 
-Usage: .venv/bin/python bench/verify_page_bench.py [--runs 20] [--throttled-runs 7]
+The timed loads take turns (trivial page, page, trivial page, page, ...), so
+that a machine whose load changes during the run weighs on both alike.
+``--before CHECKOUT`` also installs the page of another checkout (e.g. main's
+worktree, by its own code and node_modules, in a subprocess) beside this one,
+on the same site and server, and times it in the same turns: before and
+after in one run, against one baseline.
+
+Usage: .venv/bin/python bench/verify_page_bench.py [--runs 20] [--throttled-runs 7] [--before DIR]
 Goals (issue 14): cold median <= 150 ms or <= 2x the trivial page; throttled
 <= 1.2 s; <= 30 KB gzipped for a valid verdict, fallback excluded.
 """
@@ -35,7 +42,9 @@ import gzip
 import http.server
 import io
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -110,6 +119,22 @@ def build(tmp: Path) -> tuple[Path, dict, dict]:
     return tmp, {v["name"]: v for v in site["vectors"]}, vectors
 
 
+INSTALL_BEFORE = """
+import json, sys
+from registry.publish import webverifier
+out, root, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+webverifier.install_verifier(out, assets=webverifier.VerifierAssets.in_checkout(root), **options)
+"""
+
+
+def build_before(site: Path, checkout: Path, vectors: dict) -> None:
+    """``site/v-before/``: the page as ``checkout``'s own code installs it (same settings)."""
+    options = {"root_public_key": vectors["root_public_key"], "today": vectors["today"],
+               "max_age_days": vectors["max_age_days"], "log_origin": vectors["log_site"]["origin"]}
+    subprocess.run([sys.executable, "-c", INSTALL_BEFORE, str(site / "v-before"), str(checkout), json.dumps(options)],
+                   check=True, cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)})
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
@@ -149,64 +174,81 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--throttled-runs", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="another checkout whose page is timed in the same turns")
     args = parser.parse_args()
     from helpers import CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
         root, marks, vectors = build(Path(tmp))
+        pages = {"page": "v"}
+        if args.before:
+            build_before(root, args.before.resolve(), vectors)
+            pages = {"before": "v-before", "after": "v"}
         mark = marks[VALID]["input"]
         server, base = serve(root)
-        url = f"{base}/v/#{mark}"
+        urls = {name: f"{base}/{d}/#{mark}" for name, d in pages.items()}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             print(f"verification page, valid mark ({VALID}), 127.0.0.1, Chromium {browser.version}, "
-                  f"gzip static server")
+                  f"gzip static server" + (f"; before = {args.before}" if args.before else ""))
+            for name, d in pages.items():
+                url = urls[name]
+                sizes: dict[str, int] = {}
+                one_load(browser, url, "szzz-verdict", sizes=sizes)
+                page_files = {k: v for k, v in sizes.items() if k.startswith(f"{d}/")}
+                data_files = {k: v for k, v in sizes.items() if not k.startswith(f"{d}/")}
+                total = sum(sizes.values())
+                print(f"  [{name}] bytes transferred for a valid verdict (headers included): {total:,} B in "
+                      f"{len(sizes)} responses = page {sum(page_files.values()):,} + data {sum(data_files.values()):,}")
+                for file, n in sorted(sizes.items(), key=lambda kv: -kv[1]):
+                    print(f"    {n:7,} {file}")
+                fallback_sizes: dict[str, int] = {}
+                one_load(browser, url, "szzz-verdict", fallback=True, sizes=fallback_sizes)
+                extra = {k: v for k, v in fallback_sizes.items() if k not in sizes}
+                print(f"  [{name}] Ed25519 fallback, only where WebCrypto lacks Ed25519: +{sum(extra.values()):,} B "
+                      f"({', '.join(sorted(extra))})")
+                lazy = 0
+                context = browser.new_context()
+                for file in ("scan.js", "jsQR.js"):
+                    r = context.request.get(f"{base}/{d}/{file}", headers={"Accept-Encoding": "gzip"})
+                    lazy += len(gzip.compress(r.body(), 6))
+                context.close()
+                print(f"  [{name}] scanner on demand (scan.js + jsQR.js, gzipped): +{lazy:,} B")
 
-            sizes: dict[str, int] = {}
-            one_load(browser, url, "szzz-verdict", sizes=sizes)
-            page_files = {k: v for k, v in sizes.items() if k.startswith("v/")}
-            data_files = {k: v for k, v in sizes.items() if not k.startswith("v/")}
-            total = sum(sizes.values())
-            print(f"  bytes transferred for a valid verdict (headers included): {total:,} B in {len(sizes)} responses "
-                  f"= page {sum(page_files.values()):,} + data {sum(data_files.values()):,}")
-            for name, n in sorted(sizes.items(), key=lambda kv: -kv[1]):
-                print(f"    {n:7,} {name}")
-            fallback_sizes: dict[str, int] = {}
-            one_load(browser, url, "szzz-verdict", fallback=True, sizes=fallback_sizes)
-            extra = {k: v for k, v in fallback_sizes.items() if k not in sizes}
-            print(f"  Ed25519 fallback, only where WebCrypto lacks Ed25519: +{sum(extra.values()):,} B "
-                  f"({', '.join(sorted(extra))})")
-            lazy = 0
-            context = browser.new_context()
-            for name in ("v/scan.js", "v/jsQR.js"):
-                r = context.request.get(f"{base}/{name}", headers={"Accept-Encoding": "gzip"})
-                lazy += len(gzip.compress(r.body(), 6))
-            context.close()
-            print(f"  scanner on demand (scan.js + jsQR.js, gzipped): +{lazy:,} B")
+            def in_turns(targets, runs, **kw):
+                """{name: [ms, ...]}: one load of each target in turn, ``runs`` rounds (after one warm-up round)."""
+                times = {name: [] for name in targets}
+                for warm_up in [True] + [False] * runs:
+                    for name, (target, mark_name, extra) in targets.items():
+                        took = one_load(browser, target, mark_name, **kw, **extra)
+                        if not warm_up:
+                            times[name].append(took)
+                return times
 
-            def cold(target, mark_name, runs, **kw):
-                one_load(browser, target, mark_name, **kw)  # warms the browser process
-                return [one_load(browser, target, mark_name, **kw) for _ in range(runs)]
-
-            base_times = cold(f"{base}/baseline/", "baseline-done", args.runs)
-            verdict_times = cold(url, "szzz-verdict", args.runs)
-            throttled_base = cold(f"{base}/baseline/", "baseline-done", args.throttled_runs, throttle=True)
-            throttled = cold(url, "szzz-verdict", args.throttled_runs, throttle=True)
-            throttled_fallback = cold(url, "szzz-verdict", args.throttled_runs, throttle=True, fallback=True)
+            trivial = (f"{base}/baseline/", "baseline-done", {})
+            loopback = in_turns({"trivial": trivial} | {n: (u, "szzz-verdict", {}) for n, u in urls.items()},
+                                args.runs)
+            throttled = in_turns({"trivial": trivial} | {n: (u, "szzz-verdict", {}) for n, u in urls.items()}
+                                 | {f"{n}, fallback": (u, "szzz-verdict", {"fallback": True}) for n, u in urls.items()},
+                                 args.throttled_runs, throttle=True)
             browser.close()
         server.shutdown()
 
-    med_b, med_v = statistics.median(base_times), statistics.median(verdict_times)
-    print(f"  cold loopback, trivial page with one script, navigation -> done: median {med_b:.1f} ms, "
-          f"p90 {percentile(base_times, 0.9):.1f} ms ({args.runs} runs)")
-    print(f"  cold loopback, navigation -> verdict: median {med_v:.1f} ms, "
-          f"p90 {percentile(verdict_times, 0.9):.1f} ms ({args.runs} runs); "
-          f"ratio to the trivial page {med_v / med_b:.2f}x")
-    print(f"  throttled phone (150 ms RTT, 1.6 Mbps, CPU x{CPU_SLOWDOWN}): trivial page median "
-          f"{statistics.median(throttled_base):.0f} ms; verdict median {statistics.median(throttled):.0f} ms, "
-          f"p90 {percentile(throttled, 0.9):.0f} ms; with the Ed25519 fallback median "
-          f"{statistics.median(throttled_fallback):.0f} ms ({args.throttled_runs} runs each)")
+    med_b = statistics.median(loopback["trivial"])
+    print(f"  cold loopback, in turns, trivial page with one script, navigation -> done: median {med_b:.1f} ms, "
+          f"p90 {percentile(loopback['trivial'], 0.9):.1f} ms ({args.runs} runs)")
+    for name in pages:
+        med_v = statistics.median(loopback[name])
+        print(f"  [{name}] cold loopback, navigation -> verdict: median {med_v:.1f} ms, "
+              f"p90 {percentile(loopback[name], 0.9):.1f} ms ({args.runs} runs); "
+              f"ratio to the trivial page {med_v / med_b:.2f}x")
+    print(f"  throttled phone (150 ms RTT, 1.6 Mbps, CPU x{CPU_SLOWDOWN}), in turns: trivial page median "
+          f"{statistics.median(throttled['trivial']):.0f} ms ({args.throttled_runs} runs each)")
+    for name in pages:
+        print(f"  [{name}] throttled verdict median {statistics.median(throttled[name]):.0f} ms, "
+              f"p90 {percentile(throttled[name], 0.9):.0f} ms; with the Ed25519 fallback median "
+              f"{statistics.median(throttled[name + ', fallback']):.0f} ms")
 
     files = [t for n, t in vectors["files"].items() if n.startswith("api/certificates/") and len(t) > 100]
     together = len(gzip.compress("".join(files).encode(), 6))

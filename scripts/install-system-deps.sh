@@ -10,7 +10,7 @@
 #   - nginx and rclone: the reference deployment (publish.py nginx, publish.py
 #     deploy) is tested with the real programs (the nginx service is not
 #     started: the tests run their own nginx on a 127.0.0.1 port);
-#   - npm packages of the browser verifier (jsqr, @noble) and the checkers
+#   - npm packages of the browser verifier (jsqr, @noble, the bundler esbuild) and the checkers
 #     (axe-core, vnu-jar, lighthouse), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
 set -euo pipefail
@@ -73,7 +73,7 @@ fi
 # Browser-side npm dependencies (pinned by package-lock.json).
 # Re-run when missing, or when package-lock.json is newer than what npm last
 # installed (npm writes node_modules/.package-lock.json on every install).
-if [ ! -f node_modules/jsqr/dist/jsQR.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -f node_modules/jsqr/dist/jsQR.js ] || [ ! -x node_modules/.bin/esbuild ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci (browser verifier dependencies)"
   npm ci --no-audit --no-fund --loglevel=error
 else

@@ -2,17 +2,21 @@
 
 The verifier's source lives in ``site/verify/``: an HTML template and plain
 ES modules, no framework, nothing from a CDN. :func:`install_verifier`
-copies it into ``out_dir`` (``<site>/v/`` in the published portal), pins the
-scheme's root public key and the settings into ``<meta>`` tags of the page,
-generates ``constants.js`` from the Python rules (:func:`constants_module`:
-signing domains, the payload layout and input limits, verdicts, checks,
-tolerances, the key-use table of :mod:`registry.core.rules` and the lifecycle's
-transitions — so the browser applies the very tables the registry enforces,
-never a hand-kept copy) and copies two npm packages (installed by ``npm ci``):
-the QR decoder ``jsqr``, which the page loads only when a visitor scans a
-photo, and the pure-JS Ed25519 ``@noble/ed25519`` with its SHA-512 from
-``@noble/hashes`` (into ``noble/``), which it loads only in a browser whose
-WebCrypto has no Ed25519.
+builds it into ``out_dir`` (``<site>/v/`` in the published portal): it pins
+the scheme's root public key and the settings into ``<meta>`` tags of the
+page, generates ``constants.js`` from the Python rules
+(:func:`constants_module`: signing domains, the payload layout and input
+limits, verdicts, checks, tolerances, the key-use table of
+:mod:`registry.core.rules` and the lifecycle's transitions — so the browser
+applies the very tables the registry enforces, never a hand-kept copy), and
+bundles the page's modules with that generated file into one minified
+``verify.js`` (:func:`bundle`, esbuild from npm), so a visitor's browser
+makes one request for the page's code, not one per module. Loaded only when
+needed, each its own file: the pure-JS Ed25519 ``ed25519-fallback.js``
+(bundled with ``@noble/ed25519`` and the SHA-512 of ``@noble/hashes``), for
+a browser whose WebCrypto has no Ed25519, and ``scan.js`` with the npm QR
+decoder ``jsqr``, when a visitor scans a photo. All npm packages are
+installed by ``npm ci``.
 
 Rules enforced here:
 
@@ -31,6 +35,8 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,25 +45,42 @@ from registry.core.exceptions import ConfigError
 from registry.log import checkpoint
 
 TEMPLATE = "index.html"
-# Files of the verifier's source that are copied as they are (the template is
-# filled in; constants.js is generated). Anything else in site/verify/ that
-# ends in .js, .css or .svg (e.g. tlog.js, the icon) is copied too.
+GENERATED = "constants.js"
+# What the page loads, each built by esbuild from site/verify/ (bundle()):
+# verify.js with every module it imports statically and the generated
+# constants.js, for every verification; ed25519-fallback.js with the npm
+# Ed25519 and SHA-512 it imports, only in a browser whose WebCrypto has no
+# Ed25519 (canonical.js imports it dynamically); scan.js only when a visitor
+# scans. The two lazy ones stay outside the main bundle (esbuild --external).
+PAGE_BUNDLE = "verify.js"
+FALLBACK_BUNDLE = "ed25519-fallback.js"
+SCANNER = "scan.js"
+LAZY_BUNDLES = (FALLBACK_BUNDLE, SCANNER)
+STYLE = "verify.css"
+# Other .js, .css and .svg files of site/verify/ (the modules verify.js is
+# built from, the icon) are copied as they are: the page does not load the
+# modules (the bundle has them), readers and tests may (docs/verify-page.md).
 COPIED_SUFFIXES = (".js", ".css", ".svg")
-# The Ed25519 fallback (site/verify/ed25519-fallback.js imports these paths
-# below the page): @noble/ed25519's one module and the @noble/hashes modules
-# its SHA-512 needs (sha2.js imports the other three).
+# The Ed25519 fallback's npm modules (ed25519-fallback.js imports these paths
+# below itself): @noble/ed25519's one module and the @noble/hashes modules its
+# SHA-512 needs (sha2.js imports the other three). They are bundled into
+# ed25519-fallback.js, not installed.
 NOBLE_ED25519 = ("ed25519/index.js", "noble/ed25519.js")
 NOBLE_HASHES = ("sha2.js", "_md.js", "_u64.js", "utils.js")
-GENERATED = "constants.js"
+# The oldest JavaScript the bundles may use: what the modules themselves use
+# (BigInt, optional chaining); esbuild then never rewrites code into newer
+# syntax (e.g. ES2021's ??=) that the browsers the fallback exists for lack.
+BUNDLE_TARGET = "es2020"
+# esbuild's error report: "✘ [ERROR] <what>", a blank line, "    <file>:<line>:<column>:".
+ESBUILD_ERROR = re.compile(r"\[ERROR\] (?P<what>[^\n]*)\n\s*\n\s*(?P<where>[^\s:]+:\d+:\d+):")
 # img-src adds blob: for one thing: a chosen SVG mark is drawn through an
 # <img> of the file the visitor picked (URL.createObjectURL), never fetched.
 CSP = ("default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
        "form-action 'none'")
-# What every verification loads (the page preloads each module: index.html),
-# and what only a browser without WebCrypto Ed25519 loads.
-EAGER = (TEMPLATE, "verify.css", "verify.js", "verifier.js", "payload.js", "canonical.js", GENERATED,
-         "rules.js", "logcheck.js", "tlog.js")
-FALLBACK = ("ed25519-fallback.js", NOBLE_ED25519[1], *(f"noble/hashes/{name}" for name in NOBLE_HASHES))
+# What every verification loads, and what only a browser without WebCrypto
+# Ed25519 loads.
+EAGER = (TEMPLATE, STYLE, PAGE_BUNDLE)
+FALLBACK = (FALLBACK_BUNDLE,)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DEFAULT_SITE_NAME = "苏州制造 · Made in Suzhou"
 DEFAULT_REPORT_URL = "../report/"
@@ -66,20 +89,21 @@ DEFAULT_REPORT_URL = "../report/"
 @dataclass(frozen=True)
 class VerifierAssets:
     """Where the verifier's source (``site/verify/``), the npm QR decoder
-    (``node_modules/jsqr/dist/jsQR.js``) and the npm Ed25519 fallback
-    (``node_modules/@noble``: ``ed25519/`` and ``hashes/``) are: the
-    application knows its checkout (``publish.py``); the library never guesses
-    a repository path."""
+    (``node_modules/jsqr/dist/jsQR.js``), the npm Ed25519 fallback
+    (``node_modules/@noble``: ``ed25519/`` and ``hashes/``) and the npm
+    bundler (``node_modules/.bin/esbuild``) are: the application knows its
+    checkout (``publish.py``); the library never guesses a repository path."""
 
     source_dir: Path
     jsqr: Path
     noble: Path
+    esbuild: Path
 
     @classmethod
     def in_checkout(cls, root) -> VerifierAssets:
         root = Path(root)
         return cls(root / "site" / "verify", root / "node_modules" / "jsqr" / "dist" / "jsQR.js",
-                   root / "node_modules" / "@noble")
+                   root / "node_modules" / "@noble", root / "node_modules" / ".bin" / "esbuild")
 
     def noble_files(self) -> list[tuple[Path, str]]:
         """``(source, path below the page)`` of every fallback module."""
@@ -146,13 +170,16 @@ def constants_module() -> str:
             lines.append(f"export const TRANSITIONS = new Map(Object.entries({text})"
                          ".map(([type, moves]) => [type, new Map(moves)]));")
         else:
-            lines.append(f"export const {name} = deepFreeze({text});")
+            # Pure: a table no module of the page imports is left out of its bundle.
+            lines.append(f"export const {name} = /* @__PURE__ */ deepFreeze({text});")
     return "\n".join(lines) + "\n"
 
 
-DEMO_BANNER = ('<p class="demo" role="note"><strong>演示数据</strong> 本站证书均为虚构，不代表任何真实认证。'
-               '<span lang="en"><strong>Demo data</strong>: every certificate on this site is invented '
-               'and certifies nothing.</span></p>\n')
+# A landmark of its own (as the site's pages have it), so that no text of the
+# page lies outside one (axe "region").
+DEMO_BANNER = ('<aside class="demo" aria-label="演示数据 Demo data"><p><strong>演示数据</strong> '
+               '本站证书均为虚构，不代表任何真实认证。<span lang="en"><strong>Demo data</strong>: every '
+               'certificate on this site is invented and certifies nothing.</span></p></aside>\n')
 
 
 def render_page(template: str, *, root_public_key, api_base, max_age_days, timeout_ms,
@@ -187,25 +214,23 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
     return page
 
 
-def served_module(text: str, name: str = "module") -> str:
-    """One of the page's own ES modules as served: comment-only lines, blank
-    lines and indentation dropped (a third of the bytes; newlines stay, so
-    automatic semicolon insertion reads the code as before). A block comment
-    with code after its end on the same line is refused (ConfigError), never
-    guessed at. Tests check the result is the source token for token
-    (acorn, tests/site/test_verify_page.py)."""
-    out, in_block = [], False
-    for number, line in enumerate(text.split("\n"), 1):
-        stripped = line.strip()
-        if in_block or stripped.startswith("/*"):
-            end = stripped.find("*/", 0 if in_block else 2)
-            if end >= 0 and end != len(stripped) - 2:
-                raise ConfigError(f"{name}:{number}: code after the end of a block comment; keep it on its own line")
-            in_block = end < 0
-            continue
-        if stripped and not stripped.startswith("//"):
-            out.append(stripped)
-    return "\n".join(out) + "\n"
+def bundle(esbuild, work_dir: Path, entry: str, out_file: Path, *, external=(), loader_css=False) -> None:
+    """Build ``work_dir/entry`` into ``out_file`` with esbuild: with the
+    modules it imports statically (except ``external`` ones, left as imports
+    of sibling files), minified, no newer syntax than :data:`BUNDLE_TARGET`,
+    UTF-8 kept as is. A stylesheet (``loader_css``) is only minified.
+    ConfigError naming the entry and esbuild's message when it fails."""
+    args = [str(Path(esbuild).resolve()), entry, f"--outfile={out_file}", "--minify", "--charset=utf8",
+            "--log-level=warning", "--color=false"]
+    if not loader_css:
+        args += ["--bundle", "--format=esm", f"--target={BUNDLE_TARGET}",
+                 *(f"--external:./{name}" for name in external)]
+    done = subprocess.run(args, cwd=work_dir, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not out_file.is_file():
+        # One line: esbuild's first error with the file:line:column it names.
+        first = ESBUILD_ERROR.search(done.stderr)
+        why = f"{first['where']}: {first['what']}" if first else " ".join(done.stderr.split())[:500]
+        raise ConfigError(f"{entry}: esbuild failed (exit {done.returncode}): {why}")
 
 
 def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_age_days=7,
@@ -265,20 +290,30 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
         site_name=canonical.nfc(site_name), report_url=report_url, today=today,
         log_origin=log_origin or "", log_base=log_base, cert_base=cert_base, demo=bool(demo),
     )
+    if not Path(assets.esbuild).is_file():
+        raise ConfigError(f"{assets.esbuild}: the bundler esbuild is missing; run `npm ci` in the checkout "
+                          "(package.json pins esbuild)")
     out_dir = Path(out_dir)
-    with fs.staged_dir(out_dir) as staging:
+    with fs.staged_dir(out_dir) as staging, tempfile.TemporaryDirectory(prefix="szzz-verify-build-") as work:
+        # The build directory: the source modules, the generated constants and
+        # the fallback's npm modules, laid out as the imports name them.
+        work_dir = Path(work)
         for path in sorted(source.iterdir()):
-            if path.is_file() and path.suffix == ".js" and path.name != GENERATED:
-                (staging / path.name).write_text(served_module(path.read_text(encoding="utf-8"), path.name),
-                                                 encoding="utf-8")
-            elif path.is_file() and path.suffix in COPIED_SUFFIXES:
-                shutil.copyfile(path, staging / path.name)
+            if path.is_file() and path.suffix in COPIED_SUFFIXES and path.name != GENERATED:
+                shutil.copyfile(path, work_dir / path.name)
+                if path.name not in (PAGE_BUNDLE, STYLE, *LAZY_BUNDLES):
+                    shutil.copyfile(path, staging / path.name)
+        (work_dir / GENERATED).write_text(constants_module(), encoding="utf-8")
         (staging / GENERATED).write_text(constants_module(), encoding="utf-8")
+        for path, dest in assets.noble_files():
+            (work_dir / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, work_dir / dest)
+        bundle(assets.esbuild, work_dir, PAGE_BUNDLE, staging / PAGE_BUNDLE, external=LAZY_BUNDLES)
+        for name in LAZY_BUNDLES:
+            bundle(assets.esbuild, work_dir, name, staging / name)
+        bundle(assets.esbuild, work_dir, STYLE, staging / STYLE, loader_css=True)
         (staging / TEMPLATE).write_text(page, encoding="utf-8")
         shutil.copyfile(jsqr, staging / "jsQR.js")
-        for path, dest in assets.noble_files():
-            (staging / dest).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, staging / dest)
     return out_dir
 
 
@@ -286,7 +321,7 @@ def page_bytes(out_dir) -> dict:
     """Sizes of the files a visitor's browser fetches for one verification
     (page, style, modules), and of the lazily loaded scanner, in bytes."""
     out_dir = Path(out_dir)
-    lazy = ["scan.js", "jsQR.js"]
+    lazy = [SCANNER, "jsQR.js"]
     return {
         "eager": {name: (out_dir / name).stat().st_size for name in EAGER},
         "lazy": {name: (out_dir / name).stat().st_size for name in lazy},

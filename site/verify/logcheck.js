@@ -40,10 +40,10 @@ async function verifiers(keys, origin, timestampName) {
   const out = [];
   for (const k of keys.values()) {
     if (typeof k.public_key !== "string") continue;
-    if (!keyProblem(k, "checkpoint")) out.push(await vkeyFor(origin, KEY_TYPE_ED25519, unb64url(k.public_key)));
-    else if (!keyProblem(k, "cosignature")) out.push(await vkeyFor(timestampName, KEY_TYPE_COSIGNATURE, unb64url(k.public_key)));
+    if (!keyProblem(k, "checkpoint")) out.push(vkeyFor(origin, KEY_TYPE_ED25519, unb64url(k.public_key)));
+    else if (!keyProblem(k, "cosignature")) out.push(vkeyFor(timestampName, KEY_TYPE_COSIGNATURE, unb64url(k.public_key)));
   }
-  return out;
+  return Promise.all(out); // the key IDs' digests at once, in the list's order
 }
 
 /** The log entry of an event envelope: canonical JSON, keys in sorted order. */
@@ -71,8 +71,29 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
     } catch { return null; }
   }
 
-  /** `fetched`: the checkpoint text's promise when the caller started the fetch early (prefetch). */
-  async function check(trust, latestEvent, fetched) {
+  /**
+   * Start what the check reads before anything is verified (verifier.js starts
+   * it with the certificate's fetch): the checkpoint at once, and as soon as
+   * it and the certificate file (`certificate`: fetchJSON's promise) are
+   * here, the tiles of the latest event's inclusion proof and of the
+   * consistency proof from the tree seen last, located by the unverified
+   * numbers (TileLog.prefetchProofTiles). The check verifies all of it.
+   */
+  function prefetch(certificate) {
+    const log = new TileLog(logBase);
+    const checkpoint = log.fetchCheckpoint();
+    checkpoint.catch(() => {}); // a failure is judged by the check
+    Promise.all([checkpoint, certificate]).then(([text, got]) => {
+      const events = got && got.data && got.data.events;
+      const seq = JSON.parse(events[events.length - 1].payload).seq;
+      const seen = remembered();
+      log.prefetchProofTiles(text.split("\n")[1], seq - 1, seen && seen.size);
+    }).catch(() => { /* unreadable: the check fetches what it needs */ });
+    return { checkpoint, log };
+  }
+
+  /** `pre`: what prefetch started, or null (then the check fetches all). */
+  async function check(trust, latestEvent, pre = null) {
     const checks = Object.fromEntries(LOG_CHECKS.map((c) => [c, null]));
     const out = { ok: false, checks, origin, reason: "", reason_zh: "" };
     const fail = (name, reason, reasonZh) => {
@@ -80,11 +101,11 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
       Object.assign(out, { reason, reason_zh: reasonZh });
       return out;
     };
-    const log = new TileLog(logBase);
+    const log = pre ? pre.log : new TileLog(logBase);
     let checkpoint, note;
     try {
       ({ checkpoint, note } = await log.openCheckpoint(await verifiers(trust.keys, origin, timestampName), origin,
-        fetched || log.fetchCheckpoint()));
+        pre ? pre.checkpoint : log.fetchCheckpoint()));
     } catch (e) {
       return fail("log-signature", `the log checkpoint is not signed by the registry's log key (${e.message})`,
         "透明日志检查点未经登记系统日志密钥签名");
@@ -147,7 +168,7 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
     return out;
   }
 
-  return { check };
+  return { check, prefetch };
 }
 
 /**
@@ -168,17 +189,13 @@ export function createSiteLogCheck({ origin = "", apiBase, timeoutMs = 8000, get
   /**
    * With a pinned origin the log is required: start fetching its checkpoint
    * (the same file for every visitor) while the trust list and the
-   * certificate are fetched, and pass the result to the check. Unpinned, the
-   * trust list decides whether there is a log, so nothing is fetched early.
+   * certificate are fetched, then the proofs' tiles (createLogCheck
+   * prefetch), and pass what was started to the check. Unpinned, the trust
+   * list decides whether there is a log, so nothing is fetched early.
    */
-  const prefetch = () => {
-    if (!origin) return null;
-    const checkpoint = new TileLog(rest.logBase).fetchCheckpoint();
-    checkpoint.catch(() => {}); // a failure is judged by the check
-    return { checkpoint };
-  };
+  const prefetch = (certificate) => (origin ? checkerFor(origin).prefetch(certificate) : null);
   const check = async (trust, latestEvent, pre = null) => {
-    if (origin) return checkerFor(origin).check(trust, latestEvent, pre && pre.checkpoint);
+    if (origin) return checkerFor(origin).check(trust, latestEvent, pre);
     const hasTimestampKey = [...trust.keys.values()].some((k) => k.role === "timestamp");
     if (!hasTimestampKey) return null;
     const got = await get(new URL("log.json", apiBase).href, timeoutMs);
@@ -190,7 +207,7 @@ export function createSiteLogCheck({ origin = "", apiBase, timeoutMs = 8000, get
         reason_zh: "站点未发布可用的透明日志（信任列表含时间戳密钥，日志不应缺失）" };
     }
     const tsName = typeof info.timestamp_key_name === "string" && info.timestamp_key_name ? info.timestamp_key_name : undefined;
-    return checkerFor(info.origin, tsName).check(trust, latestEvent, pre && pre.checkpoint);
+    return checkerFor(info.origin, tsName).check(trust, latestEvent);
   };
   check.prefetch = prefetch;
   return check;

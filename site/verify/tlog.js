@@ -497,9 +497,10 @@ export class TileLog {
     const tl = Number(level / 8n), width = 1n << (level % 8n);
     let hs = await this._stored(tl, index * width, (index + 1n) * width);
     while (hs.length > 1) {
+      // One level at a time, the level's hashes at once (WebCrypto is asynchronous).
       const next = [];
-      for (let i = 0; i < hs.length; i += 2) next.push(await nodeHash(hs[i], hs[i + 1]));
-      hs = next;
+      for (let i = 0; i < hs.length; i += 2) next.push(nodeHash(hs[i], hs[i + 1]));
+      hs = await Promise.all(next);
     }
     return hs[0];
   }
@@ -539,6 +540,38 @@ export class TileLog {
     const n = this._size(newSize), m = toBig(oldSize, "old size");
     if (m === 0n || m > n) throw new ProofError(`consistency proof needs 0 < old size <= new size; observed ${m} and ${n}`);
     return this._rangeHashes(consistencyRanges(m, n));
+  }
+
+  /**
+   * Start fetching, into this log's tile cache, the tiles that the inclusion
+   * proof of `index` (and the consistency proof from `oldSize`, if given)
+   * read in a tree of `size`, and nothing else: no hash is computed, nothing
+   * is trusted. For a verifier that knows these numbers only unverified (the
+   * checkpoint text and the certificate file as fetched): the tiles travel
+   * while the signatures are checked, and the proofs are computed later, from
+   * the verified checkpoint, over whatever the cache holds (docs/verify-page.md
+   * "What the page fetches"). Numbers that turn out wrong cost a wasted fetch,
+   * never a wrong result. Never throws; failures are left to the proofs.
+   */
+  prefetchProofTiles(size, index, oldSize) {
+    try {
+      const warm = new TileLog(this.base, { fetch: this.fetch, size });
+      warm.cache = this.cache;
+      const s = warm.size, i = toBig(index, "leaf index");
+      const ranges = i < s ? inclusionRanges(i, s) : [];
+      if (oldSize !== undefined && oldSize !== null) {
+        const m = toBig(oldSize, "old size");
+        if (m > 0n && m < s) ranges.push(...consistencyRanges(m, s));
+      }
+      for (const { level, index: n } of ranges.flatMap(([a, b]) => decompose(a, b))) {
+        const tl = Number(level / 8n), width = 1n << (level % 8n);
+        for (let j = n * width; j < (n + 1n) * width;) {
+          const t = warm._tileFor(tl, j);
+          warm._get(tilePath(tl, t.n, t.width), t.width * HASH_SIZE).catch(() => {});
+          j = (t.n + 1n) * 256n;
+        }
+      }
+    } catch { /* unreadable numbers: nothing to warm */ }
   }
 
   /** Entry `index` (Uint8Array) from its entry bundle. Untrusted until its leaf hash is proven. */

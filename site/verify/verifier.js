@@ -240,12 +240,22 @@ export function createVerifier(options) {
     let lastSeq = 0;
     let since = null;
     let changedBy = null; // the event that last changed the status: its reason and notice are shown
+    // Every event's signature and payload digest are computed at once
+    // (WebCrypto is asynchronous), then judged one by one in order below,
+    // exactly as if computed there: the first event that fails decides.
+    const signed = file.events.map((env) => {
+      const key = isObject(env) ? keys.get(env.key_id) : undefined;
+      const verified = key ? verifyEnvelope(env, DOMAINS.event, key) : Promise.reject(new Error("no key"));
+      verified.catch(() => {}); // judged in the loop; an event after the first failure is never read
+      return verified;
+    });
+    const digests = file.events.map((env) => (isObject(env) && typeof env.payload === "string" ? sha256Hex(env.payload) : null));
     for (const [i, env] of file.events.entries()) {
       const key = isObject(env) ? keys.get(env.key_id) : undefined;
       let event;
       try {
         if (!key) throw new Error();
-        event = await verifyEnvelope(env, DOMAINS.event, key);
+        event = await signed[i];
       } catch {
         throw unknown(`event ${i + 1} is not signed by a key of the trust list`, `第 ${i + 1} 条事件的签名无法验证`);
       }
@@ -253,7 +263,8 @@ export function createVerifier(options) {
       const problem = keyProblem(key, "event", { date: event.date, body });
       if (problem) throw unknown(`event ${i + 1}: ${problem[0]}`, `第 ${i + 1} 条事件：${problem[1]}`);
       if (!Number.isSafeInteger(event.seq) || event.seq <= lastSeq) throw unknown(`event ${i + 1}: seq ${event.seq} does not increase`, `第 ${i + 1} 条事件序号未递增`);
-      const expectedPrev = previousPayload === null ? null : await sha256Hex(previousPayload);
+      // previousPayload is event i-1's payload (a string: its signature verified).
+      const expectedPrev = previousPayload === null ? null : await digests[i - 1];
       if (event.prev !== expectedPrev) throw unknown(`event ${i + 1}: prev does not chain to the previous event`, `第 ${i + 1} 条事件与前一事件的链接不符`);
       const allowed = TRANSITIONS.get(event.type);
       const next = allowed ? allowed.get(status) : undefined;
@@ -309,7 +320,7 @@ export function createVerifier(options) {
     // certificate file and, with a pinned log origin, the log's checkpoint. Each
     // is judged only when its check is reached, in the order of the rules.
     const certificate = get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
-    const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch() : null;
+    const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch(certificate) : null;
 
     // 2. Trust list, then the payload's key in it.
     const trust = await trustList().catch((e) => { result.checks.trust_list = false; throw e; });
@@ -332,6 +343,17 @@ export function createVerifier(options) {
       throw e instanceof Stop ? e : new Stop("key_not_valid", "the trust list entry of this key is unreadable", "信任列表中该密钥的条目无法读取");
     }
     result.checks.key = true;
+
+    // The log step (7, below) needs only the verified trust list and the
+    // certificate file's latest event: it starts now, alongside checks 4-6,
+    // and is judged only after them, in the order of the rules (the event's
+    // own signature is check 6; the log step proves only that its bytes are
+    // in the log). It never throws; the catch keeps an unread result quiet.
+    const logStep = options.logCheck ? certificate.then((got) => {
+      const events = got.data && Array.isArray(got.data.events) ? got.data.events : [];
+      return events.length ? options.logCheck(trust, events[events.length - 1], logPrefetch) : null;
+    }) : null;
+    if (logStep) logStep.catch(() => {});
 
     // 4. Signature over "szzz/mark/v1" LF bytes[0:30+n].
     const signed = await ed25519Verify(key.public_key, mark.signature, signingInput(DOMAINS.mark, mark.signedBytes));
@@ -382,7 +404,7 @@ export function createVerifier(options) {
     }
     // 7. The transparency log (logcheck.js): when the page pins a log origin,
     //    or the trust list has a timestamp key (then the site must publish one).
-    const log = options.logCheck ? await options.logCheck(trust, got.data.events[got.data.events.length - 1], logPrefetch) : null;
+    const log = logStep ? await logStep : null;
     if (log) {
       result.details.log = log;
       if (!log.ok) {

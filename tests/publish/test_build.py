@@ -92,7 +92,7 @@ def test_layout_and_link(built):
 def test_demo_build_says_so_on_the_verify_page(built, registry, tmp_path):
     """meta.demo (set by the demo registry) puts the "演示数据 demo data" banner
     on the verify page; a registry without it gets none."""
-    banner = '<p class="demo" role="note"><strong>演示数据</strong>'
+    banner = '<aside class="demo" aria-label="演示数据 Demo data"><p><strong>演示数据</strong>'
     assert banner in (built[0] / "site" / "v" / "index.html").read_text(encoding="utf-8")
     db_path = tmp_path / "registry.db"
     shutil.copyfile(registry.db, db_path)

@@ -421,6 +421,25 @@ def test_content_pages_open_in_chinese_and_the_report_page_says_how_to_report(si
         assert f'data-verdict="{verdict}">{zh} <span lang="en">{en}</span>' in page, verdict
 
 
+def test_the_verify_a_mark_page_lists_the_verdicts_of_the_rules(site):
+    """One truth: the verdicts on the "how to verify a mark" page are those of
+    registry.core.rules (VERDICTS, MEANING), rendered at build from the
+    Markdown's marker, as on the report page; the page's Markdown holds no
+    hand-copied list of verdicts."""
+    from registry.core import rules
+
+    page = page_of(site, "verify-a-mark")
+    listed = [a["data-verdict"] for t, a in parse(page).tags if t == "li" and "data-verdict" in a]
+    assert listed and sorted(listed) == sorted(rules.VERDICTS)
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    for verdict, (zh, en) in rules.MEANING.items():
+        assert f'data-verdict="{verdict}">{zh} <span lang="en">{en}</span>' in text, verdict
+    assert 'class="verdict-groups"' not in text  # the marker was replaced
+    source = (ROOT / "content" / "pages" / "verify-a-mark.md").read_text(encoding="utf-8")
+    assert '<div class="verdict-groups"></div>' in source
+    assert not re.search(r"^\|.*\|$", source, re.M), "a hand-kept table in the Markdown"
+
+
 def test_a_large_site_splits_its_sitemap_and_crawlers_read_it(demo_db, serve_dir, tmp_path):
     """Issue 14: no sitemap file holds more than ``sitemap_urls`` URLs (sitemaps.org:
     50,000; 51,760 URLs at 22k certificates was one file). Here 25 a file, read
