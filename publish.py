@@ -38,6 +38,7 @@ from registry.cli.options import RegistryGroup, UsageFailure
 from registry.core import keys
 from registry.core.exceptions import BuildError, ConfigError, RegistryError
 from registry.publish import build as building
+from registry.publish import incremental
 from registry.publish import log as publish_log
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
@@ -53,26 +54,37 @@ DEFAULT_DATASETTE_URL = building.DEFAULT_DATASETTE_URL
 ASSETS = VerifierAssets.in_checkout(ROOT)
 
 
-def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, build_time):
-    """Render the Pelican site into ``site_dir`` (the staging site dir) from the public database."""
+def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, build_time,
+                incremental=None):
+    """Render the Pelican site into ``site_dir`` (the staging site dir) from the public database
+    (only the pages the changes feed when ``incremental``: the generator's ``Dirty``)."""
     from pelican import Pelican
     from pelican.settings import read_settings
 
     settings = read_settings(str(PELICAN_CONF), override={
         "OUTPUT_PATH": str(site_dir),
         "SZZZ": {"db": str(public_db), "site_url": site_url, "datasette_url": datasette_url,
-                 "build_time": build_time},
+                 "build_time": build_time, "incremental": incremental},
     })
     Pelican(settings).run()
 
 
+def code_digest() -> str:
+    """What every page depends on besides the records: the library, the plugins,
+    the theme and verifier assets, the content pages and the settings. A change
+    to any of them makes the next build a full one (:mod:`registry.publish.incremental`)."""
+    return incremental.code_digest([ROOT / "registry", ROOT / "plugins", ROOT / "site",
+                                    ROOT / "content", PELICAN_CONF, Path(__file__).resolve()])
+
+
 def build(db_path, out, *, keys_dir=None, passphrase=None, site_url=None,
-          datasette_url=DEFAULT_DATASETTE_URL, progress=None) -> dict:
+          datasette_url=DEFAULT_DATASETTE_URL, progress=None, full=False) -> dict:
     """Build the portal of registry ``db_path`` into ``out`` (:func:`registry.publish.build.build`,
-    with Pelican and this checkout's verifier assets)."""
+    with Pelican and this checkout's verifier assets): incrementally on an existing
+    output built from the same code and settings, unless ``full``."""
     return building.build(db_path, out, render_site=run_pelican, assets=ASSETS, keys_dir=keys_dir,
                           passphrase=passphrase, site_url=site_url, datasette_url=datasette_url,
-                          progress=progress)
+                          progress=progress, code_digest=code_digest(), full=full)
 
 
 # ------------------------------------------------------------------- serve
@@ -327,7 +339,9 @@ def cli():
 @click.option("--progress/--no-progress", default=None,
               help="name each step on stderr (default: when stderr is a terminal, so that a "
                    "script reads a failure as its one line)")
-def build_cmd(db_path, out, keys_dir, site_url, datasette_url, progress):
+@click.option("--full", is_flag=True,
+              help="render everything again, even where an incremental build would do")
+def build_cmd(db_path, out, keys_dir, site_url, datasette_url, progress, full):
     """Build OUT/site and OUT/data from the registry, atomically."""
     if not db_path:
         raise UsageFailure("--db is required: the registry database to publish "
@@ -335,10 +349,13 @@ def build_cmd(db_path, out, keys_dir, site_url, datasette_url, progress):
     if progress is None:
         progress = sys.stderr.isatty()
     summary = build(db_path, out, keys_dir=keys_dir, site_url=site_url, datasette_url=datasette_url,
-                    progress=(lambda step: click.echo(f"  · {step}", err=True)) if progress else None)
+                    progress=(lambda step: click.echo(f"  · {step}", err=True)) if progress else None,
+                    full=full)
+    how = (f"incremental, {summary['changed']} certificate(s) changed" if summary["incremental"]
+           else "full")
     click.echo(f"built {summary['out']} (build time {summary['build_time']}, "
                f"{summary['tables']['certificates']} certificates, last seq {summary['last_seq']}, "
-               f"{summary['rendered']} marks rendered)")
+               f"{summary['rendered']} marks rendered, {how})")
 
 
 @cli.command("refresh")
