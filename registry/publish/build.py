@@ -66,6 +66,13 @@ def raise_problems(problems) -> None:
                          + (f"\n  … and {more} more" if more > 0 else ""))
 
 
+def kind_of(summary) -> str:
+    """How a build went, for its one line: "full" or "incremental, N certificate(s) changed"."""
+    if summary["incremental"]:
+        return f"incremental, {summary['changed']} certificate(s) changed"
+    return "full"
+
+
 def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys_dir=None,
           passphrase=None, site_url=None, datasette_url=DEFAULT_DATASETTE_URL, progress=None,
           code_digest=None, full=False) -> dict:

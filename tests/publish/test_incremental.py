@@ -22,9 +22,13 @@ Two levels:
 """
 
 import hashlib
+import json
 import os
 import random
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jinja2
@@ -289,3 +293,45 @@ def test_changed_certificates_since(make_registry):
         assert incremental.changed_certificates(db, last + 2) == []
     finally:
         db.conn.close()
+
+
+def test_watch_publishes_a_revocation_made_by_another_process(make_registry, tmp_path):
+    """``publish.py watch`` on a real registry: ``szzz cert revoke`` in another
+    process, and the published certificate file says revoked, by an
+    incremental build, without anyone asking."""
+    built = make_registry(certificates=3)
+    out = tmp_path / "out"
+    env = dict(os.environ, SZZZ_PASSPHRASE=built.passphrase.decode(), PYTHONPATH=str(publish.ROOT),
+               SZZZ_TODAY=built.today)
+    log_path = tmp_path / "watch.log"
+    with open(log_path, "w") as log_file:
+        watcher = subprocess.Popen(
+            [sys.executable, str(publish.ROOT / "publish.py"), "watch", "--db", str(built.db),
+             "--out", str(out), "--keys", str(built.keys), "--site-url", SITE_URL],
+            stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=publish.ROOT)
+    try:
+        def built_lines():
+            return [line for line in log_path.read_text().splitlines() if line.startswith("built ")]
+
+        deadline = time.monotonic() + 300
+        while not built_lines():
+            assert watcher.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "no first build: " + log_path.read_text()
+            time.sleep(0.2)
+        cert_no = built.cert_nos[1]
+        api_file = out / "site" / "api" / "certificates" / f"{cert_no}.json"
+        assert json.loads(api_file.read_text())["status"] == "valid"
+        subprocess.run([sys.executable, "-m", "registry", "cert", "revoke", "--db", str(built.db),
+                        "--keys", str(built.keys), cert_no, "--reason", "监督抽查不合格"],
+                       check=True, env=env, cwd=publish.ROOT, capture_output=True)
+        while json.loads(api_file.read_text())["status"] != "revoked":
+            assert watcher.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the revocation was never published: " + \
+                log_path.read_text()
+            time.sleep(0.2)
+        page = (out / "site" / "certificates" / cert_no / "index.html").read_text()
+        assert "不得使用认证标志" in page
+        assert "incremental, 1 certificate(s) changed" in built_lines()[-1]
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=120)
