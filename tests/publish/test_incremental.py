@@ -35,13 +35,13 @@ import jinja2
 import pytest
 from builders import EVALUATION, GENERAL, GROUP, SCOPE, make_uscc
 from pelican.settings import read_settings
-from szzz_registry.generator import RegistryGenerator
 
 import publish
 from registry.core.exceptions import RegistryError
 from registry.publish import build as building
 from registry.publish import incremental
 from registry.store import schema
+from szzz_registry.generator import RegistryGenerator
 
 SEQUENCES = 200
 CHUNKS = 8
@@ -63,8 +63,8 @@ def files(root) -> dict:
 def assert_same_tree(incremental_dir, full_dir, where):
     inc, full = files(incremental_dir), files(full_dir)
     missing, extra = sorted(set(full) - set(inc)), sorted(set(inc) - set(full))
-    assert not missing and not extra, f"{where}: files only in the full build {missing[:5]}, " \
-                                      f"only in the incremental one {extra[:5]}"
+    assert not missing and not extra, (f"{where}: files only in the full build {missing[:5]}, "
+                                       f"only in the incremental one {extra[:5]}")
     differ = sorted(name for name in full if full[name] != inc[name])
     assert not differ, f"{where}: incremental output differs from the full build in {differ[:8]}"
 
