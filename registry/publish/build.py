@@ -78,7 +78,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
           code_digest=None, full=False) -> dict:
     """Build the portal of registry ``db_path`` into ``out`` atomically; return a summary.
 
-    ``render_site(site_dir, public_db, *, site_url, datasette_url, build_time)``
+    ``render_site(site_dir, public_db, *, site_url, datasette_url, build_time, incremental, cache_dir)``
     writes the site's pages from the public database; ``incremental`` (a keyword,
     None for a full build) is :meth:`incremental.Changes.as_settings`: the site
     directory of the build ``OUT`` points at and the records changed since.
@@ -158,7 +158,8 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("pelican")
             render_site(site_dir, public_db, site_url=url, datasette_url=datasette_url, build_time=build_time,
-                        incremental=changes.as_settings(current / "site") if changes else None)
+                        incremental=changes.as_settings(current / "site") if changes else None,
+                        cache_dir=output.templates_cache)
 
             say("validation result")
             raise_problems(pending_validation.get())
