@@ -174,7 +174,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("api")
             api.write_snapshot(db, site_dir, log_signer, as_of=moment)
-            feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
+            feed = changefeed.write_change_feed(
+                db, site_dir, as_of=moment,
+                previous_dir=current / "site" / "api" / "events" if changes else None)
 
             say("log")
             # Refuses to sign a tree that does not extend the published one or the state file's.

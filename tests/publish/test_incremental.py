@@ -39,7 +39,7 @@ from pelican.settings import read_settings
 import publish
 from registry.core.exceptions import RegistryError
 from registry.publish import build as building
-from registry.publish import incremental
+from registry.publish import changefeed, incremental
 from registry.store import schema
 from szzz_registry.generator import RegistryGenerator
 
@@ -335,3 +335,30 @@ def test_watch_publishes_a_revocation_made_by_another_process(make_registry, tmp
     finally:
         watcher.terminate()
         watcher.wait(timeout=120)
+
+
+def test_change_feed_links_complete_pages_of_the_previous_build(make_registry, tmp_path, monkeypatch):
+    """A complete change-feed page never changes: an incremental build links it
+    from the previous build, and the feed equals one written whole."""
+    monkeypatch.setattr(changefeed, "PAGE_SIZE", 4)
+    built = make_registry(certificates=3, surveillance="2023-03-01")
+    db = schema.connect(built.db, readonly=True)
+    try:
+        changefeed.write_change_feed(db, tmp_path / "before", as_of="2025-06-01T15:59:59Z")
+    finally:
+        db.conn.close()
+    with built.open() as reg:
+        for cert_no in built.cert_nos:
+            reg.suspend(cert_no, "暂停")
+    db = schema.connect(built.db, readonly=True)
+    try:
+        previous = tmp_path / "before" / "api" / "events"
+        changefeed.write_change_feed(db, tmp_path / "inc", as_of="2025-06-02T15:59:59Z",
+                                     previous_dir=previous)
+        changefeed.write_change_feed(db, tmp_path / "full", as_of="2025-06-02T15:59:59Z")
+    finally:
+        db.conn.close()
+    assert_same_tree(tmp_path / "inc", tmp_path / "full", "change feed")
+    linked = [p.name for p in (tmp_path / "inc" / "api" / "events").iterdir()
+              if (previous / p.name).exists() and p.stat().st_ino == (previous / p.name).stat().st_ino]
+    assert linked and "index.json" not in linked
