@@ -60,12 +60,14 @@ class Changes:
 
 def code_digest(paths) -> str:
     """SHA-256 of the files under ``paths`` (files or directories), by relative name
-    and content; caches and bytecode left out."""
+    and content; caches, bytecode and hidden files (editors' and tools' scratch)
+    left out, so that only a real change makes the next build a full one."""
     digest = hashlib.sha256()
     for root in map(Path, paths):
         files = [root] if root.is_file() else sorted(
             p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-            and p.suffix not in (".pyc",))
+            and p.suffix not in (".pyc", ".pyo")
+            and not any(part.startswith(".") for part in p.relative_to(root).parts))
         for path in files:
             name = path.name if path == root else str(path.relative_to(root))
             digest.update(f"{root.name}/{name}".encode() + b"\0" + path.read_bytes() + b"\0")
