@@ -6,9 +6,14 @@ For each size N it makes a demo registry of N certificates (``registry.store.dem
 not timed), then measures, each in a fresh subprocess:
 
 * cold build: a new output and an empty mark cache (every mark rendered);
-* warm build: the same registry again (marks from the content-addressed cache);
+* warm build: the same registry again, ``full=True`` (marks from the
+  content-addressed cache, every page rendered);
 * revocation → rebuilt output: ``Registry.revoke`` of one certificate plus a
-  warm build (what an operator waits for after ``szzz cert revoke``);
+  full build (``full=True``: what an operator waited for before incremental
+  builds), then another revocation plus an incremental build in a new process;
+* revocation → visible with ``publish.py watch`` running: the time from the
+  revocation's commit until ``api/status.json`` and the certificate's page in
+  ``OUT`` say revoked (median of ``--watch-runs``, default 5);
 * plain Pelican rendering N trivial Markdown pages (``DISPLAY_PAGES_ON_MENU``
   off, no feeds), the baseline the acceptance criterion compares with.
 
@@ -24,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,9 +53,10 @@ def progress(step):
         steps.append([last[1], round(now - last[0], 2)])
     last[:] = [now, step]
 summary = publish.build({db!r}, {out!r}, keys_dir={keys!r}, passphrase=b"{pw}",
-                        site_url="http://127.0.0.1:8000", progress=progress)
+                        site_url="http://127.0.0.1:8000", progress=progress, full={full!r})
 progress(None)
-print(json.dumps({{"steps": steps, "rendered": summary["rendered"]}}))
+print(json.dumps({{"steps": steps, "rendered": summary["rendered"],
+                  "incremental": summary["incremental"]}}))
 """
 
 
@@ -90,8 +97,9 @@ def make_registry(work: Path, n: int):
     return db, keys
 
 
-def build(meter, db, keys, out):
-    code = DRIVER.format(root=str(ROOT), db=str(db), out=str(out), keys=str(keys), pw=PASSPHRASE)
+def build(meter, db, keys, out, *, full=True):
+    code = DRIVER.format(root=str(ROOT), db=str(db), out=str(out), keys=str(keys), pw=PASSPHRASE,
+                         full=full)
     result = meter.run([PY, "-c", code], cwd=ROOT)
     result.update(json.loads(result.pop("out").strip().splitlines()[-1]))
     return result
@@ -113,7 +121,8 @@ def plain_pelican(meter, work: Path, n: int, run_id: str):
     return meter.run([PY, "-m", "pelican", "content", "-o", "output", "-s", "conf.py", "-q"], cwd=site)
 
 
-def revoke_one(db, keys):
+def revoke_one(db, keys, *, with_cert_no=False):
+    """Revoke the first valid certificate; the seconds it took (and its number)."""
     from registry.store.operations import Registry
 
     reg = Registry.open(db, keys, PASSPHRASE.encode())
@@ -123,9 +132,51 @@ def revoke_one(db, keys):
                                  "order by cert_no limit 1").fetchone()[0]
         t = time.monotonic()
         reg.revoke(cert_no, "benchmark revocation", date=TODAY)
-        return time.monotonic() - t
+        took = time.monotonic() - t
     finally:
         reg.close()
+    return (took, cert_no) if with_cert_no else took
+
+
+def revoked_in(out: Path, cert_no: str) -> bool:
+    """Whether OUT's api/status.json and the certificate's page both say revoked."""
+    site = out / "site"
+    try:
+        status = json.loads(json.loads((site / "api" / "status.json").read_text())["payload"])
+        page = (site / "certificates" / cert_no / "index.html").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
+    entry = next((c for c in status["certificates"] if c["cert_no"] == cert_no), None)
+    return entry is not None and entry["status"] == "revoked" and "不得使用认证标志" in page
+
+
+def watch_latency(db, keys, out, runs):
+    """Seconds from each revocation's commit to OUT showing it, ``publish.py watch`` running."""
+    env = dict(os.environ, SZZZ_PASSPHRASE=PASSPHRASE, SZZZ_TODAY=TODAY)
+    log = out.parent / "watch.log"
+    with open(log, "w") as log_file:
+        proc = subprocess.Popen([PY, str(ROOT / "publish.py"), "watch", "--db", str(db), "--out", str(out),
+                                 "--keys", str(keys), "--site-url", "http://127.0.0.1:8000"],
+                                stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        while "built " not in log.read_text():
+            if proc.poll() is not None:
+                raise SystemExit("publish.py watch failed:\n" + log.read_text()[-3000:])
+            time.sleep(0.05)
+        seen = []
+        for _ in range(runs):
+            builds = log.read_text().count("built ")
+            _took, cert_no = revoke_one(db, keys, with_cert_no=True)
+            committed = time.monotonic()
+            while not revoked_in(out, cert_no):
+                time.sleep(0.01)
+            seen.append(time.monotonic() - committed)
+            while log.read_text().count("built ") <= builds:  # its build reported: quiet again
+                time.sleep(0.05)
+        return seen, [line for line in log.read_text().splitlines() if line.startswith("built ")]
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def fmt(r):
@@ -137,6 +188,8 @@ def main():
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--huge", action="store_true", help="add 100,000 certificates")
     ap.add_argument("--work", help="work directory (kept; registries are reused)")
+    ap.add_argument("--watch-runs", type=int, default=5,
+                    help="revocations measured with publish.py watch (0: none)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.huge else [])
     work = Path(args.work or tempfile.mkdtemp(prefix="publish-bench-"))
@@ -169,8 +222,19 @@ def main():
         print("     steps: " + ", ".join(f"{s} {t:.1f}s" for s, t in warm["steps"]))
         revoke_s = revoke_one(db, keys)
         after = build(meter, db, keys, out)
-        print(f"  revocation → rebuilt output:       {revoke_s + after['wall']:7.1f} s "
+        print(f"  revocation → full build:           {revoke_s + after['wall']:7.1f} s "
               f"(revoke {revoke_s:.2f} s + build {after['wall']:.1f} s, marks rendered {after['rendered']})")
+        revoke_s = revoke_one(db, keys)
+        inc = build(meter, db, keys, out, full=False)
+        assert inc["incremental"], "the build after one revocation was not incremental"
+        print(f"  revocation → incremental build:    {revoke_s + inc['wall']:7.1f} s "
+              f"(revoke {revoke_s:.2f} s + build {inc['wall']:.1f} s in a new process) {fmt(inc)}")
+        print("     steps: " + ", ".join(f"{s} {t:.1f}s" for s, t in inc["steps"]))
+        if args.watch_runs:
+            seen, lines = watch_latency(db, keys, out, args.watch_runs)
+            print(f"  revocation → visible, watch:       median {statistics.median(seen):.2f} s "
+                  f"(runs: {', '.join(f'{s:.2f}' for s in seen)})")
+            print("     " + lines[-1])
         print(f"  ratio cold build / plain Pelican:  {cold['wall'] / pelican['wall']:6.2f}× wall, "
               f"{cold['cpu'] / pelican['cpu']:6.2f}× cpu")
         print(f"  ratio warm build / plain Pelican:  {warm['wall'] / pelican['wall']:6.2f}× wall, "

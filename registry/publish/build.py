@@ -35,7 +35,7 @@ from registry.core import clock, keys, parallel
 from registry.core.exceptions import BuildError, ConfigError
 from registry.marks import cache as mark_cache
 from registry.marks import render
-from registry.publish import api, changefeed, export, log, opendata, site, webverifier
+from registry.publish import api, changefeed, export, incremental, log, opendata, site, webverifier
 from registry.publish.output import Output
 from registry.store import history, integrity, queries, schema, trust
 
@@ -67,12 +67,25 @@ def raise_problems(problems) -> None:
                          + (f"\n  … and {more} more" if more > 0 else ""))
 
 
+def kind_of(summary) -> str:
+    """How a build went, for its one line: "full" or "incremental, N certificate(s) changed"."""
+    if summary["incremental"]:
+        return f"incremental, {summary['changed']} certificate(s) changed"
+    return "full"
+
+
 def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys_dir=None,
-          passphrase=None, site_url=None, datasette_url=DEFAULT_DATASETTE_URL, progress=None) -> dict:
+          passphrase=None, site_url=None, datasette_url=DEFAULT_DATASETTE_URL, progress=None,
+          code_digest=None, full=False) -> dict:
     """Build the portal of registry ``db_path`` into ``out`` atomically; return a summary.
 
-    ``render_site(site_dir, public_db, *, site_url, datasette_url, build_time)``
-    writes the site's pages from the public database. ``passphrase`` unlocks
+    ``render_site(site_dir, public_db, *, site_url, datasette_url, build_time, incremental, cache_dir)``
+    writes the site's pages from the public database; ``incremental`` (a keyword,
+    None for a full build) is :meth:`incremental.Changes.as_settings`: the site
+    directory of the build ``OUT`` points at and the records changed since.
+    ``code_digest`` (:func:`incremental.code_digest` of the code, templates and
+    settings; None: never incremental) lets a build on an existing output
+    redo only what the new events touch; ``full`` forces a full build. ``passphrase`` unlocks
     the log and timestamp keys in ``keys_dir`` (default ``keys/`` beside the
     registry; passphrase default ``SZZZ_PASSPHRASE``). ``progress(step)`` is
     called before each step (the CLI prints them).
@@ -112,6 +125,15 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             if passphrase is None:
                 passphrase = keys.passphrase_from_env()
             url = site.site_url_for(db, site_url)
+            # Incremental when the previous build recorded the same inputs
+            # (code, templates, settings, options, registry-wide tables):
+            # docs/publishing.md, "Incremental builds".
+            current = output.current()
+            state = incremental.state_of(db, incremental.inputs_digest(
+                db, code=code_digest or "", options={"site_url": url, "datasette_url": datasette_url}))
+            changes = None
+            if code_digest is not None and not full and current is not None:
+                changes = incremental.changes_since(db, incremental.read_state(current), state)
             moment = clock.build_time(history.latest_event_date(db))
             build_time = clock.iso_z(moment)
             log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)
@@ -136,7 +158,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             (data_dir / "metadata.yml").write_text(opendata.metadata_yaml(site_url=url), encoding="utf-8")
 
             say("pelican")
-            render_site(site_dir, public_db, site_url=url, datasette_url=datasette_url, build_time=build_time)
+            render_site(site_dir, public_db, site_url=url, datasette_url=datasette_url, build_time=build_time,
+                        incremental=changes.as_settings(current / "site") if changes else None,
+                        cache_dir=output.templates_cache)
 
             say("validation result")
             raise_problems(pending_validation.get())
@@ -151,11 +175,12 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("api")
             api.write_snapshot(db, site_dir, log_signer, as_of=moment)
-            feed = changefeed.write_change_feed(db, site_dir, as_of=moment)
+            feed = changefeed.write_change_feed(
+                db, site_dir, as_of=moment,
+                previous_dir=current / "site" / "api" / "events" if changes else None)
 
             say("log")
             # Refuses to sign a tree that does not extend the published one or the state file's.
-            current = output.current()
             log_info = log.publish_log(
                 db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
                 names=log_names, previous_site=current / "site" if current else None,
@@ -166,6 +191,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("downloads")
             export.write_downloads(public_db, site_dir / "downloads")
+            incremental.write_state(build_dir, state)
         except BaseException:
             # A failed build leaves OUT as it was; its directory is removed now
             # (or, after a kill, by the next build's clean_stale), once the mark
@@ -191,4 +217,6 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
         output.clean_stale()
     return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
             "site_url": url, "tables": exported["tables"], "last_seq": feed["last_seq"],
-            "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")}, **mark_stats}
+            "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")},
+            "incremental": changes is not None,
+            "changed": len(changes.certificates) if changes else None, **mark_stats}

@@ -21,6 +21,8 @@ copied byte for byte: a platform checks each signature against the trust
 list and never has to trust this feed's transport.
 """
 
+import json
+import os
 from pathlib import Path
 
 from registry.core import canonical, fs
@@ -41,12 +43,14 @@ def page_name(n: int) -> str:
     return f"{n}.json"
 
 
-def _pages(db):
-    """Yield (page number, [envelopes]) in order; check seq is contiguous from 1."""
+def _pages(db, first_page=0):
+    """Yield (page number, [envelopes]) in order from page ``first_page``; check seq is
+    contiguous from the page's first."""
     events: list[dict[str, str]] = []
-    current, expected = None, 1
+    current, expected = None, first_page * PAGE_SIZE + 1
     for seq, key_id, payload, signature in db.execute(
-            "select seq, key_id, payload, signature from events order by seq"):
+            "select seq, key_id, payload, signature from events where seq >= ? order by seq",
+            [expected]):
         if seq != expected:
             # Rule (docs/design.md): seq is global and contiguous from 1. A gap
             # would make "fetch page s // 1000" silently skip events.
@@ -67,7 +71,22 @@ def _seq(envelope) -> int:
     return canonical.decode(envelope["payload"].encode("utf-8"))["seq"]
 
 
-def write_change_feed(db, out_dir, *, as_of) -> dict:
+def _reusable_pages(previous_dir, last_seq) -> int:
+    """How many complete pages, from page 0, the previous build's ``api/events/`` holds
+    that this build may link instead of writing (a complete page never changes)."""
+    try:
+        index = json.loads((Path(previous_dir) / "index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    n = 0
+    for page in index.get("pages", ()):
+        if page.get("page") != n or not page.get("complete") or (n + 1) * PAGE_SIZE > last_seq:
+            break
+        n += 1
+    return n
+
+
+def write_change_feed(db, out_dir, *, as_of, previous_dir=None) -> dict:
     """Write ``<out_dir>/api/events/`` for registry ``db``; return the index.
 
     The directory is written aside and swapped in (:func:`registry.core.fs.staged_dir`),
@@ -76,12 +95,23 @@ def write_change_feed(db, out_dir, *, as_of) -> dict:
     goes into the index only.
     """
     pages, last_seq = [], 0
+    reused = 0
+    if previous_dir is not None:
+        # An incremental build (docs/publishing.md): the previous build's
+        # complete pages are hard-linked, never rewritten in place.
+        count = db.execute("select max(seq) from events").fetchone()[0] or 0
+        reused = _reusable_pages(previous_dir, count)
     with fs.staged_dir(Path(out_dir) / "api" / "events") as staging:
-        all_pages = list(_pages(db))
+        for n in range(reused):
+            os.link(Path(previous_dir) / page_name(n), staging / page_name(n))
+            pages.append({"page": n, "first_seq": n * PAGE_SIZE + 1, "last_seq": (n + 1) * PAGE_SIZE,
+                          "complete": True, "href": page_name(n)})
+            last_seq = (n + 1) * PAGE_SIZE
+        all_pages = list(_pages(db, reused))
         # The last page is always incomplete and always exists (possibly empty),
         # so "fetch page s // 1000" never meets a missing file.
         if not all_pages or len(all_pages[-1][1]) == PAGE_SIZE:
-            all_pages.append(((all_pages[-1][0] + 1) if all_pages else 0, []))
+            all_pages.append(((all_pages[-1][0] + 1) if all_pages else reused, []))
         for n, events in all_pages:
             first = _seq(events[0]) if events else None
             last = _seq(events[-1]) if events else None

@@ -112,3 +112,8 @@ class Output:
     @property
     def marks_cache(self) -> Path:
         return self.cache / "marks"
+
+    @property
+    def templates_cache(self) -> Path:
+        """Compiled templates (Jinja bytecode), reused across builds."""
+        return self.cache / "templates"

@@ -391,6 +391,13 @@ def snapshot_to(source_path, target_path) -> Path:
     return target_path
 
 
+def data_version(db) -> int:
+    """SQLite's ``PRAGMA data_version`` of connection ``db``: it changes when another
+    connection commits to the file (and only then), so a watcher sees every
+    committed change, at once, without reading a row."""
+    return db.execute("PRAGMA data_version").fetchone()[0]
+
+
 def get_meta(db, key, default=None):
     row = next(db.query("select value from meta where key = ?", [key]), None)
     return row["value"] if row else default

@@ -40,6 +40,12 @@ DEFAULTS = {
     "feed_entries": 200,
     "tag_authority": None,
     "sitemap_urls": feeds.SITEMAP_MAX_URLS,
+    # None: render every page. Else an incremental build (docs/publishing.md,
+    # "Incremental builds"): {"previous": the previous build's site directory,
+    # "certificates": [cert_no], "products": [id], "enterprises": [uscc]} — the
+    # records that changed since it; every page none of them feeds is the
+    # previous build's file, hard-linked (:class:`Dirty` is the dependency map).
+    "incremental": None,
 }
 
 # Directories other writers own (portal-shared.md): never written here.
@@ -90,6 +96,54 @@ def settings_of(settings):
     return cfg
 
 
+class Dirty:
+    """Which pages a set of changed records feeds: the site's half of the
+    dependency map in docs/publishing.md ("Incremental builds").
+
+    A certificate feeds its own page, its product's, its enterprise's, its
+    body's and its standards' pages, and the lists of its district, industry,
+    body and programme, and every status list (it may have left one). A
+    product feeds its page, its enterprise's and its certificates'; an
+    enterprise, its page, its products' and their certificates', and every
+    district and industry list (a new enterprise makes its lists exist).
+    Registry-wide pages (home, list index, statistics, notices, feeds,
+    sitemap, search index) are rendered by every build. ``None`` fields mean
+    everything is dirty (a full build).
+    """
+
+    def __init__(self, data, changes):
+        self.full = changes is None
+        if self.full:
+            return
+        changed_products = set(changes.get("products", ()))
+        changed_enterprises = set(changes.get("enterprises", ()))
+        certs = set(changes.get("certificates", ()))
+        for p in data.products.values():
+            if p["id"] in changed_products or p["enterprise"] in changed_enterprises:
+                certs.update(c["cert_no"] for c in p["certificates"])
+        by_no = {c["cert_no"]: c for c in data.certificates if c["cert_no"] in certs}
+        self.certificates = set(by_no)
+        self.products = changed_products | {c["product"] for c in by_no.values()}
+        self.enterprises = changed_enterprises | {
+            data.products[p]["enterprise"] for p in self.products if p in data.products}
+        self.bodies = {c["body"] for c in by_no.values()}
+        self.standards = {s["code"] for c in by_no.values() for s in c["standards"]}
+        self.lists = {("body", c["body"]) for c in by_no.values()}
+        self.lists |= {("programme", c["programme"]) for c in by_no.values()}
+        self.lists |= {("district", c["enterprise_row"]["district"]) for c in by_no.values()}
+        self.lists |= {("industry", c["enterprise_row"]["division"] or "-") for c in by_no.values()}
+        self.all_lists = {"status"} | ({"district", "industry"} if changed_enterprises else set())
+
+    def page(self, kind, key) -> bool:
+        """Whether page ``kind`` (certificate, product, …) of ``key`` must be rendered."""
+        return self.full or key in getattr(self, {"certificate": "certificates", "product": "products",
+                                                  "enterprise": "enterprises", "body": "bodies",
+                                                  "standard": "standards"}[kind])
+
+    def listing(self, kind, key) -> bool:
+        return self.full or kind in self.all_lists or (kind, key) in self.lists
+
+
 class RegistryGenerator(Generator):
     """Writes the certificate, product, enterprise, body and standard pages,
     the lists, notices, statistics, search page, feeds and sitemap."""
@@ -100,7 +154,10 @@ class RegistryGenerator(Generator):
         self.data = None
         self.sitemap = []  # (site-relative URL, lastmod)
         self.written = 0
+        self.reused = 0
         self._dirs = set()
+        incremental = self.cfg["incremental"]
+        self.previous = Path(incremental["previous"]) if incremental else None
 
     # ------------------------------------------------------------- context
     def generate_context(self):
@@ -153,27 +210,38 @@ class RegistryGenerator(Generator):
             "home", "certificate", "product", "enterprise", "body", "standard", "list",
             "lists", "notices", "stats", "search")}
         d = self.data
-        self.render("home", "", title=None, stats=stats.compute(d),
+        dirty = self.dirty = Dirty(d, self.cfg["incremental"])
+        self.render("home", "", title=None, stats=stats.compute(d), data_as_of=True,
                     recent=list(reversed(d.events[-10:])), notices=d.notices[:5])
         for c in d.certificates:
-            self.render("certificate", urls.certificate(c["cert_no"]), c=c,
-                        title=f"{c['cert_no']} {c['product_row']['name_zh']}",
-                        jsonld=jsonld.script_json(jsonld.certification(c, self.cfg["site_url"])),
-                        lastmod=c["status_date"])
+            url = urls.certificate(c["cert_no"])
+            if not self.reuse(url, dirty.page("certificate", c["cert_no"]), lastmod=c["status_date"]):
+                self.render("certificate", url, c=c, record_seq=c["last_seq"],
+                            title=f"{c['cert_no']} {c['product_row']['name_zh']}",
+                            jsonld=jsonld.script_json(jsonld.certification(c, self.cfg["site_url"])),
+                            lastmod=c["status_date"])
         for p in d.products.values():
-            self.render("product", urls.product(p["id"]), p=p, title=p["name_zh"],
-                        jsonld=jsonld.script_json(jsonld.product(p, self.cfg["site_url"])))
+            url = urls.product(p["id"])
+            if not self.reuse(url, dirty.page("product", p["id"])):
+                self.render("product", url, p=p, title=p["name_zh"],
+                            jsonld=jsonld.script_json(jsonld.product(p, self.cfg["site_url"])))
         for e in d.enterprises.values():
-            self.render("enterprise", urls.enterprise(e["uscc"]), e=e, title=e["name_zh"],
-                        jsonld=jsonld.script_json(jsonld.organization(e, self.cfg["site_url"])))
+            url = urls.enterprise(e["uscc"])
+            if not self.reuse(url, dirty.page("enterprise", e["uscc"])):
+                self.render("enterprise", url, e=e, title=e["name_zh"],
+                            jsonld=jsonld.script_json(jsonld.organization(e, self.cfg["site_url"])))
         for b in d.bodies.values():
-            self.render("body", urls.body(b["code"]), b=b, title=b["name_zh"],
-                        counts=_status_counts(b["certificates"]))
+            url = urls.body(b["code"])
+            if not self.reuse(url, dirty.page("body", b["code"])):
+                self.render("body", url, b=b, title=b["name_zh"],
+                            counts=_status_counts(b["certificates"]))
         for s in d.standards.values():
-            self.render("standard", urls.standard(s), s=s, title=s["code"],
-                        shown=s["certificates"][: self.cfg["per_page"]])
+            url = urls.standard(s)
+            if not self.reuse(url, dirty.page("standard", s["code"])):
+                self.render("standard", url, s=s, title=s["code"],
+                            shown=s["certificates"][: self.cfg["per_page"]])
         self.write_lists()
-        self.render("notices", "notices/", title="信息通报", notices=d.notices,
+        self.render("notices", "notices/", title="信息通报", notices=d.notices, data_as_of=True,
                     alerts=[n for n in d.notices if n["kind"] == "counterfeit_alert"],
                     others=[n for n in d.notices if n["kind"] != "counterfeit_alert"])
         self.write_stats(out)
@@ -183,7 +251,8 @@ class RegistryGenerator(Generator):
         self.write_text("robots.txt", feeds.robots(self.cfg["site_url"]))
         # The search page's index (docs/site-search.md), from the same rows.
         search.write(out / "search" / "index", d, self.context.get("pages", []))
-        log.info("szzz_registry: wrote %d pages from %s", self.written, self.cfg["db"])
+        log.info("szzz_registry: wrote %d files, reused %d from %s", self.written, self.reused,
+                 self.cfg["db"])
 
     # ------------------------------------------------------------- helpers
     def render(self, template, rel_url, *, lastmod=None, noindex=False, **context):
@@ -197,6 +266,27 @@ class RegistryGenerator(Generator):
         self.write_text(rel_dir + "index.html", html)
         if not noindex:
             self.sitemap.append((rel_url, lastmod))
+
+    def reuse(self, rel_url, dirty, *, lastmod=None) -> bool:
+        """In an incremental build, a page no changed record feeds (``not dirty``) is
+        the previous build's file, hard-linked (never written in place: the
+        previous build is still served). False: render it (dirty, a full build,
+        or no previous file)."""
+        if dirty or self.previous is None:
+            return False
+        rel_path = urls.file_path(rel_url) + "index.html"
+        path = os.path.join(self.output_path, rel_path)
+        parent = os.path.dirname(path)
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        try:
+            os.link(self.previous / rel_path, path)
+        except FileNotFoundError:
+            return False
+        self.reused += 1
+        self.sitemap.append((rel_url, lastmod))
+        return True
 
     def write_text(self, rel_path, text):
         # Plain writes: publish.py runs Pelican into a staging directory that
@@ -242,7 +332,10 @@ class RegistryGenerator(Generator):
                 label = _list_label(kind, key, d)
                 entries.append((key, label, len(certs)))
                 pages = max(1, -(-len(certs) // per_page))
+                dirty = self.dirty.listing(kind, key)
                 for n in range(1, pages + 1):
+                    if self.reuse(urls.listing(kind, key, n), dirty):
+                        continue
                     self.render(
                         "list", urls.listing(kind, key, n), kind=kind, key=key, label=label,
                         title=f"{LIST_KINDS[kind][0]}：{label[0]}",
@@ -251,7 +344,7 @@ class RegistryGenerator(Generator):
                         page_link=lambda m, kind=kind, key=key: urls.listing(kind, key, m),
                     )
             index.append((kind, entries))
-        self.render("lists", "lists/", title="证书名录", index=index)
+        self.render("lists", "lists/", title="证书名录", index=index, data_as_of=True)
 
     def write_stats(self, out):
         figures = stats.compute(self.data)
@@ -269,7 +362,8 @@ class RegistryGenerator(Generator):
             for key, text in self._charts(figures, bars, layout).items():
                 self.write_text(f"stats/{key}{suffix}.svg", text)
                 sizes.setdefault(key, {})[suffix or "wide"] = charts.size_of(text)
-        self.render("stats", "stats/", title="统计", f=figures, bars=bars, sizes=sizes)
+        self.render("stats", "stats/", title="统计", f=figures, bars=bars, sizes=sizes,
+                    data_as_of=True)
 
     @staticmethod
     def _charts(figures, bars, layout):

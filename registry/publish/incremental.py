@@ -1,0 +1,166 @@
+"""Incremental builds: what changed in the registry since the build ``OUT`` points at.
+
+A build records, in its build directory (``.build-state.json``, beside
+``site/`` and ``data/``, never deployed), what it was made from:
+
+* ``inputs`` — SHA-256 of everything that shapes every page and file besides
+  the records themselves: the code, templates and settings (the caller's
+  :func:`code_digest`), the build's options (site URL, Datasette URL,
+  ``SOURCE_DATE_EPOCH``) and the registry-wide tables (:data:`WIDE_TABLES`:
+  trust lists, keys, bodies, standards, notices, meta);
+* ``last_seq`` and the SHA-256 of that event's payload — where the signed
+  event sequence stood;
+* one short digest per product and per enterprise (rows that change without
+  an event: an operator adds them before issuing).
+
+The next build compares (:func:`changes_since`): different ``inputs``, a
+registry whose event ``last_seq`` is no longer the recorded one (replaced,
+restored from a backup), or no state at all → a full build. Otherwise the
+changes are the certificates named by the events after ``last_seq`` (a
+certificate row, its revisions and standards change only together with a
+signed event of it: the store is the one writer, and validation replays
+every status before anything is signed) and the products and enterprises
+whose digest differs or is new. Which outputs each change feeds is the
+dependency map in ``docs/publishing.md`` ("Incremental builds").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from registry.core import fs
+
+STATE_FILE = ".build-state.json"
+FORMAT = "szzz/build-state/v1"
+# Tables every page may show a part of (a body's name is on each of its
+# certificates' pages, a notice on the notices page and its certificate's):
+# a change to any of them makes a full build.
+WIDE_TABLES = ("meta", "trust_lists", "keys", "bodies", "standards", "notices")
+ROW_DIGEST_HEX = 16  # 64 bits a row: a collision would need ~2^32 rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """The records that changed since the previous build (sorted)."""
+
+    since_seq: int
+    certificates: tuple[str, ...]
+    products: tuple[int, ...]
+    enterprises: tuple[str, ...]
+
+    def as_settings(self, previous_site: Path) -> dict:
+        """The Pelican generator's ``SZZZ["incremental"]`` setting."""
+        return {"previous": str(previous_site), "certificates": list(self.certificates),
+                "products": list(self.products), "enterprises": list(self.enterprises)}
+
+
+def code_digest(paths) -> str:
+    """SHA-256 of the files under ``paths`` (files or directories), by relative name
+    and content; caches, bytecode and hidden files (editors' and tools' scratch)
+    left out, so that only a real change makes the next build a full one."""
+    digest = hashlib.sha256()
+    for root in map(Path, paths):
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            and p.suffix not in (".pyc", ".pyo")
+            and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        for path in files:
+            name = path.name if path == root else str(path.relative_to(root))
+            digest.update(f"{root.name}/{name}".encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _rows_digest(db, sql) -> str:
+    digest = hashlib.sha256()
+    for row in db.execute(sql):
+        digest.update(json.dumps(row, ensure_ascii=False, default=bytes.hex).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def inputs_digest(db, *, code: str, options: dict) -> str:
+    """The ``inputs`` of a build of registry ``db`` (see the module docstring)."""
+    parts = {"code": code, "options": options,
+             "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH")}
+    for table in WIDE_TABLES:
+        parts[table] = _rows_digest(db, f"select * from {table} order by rowid")
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _row_digests(db, sql) -> dict:
+    out = {}
+    for row in db.execute(sql):
+        text = json.dumps(row[1:], ensure_ascii=False, default=bytes.hex).encode()
+        out[str(row[0])] = hashlib.sha256(text).hexdigest()[:ROW_DIGEST_HEX]
+    return out
+
+
+def _last_event(db) -> tuple[int, str | None]:
+    row = db.execute("select seq, payload from events order by seq desc limit 1").fetchone()
+    if row is None:
+        return 0, None
+    return row[0], hashlib.sha256(row[1].encode("utf-8")).hexdigest()
+
+
+def state_of(db, inputs: str) -> dict:
+    """The state a build of ``db`` records (deterministic: same registry, same bytes)."""
+    last_seq, last_digest = _last_event(db)
+    return {"format": FORMAT, "inputs": inputs, "last_seq": last_seq, "last_event": last_digest,
+            "products": _row_digests(db, "select * from products order by id"),
+            "enterprises": _row_digests(db, "select * from enterprises order by uscc")}
+
+
+def read_state(build_dir) -> dict | None:
+    """The state recorded in ``build_dir`` (None: no build, or made before states existed)."""
+    if build_dir is None:
+        return None
+    try:
+        state = json.loads((Path(build_dir) / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and state.get("format") == FORMAT else None
+
+
+def write_state(build_dir, state: dict) -> None:
+    fs.write_atomic(Path(build_dir) / STATE_FILE,
+                    json.dumps(state, sort_keys=True, separators=(",", ":")) + "\n")
+
+
+def changed_certificates(db, since_seq: int) -> list[str]:
+    """The certificates with a signed event after ``since_seq``, by number: the
+    rows of ``certificates`` (and their revisions, standards and events) that
+    differ from the build that published ``since_seq``. The public database's
+    incremental update reads this."""
+    return [r[0] for r in db.execute(
+        "select distinct cert_no from events where seq > ? and cert_no is not null "
+        "order by cert_no", [since_seq])]
+
+
+def changes_since(db, previous: dict | None, current: dict) -> Changes | None:
+    """What changed between the ``previous`` build's state and ``current``
+    (:func:`state_of`), or None when only a full build is right."""
+    if previous is None or previous.get("inputs") != current["inputs"]:
+        return None
+    since = previous.get("last_seq")
+    if not isinstance(since, int) or since > current["last_seq"]:
+        return None
+    if since == current["last_seq"]:
+        if previous.get("last_event") != current["last_event"]:
+            return None
+    else:
+        row = db.execute("select payload from events where seq = ?", [since]).fetchone()
+        seen = hashlib.sha256(row[0].encode("utf-8")).hexdigest() if row else None
+        if since and seen != previous.get("last_event"):
+            return None
+    changed = {}
+    for table in ("products", "enterprises"):
+        before, now = previous.get(table) or {}, current[table]
+        if set(before) - set(now):
+            return None  # a row removed: nothing removes rows, so start afresh
+        changed[table] = sorted(k for k, v in now.items() if before.get(k) != v)
+    return Changes(since_seq=since, certificates=tuple(changed_certificates(db, since)),
+                   products=tuple(sorted(int(p) for p in changed["products"])),
+                   enterprises=tuple(changed["enterprises"]))
