@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import builders
 import jinja2
 import pytest
 from builders import EVALUATION, GENERAL, GROUP, SCOPE, make_uscc
@@ -229,14 +230,23 @@ def test_random_sequences_incremental_equals_full(base, tmp_path, chunk):
 # ------------------------------------------------------------ whole builds
 
 def run_build(built, out, **kwargs):
-    os.environ["SZZZ_PASSPHRASE"] = built.passphrase.decode()
-    return publish.build(built.db, out, keys_dir=built.keys, site_url=SITE_URL, **kwargs)
+    """A whole build, published on the registry's today: the cosignature carries
+    its signing time, so builds seconds apart would differ in that line only."""
+    with builders.signed_on(builders.TODAY):
+        return publish.build(built.db, out, keys_dir=built.keys, site_url=SITE_URL,
+                             passphrase=built.passphrase, **kwargs)
 
 
 def test_whole_build_incremental_equals_full(make_registry, tmp_path):
     built = make_registry(certificates=4, products=5, programmes=("SZZZ", "SZSC"), suspend=True)
     out = tmp_path / "out"
     assert run_build(built, out)["incremental"] is False  # no previous build
+    # The reference: full builds of the same states into an output of its own.
+    # It must have published the same checkpoints, whose partial tiles the log
+    # keeps until their full tile exists (C2SP tlog-tiles): the log's history,
+    # not only the registry, decides which files a build holds.
+    full = tmp_path / "full"
+    assert run_build(built, full, full=True)["incremental"] is False
     rng = random.Random(7)
     for step in range(3):
         before = Path(os.path.realpath(out))
@@ -246,7 +256,6 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
             name = act(reg, rng, step)
         summary = run_build(built, out)
         assert summary["incremental"] is True, f"step {step} ({name})"
-        full = tmp_path / f"full{step}"
         assert run_build(built, full, full=True)["incremental"] is False
         assert_same_tree(out, full, f"step {step} ({name})")
         # Reused pages are the previous build's files (hard links), and the
