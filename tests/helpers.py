@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -39,6 +40,18 @@ CHROMIUM_ARGS = [
 ]
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+def file_digests(path) -> dict[str, str]:
+    """{relative path: sha256 hex} of every file under ``path`` (an OUT link followed):
+    two builds compared byte for byte."""
+    out = {}
+    root = Path(path).resolve()
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
 
 
 def chromium_executable() -> str:

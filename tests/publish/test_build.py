@@ -8,7 +8,6 @@ the "previous output" of the failure and kill tests.
 
 import base64
 import csv
-import hashlib
 import io
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 from builders import PASSPHRASE, PORTAL_REGISTRY, TODAY, copy_registry
 from cryptography.hazmat.primitives import serialization
+from helpers import file_digests
 
 import publish
 from registry.core import keys
@@ -34,17 +34,6 @@ from registry.store.operations import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_URL = "http://127.0.0.1:8000"
-
-
-def tree(path) -> dict:
-    """{relative path: sha256} of every file under ``path`` (following the OUT link)."""
-    out = {}
-    root = Path(path).resolve()
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def build_dirs(out):
@@ -171,7 +160,7 @@ def test_no_private_key_material_anywhere(built, registry):
     out, _ = built
     forms = _private_forms(registry.keys)
     assert len(forms) >= 4 * 5  # root, log, timestamp and body keys
-    for rel in tree(out):
+    for rel in file_digests(out):
         data = (out / rel).read_bytes()
         assert b"PRIVATE KEY" not in data, rel
         for form in forms:
@@ -220,7 +209,7 @@ def test_two_builds_are_byte_identical_but_for_the_cosignature_time(built, built
     """Without SOURCE_DATE_EPOCH the timestamp cosignature carries the time it
     was made (C2SP tlog-cosignature), so only that line of log/checkpoint may
     differ; with it, nothing does (test_publish_log.py)."""
-    first, second = tree(built[0]), tree(built_again)
+    first, second = file_digests(built[0]), file_digests(built_again)
     assert first.keys() == second.keys()
     differ = [k for k in first if first[k] != second[k]]
     assert differ in ([], ["site/log/checkpoint"])
@@ -239,7 +228,7 @@ def test_source_date_epoch_is_honoured(registry, tmp_path, monkeypatch):
 # --------------------------------------------------------- failure & atomicity
 
 def test_registry_failing_validation_stops_build(registry, built_again, tmp_path):
-    before = tree(built_again)
+    before = file_digests(built_again)
     link_before = os.readlink(built_again)
     db = tmp_path / "tampered.db"
     shutil.copyfile(registry.db, db)
@@ -251,7 +240,7 @@ def test_registry_failing_validation_stops_build(registry, built_again, tmp_path
         run_build(registry, built_again, db=db)
     assert registry.revoked in str(err.value)
     assert os.readlink(built_again) == link_before
-    assert tree(built_again) == before
+    assert file_digests(built_again) == before
     assert build_dirs(built_again) == [link_before]
 
 
@@ -277,7 +266,7 @@ def _cli_build(registry, db, out):
 
 
 def test_killed_build_leaves_previous_output_whole(registry, built_again, tmp_path):
-    old_tree = tree(built_again)
+    old_tree = file_digests(built_again)
     # A registry that differs (one more revocation), so old and new outputs differ.
     db = tmp_path / "changed.db"
     shutil.copyfile(registry.db, db)
@@ -297,7 +286,7 @@ def test_killed_build_leaves_previous_output_whole(registry, built_again, tmp_pa
     proc = _cli_build(registry, db, reference)
     assert proc.wait() == 0, proc.stderr.read().decode()
     duration = time.monotonic() - start
-    new_tree = tree(reference)
+    new_tree = file_digests(reference)
     assert new_tree != old_tree
     rng = random.Random(20250601)
     moments = sorted(rng.uniform(0.05, 1.0) * duration for _ in range(4))
@@ -307,12 +296,12 @@ def test_killed_build_leaves_previous_output_whole(registry, built_again, tmp_pa
         time.sleep(moment)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        now = tree(built_again)
+        now = file_digests(built_again)
         # Whole: exactly the previous output, or (killed after the switch) the new one.
         assert now in (old_tree, new_tree), f"partial output after a kill at {moment:.2f}s"
     proc = _cli_build(registry, db, built_again)
     assert proc.wait() == 0, proc.stderr.read().decode()
-    final = tree(built_again)
+    final = file_digests(built_again)
     # Registry-derived files are exactly the reference build's (templates may be
     # edited by other engineers between the two builds while tests run).
     assert final.keys() == new_tree.keys()

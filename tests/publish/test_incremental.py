@@ -21,7 +21,6 @@ Two levels:
   as they were.
 """
 
-import hashlib
 import json
 import os
 import random
@@ -35,6 +34,7 @@ import builders
 import jinja2
 import pytest
 from builders import EVALUATION, GENERAL, GROUP, SCOPE, make_uscc
+from helpers import file_digests
 from pelican.settings import read_settings
 
 import publish
@@ -50,19 +50,8 @@ STEPS = (1, 3)  # acts per sequence, inclusive
 SITE_URL = "http://127.0.0.1:8000"
 
 
-def files(root) -> dict:
-    """{relative path: sha256} of every file under ``root``."""
-    out = {}
-    root = Path(root).resolve()
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
 def assert_same_tree(incremental_dir, full_dir, where):
-    inc, full = files(incremental_dir), files(full_dir)
+    inc, full = file_digests(incremental_dir), file_digests(full_dir)
     missing, extra = sorted(set(full) - set(inc)), sorted(set(inc) - set(full))
     assert not missing and not extra, (f"{where}: files only in the full build {missing[:5]}, "
                                        f"only in the incremental one {extra[:5]}")

@@ -100,26 +100,24 @@ def atom(events, *, title, feed_rel, site_url, authority, updated, limit=200):
 
 def sitemap(entries, site_url):
     """``entries``: (site-relative URL, lastmod date or None), in output order."""
-    out = ['<?xml version="1.0" encoding="utf-8"?>', f'<urlset xmlns="{SITEMAP_NS}">']
-    for rel, lastmod in entries:
-        loc = urls.absolute(site_url, rel)
-        line = f"<url><loc>{_xml_text(loc)}</loc>"
-        if lastmod:
-            line += f"<lastmod>{_xml_text(lastmod)}</lastmod>"
-        out.append(line + "</url>")
-    out.append("</urlset>")
-    return "\n".join(out) + "\n"
+    return _sitemap_document("urlset", "url", entries, site_url)
 
 
 def sitemap_index(files, site_url):
     """A sitemap index (sitemaps.org): ``files`` = (site-relative name, lastmod or None)."""
-    out = ['<?xml version="1.0" encoding="utf-8"?>', f'<sitemapindex xmlns="{SITEMAP_NS}">']
-    for rel, lastmod in files:
-        line = f"<sitemap><loc>{_xml_text(urls.absolute(site_url, rel))}</loc>"
+    return _sitemap_document("sitemapindex", "sitemap", files, site_url)
+
+
+def _sitemap_document(root, element, entries, site_url):
+    """A sitemaps.org document: ``<root>`` of one ``<element>`` (``loc``, optional
+    ``lastmod``) per (site-relative URL, lastmod or None) entry, in order."""
+    out = ['<?xml version="1.0" encoding="utf-8"?>', f'<{root} xmlns="{SITEMAP_NS}">']
+    for rel, lastmod in entries:
+        line = f"<{element}><loc>{_xml_text(urls.absolute(site_url, rel))}</loc>"
         if lastmod:
             line += f"<lastmod>{_xml_text(lastmod)}</lastmod>"
-        out.append(line + "</sitemap>")
-    out.append("</sitemapindex>")
+        out.append(line + f"</{element}>")
+    out.append(f"</{root}>")
     return "\n".join(out) + "\n"
 
 
