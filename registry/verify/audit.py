@@ -282,7 +282,11 @@ class _Auditor:
         them all (an error names its bundle: :meth:`log` reads them first)."""
         for t in tiles.tiles_for_size(size):
             if not t.level:
-                yield t, tiles.decode_bundle(self.site.data(f"{checkpoint.LOG_DIR}/{t.entries_path}"), t.width)
+                yield t, self.bundle(t)
+
+    def bundle(self, t: tiles.Tile) -> list[bytes]:
+        """The entries of level-0 tile ``t``'s bundle, read from the site (never cached)."""
+        return tiles.decode_bundle(self.site.data(f"{checkpoint.LOG_DIR}/{t.entries_path}"), t.width)
 
     def log(self, checked: CheckedCheckpoint) -> bool:
         r = self.r
@@ -293,7 +297,7 @@ class _Auditor:
             if t.level:
                 continue
             try:
-                bundle = tiles.decode_bundle(self.site.data(f"{checkpoint.LOG_DIR}/{t.entries_path}"), t.width)
+                bundle = self.bundle(t)
             except (RegistryError, SourceMissingError, SourceUnavailableError) as e:
                 r.fail("Merkle tree matches the checkpoint", f"{checkpoint.LOG_DIR}/{t.entries_path}", str(e))
                 return False
