@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 import publish
+from registry.publish import headers
 from registry.publish.webverifier import VerifierAssets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +42,7 @@ CHROMIUM_ARGS = [
 ]
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+NGINX = "/usr/sbin/nginx"
 
 
 def file_digests(path) -> dict[str, str]:
@@ -187,3 +190,51 @@ def soffice_to_xlsx(csv_paths, work):
     missing = [p.name for p in converted if not p.is_file()]
     assert proc.returncode == 0 and not missing, (proc.returncode, missing, proc.stdout, proc.stderr)
     return converted
+
+
+class Nginx:
+    """Debian's nginx as an ordinary process: its own prefix, a main configuration
+    that includes ``include_conf`` (what ``publish.py nginx`` writes) at http level.
+    Used by the serving tests and by the benches that measure a page as served."""
+
+    def __init__(self, prefix: Path, include_conf: Path):
+        self.prefix, self.include_conf = Path(prefix), Path(include_conf)
+        self.process: subprocess.Popen | None = None
+
+    def command(self, *args) -> list[str]:
+        return [NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
+                "-e", str(self.prefix / "error.log"), *args]
+
+    def start(self, url: str) -> None:
+        """Write the main configuration, check it (``nginx -t``), start, wait until ``url`` answers."""
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        main = []
+        if headers.BROTLI_MODULE.exists():
+            main.append(f"load_module {headers.BROTLI_MODULE};")
+        if os.geteuid() == 0:
+            main.append("user nobody nogroup;")  # unprivileged workers
+        temp = " ".join(f"{kind}_temp_path {self.prefix}/{kind};"
+                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        main += ["worker_processes 2;", f"pid {self.prefix}/nginx.pid;", "events { worker_connections 512; }",
+                 "http {", f"    access_log {self.prefix}/access.log;", f"    {temp}",
+                 f"    include {self.include_conf};", "}"]
+        (self.prefix / "nginx.conf").write_text("\n".join(main) + "\n", encoding="utf-8")
+        check = subprocess.run(self.command("-t"), capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx -t: {check.stderr}")
+        self.process = subprocess.Popen(self.command("-g", "daemon off;"))
+        wait_for_http(url, timeout=30)
+
+    def reload(self) -> None:
+        subprocess.run(self.command("-s", "reload"), check=True)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None

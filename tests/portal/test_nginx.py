@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 from builders import PASSPHRASE, PORTAL_REGISTRY
-from helpers import free_port, wait_for_http
+from helpers import Nginx, free_port, wait_for_http
 
 import publish
 from registry.core import keys
@@ -45,7 +45,6 @@ from registry.publish import log as publish_log
 
 pytestmark = pytest.mark.browser
 
-NGINX = "/usr/sbin/nginx"
 DONE = "document.documentElement.dataset.state === 'done'"
 
 
@@ -69,7 +68,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, **{keys.PASSPHRASE_ENV: PASSPHRASE.decode()})
         self.datasettes: list[subprocess.Popen] = []
-        self.nginx: subprocess.Popen | None = None
+        self.nginx = Nginx(self.prefix, self.prefix / "szzz.conf")
 
     def publish(self):
         """Build (the site URL is nginx's), re-cosign with the wall clock as serve does, deploy."""
@@ -96,10 +95,6 @@ class Stack:
         for proc in self.datasettes:
             wait_for_http(f"http://127.0.0.1:{proc.port}/datasette/", timeout=60)
 
-    def nginx_command(self, *args):
-        return [NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
-                "-e", str(self.prefix / "error.log"), *args]
-
     def configure(self):
         """``publish.py nginx``: the server block and the ETag map of the live release."""
         args = ["nginx", "--root", str(self.www / "current"), "--etag-map", str(self.www / "etags.map"),
@@ -112,26 +107,12 @@ class Stack:
 
     def start_nginx(self):
         self.configure()
-        main = []
-        if headers.BROTLI_MODULE.exists():
-            main.append(f"load_module {headers.BROTLI_MODULE};")
-        if os.geteuid() == 0:
-            main.append("user nobody nogroup;")  # unprivileged workers
-        temp = " ".join(f"{kind}_temp_path {self.prefix}/{kind};"
-                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        main += ["worker_processes 2;", f"pid {self.prefix}/nginx.pid;", "events { worker_connections 512; }",
-                 "http {", f"    access_log {self.prefix}/access.log;", f"    {temp}",
-                 f"    include {self.prefix}/szzz.conf;", "}"]
-        (self.prefix / "nginx.conf").write_text("\n".join(main) + "\n", encoding="utf-8")
-        check = subprocess.run(self.nginx_command("-t"), capture_output=True, text=True, check=False)
-        assert check.returncode == 0, check.stderr
-        self.nginx = subprocess.Popen(self.nginx_command("-g", "daemon off;"))
-        wait_for_http(self.url + "/", timeout=30)
+        self.nginx.start(self.url + "/")
 
     def reload_nginx(self):
         """Regenerate the ETag map of the live release and reload nginx; wait until it answers with it."""
         self.configure()
-        subprocess.run(self.nginx_command("-s", "reload"), check=True)
+        self.nginx.reload()
         wanted = headers.etag(self.site / "log" / "checkpoint")
         deadline = time.monotonic() + 60
         # Reloading is asynchronous: new workers start, the old ones finish
@@ -141,7 +122,8 @@ class Stack:
             time.sleep(0.1)
 
     def old_workers(self) -> list[str]:
-        pid = self.nginx.pid
+        assert self.nginx.process is not None
+        pid = self.nginx.process.pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         titles = []
         for child in children:
@@ -150,13 +132,7 @@ class Stack:
         return [title for title in titles if "shutting down" in title]
 
     def stop(self):
-        if self.nginx is not None:
-            self.nginx.send_signal(signal.SIGQUIT)
-            try:
-                self.nginx.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.nginx.kill()
-                self.nginx.wait()
+        self.nginx.stop()
         for proc in self.datasettes:
             if proc.poll() is None:
                 proc.terminate()
@@ -217,6 +193,13 @@ def test_nginx_sends_the_header_table(stack):
     raw = (site / "v" / "verify.js").read_bytes()
     assert got["Content-Encoding"] == "gzip" and gzip.decompress(body) == raw
     assert len(body) < len(gzip.compress(raw, 1)) - 1000, (len(body), len(gzip.compress(raw, 6)))
+    # Pages too, the verify page and a certificate's page: their Content-Type
+    # carries a charset, which nginx's gzip_types must list whole.
+    certificate_page = next((site / "certificates").glob("*/index.html")).relative_to(site).as_posix()
+    for rel in ("v/index.html", certificate_page):
+        status, got, body = get(stack.url + "/" + rel.removesuffix("index.html"), **{"Accept-Encoding": "gzip"})
+        assert (status, got["Content-Encoding"]) == (200, "gzip"), rel
+        assert gzip.decompress(body) == (site / rel).read_bytes(), rel
     # Datasette, through nginx, from either process.
     status, got, body = get(stack.url + "/datasette/registry/certificates.json?_size=1&_shape=array")
     assert status == 200 and body.startswith(b"[{")
