@@ -326,15 +326,29 @@ function resetView() {
 
 let verifier = null;
 let generation = 0;
+// index.html loads this module async, so that the fetches start as soon as
+// it has arrived, not after the document is parsed and first painted
+// (docs/verify-page.md "Speed"); what touches the body waits for this.
+const documentParsed = document.readyState === "loading"
+  ? new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }))
+  : Promise.resolve();
 
 /** Verify what the fragment holds; a newer hashchange makes older runs moot. */
 async function run() {
   const mine = ++generation;
   const root = document.documentElement;
-  const box = $("verdict");
   // "v/" alone is the landing page; "v/#" (an empty fragment) is a mark to check.
   const requested = location.href.includes("#");
   root.dataset.run = String(mine); // lets tests and monitors tell runs apart
+  // The whole URL, as Python's verifier takes a scanned URL: the payload is
+  // what follows its first "#" (payload.js payloadText, docs/verification.md
+  // "Input"). The fetches start at once, before the document is parsed (the
+  // module is async), while the Ed25519 implementation is chosen (WebCrypto,
+  // or the fallback loaded on demand).
+  const checking = requested ? Promise.all([ed25519Backend(), verifier.verify(location.href)]) : null;
+  await documentParsed;
+  if (mine !== generation) return;
+  const box = $("verdict");
   resetView();
   if (!requested) {
     box.dataset.verdict = "";
@@ -351,11 +365,7 @@ async function run() {
   box.dataset.tone = "idle";
   $("v-icon").textContent = "…";
   bilingual($("v-title"), "正在验证…", "Verifying…");
-  // The whole URL, as Python's verifier takes a scanned URL: the payload is
-  // what follows its first "#" (payload.js payloadText, docs/verification.md
-  // "Input"). The fetches start at once, while the Ed25519 implementation
-  // is chosen (WebCrypto, or the fallback loaded on demand).
-  const [backend, checked] = await Promise.all([ed25519Backend(), verifier.verify(location.href)]);
+  const [backend, checked] = await checking;
   let result = checked;
   if (backend === null) {
     // No Ed25519 at all: never a verdict that would call a genuine mark forged.
@@ -384,10 +394,10 @@ function logCheckFor(pinnedToday, apiBase) {
 }
 
 function setup() {
+  // <meta> tags come before the <script> in <head>, so they are parsed even
+  // when this module runs before the body is.
   const apiBase = new URL(meta("szzz-api-base") || "../api/", location.href).href;
   const pinnedToday = meta("szzz-today"); // test hook, set only by install_verifier(today=...)
-  const report = meta("szzz-report-url") || "../report/";
-  $("report-link").href = report;
   verifier = createVerifier({
     rootPublicKey: meta("szzz-root-key"),
     apiBase,
@@ -397,10 +407,13 @@ function setup() {
     logCheck: logCheckFor(pinnedToday, apiBase),
   });
   window.addEventListener("hashchange", run);
-  $("scan-button").addEventListener("click", startScan);
-  $("scan-photo").addEventListener("change", onPhoto);
-  $("scan-camera").addEventListener("change", onPhoto);
   run();
+  documentParsed.then(() => {
+    $("report-link").href = meta("szzz-report-url") || "../report/";
+    $("scan-button").addEventListener("click", startScan);
+    $("scan-photo").addEventListener("change", onPhoto);
+    $("scan-camera").addEventListener("change", onPhoto);
+  });
 }
 
 // --- scanning (scan.js and jsQR are loaded only when asked for) ----------
