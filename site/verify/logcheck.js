@@ -15,7 +15,7 @@
 // Any failure makes the verdict status_unknown, never valid.
 
 import { KEY_TYPE_COSIGNATURE, KEY_TYPE_ED25519, TileLog, leafHash, parseVkey, toBase64, toHex,
-  useEd25519, verifyConsistency, verifyInclusion } from "./tlog.js";
+  checkInclusionRoot, useEd25519, verifyConsistency, verifyInclusion } from "./tlog.js";
 import { ed25519VerifyRaw, unb64url, utf8 } from "./canonical.js";
 import { fetchJSON } from "./verifier.js";
 import { keyProblem } from "./rules.js";
@@ -83,13 +83,20 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
     const log = new TileLog(logBase);
     const checkpoint = log.fetchCheckpoint();
     checkpoint.catch(() => {}); // a failure is judged by the check
-    Promise.all([checkpoint, certificate]).then(([text, got]) => {
+    const inclusion = Promise.all([checkpoint, certificate]).then(([text, got]) => {
       const events = got && got.data && got.data.events;
-      const seq = JSON.parse(events[events.length - 1].payload).seq;
+      const latest = events[events.length - 1];
+      const seq = JSON.parse(latest.payload).seq;
       const seen = remembered();
-      log.prefetchProofTiles(text.split("\n")[1], seq - 1, seen && seen.size);
-    }).catch(() => { /* unreadable: the check fetches what it needs */ });
-    return { checkpoint, log };
+      const size = text.split("\n")[1];
+      log.prefetchProofTiles(size, seq - 1, seen && seen.size);
+      // The latest event's inclusion root, computed while the checkpoint's
+      // signatures are checked; the check compares it with the verified root.
+      return leafHash(entryBytes(latest)).then((leaf) => log.inclusionRoot(size, seq - 1, leaf))
+        .then((r) => ({ ...r, payload: latest.payload }));
+    });
+    inclusion.catch(() => { /* unreadable: the check computes what it needs */ });
+    return { checkpoint, log, inclusion };
   }
 
   /** `pre`: what prefetch started, or null (then the check fetches all). */
@@ -157,8 +164,15 @@ export function createLogCheck({ logBase, origin, maxAgeDays = 7, now = () => Da
       if (!Number.isSafeInteger(seq) || seq < 1) throw new Error(`event seq ${seq}`);
       const index = BigInt(seq - 1);
       out.leaf_index = String(index);
-      const leaf = await leafHash(entryBytes(latestEvent));
-      await verifyInclusion(index, checkpoint.size, leaf, await log.inclusionProof(index), checkpoint.root);
+      // What prefetch computed from the unverified checkpoint counts only for
+      // the same tree size, entry and event bytes as verified here.
+      const early = pre && pre.inclusion ? await pre.inclusion.catch(() => null) : null;
+      if (early && early.size === checkpoint.size && early.index === index && early.payload === latestEvent.payload) {
+        checkInclusionRoot(early.root, checkpoint.root);
+      } else {
+        const leaf = await leafHash(entryBytes(latestEvent));
+        await verifyInclusion(index, checkpoint.size, leaf, await log.inclusionProof(index), checkpoint.root);
+      }
     } catch (e) {
       return fail("inclusion", `the certificate's latest event is not proven to be in the log (${e.message})`,
         "无法证明证书的最新事件已记入透明日志");

@@ -147,8 +147,12 @@ export async function rootFromInclusionProof(leafIndex, treeSize, leaf, proof) {
 /** Throws ProofError unless `leaf` is entry `leafIndex` of the tree (treeSize, root). */
 export async function verifyInclusion(leafIndex, treeSize, leaf, proof, root) {
   checkHash(root, "root hash");
-  const got = await rootFromInclusionProof(leafIndex, treeSize, leaf, proof);
-  // RFC 9162 §2.1.3.2 step 5: compare with the signed root.
+  return checkInclusionRoot(await rootFromInclusionProof(leafIndex, treeSize, leaf, proof), root);
+}
+
+/** RFC 9162 §2.1.3.2 step 5: the root an inclusion proof implies must be the signed root. */
+export function checkInclusionRoot(got, root) {
+  checkHash(root, "root hash");
   if (!equal(got, root)) {
     throw new ProofError(`inclusion proof does not match the root: observed ${toHex(got)}, expected ${toHex(root)}`);
   }
@@ -553,6 +557,19 @@ export class TileLog {
    * "What the page fetches"). Numbers that turn out wrong cost a wasted fetch,
    * never a wrong result. Never throws; failures are left to the proofs.
    */
+  /**
+   * {size, index, root}: the root implied by entry `index`'s inclusion proof
+   * (leaf hash `leaf`) in the tree of `size`, as read from a checkpoint not
+   * yet verified. Computed while its signatures are checked (logcheck.js);
+   * worth nothing until compared with the verified root (checkInclusionRoot).
+   */
+  async inclusionRoot(size, index, leaf) {
+    const tree = new TileLog(this.base, { fetch: this.fetch, size });
+    tree.cache = this.cache;
+    const s = tree.size, i = toBig(index, "leaf index");
+    return { size: s, index: i, root: await rootFromInclusionProof(i, s, leaf, await tree.inclusionProof(i, s)) };
+  }
+
   prefetchProofTiles(size, index, oldSize) {
     try {
       const warm = new TileLog(this.base, { fetch: this.fetch, size });
