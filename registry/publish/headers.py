@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from registry.core.exceptions import HeaderPolicyError
-from registry.publish.webverifier import CSP as VERIFY_PAGE_CSP
+from registry.publish.webverifier import HEADER_CSP as VERIFY_PAGE_CSP
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Revalidate on every use (RFC 9111 §5.2.2.4): a cache may keep the bytes but
@@ -173,9 +173,11 @@ def page_csp(datasette_url: str | None) -> str:
 def csp_header(path: str, datasette_url: str | None) -> str | None:
     """The CSP header of the HTML file ``path`` (below site/), None for other files.
 
-    The same policy as the page's ``<meta>`` (the verify page has its own,
-    :data:`registry.publish.webverifier.CSP`): a browser enforces both, so
-    they must agree."""
+    The same policy as the page's ``<meta>``: a browser enforces both, so
+    they must agree. The verify page's header holds only the rules of its
+    policy that do not name its inline code
+    (:data:`registry.publish.webverifier.HEADER_CSP`; its ``<meta>`` has the
+    rest, with the hashes of that code)."""
     if not path.endswith(".html"):
         return None
     policy = VERIFY_PAGE_CSP if path.startswith("v/") else page_csp(datasette_url)
@@ -304,7 +306,7 @@ def nginx_config(*, root: Path, listen: str, datasette: Iterable[str], etag_map_
         '    default 0;',
         '    "~^(\\"[0-9a-f]+\\")\\|(?:.*,\\s*)?(?:W/)?\\1(?:\\s*,.*)?$" 1;',
         "}",
-        # The verify page has its own policy (webverifier.CSP); every other page the site's.
+        # The verify page has its own policy (webverifier.HEADER_CSP); every other page the site's.
         'map $uri $szzz_csp {',
         f'    default "{page_csp(datasette_url)}; {FRAME_ANCESTORS}";',
         f'    "~^/v/" "{VERIFY_PAGE_CSP}; {FRAME_ANCESTORS}";',

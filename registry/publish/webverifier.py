@@ -31,6 +31,8 @@ Rules enforced here:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -73,13 +75,26 @@ NOBLE_HASHES = ("sha2.js", "_md.js", "_u64.js", "utils.js")
 BUNDLE_TARGET = "es2020"
 # esbuild's error report: "✘ [ERROR] <what>", a blank line, "    <file>:<line>:<column>:".
 ESBUILD_ERROR = re.compile(r"\[ERROR\] (?P<what>[^\n]*)\n\s*\n\s*(?P<where>[^\s:]+:\d+:\d+):")
-# img-src adds blob: for one thing: a chosen SVG mark is drawn through an
-# <img> of the file the visitor picked (URL.createObjectURL), never fetched.
-CSP = ("default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-       "form-action 'none'")
-# What every verification loads, and what only a browser without WebCrypto
-# Ed25519 loads.
-EAGER = (TEMPLATE, STYLE, PAGE_BUNDLE)
+# The page's policy (its <meta>). The page's own script (the bundle) and
+# style are inline, so that a cold load is one response and not two waves of
+# requests (docs/verify-page.md "Speed"); each is allowed by its SHA-256 and
+# nothing else inline is. img-src adds blob: for one thing: a chosen SVG mark
+# is drawn through an <img> of the file the visitor picked
+# (URL.createObjectURL), never fetched.
+CSP_TEMPLATE = ("default-src 'self'; script-src 'self' {script}; style-src 'self' {style}; "
+                "img-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'")
+# The HTTP header's policy for the page (registry/publish/headers.py adds
+# frame-ancestors, which a <meta> cannot carry). A browser enforces both
+# policies; this one holds no script or style rule, so a header written
+# before the page's code changed can never block its inline code.
+HEADER_CSP = "object-src 'none'; base-uri 'none'; form-action 'none'"
+# What every verification loads (the page: its script and style are inside),
+# and what only a browser without WebCrypto Ed25519 loads.
+EAGER = (TEMPLATE,)
+# Text that would end an inline <script> or <style> early (or, in a script,
+# open an HTML comment that changes how the parser finds its end).
+INLINE_BREAK = {"script": re.compile(r"</script|<!--", re.IGNORECASE),
+                "style": re.compile(r"</style", re.IGNORECASE)}
 FALLBACK = (FALLBACK_BUNDLE,)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DEFAULT_SITE_NAME = "苏州制造 · Made in Suzhou"
@@ -182,11 +197,28 @@ DEMO_BANNER = ('<aside class="demo" aria-label="演示数据 Demo data"><p><stro
                'certificate on this site is invented and certifies nothing.</span></p></aside>\n')
 
 
-def render_page(template: str, *, root_public_key, api_base, max_age_days, timeout_ms,
-                site_name, report_url, today=None, log_origin="", log_base="../log/",
+def csp_hash(text: str) -> str:
+    """The CSP source of an inline script or style: ``'sha256-<base64>'`` of its UTF-8 bytes."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def page_csp(script: str, style: str) -> str:
+    """The page's Content-Security-Policy for its inline ``script`` and ``style``."""
+    return CSP_TEMPLATE.format(script=csp_hash(script), style=csp_hash(style))
+
+
+def render_page(template: str, *, script: str, style: str, root_public_key, api_base, max_age_days,
+                timeout_ms, site_name, report_url, today=None, log_origin="", log_base="../log/",
                 cert_base="../certificates/", demo=False) -> str:
     """Fill the page template; every value is HTML-escaped into an attribute or text
-    (the demo banner is this module's own constant text)."""
+    (the demo banner is this module's own constant text). ``script`` (the
+    bundle) and ``style`` go inline, as they are, with their hashes in the
+    policy; ConfigError if either holds text that would end it early."""
+    for name, element, code in ((PAGE_BUNDLE, "script", script), (STYLE, "style", style)):
+        bad = INLINE_BREAK[element].search(code)
+        if bad:
+            raise ConfigError(f"{name}: observed {bad.group(0)!r} at character {bad.start()}, expected none "
+                              "in code written inline into the page")
     hooks = ""
     if today is not None:
         # Test hook: pins the verifier's "today" (docs/verify-page.md). Only
@@ -206,12 +238,20 @@ def render_page(template: str, *, root_public_key, api_base, max_age_days, timeo
     page = template.replace("{{test_hooks}}", hooks).replace("{{demo_banner}}", DEMO_BANNER if demo else "")
     for name, value in values.items():
         page = page.replace("{{" + name + "}}", html.escape(value, quote=True))
-    left = re.search(r"\{\{\w+\}\}", page)
+    # Our constant and two base64 hashes: nothing in it to escape.
+    page = page.replace("{{csp}}", page_csp(script, style))
+    left = re.search(r"\{\{\w+\}\}", page.replace("{{style}}", "", 1).replace("{{script}}", "", 1))
     if left:
         raise ConfigError(f"{TEMPLATE}: placeholder {left.group(0)} was not filled")
-    if CSP not in page:
+    if page.count("{{style}}") != 1 or page.count("{{script}}") != 1:
+        raise ConfigError(f"{TEMPLATE}: expected one {{{{style}}}} and one {{{{script}}}} placeholder")
+    if "Content-Security-Policy" not in page:
         raise ConfigError(f"{TEMPLATE}: the Content-Security-Policy meta is missing")
-    return page
+    # The code last, by position: text in it is never taken for a placeholder.
+    before, after = page.split("{{style}}")
+    page = before + style + after
+    before, after = page.split("{{script}}")
+    return before + script + after
 
 
 def bundle(esbuild, work_dir: Path, entry: str, out_file: Path, *, external=(), loader_css=False) -> None:
@@ -284,12 +324,11 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
         if not path.is_file():
             raise ConfigError(f"{path}: the Ed25519 fallback is missing; run `npm ci` in the checkout "
                               "(package.json pins @noble/ed25519 and @noble/hashes)")
-    page = render_page(
-        template_path.read_text(encoding="utf-8"), root_public_key=root_public_key,
-        api_base=api_base, max_age_days=max_age_days, timeout_ms=timeout_ms,
-        site_name=canonical.nfc(site_name), report_url=report_url, today=today,
-        log_origin=log_origin or "", log_base=log_base, cert_base=cert_base, demo=bool(demo),
-    )
+    settings = {"root_public_key": root_public_key, "api_base": api_base, "max_age_days": max_age_days,
+                "timeout_ms": timeout_ms, "site_name": canonical.nfc(site_name), "report_url": report_url,
+                "today": today, "log_origin": log_origin or "", "log_base": log_base, "cert_base": cert_base,
+                "demo": bool(demo)}
+    template = template_path.read_text(encoding="utf-8")
     if not Path(assets.esbuild).is_file():
         raise ConfigError(f"{assets.esbuild}: the bundler esbuild is missing; run `npm ci` in the checkout "
                           "(package.json pins esbuild)")
@@ -308,10 +347,12 @@ def install_verifier(out_dir, *, assets: VerifierAssets, root_public_key, max_ag
         for path, dest in assets.noble_files():
             (work_dir / dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, work_dir / dest)
-        bundle(assets.esbuild, work_dir, PAGE_BUNDLE, staging / PAGE_BUNDLE, external=LAZY_BUNDLES)
+        bundle(assets.esbuild, work_dir, PAGE_BUNDLE, work_dir / "out" / PAGE_BUNDLE, external=LAZY_BUNDLES)
         for name in LAZY_BUNDLES:
             bundle(assets.esbuild, work_dir, name, staging / name)
-        bundle(assets.esbuild, work_dir, STYLE, staging / STYLE, loader_css=True)
+        bundle(assets.esbuild, work_dir, STYLE, work_dir / "out" / STYLE, loader_css=True)
+        page = render_page(template, script=(work_dir / "out" / PAGE_BUNDLE).read_text(encoding="utf-8").strip(),
+                           style=(work_dir / "out" / STYLE).read_text(encoding="utf-8").strip(), **settings)
         (staging / TEMPLATE).write_text(page, encoding="utf-8")
         shutil.copyfile(jsqr, staging / "jsQR.js")
     return out_dir

@@ -36,6 +36,18 @@ export function todayInSuzhou(nowMs = Date.now()) {
   return new Date(nowMs + CST_MS).toISOString().slice(0, 10);
 }
 
+/**
+ * An ISO time as Beijing time (UTC+8, "YYYY-MM-DD HH:MM"), never later than
+ * `nowMs`: a status statement is dated the end of its build's day, which may
+ * not have come yet; the page shows when it last knew, not a time to come.
+ */
+export function beijingTime(iso, nowMs) {
+  const t = typeof iso === "string" ? Date.parse(iso) : NaN;
+  if (Number.isNaN(t)) return null;
+  const text = new Date(Math.min(t, nowMs) + CST_MS).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, 16)}`;
+}
+
 const dayNumber = (date) => Math.floor(Date.parse(date + "T00:00:00Z") / DAY_MS);
 
 // An `as_of` stamp: an ISO 8601 time WITH its offset (as clock.iso_z writes).
@@ -319,11 +331,14 @@ export function createVerifier(options) {
     // "What the page fetches"): the trust list (kept for the page's life), the
     // certificate file and, with a pinned log origin, the log's checkpoint. Each
     // is judged only when its check is reached, in the order of the rules.
+    // The trust list first: it is judged first (check 2).
+    const trustLoaded = trustList();
+    trustLoaded.catch(() => {}); // judged below
     const certificate = get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
     const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch(certificate) : null;
 
     // 2. Trust list, then the payload's key in it.
-    const trust = await trustList().catch((e) => { result.checks.trust_list = false; throw e; });
+    const trust = await trustLoaded.catch((e) => { result.checks.trust_list = false; throw e; });
     result.checks.trust_list = true;
     const key = trust.keys.get(mark.keyId);
     if (!key) {

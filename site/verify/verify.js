@@ -12,7 +12,7 @@
 // certificate number with a link to its page, dates, and for a status other
 // than valid its reason and notice); what to do; the checks, collapsed.
 
-import { createVerifier, todayInSuzhou } from "./verifier.js";
+import { beijingTime, createVerifier, todayInSuzhou } from "./verifier.js";
 import { ed25519Backend } from "./canonical.js";
 import { createSiteLogCheck } from "./logcheck.js";
 import { payloadText } from "./payload.js";
@@ -124,18 +124,6 @@ function nowMs() {
   return today ? Date.parse(`${today}T12:00:00+08:00`) : Date.now();
 }
 
-/**
- * An ISO time as Beijing time (UTC+8, "YYYY-MM-DD HH:MM"), never later than
- * now: a status statement is dated the end of its build's day, which may not
- * have come yet; the page shows when it last knew, not a time to come.
- */
-export function beijingTime(iso, now = nowMs()) {
-  const t = typeof iso === "string" ? Date.parse(iso) : NaN;
-  if (Number.isNaN(t)) return null;
-  const text = new Date(Math.min(t, now) + 8 * 3600000).toISOString();
-  return `${text.slice(0, 10)} ${text.slice(11, 16)}`;
-}
-
 function checkItem(mark, zh, en, detail) {
   const [icon, stateZh, stateEn] = MARKS[mark];
   const li = el("li", null, { class: `check check-${mark}` });
@@ -154,7 +142,7 @@ function renderChecks(result, tone) {
   // Status is its own line: "current" only when the signed status was
   // replayed AND is fresh; otherwise "unknown" once the signature is known.
   const { status, fresh } = result.checks;
-  const asOf = beijingTime(result.status_as_of);
+  const asOf = beijingTime(result.status_as_of, nowMs());
   const asOfText = asOf ? `截至 ${asOf}（北京时间）/ as of ${asOf} Beijing time` : null;
   if (status === true && fresh === true) {
     list.append(checkItem(true, "状态已确认为最新", "Status confirmed current", asOfText));
@@ -168,7 +156,7 @@ function renderChecks(result, tone) {
   if (log && log.checks) {
     for (const [name, zh, en] of LOG_ROWS) {
       const state = log.checks[name] === true ? true : log.checks[name] === false ? false : null;
-      const cosigned = name === "log-fresh" ? beijingTime(log.cosigned) : null;
+      const cosigned = name === "log-fresh" ? beijingTime(log.cosigned, nowMs()) : null;
       const detail = cosigned ? `时间戳 ${cosigned}（北京时间）/ timestamped ${cosigned} Beijing time`
         : name === "inclusion" && log.leaf_index !== undefined ? `第 ${log.leaf_index} 项 / leaf ${log.leaf_index} of ${log.size}` : null;
       const li = checkItem(state, zh, en, detail);
@@ -266,7 +254,7 @@ function renderRecord(result, unchecked) {
     rows.push(["原因", "Reason", d.status_reason]);
   }
   rows.push(["有效期至", "Valid until", d.current_expires || record.expires]);
-  const asOf = beijingTime(result.status_as_of);
+  const asOf = beijingTime(result.status_as_of, nowMs());
   if (asOf && result.checks.fresh === true) rows.push(["状态截至", "Status as of", `${asOf}（北京时间 Beijing time）`]);
   fill($("fields"), rows);
   fill($("more-fields"), [

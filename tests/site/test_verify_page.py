@@ -329,7 +329,7 @@ def test_status_time_is_beijing_time_and_never_in_the_future(page, serve_dir, co
     assert verdict_of(page)["verdict"] == "valid"
     assert "2025-06-10 12:00（北京时间 Beijing time）" in page.locator("#certificate").inner_text()
     shown = page.evaluate("""async () => {
-        const {beijingTime} = await import('./verify.js');
+        const {beijingTime} = await import('./verifier.js');
         const now = Date.parse('2025-06-14T08:00:00Z');
         return [beijingTime('2025-06-14T15:59:59Z', now), beijingTime('2025-06-13T16:00:00Z', now)];
     }""")
@@ -346,7 +346,7 @@ def test_browser_without_ed25519_gets_a_verdict_from_the_fallback(page, serve_di
     assert verdict_of(page)["verdict"] == "valid"
     assert page.evaluate("() => document.documentElement.dataset.ed25519") == "fallback"
     # One file: the fallback bundled with @noble/ed25519 and @noble/hashes (no chain of module requests).
-    assert [u.rsplit("/v/", 1)[1] for u in requests if u.endswith(".js")] == ["verify.js", "ed25519-fallback.js"]
+    assert [u.rsplit("/v/", 1)[1] for u in requests if u.endswith(".js")] == ["ed25519-fallback.js"]
     verify_via_hash(page, BY_NAME["corrupt-signature"]["input"])
     assert verdict_of(page)["verdict"] == "bad_signature"
     assert_no_js_errors(page)
@@ -519,6 +519,8 @@ def test_scanning_a_photo_of_a_real_mark_verifies_it(page, serve_dir, conformanc
 # The installed page: CSP, pinned settings, install errors
 # --------------------------------------------------------------------------- #
 def test_csp_forbids_inline_script_in_the_browser(page, serve_dir, conformance_site):
+    """Only the page's own inline script and style run (allowed by their
+    hashes): a script or handler added to the page does not."""
     base = serve_dir(conformance_site)
     open_page(page, base + "/v/", state="idle")
     page.evaluate("""() => {
@@ -536,7 +538,9 @@ def test_csp_forbids_inline_script_in_the_browser(page, serve_dir, conformance_s
     assert errors and all("Content Security Policy" in e or "Refused" in e for e in errors), errors
 
 
-def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
+def test_installed_page_pins_settings_and_allows_only_its_own_inline_code(tmp_path):
+    import base64
+    import hashlib
     from html.parser import HTMLParser
 
     root_key = VECTORS["root_public_key"]
@@ -545,7 +549,8 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
     page = (out / "index.html").read_text(encoding="utf-8")
 
     class Scan(HTMLParser):
-        metas, scripts, handlers = {}, [], []
+        metas, scripts, handlers, texts = {}, [], [], {}
+        inside = None
 
         def handle_starttag(self, tag, attrs):
             a = dict(attrs)
@@ -553,19 +558,35 @@ def test_installed_page_pins_settings_and_has_no_inline_script(tmp_path):
                 self.metas[a.get("name") or a.get("http-equiv")] = a.get("content")
             if tag == "script":
                 self.scripts.append(a)
+            if tag in ("script", "style"):
+                self.inside = tag
+                self.texts.setdefault(tag, []).append("")
             self.handlers += [k for k in a if k.startswith("on")]
+
+        def handle_endtag(self, tag):
+            self.inside = None
+
+        def handle_data(self, data):
+            if self.inside:
+                self.texts[self.inside][-1] += data
 
     scan = Scan()
     scan.feed(page)
+    # One inline module (the bundle) and one inline style, each allowed by its
+    # SHA-256 (computed here, not by the code under test), nothing else inline.
+    assert scan.scripts == [{"type": "module", "async": None}]
+    [script], [style] = scan.texts["script"], scan.texts["style"]
+    allowed = {t: "'sha256-" + base64.b64encode(hashlib.sha256(t.encode()).digest()).decode() + "'"
+               for t in (script, style)}
     assert scan.metas["Content-Security-Policy"] == (
-        "default-src 'self'; script-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-        "form-action 'none'")
+        f"default-src 'self'; script-src 'self' {allowed[script]}; style-src 'self' {allowed[style]}; "
+        "img-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'")
+    assert len(script) > 20_000 and "createVerifier" not in script  # the minified bundle
     assert scan.metas["szzz-root-key"] == root_key
     assert scan.metas["szzz-max-age-days"] == "3"
     assert scan.metas["szzz-api-base"] == "../api/"
     assert scan.metas["szzz-report-url"] == "https://www.example.gov.cn/report"
     assert "szzz-today" not in scan.metas  # the test hook only when asked for
-    assert scan.scripts and all(s.get("src") for s in scan.scripts)
     assert scan.handlers == []
     assert "{{" not in page and "http://" not in page
     sizes = webverifier.page_bytes(out)
@@ -674,18 +695,20 @@ def test_every_verdict_fits_a_phone_screen(page, serve_dir, conformance_site):
     assert not problems, "\n".join(problems)
 
 
-def test_the_page_loads_one_bundle_built_from_the_modules_and_the_rules(page, serve_dir, conformance_site, tmp_path):
+def test_the_page_is_one_response_with_its_bundle_built_from_the_modules_and_the_rules(
+        page, serve_dir, conformance_site, tmp_path):
     """install_verifier bundles the page's modules and the generated constants
-    into one minified verify.js (esbuild): a valid verdict loads the page, its
-    style, that one script and the icon from v/, and nothing else of the
-    page's own; the lazily loaded files stay out of it."""
+    into one minified module (esbuild) and writes it, with the minified
+    style, into the page: a valid verdict loads the page and its icon from
+    v/, and nothing else of the page's own; the lazily loaded files stay out."""
     requests = record_requests(page)
     base = serve_dir(conformance_site)
     open_page(page, base + "/v/#" + BY_NAME["valid-current-key"]["input"])
     assert verdict_of(page)["verdict"] == "valid"
     own = sorted(u.split("/v/", 1)[1].split("#")[0] for u in requests if "/v/" in u)
-    assert own == ["", "icon.svg", "verify.css", "verify.js"]
-    bundle = (conformance_site / "v" / "verify.js").read_text(encoding="utf-8")
+    assert own == ["", "icon.svg"]
+    html_text = (conformance_site / "v" / "index.html").read_text(encoding="utf-8")
+    bundle = html_text.split('<script type="module" async>', 1)[1].split("</script>", 1)[0]
     # Minified (no comments, far smaller than its sources), static imports all
     # resolved, the lazy files imported only dynamically, the rules' own tables inside.
     sources = sum(p.stat().st_size for p in VERIFIER_ASSETS.source_dir.glob("*.js"))
@@ -697,11 +720,29 @@ def test_the_page_loads_one_bundle_built_from_the_modules_and_the_rules(page, se
     # No esbuild, no install (the previous one stays).
     out = webverifier.install_verifier(tmp_path / "v", assets=VERIFIER_ASSETS,
                                        root_public_key=VECTORS["root_public_key"])
-    before = (out / "verify.js").read_bytes()
+    before = (out / "index.html").read_bytes()
     with pytest.raises(ConfigError, match=r"esbuild is missing; run `npm ci`"):
         webverifier.install_verifier(out, assets=dataclasses.replace(VERIFIER_ASSETS, esbuild=tmp_path / "none"),
                                      root_public_key=VECTORS["root_public_key"])
-    assert (out / "verify.js").read_bytes() == before
+    assert (out / "index.html").read_bytes() == before
+
+
+def test_code_that_would_end_its_inline_element_is_refused():
+    """The bundle and the style are written inline: a "</script" in the code
+    would end the element and expose the rest as HTML. (esbuild writes
+    "<\\/script" in strings; the page refuses whatever else gets through.)"""
+    template = (VERIFIER_ASSETS.source_dir / "index.html").read_text(encoding="utf-8")
+    settings = {"root_public_key": VECTORS["root_public_key"], "api_base": "../api/", "max_age_days": 7,
+                "timeout_ms": 8000, "site_name": "x", "report_url": "../report/"}
+    page = webverifier.render_page(template, script="let a = 1;", style="p{color:red}", **settings)
+    assert "<script type=\"module\" async>let a = 1;</script>" in page
+    for script, style, refused in (('x = "</SCRIPT><script>alert(1)";', "", "verify.js: observed '</SCRIPT'"),
+                                   ("x = 1 <!-- 2;", "", "verify.js: observed '<!--'"),
+                                   ("", "p{}</style><script>alert(1)</script>", "verify.css: observed '</style'")):
+        with pytest.raises(ConfigError, match=re.escape(refused) + r" at character \d+, expected none"):
+            webverifier.render_page(template, script=script, style=style, **settings)
+    # Text in the code that looks like a placeholder stays as it is.
+    assert "{{site_name}}" in webverifier.render_page(template, script='x = "{{site_name}}";', style="", **settings)
 
 
 def test_a_module_that_does_not_build_is_refused_naming_it(tmp_path):
