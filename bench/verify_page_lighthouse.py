@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Lighthouse (npm, node_modules/lighthouse), mobile, on the verify page.
 
-The site of bench/verify_page_bench.py (the vectors' log site, gzip static
-server on 127.0.0.1); Playwright launches Debian's Chromium with a remote
-debugging port and Lighthouse attaches to it (its default mobile profile:
+The site of bench/verify_page_bench.py (the vectors' log site, served by
+nginx on 127.0.0.1 as that bench serves it); Playwright launches Debian's
+Chromium with a remote debugging port and Lighthouse attaches to it (its default mobile profile:
 simulated throttling). Prints the category scores and the metrics for a
 valid verdict and for the landing page. Goals (issue 14): Performance >= 95,
 Accessibility 100, Best Practices 100 (the page keeps noindex, so SEO is
@@ -15,6 +15,7 @@ Usage: .venv/bin/python bench/verify_page_lighthouse.py [--out DIR]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import subprocess
@@ -47,15 +48,17 @@ def main():
     from playwright.sync_api import sync_playwright
 
     script = RUN_LIGHTHOUSE % json.dumps(str(ROOT / "node_modules" / "lighthouse" / "core" / "index.js"))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as nginx_prefix:
+        Path(tmp).chmod(0o755)  # nginx's workers (nobody, when run as root) walk into site/
         root, marks, _ = bench.build(Path(tmp) / "site")
-        server, base = bench.serve(root)
+        server, base = bench.serve(root, Path(nginx_prefix) / "nginx")
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         sock.close()
         from helpers import CHROMIUM_ARGS
-        with sync_playwright() as pw:
+        with contextlib.ExitStack() as cleanup, sync_playwright() as pw:
+            cleanup.callback(server.stop)
             browser = pw.chromium.launch(executable_path=bench.CHROMIUM, args=[
                 *CHROMIUM_ARGS, f"--remote-debugging-port={port}", "--remote-debugging-address=127.0.0.1"])
             browser.new_page()
@@ -72,7 +75,6 @@ def main():
                            if v.get("score") is not None and v["score"] < 1 and v.get("scoreDisplayMode") == "binary"]
                 print(f"{name}: {scores}; {metrics}; failing binary audits: {failing}")
             browser.close()
-        server.shutdown()
 
 
 if __name__ == "__main__":
