@@ -314,9 +314,10 @@ function resetView() {
 
 let verifier = null;
 let generation = 0;
-// index.html loads this module async, so that the fetches start as soon as
-// it has arrived, not after the document is parsed and first painted
-// (docs/verify-page.md "Speed"); what touches the body waits for this.
+// This module is inline and async in index.html, so it may run before the
+// body is parsed: the fetches start at once, not after the document is
+// parsed and first laid out (docs/verify-page.md "Second round"); what
+// touches the body waits for this.
 const documentParsed = document.readyState === "loading"
   ? new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }))
   : Promise.resolve();
