@@ -546,6 +546,25 @@ export class TileLog {
     return this._rangeHashes(consistencyRanges(m, n));
   }
 
+  /** This log's tiles (one cache: nothing fetched twice) read as a tree of `size`. */
+  _withSize(size) {
+    const tree = new TileLog(this.base, { fetch: this.fetch, size });
+    tree.cache = this.cache;
+    return tree;
+  }
+
+  /**
+   * {size, index, root}: the root implied by entry `index`'s inclusion proof
+   * (leaf hash `leaf`) in the tree of `size`, as read from a checkpoint not
+   * yet verified. Computed while its signatures are checked (logcheck.js);
+   * worth nothing until compared with the verified root (checkInclusionRoot).
+   */
+  async inclusionRoot(size, index, leaf) {
+    const tree = this._withSize(size);
+    const s = tree.size, i = toBig(index, "leaf index");
+    return { size: s, index: i, root: await rootFromInclusionProof(i, s, leaf, await tree.inclusionProof(i, s)) };
+  }
+
   /**
    * Start fetching, into this log's tile cache, the tiles that the inclusion
    * proof of `index` (and the consistency proof from `oldSize`, if given)
@@ -557,23 +576,9 @@ export class TileLog {
    * "What the page fetches"). Numbers that turn out wrong cost a wasted fetch,
    * never a wrong result. Never throws; failures are left to the proofs.
    */
-  /**
-   * {size, index, root}: the root implied by entry `index`'s inclusion proof
-   * (leaf hash `leaf`) in the tree of `size`, as read from a checkpoint not
-   * yet verified. Computed while its signatures are checked (logcheck.js);
-   * worth nothing until compared with the verified root (checkInclusionRoot).
-   */
-  async inclusionRoot(size, index, leaf) {
-    const tree = new TileLog(this.base, { fetch: this.fetch, size });
-    tree.cache = this.cache;
-    const s = tree.size, i = toBig(index, "leaf index");
-    return { size: s, index: i, root: await rootFromInclusionProof(i, s, leaf, await tree.inclusionProof(i, s)) };
-  }
-
   prefetchProofTiles(size, index, oldSize) {
     try {
-      const warm = new TileLog(this.base, { fetch: this.fetch, size });
-      warm.cache = this.cache;
+      const warm = this._withSize(size);
       const s = warm.size, i = toBig(index, "leaf index");
       const ranges = i < s ? inclusionRanges(i, s) : [];
       if (oldSize !== undefined && oldSize !== null) {
