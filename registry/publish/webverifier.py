@@ -8,10 +8,11 @@ page, generates ``constants.js`` from the Python rules
 (:func:`constants_module`: signing domains, the payload layout and input
 limits, verdicts, checks, tolerances, the key-use table of
 :mod:`registry.core.rules` and the lifecycle's transitions — so the browser
-applies the very tables the registry enforces, never a hand-kept copy), and
-bundles the page's modules with that generated file into one minified
-``verify.js`` (:func:`bundle`, esbuild from npm), so a visitor's browser
-makes one request for the page's code, not one per module. Loaded only when
+applies the very tables the registry enforces, never a hand-kept copy),
+bundles the page's modules with that generated file into one minified module
+(:func:`bundle`, esbuild from npm) and writes it, with the minified style,
+into the page, so a visitor's browser gets the page's code in the page's own
+response, not one request per module or a second wave. Loaded only when
 needed, each its own file: the pure-JS Ed25519 ``ed25519-fallback.js``
 (bundled with ``@noble/ed25519`` and the SHA-512 of ``@noble/hashes``), for
 a browser whose WebCrypto has no Ed25519, and ``scan.js`` with the npm QR
@@ -20,9 +21,10 @@ installed by ``npm ci``.
 
 Rules enforced here:
 
-* no inline script: the page carries the Content-Security-Policy
-  ``default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'``
-  and every script is a file (see ``docs/verify-page.md``);
+* no inline code but the page's own: its Content-Security-Policy
+  (:func:`page_csp`) allows the inline bundle and style by their SHA-256 and
+  scripts from the site's files only, and code that would end its inline
+  element early stops the install (see ``docs/verify-page.md`` "Files");
 * relative URLs only, so the page works from any host and sub-path;
 * all or nothing: the verifier is assembled in a temporary directory beside
   ``out_dir`` and renamed into place, so a failed install leaves the previous
@@ -77,7 +79,7 @@ BUNDLE_TARGET = "es2020"
 ESBUILD_ERROR = re.compile(r"\[ERROR\] (?P<what>[^\n]*)\n\s*\n\s*(?P<where>[^\s:]+:\d+:\d+):")
 # The page's policy (its <meta>). The page's own script (the bundle) and
 # style are inline, so that a cold load is one response and not two waves of
-# requests (docs/verify-page.md "Speed"); each is allowed by its SHA-256 and
+# requests (docs/verify-page.md "Second round"); each is allowed by its SHA-256 and
 # nothing else inline is. img-src adds blob: for one thing: a chosen SVG mark
 # is drawn through an <img> of the file the visitor picked
 # (URL.createObjectURL), never fetched.
@@ -239,13 +241,14 @@ def render_page(template: str, *, script: str, style: str, root_public_key, api_
     for name, value in values.items():
         page = page.replace("{{" + name + "}}", html.escape(value, quote=True))
     # Our constant and two base64 hashes: nothing in it to escape.
-    page = page.replace("{{csp}}", page_csp(script, style))
+    policy = page_csp(script, style)
+    page = page.replace("{{csp}}", policy)
     left = re.search(r"\{\{\w+\}\}", page.replace("{{style}}", "", 1).replace("{{script}}", "", 1))
     if left:
         raise ConfigError(f"{TEMPLATE}: placeholder {left.group(0)} was not filled")
     if page.count("{{style}}") != 1 or page.count("{{script}}") != 1:
         raise ConfigError(f"{TEMPLATE}: expected one {{{{style}}}} and one {{{{script}}}} placeholder")
-    if "Content-Security-Policy" not in page:
+    if f'<meta http-equiv="Content-Security-Policy" content="{policy}">' not in page:
         raise ConfigError(f"{TEMPLATE}: the Content-Security-Policy meta is missing")
     # The code last, by position: text in it is never taken for a placeholder.
     before, after = page.split("{{style}}")
