@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import base64
 import datetime
 
-from registry.core import canonical, clock, keys, payload, records
+from registry.core import canonical, clock, keys, payload, records, rules
 from registry.core.exceptions import PayloadError
 from registry.log import checkpoint, merkle, note, tiles
 from registry.publish import api
@@ -191,6 +191,9 @@ def build():
     reg.revise("SZZZ-2024-CQC-00014", "rekeyed", K["cqc2"], "2024-07-02")   # file's reasons tampered
     reg.issue("SZZZ-2024-CQC-00015", K["cqc2"], "2024-09-05", "2027-09-04")
     reg.event("SZZZ-2024-CQC-00015", "surveillance_passed", K["tuv1"], "2025-03-04", "valid")  # wrong body
+    reg.issue("SZZZ-2024-CQC-00016", K["cqc2"], "2024-09-06", "2027-09-05")   # statement rolled back
+    reg.event("SZZZ-2024-CQC-00016", "revoked", K["cqc2"], "2025-03-05", "revoked", "产品质量抽查不合格")
+    reg.issue("SZZZ-2024-CQC-00017", K["cqc2"], "2024-09-07", "2027-09-06")   # not in its bucket's statement
     certs = [reg.certs[no] for no in sorted(reg.certs)]
     return reg, certs
 
@@ -208,12 +211,17 @@ def published_files(trust, certs):
     return files
 
 
-def restate(files, cert, as_of, size):
-    """Re-sign one certificate's status statement with another as_of / log size."""
-    name = f"api/certificates/{cert.cert_no}.json"
-    doc = json.loads(files[name])
-    doc["status_statement"] = api.status_statement(cert, K["log"], as_of, size)
-    files[name] = api.dumps(doc)
+def restate(files, certs, cert, as_of, size, change=None):
+    """Re-sign the status statement of ``cert``'s bucket with another as_of / log size,
+    after ``change(members)`` if given (every certificate of the vectors has a
+    bucket of its own: checked)."""
+    bucket = rules.status_bucket(cert.cert_no)
+    members = {c.cert_no: (c.status, c.status_date, c.last_seq) for c in certs
+               if rules.status_bucket(c.cert_no) == bucket}
+    assert list(members) == [cert.cert_no], f"bucket {bucket} is shared: {sorted(members)}"
+    if change is not None:
+        change(members)
+    files[f"api/status/{bucket}.json"] = api.dumps(api.status_statement(bucket, members, K["log"], as_of, size))
 
 
 def with_byte(text, index, value):
@@ -318,6 +326,11 @@ def vectors(reg, certs, files):
     add("revision-reasons-tampered", m[("SZZZ-2024-CQC-00014", 1)], "key_not_valid",
         "revision 2 is a rekey; the file's unsigned revision_reasons says 'renewed': "
         "verifiers take the reason from the signed rekeyed event")
+    add("status-statement-rolled-back", m[("SZZZ-2024-CQC-00016", 1)], "status_unknown",
+        "revoked by a signed event, but the bucket's statement is a genuine one saying valid at the "
+        "issue event: statement and events must agree (rule 6)")
+    add("status-statement-without-certificate", m[("SZZZ-2024-CQC-00017", 1)], "status_unknown",
+        "the certificate's bucket statement is genuine but does not name it")
     add("event-signed-by-another-body", m[("SZZZ-2024-CQC-00015", 1)], "status_unknown",
         "a genuine mark whose certificate has an event signed by a TUVSUD key: only the "
         "certificate's own body may sign its events (rules.py, use 'event')")
@@ -359,8 +372,8 @@ def log_site(reg, certs):
     trust = trust_list(with_timestamp=True)
     files = published_files(trust, certs)
     size = log_size(certs)
-    restate(files, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, size)
-    restate(files, reg.certs["SZZZ-2024-CQC-00012"], STALE_AS_OF, size - 1)
+    restate(files, certs, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, size)
+    restate(files, certs, reg.certs["SZZZ-2024-CQC-00012"], STALE_AS_OF, size - 1)
     events = sorted((e for c in certs for e in c.events), key=lambda e: json.loads(e["payload"])["seq"])
     entries = [checkpoint.entry_bytes(e["key_id"], e["payload"], e["signature"]) for e in events]
     names = checkpoint.names_for(SITE_URL)
@@ -415,8 +428,14 @@ def generate() -> str:
     reg, certs = build()
     trust = trust_list()
     files = published_files(trust, certs)
-    restate(files, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, log_size(certs))
-    restate(files, reg.certs["SZZZ-2024-CQC-00012"], FUTURE_AS_OF, log_size(certs))
+    restate(files, certs, reg.certs["SZZZ-2024-CQC-00009"], STALE_AS_OF, log_size(certs))
+    restate(files, certs, reg.certs["SZZZ-2024-CQC-00012"], FUTURE_AS_OF, log_size(certs))
+    # A genuine statement from before the revocation, served with the revoked file.
+    revoked = reg.certs["SZZZ-2024-CQC-00016"]
+    issued_seq = json.loads(revoked.events[0]["payload"])["seq"]
+    restate(files, certs, revoked, AS_OF, log_size(certs),
+            lambda m: m.update({revoked.cert_no: ("valid", "2024-09-06", issued_seq)}))
+    restate(files, certs, reg.certs["SZZZ-2024-CQC-00017"], AS_OF, log_size(certs), lambda m: m.clear())
     # The unsigned revision_reasons array says 'renewed' for a rekeyed revision.
     name = "api/certificates/SZZZ-2024-CQC-00014.json"
     doc = json.loads(files[name])

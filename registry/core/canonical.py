@@ -60,7 +60,8 @@ read from published files are untrusted :data:`JSON` until checked."""
 CERTIFICATE = "szzz/certificate/v1"
 EVENT = "szzz/event/v1"
 TRUST_LIST = "szzz/trust-list/v1"
-STATUS = "szzz/status/v1"
+# v2: one statement per bucket of certificates (v1 was one per certificate).
+STATUS = "szzz/status/v2"
 STATUS_SNAPSHOT = "szzz/status-snapshot/v1"
 MARK = "szzz/mark/v1"
 

@@ -49,6 +49,7 @@ verdict from verified evidence; :class:`Stop` carries a decided verdict.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
@@ -65,6 +66,22 @@ DEFAULT_MAX_AGE_DAYS = 7
 # A status statement or snapshot may be dated up to a day ahead of the
 # verifier's today: build times are the end of the registry's last day (CST).
 FUTURE_TOLERANCE_DAYS = 1
+
+# Status statements are signed per bucket of certificates, not per
+# certificate (docs/published-files.md, "api/status/<bucket>.json"): every
+# build re-signs them all (their as_of and log_size change with every event),
+# so their number must not grow with the registry, while a certificate's own
+# file changes only with its own events. 3 hex digits: 4,096 buckets, ~25
+# certificates each at 100,000 and ~250 at 1,000,000.
+STATUS_BUCKET_HEX = 3
+
+
+def status_bucket(cert_no: str) -> str:
+    """The status bucket of ``cert_no``: the first :data:`STATUS_BUCKET_HEX` hex
+    digits of SHA-256 of its UTF-8 bytes (names ``api/status/<bucket>.json``)."""
+    return hashlib.sha256(cert_no.encode("utf-8")).hexdigest()[:STATUS_BUCKET_HEX]
+
+
 # Revisions that leave earlier marks in force: products already on shelves
 # keep their marks (rule 5). A later ``rekeyed`` revision replaces them.
 REVISION_KEEPS_MARK = frozenset({"renewed", "scope_changed"})
@@ -340,6 +357,7 @@ def browser_constants() -> dict[str, object]:
         "MEANING": {k: list(v) for k, v in MEANING.items()},
         "DEFAULT_MAX_AGE_DAYS": DEFAULT_MAX_AGE_DAYS,
         "FUTURE_TOLERANCE_DAYS": FUTURE_TOLERANCE_DAYS,
+        "STATUS_BUCKET_HEX": STATUS_BUCKET_HEX,
         "REVISION_KEEPS_MARK": sorted(REVISION_KEEPS_MARK),
         "REVISING_EVENTS": sorted(lifecycle.REVISING_EVENTS),
         "CERTIFICATE_EVENTS": list(lifecycle.CERTIFICATE_EVENTS),

@@ -174,7 +174,11 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                                          log_origin=log_names.origin, demo=site.is_demo(db))
 
             say("api")
-            api.write_snapshot(db, site_dir, log_signer, as_of=moment)
+            # Incremental: only the changed certificates' files are written;
+            # the status buckets and the snapshot are signed whole each build.
+            api.write_snapshot(db, site_dir, log_signer, as_of=moment, statuses=statuses,
+                               changed=changes.certificates if changes else None,
+                               previous_api=current / "site" / "api" if changes else None)
             feed = changefeed.write_change_feed(
                 db, site_dir, as_of=moment,
                 previous_dir=current / "site" / "api" / "events" if changes else None)

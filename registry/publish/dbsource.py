@@ -33,7 +33,7 @@ class DbSource(DirSource):
             data = history.certificate_data(self.db, name[len(prefix):-5])
             if data is None:
                 raise SourceMissingError(f"{name}: no such certificate in the registry")
-            return json.dumps(api.certificate_file(data, None), ensure_ascii=False)
+            return json.dumps(api.certificate_file(data), ensure_ascii=False)
         raise SourceMissingError(name)
 
     def read_bytes(self, name):

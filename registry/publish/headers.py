@@ -90,7 +90,12 @@ RULES: tuple[Rule, ...] = (
     Rule("status", r"api/status\.json", JSON, NO_CACHE, PHASE_LIVE,
          "the signed status snapshot: says which statuses are current"),
     Rule("certificate", r"api/certificates/[^/]+\.json", JSON, NO_CACHE, PHASE_CONTENT,
-         "a certificate's records and signed status statement: what the verifier reads"),
+         "a certificate's signed records and events: what the verifier reads"),
+    # Uploaded with the certificate files: a verifier that reads one of a pair
+    # from the previous build sees last_seq disagree (status unknown, never a
+    # wrong verdict: verification.md rule 6), for as short a time as possible.
+    Rule("status-statement", r"api/status/[0-9a-f]+\.json", JSON, NO_CACHE, PHASE_CONTENT,
+         "the log-signed statuses of one bucket of certificates: what the verifier reads"),
     Rule("api", r"api/(?:trust-list|root-key|log)\.json|api/events/[^/]+\.json", JSON, NO_CACHE,
          PHASE_CONTENT, "trust list, log description, change feed"),
     Rule("certificate-page", r"certificates/[^/]+/index\.html", HTML, NO_CACHE, PHASE_CONTENT,

@@ -40,6 +40,7 @@ from registry.core.exceptions import (
     PayloadError,
     RegistryError,
     SignatureError,
+    SourceError,
     SourceMissingError,
     SourceUnavailableError,
     VerificationError,
@@ -308,27 +309,39 @@ def replay_events(doc: JSONObject, cert_no: str, trust: Trust) -> Replayed:
     return {"status": status, "status_date": since, "last_seq": prev_seq, "records": records}
 
 
-def _check_statement(doc: JSONObject, cert_no: str, replayed: Replayed, trust: Trust) -> JSON:
-    """Rule 6: the log-signed status statement agrees with the replay."""
-    env = doc.get("status_statement")
+def _check_statement(source: Source, cert_no: str, replayed: Replayed, trust: Trust) -> JSONObject:
+    """Rule 6: the log-signed statement of the certificate's status bucket
+    (``api/status/<bucket>.json``, :func:`rules.status_bucket`) names the
+    certificate with the status and last event of the replay."""
+    bucket = rules.status_bucket(cert_no)
+    name = f"api/status/{bucket}.json"
     try:
+        text = source.read(name)
+    except SourceError as e:
+        raise _status_unknown(f"status statement {name} could not be read: {e}") from None
+    try:
+        env = json.loads(text)
         if not isinstance(env, dict):
-            raise SignatureError("no status statement")
-        key_id: JSON = env.get("key_id")
-        entry = trust["keys"].get(key_id)
+            raise SignatureError("not a signed envelope")
+        signer: JSON = env.get("key_id")
+        entry = trust["keys"].get(signer) if isinstance(signer, str) else None
         if entry is None:
-            raise SignatureError(f"signed by {env.get('key_id')!r}, not in the trust list")
-        stmt = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
+            raise SignatureError(f"signed by {signer!r}, not in the trust list")
+        stmt: JSONObject = keys.verify_envelope(env, canonical.STATUS, canonical.unb64url(entry["public_key"]))
         problem = rules.key_problem(entry, "status", date=rules.cst_date(stmt.get("as_of")).isoformat())
         if problem:
             raise SignatureError(problem[0])
     except (RegistryError, AttributeError, TypeError, KeyError, ValueError) as e:
-        raise _status_unknown(f"status statement not genuine: {e}") from None
-    want = (cert_no, replayed["status"], replayed["last_seq"])
-    if (stmt.get("cert_no"), stmt.get("status"), stmt.get("last_seq")) != want:
+        raise _status_unknown(f"status statement {name} not genuine: {e}") from None
+    listed = stmt.get("certificates")
+    said = listed.get(cert_no) if isinstance(listed, dict) else None
+    if stmt.get("bucket") != bucket or not isinstance(said, dict):
+        raise _status_unknown(f"status statement {name} (bucket {stmt.get('bucket')!r}) does not name {cert_no}")
+    want = (replayed["status"], replayed["last_seq"])
+    if (said.get("status"), said.get("last_seq")) != want:
         raise _status_unknown(
-            f"status statement says {stmt.get('cert_no')}/{stmt.get('status')}/seq {stmt.get('last_seq')}, "
-            f"the signed events give {cert_no}/{want[1]}/seq {want[2]}")
+            f"status statement says {cert_no}/{said.get('status')}/seq {said.get('last_seq')}, "
+            f"the signed events give {cert_no}/{want[0]}/seq {want[1]}")
     return stmt
 
 
@@ -341,7 +354,7 @@ def _check_status(source: Source, doc: JSONObject, cert_no: str, trust: Trust, r
         result.checks["fresh"] = True
         result.status_as_of = "registry"
     else:
-        stmt = _check_statement(doc, cert_no, replayed, trust)
+        stmt = _check_statement(source, cert_no, replayed, trust)
         result.checks["status"] = True
         result.status_as_of = stmt.get("as_of")
         age, day = rules.status_age(stmt.get("as_of"), today)

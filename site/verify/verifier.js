@@ -9,7 +9,8 @@ import {
   DOMAINS, decodeCanonical, ed25519Verify, keyIdOf, sha256Hex, signingInput, unb64url, verifyEnvelope,
 } from "./canonical.js";
 import {
-  CHECKS, FUTURE_TOLERANCE_DAYS, REVISING_EVENTS, REVISION_KEEPS_MARK, STATUS_NAMES, TRANSITIONS, VERDICTS,
+  CHECKS, FUTURE_TOLERANCE_DAYS, REVISING_EVENTS, REVISION_KEEPS_MARK, STATUS_BUCKET_HEX, STATUS_NAMES, TRANSITIONS,
+  VERDICTS,
 } from "./constants.js";
 import { bodyOfCertNo, keyProblem } from "./rules.js";
 
@@ -293,11 +294,21 @@ export function createVerifier(options) {
     return { status, events: records, lastSeq, since, changedBy };
   }
 
-  async function replayStatus(file, mark, trust) {
+  // The status statement of a certificate is its bucket's file
+  // (docs/published-files.md "api/status/<bucket>.json", rules.status_bucket):
+  // the first STATUS_BUCKET_HEX hex digits of SHA-256 of the certificate number.
+  const bucketOf = async (certNo) => (await sha256Hex(certNo)).slice(0, STATUS_BUCKET_HEX);
+
+  async function replayStatus(file, mark, trust, statusFile) {
     const unknown = replayUnknown;
     const { keys } = trust;
     const { status, lastSeq, since, changedBy } = await verifiedEvents(file, mark, trust);
-    const statementEnv = file.status_statement;
+    const { bucket, got } = await statusFile;
+    if (!got.data) {
+      throw unknown(`the status statement of bucket ${bucket} could not be fetched (${got.missing ? "not published" : got.error})`,
+        "无法获取证书状态声明");
+    }
+    const statementEnv = got.data;
     const logKey = isObject(statementEnv) ? keys.get(statementEnv.key_id) : undefined;
     let statement;
     try {
@@ -307,7 +318,12 @@ export function createVerifier(options) {
     } catch {
       throw unknown("the status statement is not signed by a log key the trust list lets sign it", "状态声明未经登记系统日志密钥签名");
     }
-    if (statement.cert_no !== mark.certNo || statement.status !== status || statement.last_seq !== lastSeq) {
+    const listed = isObject(statement.certificates) && Object.hasOwn(statement.certificates, mark.certNo)
+      ? statement.certificates[mark.certNo] : null;
+    if (statement.bucket !== bucket || !isObject(listed)) {
+      throw unknown(`the status statement of bucket ${bucket} does not name ${mark.certNo}`, "状态声明中没有此证书");
+    }
+    if (listed.status !== status || listed.last_seq !== lastSeq) {
       throw unknown("the status statement disagrees with the signed events", "状态声明与已签名事件不一致");
     }
     return { status, statement, since, changedBy };
@@ -335,6 +351,9 @@ export function createVerifier(options) {
     const trustLoaded = trustList();
     trustLoaded.catch(() => {}); // judged below
     const certificate = get(new URL(`certificates/${mark.certNo}.json`, apiBase).href, timeoutMs);
+    const statusFile = bucketOf(mark.certNo).then(async (bucket) => (
+      { bucket, got: await get(new URL(`status/${bucket}.json`, apiBase).href, timeoutMs) }));
+    statusFile.catch(() => {}); // judged in check 6
     const logPrefetch = options.logCheck && options.logCheck.prefetch ? options.logCheck.prefetch(certificate) : null;
 
     // 2. Trust list, then the payload's key in it.
@@ -398,7 +417,7 @@ export function createVerifier(options) {
     result.checks.record = true;
 
     // 6. Status: signed events, the log's statement, freshness, expiry.
-    const { status, statement, since, changedBy } = await replayStatus(got.data, mark, trust).catch((e) => {
+    const { status, statement, since, changedBy } = await replayStatus(got.data, mark, trust, statusFile).catch((e) => {
       result.checks.status = false;
       throw e;
     });

@@ -59,6 +59,8 @@ def intended(rel: str) -> str:
     if top == "api":
         if rel == "api/status.json":
             return "status"
+        if rest.startswith("status/"):
+            return "status-statement"
         return "certificate" if rest.startswith("certificates/") else "api"
     if suffix == ".html":
         return "certificate-page" if top == "certificates" else "page"
@@ -96,7 +98,7 @@ def test_the_classes_that_matter_to_a_verifier(site):
     for name in ("log/tile/0/000", "log/tile/2/x001/234", "log/tile/entries/x001/x234/067",
                  "log/tile/entries/000.p/5"):
         assert rule(name).name == "tile", name
-    for rel in ("log/checkpoint", "api/status.json", "api/certificates/SZZZ-2021-CQC-00001.json",
+    for rel in ("log/checkpoint", "api/status.json", "api/certificates/SZZZ-2021-CQC-00001.json", "api/status/0a3.json",
                 "certificates/SZZZ-2021-CQC-00001/index.html", "api/trust-list.json"):
         assert rule(rel).cache_control == headers.NO_CACHE, rel
     assert rule("feeds/all.atom.xml").content_type == "application/atom+xml"

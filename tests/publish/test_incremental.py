@@ -241,6 +241,8 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
         before = Path(os.path.realpath(out))
         page = before / "site" / "certificates"
         old_pages = {p: (p.stat().st_ino, p.read_bytes()) for p in page.glob("*/index.html")}
+        # The certificate files in api/ change only with their certificate.
+        old_api = {p: (p.stat().st_ino, p.read_bytes()) for p in (before / "site" / "api" / "certificates").glob("*")}
         with built.open() as reg:
             name = act(reg, rng, step)
         summary = run_build(built, out)
@@ -256,6 +258,10 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
         for p, (_, data) in old_pages.items():
             if p.exists():
                 assert p.read_bytes() == data, f"{p}: the previous build was changed in place"
+        api_after = Path(os.path.realpath(out)) / "site" / "api" / "certificates"
+        unchanged = [p for p, (_, data) in old_api.items() if (api_after / p.name).read_bytes() == data]
+        assert unchanged and all((api_after / p.name).stat().st_ino == old_api[p][0] for p in unchanged), \
+            f"step {step}: an unchanged certificate file was written again instead of reused"
 
 
 def test_changed_code_or_options_make_a_full_build(make_registry, tmp_path):

@@ -28,7 +28,7 @@ import pytest
 from builders import PASSPHRASE, PORTAL_REGISTRY, copy_registry
 
 from registry import verify
-from registry.core import clock
+from registry.core import clock, rules
 from registry.verify import audit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +105,8 @@ def what_each_output_says(out: Path, cert_no: str) -> dict:
         said["certificates.csv"] = next(r["status"] for r in csv.DictReader(f) if r["cert_no"] == cert_no)
     doc = json.loads((site / "api" / "certificates" / f"{cert_no}.json").read_text())
     said["api file"] = doc["status"]
-    said["status statement"] = json.loads(doc["status_statement"]["payload"])["status"]
+    statement = json.loads((site / "api" / "status" / f"{rules.status_bucket(cert_no)}.json").read_text())
+    said["status statement"] = json.loads(statement["payload"])["certificates"][cert_no]["status"]
     snap = json.loads(json.loads((site / "api" / "status.json").read_text())["payload"])
     said["api/status.json"] = next(c["status"] for c in snap["certificates"] if c["cert_no"] == cert_no)
     events = []

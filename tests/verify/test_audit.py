@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.cli.audit import audit_command
-from registry.core import canonical, keys
+from registry.core import canonical, keys, rules
 from registry.log import checkpoint, note
+from registry.publish import api
 from registry.store import schema, trust
 from registry.verify import audit
 
@@ -198,6 +199,23 @@ def test_host_that_unrevokes_a_certificate_file_is_named(world, tmp_path):
     path.write_text(json.dumps(doc))
     text = failed(run_audit(world, site, previous=world["saved"]))
     assert f"api/certificates/{cert}.json [status]: status 'valid', but its events replay to 'revoked'" in text
+
+
+def test_host_serving_a_statement_from_before_the_revocation_is_named(world, tmp_path):
+    """A genuine, log-signed bucket statement of an earlier build (the revoked
+    certificate still valid) served with the current files: named, bucket and certificate."""
+    cert = world["certs"]["revoked"]
+    site = builders.copy_site(world["site"], tmp_path / "site2")
+    bucket = rules.status_bucket(cert)
+    path = site / "api" / "status" / f"{bucket}.json"
+    stmt = json.loads(json.loads(path.read_text())["payload"])
+    members = {no: (said["status"], None, said["last_seq"]) for no, said in stmt["certificates"].items()}
+    members[cert] = ("valid", None, members[cert][2] - 1)
+    log_signer, _ = builders.signers(world["db"], world["keys"])
+    path.write_text(api.dumps(api.status_statement(bucket, members, log_signer, stmt["as_of"], stmt["log_size"] - 1)))
+    text = failed(run_audit(world, site, previous=world["saved"]))
+    assert f"api/status/{bucket}.json: bucket '{bucket}' signed at log size {stmt['log_size'] - 1}" in text
+    assert f"api/status/{bucket}.json [{cert}]: says ('valid', {members[cert][2]}), the log gives ('revoked', " in text
 
 
 def test_rolled_back_checkpoint(world, tmp_path):

@@ -24,7 +24,7 @@ from helpers import REPO_ROOT
 
 from registry import verify
 from registry.cli import cli
-from registry.core import canonical, keys
+from registry.core import canonical, keys, rules
 from registry.log import checkpoint
 from registry.publish import api
 from registry.publish import log as publish_log
@@ -207,8 +207,8 @@ def test_quiet_registry_stays_valid_with_daily_refresh(quiet, tmp_path):
         registry.conn.close()
     r = check(quiet, site, 10)
     assert r.verdict == "valid" and r.details["refreshed_by_log"] is True, r.reason
-    statement = json.loads(json.loads((site / "api/certificates" / f"{quiet['certs']['valid']}.json")
-                                      .read_text())["status_statement"]["payload"])
+    statement = json.loads(json.loads((site / "api/status" / f"{rules.status_bucket(quiet['certs']['valid'])}.json")
+                                      .read_text())["payload"])
     assert statement["log_size"] == r.details["log"]["tree_size"]
     # The CLI: the same verdict; a wrong pinned origin (flag or env) -> status_unknown.
     args = ["verify", quiet["mark"], "--site", str(site), "--root-key", quiet["root"], "--json"]
@@ -236,8 +236,8 @@ def test_events_since_the_statement_are_not_hidden_by_a_fresh_checkpoint(quiet, 
         conn.conn.close()
     r = check(quiet, site, 10)
     assert r.verdict == "status_unknown" and "is stale" in r.reason, r.reason
-    statement_size = json.loads(json.loads((site / "api/certificates" / f"{quiet['certs']['valid']}.json")
-                                           .read_text())["status_statement"]["payload"])["log_size"]
+    bucket = rules.status_bucket(quiet["certs"]["valid"])
+    statement_size = json.loads(json.loads((site / "api/status" / f"{bucket}.json").read_text())["payload"])["log_size"]
     assert f"log checkpoint of size {statement_size + 1}" in r.reason
 
 
