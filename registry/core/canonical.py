@@ -70,6 +70,31 @@ DOMAINS = (CERTIFICATE, EVENT, TRUST_LIST, STATUS, STATUS_SNAPSHOT, MARK)
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
+def _representable(value: object) -> bool:
+    """Whether :func:`_check` would pass ``value``: the same rules without
+    building a path for every value (a status snapshot has millions), so
+    :func:`encode` names the path only when there is something to name."""
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        return unicodedata.is_normalized("NFC", value) and not _has_surrogate(value)
+    if isinstance(value, int):
+        return abs(value) <= MAX_SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _representable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_representable(item) for item in value)
+    return False
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _check(value: object, path: str) -> None:
     """Refuse anything the canonical form cannot represent exactly."""
     if value is None or isinstance(value, bool):
@@ -115,7 +140,9 @@ def _check_text(text: str, path: str) -> None:
 
 def encode(value: object) -> bytes:
     """Return the canonical bytes of ``value`` (a JSON-able object)."""
-    _check(value, "$")
+    if not _representable(value):
+        _check(value, "$")  # raises, naming the path
+        raise CanonicalEncodingError("$: cannot be encoded canonically")  # unreachable while both agree
     return json.dumps(
         value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
         allow_nan=False,

@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from registry.core import parallel
+from registry.core import fs, parallel
 from registry.marks import render
 
 FORMATS = ("svg", "png")
@@ -79,17 +79,18 @@ class CachedMarks:
             shutil.rmtree(self.tmp, ignore_errors=True)
         out = Path(site_dir) / "marks"
         out.mkdir(parents=True, exist_ok=True)
-        for no, k in self.keys.items():
-            for ext in FORMATS:
-                src, dst = self.cache_dir / f"{k}.{ext}", out / f"{no}.{ext}"
-                try:
-                    os.link(src, dst)  # same bytes, no copy; the cache never rewrites a file
-                except OSError:
-                    shutil.copyfile(src, dst)
-        used = {f"{k}.{ext}" for k in self.keys.values() for ext in FORMATS}
-        for path in self.cache_dir.iterdir():
-            if path.is_file() and path.name not in used:
-                path.unlink()  # keep the cache to the current set of marks
+        pairs = [(f"{k}.{ext}", f"{no}.{ext}") for no, k in self.keys.items() for ext in FORMATS]
+        try:
+            fs.link_files(self.cache_dir, out, pairs)  # same bytes, no copy; the cache never rewrites a file
+        except OSError:  # a cache on another file system
+            for src, dst in pairs:
+                if not (out / dst).exists():
+                    shutil.copyfile(self.cache_dir / src, out / dst)
+        used = {src for src, _ in pairs}
+        with os.scandir(self.cache_dir) as entries:
+            for entry in entries:
+                if entry.is_file() and entry.name not in used:
+                    os.unlink(entry.path)  # keep the cache to the current set of marks
         return {"marks": len(self.keys), "rendered": len(self.missing)}
 
 

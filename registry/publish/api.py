@@ -27,7 +27,6 @@ the change feed ``api/events/``) are left alone.
 
 import datetime
 import json
-import os
 from pathlib import Path
 
 from registry.core import canonical, clock, fs, keys, rules
@@ -185,13 +184,8 @@ def _reuse_previous(previous_api: Path, staging: Path, entries: dict) -> dict:
     ``entries`` into ``staging`` and return every snapshot entry: the previous
     snapshot's for those, ``entries``' for the rest, in ``cert_no`` order."""
     previous = json.loads(json.loads((previous_api / "status.json").read_text(encoding="utf-8"))["payload"])
-    merged = {}
-    for entry in previous["certificates"]:
-        cert_no = entry["cert_no"]
-        if cert_no in entries:
-            continue
-        os.link(previous_api / "certificates" / f"{cert_no}.json", staging / f"{cert_no}.json")
-        merged[cert_no] = entry
+    merged = {entry["cert_no"]: entry for entry in previous["certificates"] if entry["cert_no"] not in entries}
+    fs.link_files(previous_api / "certificates", staging, ((f"{no}.json",) * 2 for no in merged))
     merged.update(entries)
     return merged
 
