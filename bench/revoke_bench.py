@@ -40,11 +40,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 
-import publish_bench  # noqa: E402  (bench/: make_registry, PASSPHRASE, TODAY)
-from helpers import CHROMIUM_ARGS, chromium_executable  # noqa: E402
+import publish_bench
+from helpers import CHROMIUM_ARGS, chromium_executable
 
-from registry.store import queries, schema  # noqa: E402
-from registry.store.operations import Registry  # noqa: E402
+from registry.store import queries, schema
+from registry.store.operations import Registry
 
 POLL = 0.05
 
