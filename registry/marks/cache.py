@@ -40,14 +40,22 @@ def cache_key(info: render.MarkInfo) -> str:
 
 
 class CachedMarks:
-    """The marks of ``infos`` (:class:`render.MarkInfo`) through the cache in ``cache_dir``."""
+    """The marks of ``infos`` (:class:`render.MarkInfo`) through the cache in ``cache_dir``.
 
-    def __init__(self, infos, cache_dir: Path):
+    ``previous`` (an incremental build): ``(marks directory of the previous
+    build, certificate numbers that changed since)``; ``infos`` then holds
+    the changed certificates' marks only (of those still valid), and every
+    other mark is the previous build's file, linked by name. The cache is
+    then not pruned (that needs every mark's key: a full build does it).
+    """
+
+    def __init__(self, infos, cache_dir: Path, previous: tuple[Path, set[str]] | None = None):
         self.infos = {info.cert_no: info for info in infos}
         self.keys = {no: cache_key(info) for no, info in self.infos.items()}
+        self.previous = previous
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        cached = {p.name for p in self.cache_dir.iterdir()}
+        cached = set(os.listdir(self.cache_dir))
         self.missing = [no for no, k in self.keys.items()
                         if not all(f"{k}.{ext}" in cached for ext in FORMATS)]
         self.tmp = self.cache_dir / f".render-{os.getpid()}"
@@ -86,6 +94,11 @@ class CachedMarks:
             for src, dst in pairs:
                 if not (out / dst).exists():
                     shutil.copyfile(self.cache_dir / src, out / dst)
+        if self.previous is not None:
+            previous_dir, changed = self.previous
+            kept = [(name, name) for name in os.listdir(previous_dir) if name.rpartition(".")[0] not in changed]
+            fs.link_files(previous_dir, out, kept)
+            return {"marks": len(self.keys) + len(kept) // len(FORMATS), "rendered": len(self.missing)}
         used = {src for src, _ in pairs}
         with os.scandir(self.cache_dir) as entries:
             for entry in entries:

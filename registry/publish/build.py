@@ -145,10 +145,13 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             # the site (one core each, one after the other) are written. Only
             # a valid certificate may carry the mark: only its mark is published.
             demo = schema.get_meta(db, "demo") is not None   # the registry's record of being demo data
+            # Incremental: the changed certificates' marks; the rest are the previous build's.
             cached_marks = mark_cache.CachedMarks(
                 [render.mark_info(no, programme, "valid", text, url, demo=demo)
-                 for no, programme, text in queries.mark_rows(db) if statuses.get(no, ("",))[0] == "valid"],
-                output.marks_cache)
+                 for no, programme, text in queries.mark_rows(db, changes.certificates if changes else None)
+                 if statuses.get(no, ("",))[0] == "valid"],
+                output.marks_cache,
+                previous=(current / "site" / "marks", set(changes.certificates)) if changes else None)
             if cached_marks.wants_pool:
                 cached_marks.start(stack.enter_context(parallel.pool()))
 
