@@ -25,10 +25,12 @@ import time
 from pathlib import Path
 
 import pytest
+import builders
 from builders import PASSPHRASE, PORTAL_REGISTRY, copy_registry
 
 from registry import verify
 from registry.core import clock, rules
+from registry.store import history, schema
 from registry.verify import audit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,3 +229,28 @@ def test_check_and_build_during_concurrent_issuing_and_revoking(base, tmp_path):
     for cert_no, status in conn.execute("select cert_no, status from certificates"):
         assert report.statuses[cert_no] == status, cert_no
     conn.close()
+
+
+def test_event_columns_that_disagree_with_the_signed_payload_stop_the_build(base, tmp_path):
+    """Statuses are replayed from the events' type and date columns
+    (history.replayed_statuses), which validation checks against the signed
+    payloads before anything is signed: a revocation whose column was
+    rewritten to a harmless event never publishes the certificate as valid."""
+    db = copy_registry(base.db, tmp_path / "registry.db")
+    cert_no, seq = sqlite3.connect(db).execute(
+        "select cert_no, seq from events where type = 'revoked' order by seq limit 1").fetchone()
+    builders.tamper(db, "update events set type = 'surveillance_passed' where seq = ?", [seq])
+    # The cached status follows the rewritten column, so only the signatures can tell.
+    conn = schema.connect(db)
+    status, since, last = history.replayed_statuses(conn)[cert_no]
+    conn.conn.close()
+    assert status == "valid"
+    builders.tamper(db, "update certificates set status = ?, status_date = ? where cert_no = ?",
+                    [status, since, cert_no])
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
+                           str(base.keys), "--out", str(out), "--site-url", SITE_URL],
+                          capture_output=True, text=True, env=env(), check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "the registry failed validation" in done.stderr and "column says 'surveillance_passed'" in done.stderr
+    assert not os.path.lexists(out)
