@@ -113,6 +113,32 @@ def state_of(db, inputs: str) -> dict:
             "enterprises": _row_digests(db, "select * from enterprises order by uscc")}
 
 
+def state_id(state: dict) -> str:
+    """SHA-256 (hex) of what a build was made from: its state without ``public_db``
+    (the record of how its public database was made). Builds with equal ids
+    published equal content."""
+    made_from = {k: v for k, v in state.items() if k != "public_db"}
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+def record_public_db(state: dict, previous: dict, rows: dict) -> None:
+    """Record in ``state`` that its build's public database is the ``previous``
+    build's with the rows ``rows`` (``{table: keys}``) rewritten."""
+    state["public_db"] = {"previous": state_id(previous), "rows": rows}
+
+
+def public_db_rows(state: dict | None, mirrored: str | None) -> dict | None:
+    """The rows (``{table: keys}``) in which the public database of the build
+    with ``state`` differs from that of the build whose :func:`state_id` is
+    ``mirrored``; None when not known (then every row may differ)."""
+    delta = (state or {}).get("public_db")
+    if not isinstance(delta, dict) or mirrored is None or delta.get("previous") != mirrored:
+        return None
+    rows = delta.get("rows")
+    return rows if isinstance(rows, dict) else None
+
+
 def read_state(build_dir) -> dict | None:
     """The state recorded in ``build_dir`` (None: no build, or made before states existed)."""
     if build_dir is None:
