@@ -15,6 +15,10 @@
   length, two-character terms included (see "Search" below);
 
 then ``VACUUM``. The file is byte-reproducible: same registry, same bytes.
+What a row holds is :func:`rows_select` (and :func:`fts_insert_sql` for a
+search row); an incremental build rewrites only the changed rows of the
+previous build's file with the same two (:mod:`registry.publish.dbdelta`),
+giving the same content, not the same bytes (:mod:`registry.publish.dbrows`).
 
 Rules enforced here:
 

@@ -11,7 +11,11 @@ A build records, in its build directory (``.build-state.json``, beside
 * ``last_seq`` and the SHA-256 of that event's payload — where the signed
   event sequence stood;
 * one short digest per product and per enterprise (rows that change without
-  an event: an operator adds them before issuing).
+  an event: an operator adds them before issuing);
+* in an incremental build, ``public_db``: the :func:`state_id` of the build
+  it was made from and the rows its public database rewrote
+  (:func:`record_public_db`), which Datasette's live copy reads to compare
+  only those (:func:`public_db_rows`, :mod:`registry.publish.livedb`).
 
 The next build compares (:func:`changes_since`): different ``inputs``, a
 registry whose event ``last_seq`` is no longer the recorded one (replaced,
@@ -159,7 +163,7 @@ def changed_certificates(db, since_seq: int) -> list[str]:
     """The certificates with a signed event after ``since_seq``, by number: the
     rows of ``certificates`` (and their revisions, standards and events) that
     differ from the build that published ``since_seq``. The public database's
-    incremental update reads this."""
+    incremental update reads this (:func:`registry.publish.dbdelta.changed_rows`)."""
     return [r[0] for r in db.execute(
         "select distinct cert_no from events where seq > ? and cert_no is not null "
         "order by cert_no", [since_seq])]
