@@ -551,11 +551,8 @@ def write_downloads(public_db_path, out_dir) -> list:
         conn.close()
     # The same file as the build's data/registry.db: a second name, not a
     # second copy (neither is ever written again; the next build copies it).
-    target = out_dir / "registry.db"
-    target.unlink(missing_ok=True)
-    try:
-        os.link(public_db_path, target)
-    except OSError:
-        fs.copy_file(public_db_path, target)  # another filesystem
+    (out_dir / "registry.db").unlink(missing_ok=True)
+    public_db_path = Path(public_db_path)
+    fs.link_files(public_db_path.parent, out_dir, [(public_db_path.name, "registry.db")])
     written.append("registry.db")
     return written
