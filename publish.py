@@ -43,8 +43,8 @@ from registry.core import keys
 from registry.core.exceptions import BuildError, ConfigError, HeaderPolicyError, RegistryError
 from registry.core.fs import write_atomic
 from registry.publish import build as building
+from registry.publish import dbrows, headers, incremental, livedb, site
 from registry.publish import deploy as deploying
-from registry.publish import headers, incremental, livedb, site
 from registry.publish import log as publish_log
 from registry.publish import watch as watching
 from registry.publish.output import Output
@@ -271,7 +271,8 @@ class Portal:
                 # Still under the output lock: no build switches OUT or
                 # removes this build's data/ meanwhile.
                 try:
-                    live = livedb.publish(current / "data", self.live_dir, stop_readers=self._stop_datasette)
+                    live = livedb.publish(current / "data", self.live_dir, stop_readers=self._stop_datasette,
+                                          state=incremental.read_state(current))
                 except RegistryError as e:
                     if strict:
                         raise
@@ -552,6 +553,18 @@ def headers_cmd(out, fmt, datasette_url):
         click.echo(json.dumps({"path": upload.path, "class": upload.rule.name, "phase": upload.rule.phase,
                                "Content-Type": upload.content_type, "Cache-Control": upload.cache_control,
                                "ETag": upload.etag}, ensure_ascii=False))
+
+
+@cli.command("db-digest")
+@click.argument("databases", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def db_digest_cmd(databases):
+    """Print the SHA-256 of each public database's content (schema, rows, search index).
+
+    公开数据库内容摘要：内容相同则摘要相同，与文件的页面布局无关。Equal digests: equal
+    content, whatever the bytes (an incremental build's registry.db against a full one's).
+    """
+    for path in databases:
+        click.echo(f"{dbrows.content_digest(path)}  {path}")
 
 
 @cli.command("watch")

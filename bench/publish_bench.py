@@ -121,17 +121,17 @@ def plain_pelican(meter, work: Path, n: int, run_id: str):
     return meter.run([PY, "-m", "pelican", "content", "-o", "output", "-s", "conf.py", "-q"], cwd=site)
 
 
-def revoke_one(db, keys, *, with_cert_no=False):
-    """Revoke the first valid certificate; the seconds it took (and its number)."""
+def revoke_one(db, keys, *, with_cert_no=False, today=TODAY):
+    """Revoke the first valid certificate, dated ``today``; the seconds it took (and its number)."""
     from registry.store.operations import Registry
 
     reg = Registry.open(db, keys, PASSPHRASE.encode())
     try:
-        reg.today_override = TODAY
+        reg.today_override = today
         cert_no = reg.db.execute("select cert_no from certificates where status = 'valid' "
                                  "order by cert_no limit 1").fetchone()[0]
         t = time.monotonic()
-        reg.revoke(cert_no, "benchmark revocation", date=TODAY)
+        reg.revoke(cert_no, "benchmark revocation", date=today)
         took = time.monotonic() - t
     finally:
         reg.close()

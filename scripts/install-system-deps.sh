@@ -10,6 +10,8 @@
 #   - nginx and rclone: the reference deployment (publish.py nginx, publish.py
 #     deploy) is tested with the real programs (the nginx service is not
 #     started: the tests run their own nginx on a 127.0.0.1 port);
+#   - sqldiff (sqlite3-tools): an incremental build's public database is
+#     compared with a full build's by SQLite's own tool;
 #   - npm packages of the browser verifier (jsqr, @noble, the bundler esbuild) and the checkers
 #     (axe-core, vnu-jar, lighthouse), via `npm ci`.
 # Idempotent and quick when everything is there (dpkg-query + a directory check).
@@ -28,6 +30,7 @@ DEB_PACKAGES=(
   golang-golang-x-mod-dev  # golang.org/x/mod/sumdb/{note,tlog}: the reference tlog code it checks with
   nginx             # /usr/sbin/nginx: tests/portal/test_nginx.py runs the config `publish.py nginx` writes
   rclone            # `publish.py deploy` to remotes; tests/publish/test_deploy.py runs `rclone serve webdav`
+  sqlite3-tools     # sqldiff: tests/publish/test_incremental.py compares public databases with SQLite's own tool
 )
 
 log() { printf '[system-deps] %s\n' "$*" >&2; }

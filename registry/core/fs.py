@@ -13,7 +13,8 @@ back to a named temporary file like :func:`write_atomic`'s. (A whole buffer
 keeps the named temporary file: it exists for the microseconds of one
 write, and replacing a file through a link costs an extra system call, some
 40 % more per file on ext4.) Every directory that is rebuilt whole goes
-through :func:`staged_dir` (built beside the target and swapped in).
+through :func:`staged_dir` (built beside the target and swapped in). A
+large file is copied by the kernel (:func:`copy_file`).
 """
 
 from __future__ import annotations
@@ -197,6 +198,32 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
     with _named_temporary(path, mode, durable) as f:
         f.write(data)
     return path
+
+
+def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy ``source`` to a new file ``target`` (mode 0644; FileExistsError if it exists)
+    with ``copy_file_range``: the kernel copies, and a filesystem that shares
+    extents (XFS, Btrfs: a reflink) copies none of the data, so a large file
+    costs almost nothing there. Where the kernel refuses (another filesystem,
+    an old kernel), the bytes go through ``shutil.copyfileobj``. Not atomic:
+    the caller copies to a name nobody reads yet.
+    """
+    target = Path(target)
+    with open(source, "rb") as src, open(target, "xb") as dst:
+        os.fchmod(dst.fileno(), 0o644)
+        left = os.fstat(src.fileno()).st_size
+        try:
+            while left > 0:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), left)
+                if copied == 0:
+                    break  # the file shrank meanwhile; whatever is left is copied below
+                left -= copied
+        except OSError:
+            pass  # EXDEV, ENOSYS, EINVAL …: the kernel cannot; copy through user space
+        dst.seek(0, os.SEEK_END)
+        src.seek(dst.tell())
+        shutil.copyfileobj(src, dst)
+    return target
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

@@ -3,7 +3,10 @@
 One build (:mod:`~registry.publish.build`) reads one snapshot of the registry
 and writes, into a new build directory switched in atomically
 (:mod:`~registry.publish.output`): the public database and downloads
-(:mod:`~registry.publish.export`, :mod:`~registry.publish.opendata`), the
+(:mod:`~registry.publish.export`, :mod:`~registry.publish.opendata`; an
+incremental build's: :mod:`~registry.publish.dbdelta`, over
+:mod:`~registry.publish.dbrows`, which :mod:`~registry.publish.livedb`
+uses for Datasette's live copy too), the
 verification files (:mod:`~registry.publish.api`), the change feed
 (:mod:`~registry.publish.changefeed`), the transparency log
 (:mod:`~registry.publish.log`), the verify page

@@ -35,7 +35,7 @@ from registry.core import clock, keys, parallel
 from registry.core.exceptions import BuildError, ConfigError
 from registry.marks import cache as mark_cache
 from registry.marks import render
-from registry.publish import api, changefeed, export, incremental, log, opendata, site, webverifier
+from registry.publish import api, changefeed, dbdelta, export, incremental, log, opendata, site, webverifier
 from registry.publish.output import Output
 from registry.store import history, integrity, queries, schema, trust
 
@@ -131,9 +131,10 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             current = output.current()
             state = incremental.state_of(db, incremental.inputs_digest(
                 db, code=code_digest or "", options={"site_url": url, "datasette_url": datasette_url}))
-            changes = None
+            changes = previous_state = None
             if code_digest is not None and not full and current is not None:
-                changes = incremental.changes_since(db, incremental.read_state(current), state)
+                previous_state = incremental.read_state(current)
+                changes = incremental.changes_since(db, previous_state, state)
             moment = clock.build_time(history.latest_event_date(db))
             build_time = clock.iso_z(moment)
             log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)
@@ -157,7 +158,15 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("public database")
             public_db = data_dir / "registry.db"
-            exported = export.export_public_db(db, public_db, statuses=statuses)
+            previous_db = current / "data" / "registry.db" if changes else None
+            if previous_state is not None and previous_db is not None and previous_db.is_file():
+                # The previous build's file with the changed rows rewritten
+                # (its content equals a full export's: docs/publishing.md).
+                rows = dbdelta.changed_rows(db, changes)
+                exported = dbdelta.update_public_db(db, previous_db, public_db, rows, statuses=statuses)
+                incremental.record_public_db(state, previous_state, rows)
+            else:
+                exported = export.export_public_db(db, public_db, statuses=statuses)
             (data_dir / "metadata.yml").write_text(opendata.metadata_yaml(site_url=url), encoding="utf-8")
 
             say("pelican")
@@ -225,5 +234,5 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
     return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
             "site_url": url, "tables": exported["tables"], "last_seq": feed["last_seq"],
             "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")},
-            "incremental": changes is not None,
+            "incremental": changes is not None, "public_db": "updated" if "changes" in exported else "exported",
             "changed": len(changes.certificates) if changes else None, **mark_stats}

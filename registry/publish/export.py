@@ -15,6 +15,10 @@
   length, two-character terms included (see "Search" below);
 
 then ``VACUUM``. The file is byte-reproducible: same registry, same bytes.
+What a row holds is :func:`rows_select` (and :func:`fts_insert_sql` for a
+search row); an incremental build rewrites only the changed rows of the
+previous build's file with the same two (:mod:`registry.publish.dbdelta`),
+giving the same content, not the same bytes (:mod:`registry.publish.dbrows`).
 
 Rules enforced here:
 
@@ -49,7 +53,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from registry.core import canonical, industries, lifecycle, reference, spreadsheet
+from registry.core import canonical, fs, industries, lifecycle, reference, spreadsheet
 from registry.core.exceptions import BuildError, SignatureError
 from registry.store import history, schema
 
@@ -75,10 +79,10 @@ FTS_SOURCES = {
 }
 
 # Derived columns of the public certificates table: name -> (type, SQL over
-# the joined source rows c, p, e, b, s, d, pr).
+# the joined source rows: r the certificate, p, e, b, s, d, pr; rows_select).
 CERTIFICATE_DERIVED = {
     "status_zh": (str, "s.name_zh"),
-    "year_issued": (int, "cast(substr(c.issued, 1, 4) as integer)"),
+    "year_issued": (int, "cast(substr(r.issued, 1, 4) as integer)"),
     "product_name_zh": (str, "p.name_zh"),
     "product_name_en": (str, "p.name_en"),
     "enterprise": (str, "e.uscc"),
@@ -280,30 +284,55 @@ def _reference_tables(out):
 REPLAYED_COLUMNS = ("status", "status_date", "last_seq")
 
 
-def _copy_table(out, src, table):
-    if table == "certificates":
-        extra = [(n, "INTEGER" if t is int else "TEXT") for n, (t, _e) in CERTIFICATE_DERIVED.items()]
-        sql, cols, pks = _table_sql(src, table, extra)
-        out.execute(sql)
-        select = ", ".join(f"r.{_quote(c)}" if c in REPLAYED_COLUMNS else f"c.{_quote(c)}"
-                           for c in cols) + ", " + ", ".join(expr for _t, expr in CERTIFICATE_DERIVED.values())
-        out.execute(
-            f"insert into main.certificates select {select} from src.certificates c "
-            "join temp.replayed r on r.cert_no = c.cert_no "
-            "left join src.products p on p.id = c.product "
+def _derived_columns(table):
+    if table != "certificates":
+        return ()
+    return [(n, "INTEGER" if t is int else "TEXT") for n, (t, _e) in CERTIFICATE_DERIVED.items()]
+
+
+def table_sql(src, table) -> tuple:
+    """``(CREATE TABLE, columns, primary key)`` of public ``table`` from registry
+    ``src``: its public columns, then the derived ones (certificates)."""
+    sql, cols, pks = _table_sql(src, table, _derived_columns(table))
+    return sql, cols + [n for n, _t in _derived_columns(table)], pks
+
+
+def rows_select(src, table, where="") -> str:
+    """The SELECT of ``table``'s public rows (:func:`table_sql`'s columns) from the
+    registry attached as ``src``, in primary-key order: the one definition of
+    what a public row holds, read by the full export and by the incremental
+    update (:mod:`registry.publish.dbdelta`).
+
+    ``where`` (optional) is a condition on the registry row, named ``r``. A
+    certificate's status comes from ``temp.replayed`` (the replay of its
+    signed events, never the cache) and its derived columns
+    (:data:`CERTIFICATE_DERIVED`) from the joined rows and the reference
+    tables of the public database (``main``).
+    """
+    _sql, cols, pks = _table_sql(src, table)
+    condition = f"where {where} " if where else ""
+    if table != "certificates":
+        order = ", ".join(f"r.{_quote(p)}" for p in pks) if pks else "r.rowid"
+        return (f"select {', '.join('r.' + _quote(c) for c in cols)} from src.{_quote(table)} r "
+                f"{condition}order by {order}")
+    select = ", ".join(f"rp.{_quote(c)}" if c in REPLAYED_COLUMNS else f"r.{_quote(c)}" for c in cols)
+    select += ", " + ", ".join(expr for _t, expr in CERTIFICATE_DERIVED.values())
+    return (f"select {select} from src.certificates r "
+            "join temp.replayed rp on rp.cert_no = r.cert_no "
+            "left join src.products p on p.id = r.product "
             "left join src.enterprises e on e.uscc = p.enterprise "
-            "left join src.bodies b on b.code = c.body "
-            "left join main.statuses s on s.status = r.status "
+            "left join src.bodies b on b.code = r.body "
+            "left join main.statuses s on s.status = rp.status "
             "left join main.industry_divisions d on d.code = substr(e.industry, 2, 2) "
-            "left join main.programmes pr on pr.code = c.programme "
-            "order by c.cert_no")
-        return
-    sql, cols, pks = _table_sql(src, table)
+            "left join main.programmes pr on pr.code = r.programme "
+            f"{condition}order by r.cert_no")
+
+
+def _copy_table(out, src, table):
+    sql, cols, _pks = table_sql(src, table)
     out.execute(sql)
-    col_list = ", ".join(_quote(c) for c in cols)
-    order = ", ".join(_quote(p) for p in pks) if pks else "rowid"
-    out.execute(f"insert into main.{_quote(table)} ({col_list}) "
-                f"select {col_list} from src.{_quote(table)} order by {order}")
+    out.execute(f"insert into main.{_quote(table)} ({', '.join(_quote(c) for c in cols)}) "
+                + rows_select(src, table))
 
 
 def _check_keys(out):
@@ -338,16 +367,31 @@ def _create_index(out, table, cols):
                 f"({', '.join(_quote(c) for c in cols)})")
 
 
+def fts_function(conn) -> None:
+    """Give ``conn`` ``szzz_fts_document()`` (:func:`fts_document`), which :func:`fts_insert_sql` calls."""
+    conn.create_function("szzz_fts_document", -1, fts_document, deterministic=True)
+
+
+def fts_insert_sql(table, where="") -> str:
+    """INSERT of ``table``'s full-text rows (``<table>_fts``, :data:`FTS_SOURCES`)
+    for its rows in ``main`` (named ``m``; ``where``: which of them): the one
+    definition of what an index row holds, for the export, the incremental
+    update and the live database. The index row's rowid is the table row's,
+    the join Datasette searches through."""
+    key, columns = FTS_SOURCES[table]
+    expr = ", ".join(f"m.{_quote(c)}" for c in columns)
+    return (f"insert into main.{_quote(table + '_fts')} (rowid, text, {_quote(key)}) "
+            f"select m.rowid, szzz_fts_document({expr}), m.{_quote(key)} from main.{_quote(table)} m "
+            f"{'where ' + where + ' ' if where else ''}order by m.rowid")
+
+
 def _build_fts(out):
-    out.create_function("szzz_fts_document", -1, fts_document, deterministic=True)
-    for table, (key, columns) in FTS_SOURCES.items():
+    fts_function(out)
+    for table, (key, _columns) in FTS_SOURCES.items():
         fts = f"{table}_fts"
         out.execute(f"create virtual table {_quote(fts)} using fts5("
                     f"text, {_quote(key)} unindexed, tokenize = 'unicode61')")
-        expr = ", ".join(_quote(c) for c in columns)
-        out.execute(f"insert into {_quote(fts)} (rowid, text, {_quote(key)}) "
-                    f"select rowid, szzz_fts_document({expr}), {_quote(key)} "
-                    f"from {_quote(table)} order by rowid")
+        out.execute(fts_insert_sql(table))
         out.execute(f"insert into {_quote(fts)}({_quote(fts)}) values ('optimize')")
 
 
@@ -365,6 +409,30 @@ def _check_fts(out):
                              f"{total} index rows for {rows} table rows after VACUUM; expected 0 and equal")
 
 
+def source_uri(source_db) -> str:
+    """The URI to attach registry ``source_db`` as ``src``: read-only (the
+    operator's file, or the build's snapshot of it, is only read)."""
+    source_file = source_db.execute("pragma database_list").fetchone()[2]
+    if not source_file:
+        raise BuildError("the registry database must be a file to export it")
+    # uri=True on the connection lets ATTACH take the mode=ro URI.
+    return Path(source_file).resolve().as_uri() + "?mode=ro"
+
+
+def load_statuses(out, statuses) -> None:
+    """``temp.replayed``: the statuses :func:`rows_select` publishes (``{cert_no:
+    (status, status_date, last_seq)}``, the replay of the signed events)."""
+    out.execute("create temp table replayed (cert_no TEXT PRIMARY KEY, status TEXT, "
+                "status_date TEXT, last_seq INTEGER)")
+    out.executemany("insert into temp.replayed values (?, ?, ?, ?)",
+                    ((no, *replay) for no, replay in statuses.items()))
+
+
+def table_counts(out, tables) -> dict:
+    """``{table: rows}`` of the public database ``out`` (a build's summary)."""
+    return {t: out.execute(f"select count(*) from {_quote(t)}").fetchone()[0] for t in tables}
+
+
 def export_public_db(source_db, out_path, *, statuses=None) -> dict:
     """Write the public database of registry ``source_db`` to ``out_path``.
 
@@ -379,9 +447,7 @@ def export_public_db(source_db, out_path, *, statuses=None) -> dict:
     if statuses is None:
         statuses = history.replayed_statuses(source_db)
     history.check_status_cache(source_db, statuses)
-    source_file = source_db.execute("pragma database_list").fetchone()[2]
-    if not source_file:
-        raise BuildError("the registry database must be a file to export it")
+    source = source_uri(source_db)
     tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     # uri=True so that ATTACH accepts the read-only file: URI of the source.
@@ -389,13 +455,9 @@ def export_public_db(source_db, out_path, *, statuses=None) -> dict:
     try:
         out.execute("pragma journal_mode = delete")
         out.execute("pragma page_size = 4096")
-        # The operator's file is only read: attached read-only.
-        out.execute("attach database ? as src", [Path(source_file).resolve().as_uri() + "?mode=ro"])
+        out.execute("attach database ? as src", [source])
         out.execute("begin")
-        out.execute("create temp table replayed (cert_no TEXT PRIMARY KEY, status TEXT, "
-                    "status_date TEXT, last_seq INTEGER)")
-        out.executemany("insert into temp.replayed values (?, ?, ?, ?)",
-                        ((no, *replay) for no, replay in statuses.items()))
+        load_statuses(out, statuses)
         _reference_tables(out)
         meta_keys = ",".join("?" * len(PUBLIC_META_KEYS))
         out.execute("create table meta (key TEXT PRIMARY KEY, value TEXT)")
@@ -410,8 +472,7 @@ def export_public_db(source_db, out_path, *, statuses=None) -> dict:
         out.execute("detach database src")
         out.execute("vacuum")
         _check_fts(out)
-        counts = {t: out.execute(f"select count(*) from {_quote(t)}").fetchone()[0]
-                  for t in tables}
+        counts = table_counts(out, tables)
         out.close()
         os.replace(tmp, out_path)
     except BaseException:
@@ -477,7 +538,7 @@ def csv_text(conn, sql, params=()) -> str:
 
 
 def write_downloads(public_db_path, out_dir) -> list:
-    """Write ``CSV_DOWNLOADS`` and a copy of the public database into ``out_dir``."""
+    """Write ``CSV_DOWNLOADS`` and the public database (a hard link to it) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(f"file:{Path(public_db_path).resolve()}?mode=ro", uri=True)
@@ -488,7 +549,10 @@ def write_downloads(public_db_path, out_dir) -> list:
             written.append(name)
     finally:
         conn.close()
-    target = out_dir / "registry.db"
-    target.write_bytes(Path(public_db_path).read_bytes())
+    # The same file as the build's data/registry.db: a second name, not a
+    # second copy (neither is ever written again; the next build copies it).
+    (out_dir / "registry.db").unlink(missing_ok=True)
+    public_db_path = Path(public_db_path)
+    fs.link_files(public_db_path.parent, out_dir, [(public_db_path.name, "registry.db")])
     written.append("registry.db")
     return written

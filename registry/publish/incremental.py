@@ -11,7 +11,11 @@ A build records, in its build directory (``.build-state.json``, beside
 * ``last_seq`` and the SHA-256 of that event's payload — where the signed
   event sequence stood;
 * one short digest per product and per enterprise (rows that change without
-  an event: an operator adds them before issuing).
+  an event: an operator adds them before issuing);
+* in an incremental build, ``public_db``: the :func:`state_id` of the build
+  it was made from and the rows its public database rewrote
+  (:func:`record_public_db`), which Datasette's live copy reads to compare
+  only those (:func:`public_db_rows`, :mod:`registry.publish.livedb`).
 
 The next build compares (:func:`changes_since`): different ``inputs``, a
 registry whose event ``last_seq`` is no longer the recorded one (replaced,
@@ -113,6 +117,32 @@ def state_of(db, inputs: str) -> dict:
             "enterprises": _row_digests(db, "select * from enterprises order by uscc")}
 
 
+def state_id(state: dict) -> str:
+    """SHA-256 (hex) of what a build was made from: its state without ``public_db``
+    (the record of how its public database was made). Builds with equal ids
+    published equal content."""
+    made_from = {k: v for k, v in state.items() if k != "public_db"}
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+def record_public_db(state: dict, previous: dict, rows: dict) -> None:
+    """Record in ``state`` that its build's public database is the ``previous``
+    build's with the rows ``rows`` (``{table: keys}``) rewritten."""
+    state["public_db"] = {"previous": state_id(previous), "rows": rows}
+
+
+def public_db_rows(state: dict | None, mirrored: str | None) -> dict | None:
+    """The rows (``{table: keys}``) in which the public database of the build
+    with ``state`` differs from that of the build whose :func:`state_id` is
+    ``mirrored``; None when not known (then every row may differ)."""
+    delta = (state or {}).get("public_db")
+    if not isinstance(delta, dict) or mirrored is None or delta.get("previous") != mirrored:
+        return None
+    rows = delta.get("rows")
+    return rows if isinstance(rows, dict) else None
+
+
 def read_state(build_dir) -> dict | None:
     """The state recorded in ``build_dir`` (None: no build, or made before states existed)."""
     if build_dir is None:
@@ -133,7 +163,7 @@ def changed_certificates(db, since_seq: int) -> list[str]:
     """The certificates with a signed event after ``since_seq``, by number: the
     rows of ``certificates`` (and their revisions, standards and events) that
     differ from the build that published ``since_seq``. The public database's
-    incremental update reads this."""
+    incremental update reads this (:func:`registry.publish.dbdelta.changed_rows`)."""
     return [r[0] for r in db.execute(
         "select distinct cert_no from events where seq > ? and cert_no is not null "
         "order by cert_no", [since_seq])]

@@ -79,3 +79,23 @@ def test_write_atomic_leaves_no_temporary_file_on_error(tmp_path):
     with pytest.raises(TypeError):
         fs.write_atomic(target, 12)          # type: ignore[arg-type]
     assert os.listdir(target.parent) == ["file.json"] and target.read_text() == "one"
+
+
+@pytest.mark.parametrize("source_dir", ["same filesystem", "/dev/shm"])
+def test_copy_file_copies_every_byte_and_never_overwrites(tmp_path, source_dir):
+    """A kernel copy on one filesystem; from tmpfs to the test's directory the
+    kernel refuses copy_file_range on most kernels (EXDEV) and the bytes go
+    through user space: the same bytes either way, a new file (0644) only."""
+    base = tmp_path if source_dir == "same filesystem" else Path(source_dir)
+    source = base / f"source-{os.getpid()}.bin"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source.write_bytes(data)
+    try:
+        target = fs.copy_file(source, tmp_path / "copy.bin")
+        assert target.read_bytes() == data and (target.stat().st_mode & 0o777) == 0o644
+        assert not os.path.samefile(source, target)
+        with pytest.raises(FileExistsError):
+            fs.copy_file(source, target)
+        assert target.read_bytes() == data
+    finally:
+        source.unlink()

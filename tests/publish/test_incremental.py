@@ -2,29 +2,37 @@
 
 Two levels:
 
-* **Random sequences, the site generator.** 200 short sequences of random
-  operator acts (issue, suspend, reinstate, revoke, withdraw, surveillance,
-  renew, scope change, new product, new enterprise, …) on copies of one tiny
-  real registry. After each act the changes are computed the way a build
-  does (:func:`incremental.state_of`, :func:`incremental.changes_since`), the
-  szzz_registry generator renders incrementally from the previous step's
-  output (hard links for what no change feeds), and a full render of the same
-  registry must give the same files with the same bytes. The generator is
+* **Random sequences, the site generator and the public database.** 200
+  short sequences of random operator acts (issue, suspend, reinstate, revoke,
+  withdraw, surveillance, renew, scope change, new product, new enterprise,
+  …) on copies of one tiny real registry. After each act the changes are
+  computed the way a build does (:func:`incremental.state_of`,
+  :func:`incremental.changes_since`), the szzz_registry generator renders
+  incrementally from the previous step's output (hard links for what no
+  change feeds), and a full render of the same registry must give the same
+  files with the same bytes. The public database made from the previous
+  step's (:mod:`registry.publish.dbdelta`), and a live database updated on
+  the changed rows only (:func:`registry.publish.livedb.update`), must have
+  the content of a full export (:func:`registry.publish.dbrows.content_digest`:
+  a database is published as its rows, not its pages). The generator is
   driven through Pelican's Generator API as Pelican drives it
   (``generate_context``, ``generate_output``); Pelican's own content pages
   and static files, which every build writes whole, are left out to keep 200
   sequences near a minute.
 * **Whole builds.** ``publish.build`` on a real output (Pelican, api, log,
   marks, public database, downloads) after acts, against a full build into
-  another output; a changed input (code digest) falls back to a full build;
-  unchanged pages are hard links to the previous build's files, which stay
-  as they were.
+  another output: every file byte for byte, the public database by content
+  and, table by table, by SQLite's own ``sqldiff``; a changed input (code
+  digest) falls back to a full build; unchanged pages are hard links to the
+  previous build's files, which stay as they were, and the previous build's
+  public database is never written to.
 """
 
 import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,8 +48,8 @@ from pelican.settings import read_settings
 import publish
 from registry.core.exceptions import RegistryError
 from registry.publish import build as building
-from registry.publish import changefeed, incremental
-from registry.store import schema
+from registry.publish import changefeed, dbdelta, dbrows, export, incremental, livedb
+from registry.store import history, schema
 from szzz_registry.generator import RegistryGenerator
 
 SEQUENCES = 200
@@ -51,12 +59,37 @@ SITE_URL = "http://127.0.0.1:8000"
 
 
 def assert_same_tree(incremental_dir, full_dir, where):
+    """Every file of the two trees has the same bytes; but the public database
+    (``registry.db``), published as its content, not its pages (docs/publishing.md,
+    "The public database"), has the same content, and the build state says the
+    same registry and inputs (``public_db``, how the database was made, aside)."""
     inc, full = file_digests(incremental_dir), file_digests(full_dir)
     missing, extra = sorted(set(full) - set(inc)), sorted(set(inc) - set(full))
     assert not missing and not extra, (f"{where}: files only in the full build {missing[:5]}, "
                                        f"only in the incremental one {extra[:5]}")
+    for name in full:
+        if Path(name).name == "registry.db":
+            inc[name], full[name] = (dbrows.content_digest(Path(root) / name)
+                                     for root in (incremental_dir, full_dir))
+        elif name == incremental.STATE_FILE:
+            inc[name], full[name] = (incremental.state_id(incremental.read_state(Path(root).resolve()))
+                                     for root in (incremental_dir, full_dir))
     differ = sorted(name for name in full if full[name] != inc[name])
     assert not differ, f"{where}: incremental output differs from the full build in {differ[:8]}"
+
+
+def assert_same_rows(a, b, where):
+    """sqldiff (SQLite's own tool, not ours) pairs the rows of every ordinary
+    table by primary key and finds no difference between the two public databases."""
+    conn = sqlite3.connect(f"file:{a}?mode=ro", uri=True)
+    try:
+        tables = dbrows.content_tables(conn)
+    finally:
+        conn.close()
+    for table in tables:
+        diff = subprocess.run(["sqldiff", "--primarykey", "--table", table, str(a), str(b)],
+                              capture_output=True, text=True, check=True).stdout
+        assert diff == "", f"{where}: sqldiff finds table {table} different:\n{diff[:2000]}"
 
 
 class MemoryBytecodeCache(jinja2.BytecodeCache):
@@ -172,48 +205,124 @@ def act(reg, rng, n) -> str:
 
 @pytest.fixture(scope="module")
 def base(make_registry, tmp_path_factory):
-    """A tiny registry (two bodies, five products, four certificates, one suspended)
-    and its full render, the start of every sequence."""
+    """A tiny registry (two bodies, five products, four certificates, one suspended),
+    its full render and its public database, the start of every sequence."""
     built = make_registry(certificates=4, products=5, programmes=("SZZZ", "SZSC"), suspend=True)
     site = tmp_path_factory.mktemp("base-site") / "site"
     Site(built.db).render(site)
     db = schema.connect(built.db, readonly=True)
     try:
-        return built, site, state(db)
+        public = site.parent / "registry.db"
+        export.export_public_db(db, public)
+        return built, site, state(db), public
     finally:
         db.conn.close()
 
 
+def public_step(db, changes, previous, out_dir, name):
+    """The public database of an incremental build from ``previous`` and of a full
+    one, for registry ``db``; (incremental file, full file, changed rows)."""
+    incremental_db, full_db = out_dir / f"inc-{name}.db", out_dir / f"full-{name}.db"
+    rows = dbdelta.changed_rows(db, changes)
+    dbdelta.update_public_db(db, previous, incremental_db, rows, statuses=history.replayed_statuses(db))
+    export.export_public_db(db, full_db)
+    return incremental_db, full_db, rows
+
+
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_random_sequences_incremental_equals_full(base, tmp_path, chunk):
-    built, base_site, base_state = base
+    built, base_site, base_state, base_public = base
     reused = incremental_steps = 0
     for sequence in range(chunk, SEQUENCES, CHUNKS):
         rng = random.Random(sequence)
         work = built.copy_to(tmp_path / f"seq{sequence}")
-        previous_site, previous_state = base_site, base_state
+        previous_site, previous_state, previous_public = base_site, base_state, base_public
+        # Datasette's live database follows the same builds, given only their changed rows.
+        live = tmp_path / f"live{sequence}" / "registry.db"
+        livedb.replace(live, base_public)
         for step in range(rng.randint(*STEPS)):
             with work.open() as reg:
                 name = act(reg, rng, sequence * 10 + step)
+            where = f"sequence {sequence}, step {step} ({name})"
             db = schema.connect(work.db, readonly=True)
             try:
                 now = state(db)
                 changes = incremental.changes_since(db, previous_state, now)
+                assert changes is not None, f"{where}: no incremental build was possible"
+                public, full_public, rows = public_step(db, changes, previous_public, tmp_path,
+                                                        f"{sequence}-{step}")
             finally:
                 db.conn.close()
-            where = f"sequence {sequence}, step {step} ({name})"
-            assert changes is not None, f"{where}: no incremental build was possible"
             site, full = tmp_path / f"inc{sequence}-{step}", tmp_path / f"full{sequence}-{step}"
             generator = Site(work.db).render(site, changes, previous_site)
             Site(work.db).render(full)
             assert_same_tree(site, full, where)
+            expected = dbrows.content_digest(full_public)
+            assert dbrows.content_digest(public) == expected, f"{where}: public database differs"
+            livedb.update(live, public, rows)
+            assert dbrows.content_digest(live) == expected, f"{where}: live database differs"
             reused += generator.reused
             incremental_steps += 1
             shutil.rmtree(full)
-            previous_site, previous_state = site, now
+            full_public.unlink()
+            previous_site, previous_state, previous_public = site, now, public
         shutil.rmtree(work.base)
     # Not a full render in disguise: most pages came from the previous step.
     assert incremental_steps and reused > 10 * incremental_steps
+
+
+def test_public_database_follows_renamed_products_and_enterprises(make_registry, tmp_path):
+    """Rows that change without an event (an operator corrects a product's or an
+    enterprise's name): their certificates' rows (``product_name_zh``,
+    ``enterprise_name_zh``) and search text change with them. With a new
+    certificate in the same build (new rows, new index rows), the incremental
+    public database, and the live database given only the changed rows,
+    equal a full export; the new names are found by search."""
+    built = make_registry(certificates=4, products=5, programmes=("SZZZ", "SZSC"), suspend=True)
+    db = schema.connect(built.db, readonly=True)
+    try:
+        before = state(db)
+        previous = tmp_path / "previous.db"
+        export.export_public_db(db, previous)
+        product, enterprise = db.execute(
+            "select c.product, p2.enterprise from certificates c, certificates c2 "
+            "join products p2 on p2.id = c2.product where c.cert_no = ? and c2.cert_no = ?",
+            built.cert_nos[:2]).fetchone()
+    finally:
+        db.conn.close()
+    live = tmp_path / "live" / "registry.db"
+    livedb.replace(live, previous)
+    with built.open() as reg:
+        reg.issue(product=_new_product(reg, random.Random(1), 1), body="TUVSUD", standards=[GROUP],
+                  scope=SCOPE, expires="2028-05-31", evaluation=EVALUATION)
+        with schema.write_transaction(reg.db):
+            reg.db.execute("update products set name_zh = '更正名称围巾' where id = ?", [product])
+            reg.db.execute("update enterprises set name_zh = '苏州更正名称有限公司' where uscc = ?", [enterprise])
+    db = schema.connect(built.db, readonly=True)
+    try:
+        changes = incremental.changes_since(db, before, state(db))
+        assert changes.products and changes.enterprises == (enterprise,)
+        public, full, rows = public_step(db, changes, previous, tmp_path, "renamed")
+        renamed = sorted(r[0] for r in db.execute(
+            "select cert_no from certificates where product = ? or product in "
+            "(select id from products where enterprise = ?)", [product, enterprise]))
+    finally:
+        db.conn.close()
+    assert dbrows.content_digest(public) == dbrows.content_digest(full)
+    assert set(renamed) <= set(rows["certificates"]) and len(renamed) >= 2
+    assert_same_rows(public, full, "renamed product and enterprise")
+    livedb.update(live, public, rows)
+    assert dbrows.content_digest(live) == dbrows.content_digest(full)
+    for path in (public, live):
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for term in ("更正名称围巾", "更正名称有限"):
+                found = sorted(r[0] for r in conn.execute(
+                    "select c.cert_no from certificates_fts f join certificates c on c.rowid = f.rowid "
+                    "where certificates_fts match ?", [export.fts_query(term)]))
+                assert found and set(found) <= set(renamed), (path, term, found)
+        finally:
+            conn.close()
 
 
 # ------------------------------------------------------------ whole builds
@@ -243,12 +352,22 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
         old_pages = {p: (p.stat().st_ino, p.read_bytes()) for p in page.glob("*/index.html")}
         # The certificate files in api/ change only with their certificate.
         old_api = {p: (p.stat().st_ino, p.read_bytes()) for p in (before / "site" / "api" / "certificates").glob("*")}
+        # A second name for the previous build's public database: it outlives
+        # that build's deletion after the switch, and shows any write into it.
+        kept = tmp_path / f"previous-{step}.db"
+        os.link(before / "data" / "registry.db", kept)
+        old_public = kept.read_bytes()
         with built.open() as reg:
             name = act(reg, rng, step)
         summary = run_build(built, out)
-        assert summary["incremental"] is True, f"step {step} ({name})"
-        assert run_build(built, full, full=True)["incremental"] is False
-        assert_same_tree(out, full, f"step {step} ({name})")
+        where = f"step {step} ({name})"
+        assert summary["incremental"] is True and summary["public_db"] == "updated", where
+        assert run_build(built, full, full=True)["public_db"] == "exported"
+        assert_same_tree(out, full, where)
+        assert_same_rows(out / "data" / "registry.db", full / "data" / "registry.db", where)
+        # The previous build's public database (being served) was copied, never written.
+        assert kept.read_bytes() == old_public, where
+        assert (out / "site" / "downloads" / "registry.db").samefile(out / "data" / "registry.db")
         # Reused pages are the previous build's files (hard links), and the
         # previous build was never written through them.
         after = Path(os.path.realpath(out)) / "site" / "certificates"

@@ -9,11 +9,16 @@ brought to each build's fresh export by one write transaction. Checked here:
   export's schema, the same rows in every table, the same full-text index
   content and the same search results; publishing an *older* export
   (deleted rows) works too;
+* after incremental builds (the previous build's file with the changed rows
+  rewritten, ``registry.publish.dbdelta``) only the changed rows are
+  compared, and only when the build was made from the one the live copy
+  holds: a skipped build or a failed publish makes the next compare all;
 * a real Datasette on 127.0.0.1 (``publish.datasette_command``, as ``serve``
   runs it) polled by several clients throughout a series of publishes: no
   refused or failed request, and every answer is the state of one publish,
   never a mix (a certificate's status, last event, event and revision counts
-  and the registry's last event read in one SQL query), in publish order.
+  and the registry's last event read in one SQL query), in publish order —
+  for publishes of full exports and of incremental builds alike.
 """
 
 import contextlib
@@ -32,8 +37,9 @@ from builders import PORTAL_REGISTRY, make_uscc
 from helpers import free_port, wait_for_http
 
 import publish
-from registry.publish import export, livedb, opendata
-from registry.store import schema
+from registry.core.exceptions import BuildError
+from registry.publish import dbdelta, export, incremental, livedb, opendata
+from registry.store import history, schema
 
 FTS_SUFFIXES = ("_fts", "_fts_config", "_fts_content", "_fts_data", "_fts_docsize", "_fts_idx")
 SEARCH_TERMS = ("苏州", "吴中", "有限公司", "测试", "suzhou", "丝", "范围变更", "新产品")
@@ -53,6 +59,39 @@ def publish_data(registry, data_dir):
     export_to(registry.db, data_dir / "registry.db")
     (data_dir / "metadata.yml").write_text(opendata.metadata_yaml(site_url="http://127.0.0.1:8000"),
                                            encoding="utf-8")
+
+
+class DataBuilds:
+    """Builds' ``data/`` directories of one registry, one after another, each with
+    its build state, as ``publish.build`` makes them: the first a full export,
+    each next one the previous one's file with the changed rows rewritten
+    (a full export when a registry-wide table changed, e.g. a new notice)."""
+
+    def __init__(self, registry, root):
+        self.registry, self.root, self.made = registry, root, []
+
+    def next(self):
+        """A new build of the registry as it is now: ``(data directory, state)``."""
+        data = self.root / f"build{len(self.made)}" / "data"
+        data.mkdir(parents=True)
+        db = schema.connect(self.registry.db, readonly=True)
+        try:
+            state = incremental.state_of(db, incremental.inputs_digest(db, code="test", options={}))
+            previous = self.made[-1] if self.made else None
+            changes = incremental.changes_since(db, previous[1], state) if previous else None
+            if changes is None:
+                export.export_public_db(db, data / "registry.db")
+            else:
+                rows = dbdelta.changed_rows(db, changes)
+                dbdelta.update_public_db(db, previous[0] / "registry.db", data / "registry.db", rows,
+                                         statuses=history.replayed_statuses(db))
+                incremental.record_public_db(state, previous[1], rows)
+        finally:
+            db.conn.close()
+        (data / "metadata.yml").write_text(opendata.metadata_yaml(site_url="http://127.0.0.1:8000"),
+                                           encoding="utf-8")
+        self.made.append((data, state))
+        return data, state
 
 
 def content(path) -> dict:
@@ -130,6 +169,11 @@ def random_operation(reg, rng, n):
     return op
 
 
+def a_valid_certificate(reg):
+    return reg.db.execute("select cert_no from certificates where status = 'valid' "
+                          "order by cert_no limit 1").fetchone()[0]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_live_database_equals_a_fresh_export_after_each_publish(make_registry, tmp_path, seed):
     registry = make_registry(**PORTAL_REGISTRY)
@@ -157,6 +201,51 @@ def test_live_database_equals_a_fresh_export_after_each_publish(make_registry, t
     assert_same(live_dir / "registry.db", data / "registry.db")
     # Nothing to do: nothing written.
     assert livedb.publish(data, live_dir)["changes"] == {}
+
+
+def test_after_an_incremental_build_only_its_changed_rows_are_compared(make_registry, tmp_path):
+    """The live database follows builds made incrementally, each one compared on
+    its changed rows only (its state names them and the build it was made from);
+    a full build, a skipped build or a publish that failed compares every row.
+    Each time the live database equals the build's."""
+    registry = make_registry(**PORTAL_REGISTRY)
+    rng = random.Random(11)
+    live_dir = tmp_path / "live"
+    builds = DataBuilds(registry, tmp_path)
+    data, state = builds.next()
+    assert livedb.publish(data, live_dir, state=state)["restart"]
+    assert livedb.mirrored(live_dir) == incremental.state_id(state)
+    compared = []
+    for n in range(8):
+        with contextlib.closing(registry.open()) as reg:
+            op = random_operation(reg, rng, n)
+        data, state = builds.next()
+        result = livedb.publish(data, live_dir, state=state)
+        expected = "changed rows" if "public_db" in state else "all rows"
+        assert result["compared"] == expected and result["changes"], (op, result)
+        assert_same(live_dir / "registry.db", data / "registry.db")
+        compared.append(result["compared"])
+    assert "changed rows" in compared
+    # A build skipped: the next one was not made from the build the live copy holds.
+    for n in (8, 9):
+        with contextlib.closing(registry.open()) as reg:
+            reg.suspend(a_valid_certificate(reg), f"监督审核未通过 {n}")
+        data, state = builds.next()
+    assert "public_db" in state
+    assert livedb.publish(data, live_dir, state=state)["compared"] == "all rows"
+    assert_same(live_dir / "registry.db", data / "registry.db")
+    # A publish that fails leaves the live copy as it was, and the next compares every row.
+    with contextlib.closing(registry.open()) as reg:
+        reg.revoke(a_valid_certificate(reg), "监督抽查不合格")
+    data, state = builds.next()
+    assert "public_db" in state
+    bad = {**state, "public_db": {**state["public_db"], "rows": {"secret_notes": [1]}}}
+    with pytest.raises(BuildError, match="secret_notes"):
+        livedb.publish(data, live_dir, state=bad)
+    assert_same(live_dir / "registry.db", builds.made[-2][0] / "registry.db")
+    assert livedb.mirrored(live_dir) is None
+    assert livedb.publish(data, live_dir, state=state)["compared"] == "all rows"
+    assert_same(live_dir / "registry.db", data / "registry.db")
 
 
 def test_a_new_schema_or_metadata_replaces_the_live_database(make_registry, tmp_path):
@@ -217,14 +306,26 @@ class Poller(threading.Thread):
                     self.seen.append(("row", body[0]["status"], body[0]["last_seq"]))
 
 
-def test_datasette_answers_every_request_during_publishes(make_registry, tmp_path):
+@pytest.mark.parametrize("builds", ["full", "incremental"])
+def test_datasette_answers_every_request_during_publishes(make_registry, tmp_path, builds):
+    """Publishes of full exports (every row compared), or of incremental builds
+    (only their changed rows compared): either way one transaction each."""
     registry = make_registry(**PORTAL_REGISTRY)
     cert_no = registry.valid[0]
     rng = random.Random(7)
-    data, live_dir = tmp_path / "data", tmp_path / "live"
-    publish_data(registry, data)
-    livedb.publish(data, live_dir)
+    live_dir = tmp_path / "live"
+    made = DataBuilds(registry, tmp_path)
+
+    def new_build():
+        if builds == "incremental":
+            return made.next()
+        publish_data(registry, tmp_path / "data")
+        return tmp_path / "data", None
+
+    data, state = new_build()
+    livedb.publish(data, live_dir, state=state)
     states = [state_of(data / "registry.db", cert_no)]
+    compared = []
     port = free_port()
     server = publish.datasette_command(live_dir, port)
     proc = subprocess.Popen(server, cwd=publish.ROOT)
@@ -244,9 +345,11 @@ def test_datasette_answers_every_request_during_publishes(make_registry, tmp_pat
                 else:
                     reg.reinstate(cert_no, f"整改完成 {n}")
                 random_operation(reg, rng, n)
-            publish_data(registry, data)
+            data, state = new_build()
             states.append(state_of(data / "registry.db", cert_no))
-            assert not livedb.publish(data, live_dir)["restart"]
+            result = livedb.publish(data, live_dir, state=state)
+            assert not result["restart"]
+            compared.append(result["compared"])
             time.sleep(0.3)
     finally:
         stop.set()
@@ -255,6 +358,7 @@ def test_datasette_answers_every_request_during_publishes(make_registry, tmp_pat
         proc.terminate()
         proc.wait(timeout=20)
     assert len({tuple(s) for s in states}) == len(states)  # every publish changed the tracked state
+    assert ("changed rows" in compared) == (builds == "incremental"), compared
     for p in pollers:
         assert not p.failures, p.failures[:5]
         answers = [s for s in p.seen if s[0] != "row"]

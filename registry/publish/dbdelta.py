@@ -1,0 +1,136 @@
+"""The public database of an incremental build: the previous build's file, with only the changed rows rewritten.
+
+A full build exports the whole public database (:mod:`registry.publish.export`):
+O(registry) — 20 s of an incremental build at 100,000 certificates. An
+incremental build (:mod:`registry.publish.incremental` decided it, and knows
+what changed) instead
+
+1. copies the previous build's ``data/registry.db`` to a new name in its own
+   build directory (:func:`registry.core.fs.copy_file`; the previous file is
+   being served and is never opened for writing);
+2. in **one transaction**, builds the new rows of the changed keys with the
+   export's own SELECT (:func:`export.rows_select`: one definition of a
+   public row) into a temporary table, and brings the copy's rows of those
+   keys to them (:func:`dbrows.sync_table`: updated in place, inserted or
+   deleted, with their full-text rows);
+3. renames the copy into place.
+
+Which rows a change touches is the public database's half of the dependency
+map of ``docs/publishing.md`` (:data:`DELTA_KEYS`, :func:`changed_rows`):
+a certificate's own row, standards, revisions and new events; the rows of
+changed products and enterprises, and the certificates that show their names
+(``product_name_zh``, ``enterprise_name_zh``, ``district`` …). Every other
+public table changes only with a full build: the registry-wide tables are
+among ``incremental.WIDE_TABLES``, the reference tables are code, and no
+table holds a registry-wide count or date that every event changes.
+
+The result has the content of a full export of the same registry
+(:func:`dbrows.content_digest`), not its bytes: ``docs/publishing.md`` ("The
+public database") says why, with the measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from registry.core import fs
+from registry.core.exceptions import BuildError
+from registry.publish import dbrows, export
+
+#: Public table -> the column whose values name its rows that an incremental
+#: build may change (:func:`changed_rows`), in the order they are written.
+DELTA_KEYS = {
+    "enterprises": "uscc",
+    "products": "id",
+    "certificates": "cert_no",
+    "certificate_standards": "cert_no",
+    "certificate_revisions": "cert_no",
+    "events": "seq",
+}
+
+
+def changed_rows(db, changes) -> dict:
+    """``{table: keys}`` of the public rows that :class:`incremental.Changes`
+    ``changes`` touch, read from registry ``db`` (the build's snapshot)."""
+    certificates = set(changes.certificates)
+    if changes.products or changes.enterprises:
+        # Their names and places are columns of their certificates' rows.
+        certificates |= {r[0] for r in db.execute(
+            "select c.cert_no from certificates c join products p on p.id = c.product "
+            "where p.id in (select value from json_each(?)) "
+            "or p.enterprise in (select value from json_each(?))",
+            [json.dumps(list(changes.products)), json.dumps(list(changes.enterprises))])}
+    own = sorted(changes.certificates)  # standards and revisions change only with an event
+    return {
+        "enterprises": list(changes.enterprises),
+        "products": list(changes.products),
+        "certificates": sorted(certificates),
+        "certificate_standards": own,
+        "certificate_revisions": own,
+        "events": [r[0] for r in db.execute("select seq from events where seq > ? order by seq",
+                                            [changes.since_seq])],
+    }
+
+
+def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses: dict) -> dict:
+    """Write ``out_path``: the public database ``previous_path`` with the rows
+    ``rows`` (:func:`changed_rows`) made those of registry ``source_db``.
+
+    ``statuses`` is the replay of every certificate's signed events
+    (:func:`registry.store.history.replayed_statuses`), which the build has
+    checked against the registry's cache. The copy is made under
+    ``.<name>.tmp-<pid>`` and renamed into place only when complete.
+    Returns ``{"path", "tables": {name: rows}, "changes": {table: counts}}``.
+    """
+    out_path = Path(out_path)
+    tables = export.classify_tables(source_db)
+    unknown = sorted(set(rows) - set(DELTA_KEYS))
+    if unknown:
+        raise BuildError(f"changed rows named for table(s) {', '.join(unknown)}; expected only "
+                         f"{', '.join(DELTA_KEYS)} (the rest change with a full build)")
+    missing = [no for no in rows.get("certificates", ()) if no not in statuses]
+    if missing:
+        raise BuildError(f"certificate {missing[0]}: no replayed status to publish; observed "
+                         f"{len(missing)} changed certificate(s) without one, expected none")
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    fs.copy_file(previous_path, tmp)
+    out = sqlite3.connect(f"file:{tmp}", uri=True, isolation_level=None)
+    try:
+        # Not yet published: a crash loses the copy, never a served file.
+        out.execute("pragma synchronous = off")
+        out.execute("attach database ? as src", [export.source_uri(source_db)])
+        export.fts_function(out)
+        out.execute("begin")
+        export.load_statuses(out, {no: statuses[no] for no in rows.get("certificates", ())})
+        changes = {}
+        for table, column in DELTA_KEYS.items():
+            if not rows.get(table):
+                continue
+            dbrows.set_scope(out, rows[table])
+            _sql, cols, _pks = export.table_sql(source_db, table)
+            staged = f"temp.{_quote('new_' + table)}"
+            out.execute(f"create table {staged} as select * from main.{_quote(table)} where 0")
+            out.execute(f"insert into {staged} ({', '.join(_quote(c) for c in cols)}) "
+                        + export.rows_select(source_db, table, f"r.{_quote(column)} in ({dbrows.SCOPE})"))
+            counts = dbrows.sync_table(out, table, staged, column)
+            out.execute(f"drop table {staged}")
+            if any(counts.values()):
+                changes[table] = counts
+        out.execute("commit")
+        out.execute("detach database src")
+        counts = export.table_counts(out, tables)
+        out.close()
+        os.replace(tmp, out_path)
+    except BaseException:
+        out.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return {"path": str(out_path), "tables": counts, "changes": changes}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
