@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import builders
+import pytest
 from builders import PASSPHRASE, PORTAL_REGISTRY, copy_registry
 
 from registry import verify
