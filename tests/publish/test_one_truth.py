@@ -242,7 +242,7 @@ def test_event_columns_that_disagree_with_the_signed_payload_stop_the_build(base
     builders.tamper(db, "update events set type = 'surveillance_passed' where seq = ?", [seq])
     # The cached status follows the rewritten column, so only the signatures can tell.
     conn = schema.connect(db)
-    status, since, last = history.replayed_statuses(conn)[cert_no]
+    status, since, _last = history.replayed_statuses(conn)[cert_no]
     conn.conn.close()
     assert status == "valid"
     builders.tamper(db, "update certificates set status = ?, status_date = ? where cert_no = ?",
