@@ -35,7 +35,18 @@ from registry.core import clock, keys, parallel
 from registry.core.exceptions import BuildError, ConfigError
 from registry.marks import cache as mark_cache
 from registry.marks import render
-from registry.publish import api, changefeed, dbdelta, export, incremental, log, opendata, site, webverifier
+from registry.publish import (
+    api,
+    changefeed,
+    dbdelta,
+    downloads,
+    export,
+    incremental,
+    log,
+    opendata,
+    site,
+    webverifier,
+)
 from registry.publish.output import Output
 from registry.store import history, integrity, queries, schema, trust
 
@@ -159,6 +170,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             say("public database")
             public_db = data_dir / "registry.db"
             previous_db = current / "data" / "registry.db" if changes else None
+            rows = None  # the changed public rows (an incremental build): the downloads' too
             if previous_state is not None and previous_db is not None and previous_db.is_file():
                 # The previous build's file with the changed rows rewritten
                 # (its content equals a full export's: docs/publishing.md).
@@ -206,7 +218,11 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             mark_stats = cached_marks.finish(site_dir)
 
             say("downloads")
-            export.write_downloads(public_db, site_dir / "downloads")
+            previous_index = current / downloads.INDEX_DIR if rows is not None else None
+            downloads.write_downloads(
+                public_db, site_dir / "downloads", build_dir / downloads.INDEX_DIR, rows=rows,
+                previous=(current / "site" / "downloads", previous_index)
+                if previous_index is not None and previous_index.is_dir() else None)
             incremental.write_state(build_dir, state)
         except BaseException:
             # A failed build leaves OUT as it was; its directory is removed now

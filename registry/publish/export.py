@@ -46,14 +46,13 @@ no dependence on the trigram bugs. The Datasette plugin installs
 """
 
 import csv
-import io
 import os
 import sqlite3
 from pathlib import Path
 
 import sqlite_utils
 
-from registry.core import canonical, fs, industries, lifecycle, reference, spreadsheet
+from registry.core import canonical, industries, lifecycle, reference, spreadsheet
 from registry.core.exceptions import BuildError, SignatureError
 from registry.store import history, schema
 
@@ -484,31 +483,28 @@ def export_public_db(source_db, out_path, *, statuses=None) -> dict:
 
 # ------------------------------------------------------------------ CSV
 
-# Downloads: name -> SQL over the public database. Columns people read in a
-# spreadsheet; the signed JSON stays in the database and api/.
-CSV_DOWNLOADS = {
-    "certificates.csv": (
-        "select cert_no, status, status_zh, status_date, programme, programme_name_zh, "
-        "body, body_name_zh, product, product_name_zh, product_name_en, enterprise, "
-        "enterprise_name_zh, enterprise_name_en, district, industry, industry_name_zh, "
-        "scope, issued, year_issued, expires, revision, key_id, digest "
-        "from certificates order by cert_no"),
-    "events.csv": (
-        "select e.seq, e.date, e.type, t.name_zh as type_zh, e.cert_no, e.subject, e.actor, "
-        "e.reason, e.notice, e.key_id from events e left join event_types t on t.type = e.type "
-        "order by e.seq"),
-    "enterprises.csv": (
-        "select uscc, name_zh, name_en, district, industry, tier, website "
-        "from enterprises order by uscc"),
-    "products.csv": (
-        "select id, enterprise, name_zh, name_en, models, gtin, category, description "
-        "from products order by id"),
-    "notices.csv": (
-        "select id, date, kind, title_zh, title_en, text_zh, text_en, cert_no, body, event_seq "
-        "from notices order by id"),
-}
-
 BOM = "\ufeff"
+
+
+def csv_lines(header, rows) -> list[str]:
+    """The lines of :func:`csv_bom` (without the BOM): the header, then one
+    string per row, each ending in CRLF (a row's cells may hold line breaks:
+    it is still one string). The downloads splice rows by these lines."""
+    lines: list[str] = []
+    sink = _Lines(lines)
+    writer = csv.writer(sink, lineterminator="\r\n")
+    writer.writerow([spreadsheet.safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow(["" if v is None else spreadsheet.safe_cell(v) for v in row])
+    return lines
+
+
+class _Lines:
+    """A file for :func:`csv.writer` that keeps each row's text apart (the
+    writer hands every row to ``write`` in one call)."""
+
+    def __init__(self, lines: list[str]):
+        self.write = lines.append
 
 
 def csv_bom(header, rows) -> str:
@@ -522,37 +518,4 @@ def csv_bom(header, rows) -> str:
     values stay in the database and the JSON. Used by the downloads and by the
     Datasette plugin's ``.csvbom`` renderer.
     """
-    buf = io.StringIO()
-    buf.write(BOM)
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([spreadsheet.safe_cell(h) for h in header])
-    for row in rows:
-        writer.writerow(["" if v is None else spreadsheet.safe_cell(v) for v in row])
-    return buf.getvalue()
-
-
-def csv_text(conn, sql, params=()) -> str:
-    """The rows of ``sql`` as :func:`csv_bom` text, with the column names as header."""
-    cur = conn.execute(sql, params)
-    return csv_bom([d[0] for d in cur.description], cur)
-
-
-def write_downloads(public_db_path, out_dir) -> list:
-    """Write ``CSV_DOWNLOADS`` and the public database (a hard link to it) into ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(f"file:{Path(public_db_path).resolve()}?mode=ro", uri=True)
-    written = []
-    try:
-        for name, sql in CSV_DOWNLOADS.items():
-            (out_dir / name).write_text(csv_text(conn, sql), encoding="utf-8", newline="")
-            written.append(name)
-    finally:
-        conn.close()
-    # The same file as the build's data/registry.db: a second name, not a
-    # second copy (neither is ever written again; the next build copies it).
-    (out_dir / "registry.db").unlink(missing_ok=True)
-    public_db_path = Path(public_db_path)
-    fs.link_files(public_db_path.parent, out_dir, [(public_db_path.name, "registry.db")])
-    written.append("registry.db")
-    return written
+    return BOM + "".join(csv_lines(header, rows))
