@@ -57,11 +57,12 @@ MAX_PROBLEMS_SHOWN = 20
 REGISTRY_SNAPSHOT = ".registry-snapshot.db"
 
 
-def validate_snapshot(db_path: str) -> list:
-    """:func:`integrity.verify_registry` of the snapshot ``db_path`` (in a pool worker: one process)."""
+def validate_snapshot(db_path: str, since=None) -> list:
+    """:func:`integrity.verify_registry` of the snapshot ``db_path`` (in a pool worker: one
+    process); ``since`` (an incremental build): what changed since the previous build."""
     db = schema.connect(db_path, readonly=True)
     try:
-        return integrity.verify_registry(db, workers=1, check_file=False)  # build() checked the file
+        return integrity.verify_registry(db, workers=1, check_file=False, since=since)  # build() checked the file
     finally:
         db.conn.close()
 
@@ -130,9 +131,6 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             statuses = history.replayed_statuses(db)
             history.check_status_cache(db, statuses)
 
-            say("validate")
-            validation = stack.enter_context(parallel.pool(1))
-            pending_validation = validation.apply_async(validate_snapshot, (str(snapshot_path),))
             if passphrase is None:
                 passphrase = keys.passphrase_from_env()
             url = site.site_url_for(db, site_url)
@@ -146,6 +144,13 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             if code_digest is not None and not full and current is not None:
                 previous_state = incremental.read_state(current)
                 changes = incremental.changes_since(db, previous_state, state)
+
+            say("validate")
+            # Incremental: the events since the previous build and their
+            # certificates (the rest passed the previous build's validation).
+            validation = stack.enter_context(parallel.pool(1))
+            pending_validation = validation.apply_async(validate_snapshot, (
+                str(snapshot_path), (changes.since_seq, list(changes.certificates)) if changes else None))
             moment = clock.build_time(history.latest_event_date(db))
             build_time = clock.iso_z(moment)
             log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)

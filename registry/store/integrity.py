@@ -22,6 +22,8 @@ Checks (the rules of ``docs/design.md``):
   and cites its revision's digest.
 """
 
+import json
+
 from registry.core import canonical, keys, lifecycle, parallel, payload, rules
 from registry.core.exceptions import (
     CanonicalEncodingError,
@@ -88,13 +90,16 @@ def _key_problem(key_id, entry, use, *, date=None, body=None):
     return problem[0] if problem else None
 
 
-def _check_revisions(db, key_table, problems, workers=None):
-    """Verify every revision; return {(cert_no, revision): (digest, record)}."""
+def _check_revisions(db, key_table, problems, workers=None, scope=None):
+    """Verify every revision (of the certificates of ``scope``, a JSON array, if
+    given); return {(cert_no, revision): (digest, record)}."""
     revisions = {}
     previous: dict[str, str] = {}
     rows = db.execute(
         "select cert_no, revision, key_id, record, signature, digest, mark_payload, date "
-        "from certificate_revisions order by cert_no, revision").fetchall()
+        "from certificate_revisions"
+        + (" where cert_no in (select value from json_each(?))" if scope is not None else "")
+        + " order by cert_no, revision", [scope] if scope is not None else []).fetchall()
     tasks: list[tuple] = []
     for _cert_no, _rev, key_id, text, sig, _digest, mark, _date in rows:
         key = key_table.get(key_id)
@@ -148,7 +153,7 @@ def _check_revisions(db, key_table, problems, workers=None):
     return revisions
 
 
-def verify_registry(db, *, workers=None, check_file=True) -> list:
+def verify_registry(db, *, workers=None, check_file=True, since=None) -> list:
     """Every integrity problem of the registry ``db``, one line each.
 
     ``workers``: processes for the signature checks (default: every core;
@@ -156,6 +161,16 @@ def verify_registry(db, *, workers=None, check_file=True) -> list:
     first the file itself (:func:`schema.check_intact`); a damaged file is
     the one problem reported, since what its damaged pages hold cannot be
     judged (a build that checked its copy already passes False).
+
+    ``since`` (an incremental build: ``(seq, certificates)``, the last event
+    the previous build published and the certificates of the events after
+    it, :func:`registry.store.history` / ``incremental.changed_certificates``)
+    checks what changed since a registry that passed this check: the trust
+    lists, every event after ``seq`` (contiguous from ``seq + 1``, each of a
+    certificate of ``certificates`` or a root event), and each of those
+    certificates whole — its revisions, all its events and its cached
+    status. The rest is the previous build's, checked by it; a full build
+    (and ``szzz check``) checks everything again (docs/publishing.md).
     """
     if check_file:
         try:
@@ -168,17 +183,21 @@ def verify_registry(db, *, workers=None, check_file=True) -> list:
         root_id = trust.root_key_id(db)
     except SchemaError as e:
         return [*problems, str(e)]
-    revisions = _check_revisions(db, key_table, problems, workers)
+    since_seq, scope = (0, None) if since is None else (since[0], json.dumps(sorted(since[1])))
+    in_scope = "cert_no in (select value from json_each(?))"
+    revisions = _check_revisions(db, key_table, problems, workers, scope)
     certs = {}
     for r in db.execute("select cert_no, body, status, last_seq, revision, digest, record, "
-                        "status_date from certificates"):
+                        "status_date from certificates" + (f" where {in_scope}" if scope else ""),
+                        [scope] if scope else []):
         certs[r[0]] = {"body": r[1], "status": r[2], "last_seq": r[3], "revision": r[4],
                        "digest": r[5], "record": r[6], "status_date": r[7]}
     state: dict[str, tuple] = {}  # cert_no -> [status, prev digest, last seq]
-    expected_seq = 1
+    expected_seq = since_seq + 1
     events = db.execute(
-        "select seq, type, cert_no, subject, date, actor, key_id, payload, signature "
-        "from events order by seq").fetchall()
+        "select seq, type, cert_no, subject, date, actor, key_id, payload, signature from events"
+        + (f" where seq > ? or {in_scope}" if scope else "") + " order by seq",
+        [since_seq, scope] if scope else []).fetchall()
     results = _run_all([
         ("env", canonical.envelope(canonical.EVENT, text, key_id, sig),
          canonical.EVENT, key_table[key_id]["raw"] if key_id in key_table else b"")
@@ -186,9 +205,10 @@ def verify_registry(db, *, workers=None, check_file=True) -> list:
     for (seq, etype, cert_no, subject, date, actor, key_id, text, _sig), (record, error) in zip(
             events, results, strict=True):
         where = f"event {seq}"
-        if seq != expected_seq:
-            problems.append(f"{where}: expected seq {expected_seq} (sequence not contiguous)")
-        expected_seq = seq + 1
+        if seq > since_seq:
+            if seq != expected_seq:
+                problems.append(f"{where}: expected seq {expected_seq} (sequence not contiguous)")
+            expected_seq = seq + 1
         key = key_table.get(key_id)
         if record is None:
             problems.append(f"{where}: {error}")
@@ -207,7 +227,8 @@ def verify_registry(db, *, workers=None, check_file=True) -> list:
             continue
         cert = certs.get(cert_no)
         if cert is None:
-            problems.append(f"{where}: certificate {cert_no} is not in the registry")
+            problems.append(f"{where}: certificate {cert_no} is not in the registry"
+                            + ("" if scope is None else " (or not among the changed certificates)"))
             continue
         why = _key_problem(key_id, key, "event", date=record.get("date"),
                            body=rules.body_of_cert_no(cert_no))
