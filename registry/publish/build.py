@@ -115,22 +115,14 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
         validated = False
         try:
             # One truth: the registry is read exactly once, as one committed
-            # state (an online backup into the unpublished build directory);
-            # every step below reads that copy. A write committed meanwhile is
-            # either wholly in this build or wholly absent from it.
+            # state: a read transaction (WAL) pinned before anything is read,
+            # and every step below reads that state. A write committed meanwhile
+            # is either wholly in this build or wholly absent from it.
             say("snapshot")
             build_dir = output.new_build_dir()
-            snapshot_path = schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT)
-            db = schema.connect(snapshot_path, readonly=True)
-            # A damaged registry is named as such before any step reads it (the
-            # copy has the original's pages): never published, never a stray
-            # "database disk image is malformed" from a later step.
-            schema.check_intact(db, name=db_path, consequence="nothing was published")
-            # Every published status is the replay of the signed events; a
-            # cached status that disagrees stops the build before anything is signed.
-            statuses = history.replayed_statuses(db)
-            history.check_status_cache(db, statuses)
-
+            db = live = schema.connect(db_path, readonly=True)
+            stack.callback(live.conn.close)
+            schema.pin(live)
             if passphrase is None:
                 passphrase = keys.passphrase_from_env()
             url = site.site_url_for(db, site_url)
@@ -144,13 +136,42 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             if code_digest is not None and not full and current is not None:
                 previous_state = incremental.read_state(current)
                 changes = incremental.changes_since(db, previous_state, state)
+            previous_db = current / "data" / "registry.db" if changes else None
+            if changes is None or previous_db is None or not previous_db.is_file():
+                # A full build reads a copy of that state (SQLite's online
+                # backup through the pinned transaction), so that validation
+                # can run in its own process; the copy passes quick_check
+                # first: a damaged registry is named as such before any step
+                # reads it, never a stray "database disk image is malformed".
+                changes = None
+                snapshot_path = schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT, pinned=db)
+                db = schema.connect(snapshot_path, readonly=True)
+                stack.callback(db.conn.close)
+                live.conn.close()
+                schema.check_intact(db, name=db_path, consequence="nothing was published")
+                statuses = history.replayed_statuses(db)
+            else:
+                # Incremental: no copy, no whole-file check (szzz checks the
+                # file before every write); the statuses are the previous
+                # build's (its public database holds the replay of every
+                # certificate) and the changed certificates' replay.
+                statuses = dbdelta.published_statuses(previous_db)
+                statuses.update(history.replayed_statuses(db, changes.certificates))
+            # Every published status is the replay of the signed events; a
+            # cached status that disagrees stops the build before anything is signed.
+            history.check_status_cache(db, statuses)
 
             say("validate")
-            # Incremental: the events since the previous build and their
-            # certificates (the rest passed the previous build's validation).
-            validation = stack.enter_context(parallel.pool(1))
-            pending_validation = validation.apply_async(validate_snapshot, (
-                str(snapshot_path), (changes.since_seq, list(changes.certificates)) if changes else None))
+            if changes is None:
+                validation = stack.enter_context(parallel.pool(1))
+                pending_validation = validation.apply_async(validate_snapshot, (str(snapshot_path),))
+            else:
+                # The events since the previous build and their certificates
+                # (the rest passed the previous build's validation): a few
+                # signatures, checked here, in the pinned state.
+                raise_problems(integrity.verify_registry(
+                    db, workers=1, check_file=False, since=(changes.since_seq, changes.certificates)))
+                validated = True
             moment = clock.build_time(history.latest_event_date(db))
             build_time = clock.iso_z(moment)
             log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)
@@ -174,7 +195,6 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("public database")
             public_db = data_dir / "registry.db"
-            previous_db = current / "data" / "registry.db" if changes else None
             rows = None  # the changed public rows (an incremental build): the downloads' too
             if previous_state is not None and previous_db is not None and previous_db.is_file():
                 # The previous build's file with the changed rows rewritten
@@ -192,7 +212,8 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                         cache_dir=output.templates_cache)
 
             say("validation result")
-            raise_problems(pending_validation.get())
+            if pending_validation is not None:
+                raise_problems(pending_validation.get())
             validated = True
 
             say("verify page")
@@ -248,7 +269,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             if db is not None:
                 db.conn.close()
         # The snapshot holds operator-only data: it never leaves with the build.
-        (build_dir / REGISTRY_SNAPSHOT).unlink()
+        (build_dir / REGISTRY_SNAPSHOT).unlink(missing_ok=True)
         say("switch")
         output.switch(build_dir)
         output.clean_stale()

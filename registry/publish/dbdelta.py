@@ -75,6 +75,18 @@ def changed_rows(db, changes) -> dict:
     }
 
 
+def published_statuses(public_db_path) -> dict:
+    """``{cert_no: (status, status_date, last_seq)}`` as the public database at
+    ``public_db_path`` (a previous build's) publishes them: the replay of every
+    certificate's signed events when that build was made."""
+    conn = sqlite3.connect(f"file:{Path(public_db_path).resolve()}?mode=ro", uri=True)
+    try:
+        return {no: (status, date, last) for no, status, date, last in conn.execute(
+            "select cert_no, status, status_date, last_seq from certificates")}
+    finally:
+        conn.close()
+
+
 def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses: dict) -> dict:
     """Write ``out_path``: the public database ``previous_path`` with the rows
     ``rows`` (:func:`changed_rows`) made those of registry ``source_db``.

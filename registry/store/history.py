@@ -99,7 +99,7 @@ def iter_certificates(db, cert_nos=None):
         yield data
 
 
-def replayed_statuses(db) -> dict:
+def replayed_statuses(db, cert_nos=None) -> dict:
     """``{cert_no: (status, status_date, last_seq)}`` of every certificate, replayed
     from its events' types and dates in one ordered scan.
 
@@ -108,13 +108,15 @@ def replayed_statuses(db) -> dict:
     certificates): :func:`registry.store.integrity.verify_registry` checks
     that every event's columns equal its signed payload, and a build waits
     for that check before it signs or publishes anything, so what is published
-    is the replay of the signed events all the same.
+    is the replay of the signed events all the same. ``cert_nos``: only those.
     """
     out: dict[str, tuple[str, str, int]] = {}
     events: list[tuple[str, str]] = []
     current, last = None, 0
+    where = "cert_no is not null" if cert_nos is None else "cert_no in (select value from json_each(?))"
     for cert_no, seq, etype, date in db.execute(
-            "select cert_no, seq, type, date from events where cert_no is not null order by cert_no, seq"):
+            f"select cert_no, seq, type, date from events where {where} order by cert_no, seq",
+            [] if cert_nos is None else [json.dumps(list(cert_nos))]):
         if cert_no != current:
             if current is not None:
                 out[current] = (*lifecycle.replay(events, cert_no=current), last)

@@ -364,18 +364,29 @@ class read_transaction:
         return False
 
 
-def snapshot_to(source_path, target_path) -> Path:
+def pin(db) -> None:
+    """Start a read transaction on the registry connection ``db`` (its
+    database is in WAL mode): until it ends, every read through ``db`` sees
+    the registry as it was committed at this moment, while operators keep
+    committing. How an incremental build reads one state without copying it."""
+    db.conn.execute("BEGIN")
+    db.conn.execute("select count(*) from sqlite_master").fetchone()  # the snapshot starts at a read
+
+
+def snapshot_to(source_path, target_path, *, pinned=None) -> Path:
     """Copy the registry at ``source_path`` to ``target_path`` as it is at one
     moment (SQLite's online backup in a single step, i.e. one read
-    transaction): writes committed meanwhile are either wholly in the copy or
-    wholly absent. Operators keep writing; the copy (mode 0600: it holds
-    operator-only data) is what a build reads, every step of it."""
+    transaction; or, with ``pinned``, a connection to it in a read
+    transaction (:func:`pin`), the state that transaction sees): writes
+    committed meanwhile are either wholly in the copy or wholly absent.
+    Operators keep writing; the copy (mode 0600: it holds operator-only
+    data) is what a build reads, every step of it."""
     source_path, target_path = Path(source_path), Path(target_path)
     if not source_path.is_file():
         raise SchemaError(f"{source_path}: no such registry database")
     fd = os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    source = sqlite3.connect(str(source_path), timeout=60)
+    source = pinned.conn if pinned is not None else sqlite3.connect(str(source_path), timeout=60)
     try:
         target = sqlite3.connect(str(target_path))
         try:
@@ -387,7 +398,8 @@ def snapshot_to(source_path, target_path) -> Path:
         target_path.unlink(missing_ok=True)
         raise SchemaError(f"{source_path}: cannot read the registry ({e})") from None
     finally:
-        source.close()
+        if pinned is None:
+            source.close()
     return target_path
 
 

@@ -50,8 +50,9 @@ def env():
                 PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
-def build_interrupted(db, keys_dir, out, step, act):
-    """Run ``publish.py build``; at ``step``'s announcement stop it, ``act()``, continue it."""
+def build_interrupted(db, keys_dir, out, step, act, *, summary=None):
+    """Run ``publish.py build``; at ``step``'s announcement stop it, ``act()``, continue it.
+    ``summary`` (a list) receives the build's summary line."""
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys", str(keys_dir),
          "--out", str(out), "--site-url", SITE_URL, "--progress"],
@@ -67,7 +68,9 @@ def build_interrupted(db, keys_dir, out, step, act):
                 finally:
                     os.kill(proc.pid, signal.SIGCONT)
                 break
-        _stdout, stderr = proc.communicate(timeout=300)
+        stdout, stderr = proc.communicate(timeout=300)
+        if summary is not None:
+            summary.extend(stdout.strip().splitlines()[-1:])
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -168,6 +171,30 @@ def test_revocation_committed_during_any_build_step_is_all_or_nothing(base, tmp_
                     str(base.keys), "--out", str(out), "--site-url", SITE_URL],
                    check=True, capture_output=True, env=env())
     assert assert_one_story(out, cert_no, root_key_of(out)) == "revoked"
+
+
+@pytest.mark.parametrize("step", ["validate", "public database", "pelican", "api", "log"])
+def test_revocation_committed_during_an_incremental_build_is_all_or_nothing(base, tmp_path, step):
+    """An incremental build reads the registry through one pinned read
+    transaction, not a copy: a revocation committed meanwhile is the next build's."""
+    db = copy_registry(base.db, tmp_path / "registry.db")
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
+                    str(base.keys), "--out", str(out), "--site-url", SITE_URL],
+                   check=True, capture_output=True, env=env())
+    first, second = base.valid[0], base.valid[1]
+    revoke_in_another_process(db, base.keys, first)  # what the incremental build is about
+    summary = []
+    code, stderr = build_interrupted(db, base.keys, out, step,
+                                     lambda: revoke_in_another_process(db, base.keys, second), summary=summary)
+    assert code == 0, stderr
+    assert summary and "incremental, 1 certificate(s) changed" in summary[0], summary
+    assert assert_one_story(out, first, root_key_of(out)) == "revoked"
+    assert assert_one_story(out, second, root_key_of(out)) == "valid"
+    subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
+                    str(base.keys), "--out", str(out), "--site-url", SITE_URL],
+                   check=True, capture_output=True, env=env())
+    assert assert_one_story(out, second, root_key_of(out)) == "revoked"
 
 
 @pytest.mark.parametrize("step", STEPS)
