@@ -295,6 +295,22 @@ def envelope(domain: str, payload: str, key_id: str, signature: str) -> Envelope
     return {"type": domain, "payload": payload, "key_id": key_id, "signature": signature}
 
 
+def encode_envelope(domain: str, payload: str, key_id: str, signature: str) -> bytes:
+    """:func:`encode` of :func:`envelope`, written out: the same bytes, without
+    building the object and walking it (a log entry is one; the log encodes
+    every event of the registry on every build)."""
+    texts = (domain, payload, key_id, signature)
+    if not all(isinstance(t, str) and _representable(t) for t in texts):
+        return encode(envelope(domain, payload, key_id, signature))  # raises, naming the field
+    # Keys in sorted order: key_id, payload, signature, type.
+    return (f'{{"key_id":{_dumps(key_id)},"payload":{_dumps(payload)},'
+            f'"signature":{_dumps(signature)},"type":{_dumps(domain)}}}').encode()
+
+
+# json.dumps(text, ensure_ascii=False) of one string, without building an encoder.
+_dumps = json.encoder.encode_basestring
+
+
 def envelope_payload(envelope: JSON, domain: str) -> JSON:
     """Return the decoded record of ``envelope`` after checking its shape.
 

@@ -104,7 +104,7 @@ def names_for(site_url: str | None = None, origin: str | None = None,
 
 def entry_bytes(key_id: str, payload: str, signature: str) -> bytes:
     """One log entry: the canonical encoding of an event envelope."""
-    return canonical.encode(canonical.envelope(canonical.EVENT, payload, key_id, signature))
+    return canonical.encode_envelope(canonical.EVENT, payload, key_id, signature)
 
 
 def decode_entry(entry: bytes, index: int) -> JSONObject:

@@ -44,6 +44,18 @@ ANY_JSON = st.recursive(
 
 
 @settings(max_examples=400)
+@given(st.lists(st.text(), min_size=4, max_size=4))
+def test_an_envelope_written_out_is_its_canonical_encoding(texts):
+    """encode_envelope (the log's fast path) gives encode's bytes, or refuses as it does."""
+    try:
+        expected = canonical.encode(canonical.envelope(*texts))
+    except CanonicalEncodingError as e:
+        with pytest.raises(CanonicalEncodingError, match=str(e).split(":")[0].replace("$", r"\$")):
+            canonical.encode_envelope(*texts)
+    else:
+        assert canonical.encode_envelope(*texts) == expected
+
+
 @given(ANY_JSON, st.booleans())
 def test_decode_accepts_only_what_encode_gives_back(value, compact):
     # decode() takes a fast path that skips the walk over the value encode()
