@@ -124,10 +124,10 @@ def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses
                 continue
             dbrows.set_scope(out, rows[table])
             _sql, cols, _pks = export.table_sql(source_db, table)
-            staged = f"temp.{_quote('new_' + table)}"
-            out.execute(f"create table {staged} as select * from main.{_quote(table)} where 0")
-            out.execute(f"insert into {staged} ({', '.join(_quote(c) for c in cols)}) "
-                        + export.rows_select(source_db, table, f"r.{_quote(column)} in ({dbrows.SCOPE})"))
+            staged = f"temp.{export.quote_name('new_' + table)}"
+            out.execute(f"create table {staged} as select * from main.{export.quote_name(table)} where 0")
+            out.execute(f"insert into {staged} ({', '.join(export.quote_name(c) for c in cols)}) "
+                        + export.rows_select(source_db, table, f"r.{export.quote_name(column)} in ({dbrows.SCOPE})"))
             counts = dbrows.sync_table(out, table, staged, column)
             out.execute(f"drop table {staged}")
             if any(counts.values()):
@@ -143,6 +143,3 @@ def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses
         raise
     return {"path": str(out_path), "tables": counts, "changes": changes}
 
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

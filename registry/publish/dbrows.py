@@ -39,9 +39,6 @@ FTS_SHADOWS = ("config", "content", "data", "docsize", "idx")
 SCOPE = "select key from temp.scope"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def schema_of(conn: sqlite3.Connection, schema: str = "main") -> list:
     """Every object of ``schema`` as (type, name, table, sql), sorted: two files
@@ -90,22 +87,22 @@ def content_lines(conn: sqlite3.Connection) -> Iterator[str]:
     tables = content_tables(conn)
     for table in tables:
         _cols, pks = key_columns(conn, table)
-        order = ", ".join(_quote(p) for p in pks)
+        order = ", ".join(export.quote_name(p) for p in pks)
         yield _line("table", [table])
-        for row in conn.execute(f"select * from {_quote(table)} order by {order}"):
+        for row in conn.execute(f"select * from {export.quote_name(table)} order by {order}"):
             yield _line("row", row)
     for fts in fts_tables(conn):
         table = fts.removesuffix("_fts")
         if table == fts or table not in tables:
             continue
         _cols, pks = key_columns(conn, table)
-        keys = ", ".join(f"t.{_quote(p)}" for p in pks)
+        keys = ", ".join(f"t.{export.quote_name(p)}" for p in pks)
         yield _line("index", [fts])
-        for row in conn.execute(f"select {keys}, f.* from {_quote(table)} t left join {_quote(fts)} f "
-                                f"on f.rowid = t.rowid order by {keys}"):
+        for row in conn.execute(f"select {keys}, f.* from {export.quote_name(table)} t "
+                                f"left join {export.quote_name(fts)} f on f.rowid = t.rowid order by {keys}"):
             yield _line("row", row)
-        orphans = conn.execute(f"select count(*) from {_quote(fts)} "
-                               f"where rowid not in (select rowid from {_quote(table)})").fetchone()[0]
+        orphans = conn.execute(f"select count(*) from {export.quote_name(fts)} "
+                               f"where rowid not in (select rowid from {export.quote_name(table)})").fetchone()[0]
         yield _line("orphans", [orphans])
 
 
@@ -146,13 +143,14 @@ def sync_table(conn: sqlite3.Connection, table: str, source: str, scope_column: 
     "updated", "deleted"}``.
     """
     cols, pks = key_columns(conn, table)
-    t = _quote(table)
-    on = " and ".join(f"f.{_quote(p)} = m.{_quote(p)}" for p in pks)
+    t = export.quote_name(table)
+    on = " and ".join(f"f.{export.quote_name(p)} = m.{export.quote_name(p)}" for p in pks)
     others = [c for c in cols if c not in pks]
-    differs = " or ".join(f"f.{_quote(c)} is not m.{_quote(c)}" for c in others) or "0"
+    differs = " or ".join(f"f.{export.quote_name(c)} is not m.{export.quote_name(c)}" for c in others) or "0"
     fts = export.FTS_SOURCES.get(table)
-    indexed = " or ".join(f"f.{_quote(c)} is not m.{_quote(c)}" for c in fts[1] if c not in pks) if fts else ""
-    in_scope = {alias: f" and {alias}.{_quote(scope_column)} in ({SCOPE})" if scope_column else ""
+    indexed = " or ".join(f"f.{export.quote_name(c)} is not m.{export.quote_name(c)}"
+                          for c in fts[1] if c not in pks) if fts else ""
+    in_scope = {alias: f" and {alias}.{export.quote_name(scope_column)} in ({SCOPE})" if scope_column else ""
                 for alias in ("m", "f")}
     for name in ("gone", "reindex"):
         conn.execute(f"create temp table if not exists {name} (rid INTEGER PRIMARY KEY)")
@@ -166,19 +164,20 @@ def sync_table(conn: sqlite3.Connection, table: str, source: str, scope_column: 
     if fts:
         conn.execute("insert into temp.reindex select rid from temp.gone "
                      "union select rid from temp.changed where indexed")
-        conn.execute(f"delete from main.{_quote(table + '_fts')} where rowid in (select rid from temp.reindex)")
+        conn.execute(f"delete from main.{export.quote_name(table + '_fts')} "
+                     "where rowid in (select rid from temp.reindex)")
     conn.execute(f"delete from main.{t} where rowid in (select rid from temp.gone)")
     if others:
         conn.execute(
-            f"update main.{t} as m set ({', '.join(_quote(c) for c in others)}) = "
-            f"({', '.join('f.' + _quote(c) for c in others)}) from {source} f "
+            f"update main.{t} as m set ({', '.join(export.quote_name(c) for c in others)}) = "
+            f"({', '.join('f.' + export.quote_name(c) for c in others)}) from {source} f "
             f"where {on} and m.rowid in (select rid from temp.changed)")
     # New rows, in primary-key order as the export writes them.
     added = conn.execute(
-        f"insert into main.{t} ({', '.join(_quote(c) for c in cols)}) "
-        f"select {', '.join('f.' + _quote(c) for c in cols)} from {source} f "
+        f"insert into main.{t} ({', '.join(export.quote_name(c) for c in cols)}) "
+        f"select {', '.join('f.' + export.quote_name(c) for c in cols)} from {source} f "
         f"where not exists (select 1 from main.{t} m where {on}){in_scope['f']} "
-        f"order by {', '.join('f.' + _quote(p) for p in pks)} returning rowid").fetchall()
+        f"order by {', '.join('f.' + export.quote_name(p) for p in pks)} returning rowid").fetchall()
     if fts:
         # A new row may take the rowid of one just deleted (already listed).
         conn.executemany("insert or ignore into temp.reindex values (?)", added)

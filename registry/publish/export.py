@@ -223,7 +223,8 @@ def _operator_only_columns(table):
     return set(getattr(schema, "OPERATOR_ONLY_COLUMNS", {}).get(table, ()))
 
 
-def _quote(name):
+def quote_name(name: str) -> str:
+    """``name`` as an SQL identifier (double quotes, doubled inside)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -236,13 +237,13 @@ def _table_sql(src, table, extra_columns=()):
     fks = [r for r in src.execute(
         'select "from", "table", "to" from pragma_foreign_key_list(?) order by id, seq', [table])
         if r[0] not in drop and r[1] in PUBLIC_TABLES]
-    lines = [f"{_quote(n)} {t}{' NOT NULL' if nn else ''}" for n, t, nn, _pk in cols]
-    lines += [f"{_quote(n)} {t}" for n, t in extra_columns]
+    lines = [f"{quote_name(n)} {t}{' NOT NULL' if nn else ''}" for n, t, nn, _pk in cols]
+    lines += [f"{quote_name(n)} {t}" for n, t in extra_columns]
     if pks:
-        lines.append("PRIMARY KEY (" + ", ".join(_quote(p) for p in pks) + ")")
+        lines.append("PRIMARY KEY (" + ", ".join(quote_name(p) for p in pks) + ")")
     for frm, other, to in fks:
-        lines.append(f"FOREIGN KEY ({_quote(frm)}) REFERENCES {_quote(other)}({_quote(to)})")
-    return (f"CREATE TABLE {_quote(table)} (\n   " + ",\n   ".join(lines) + "\n)",
+        lines.append(f"FOREIGN KEY ({quote_name(frm)}) REFERENCES {quote_name(other)}({quote_name(to)})")
+    return (f"CREATE TABLE {quote_name(table)} (\n   " + ",\n   ".join(lines) + "\n)",
             [c[0] for c in cols], pks)
 
 
@@ -311,10 +312,10 @@ def rows_select(src, table, where="") -> str:
     _sql, cols, pks = _table_sql(src, table)
     condition = f"where {where} " if where else ""
     if table != "certificates":
-        order = ", ".join(f"r.{_quote(p)}" for p in pks) if pks else "r.rowid"
-        return (f"select {', '.join('r.' + _quote(c) for c in cols)} from src.{_quote(table)} r "
+        order = ", ".join(f"r.{quote_name(p)}" for p in pks) if pks else "r.rowid"
+        return (f"select {', '.join('r.' + quote_name(c) for c in cols)} from src.{quote_name(table)} r "
                 f"{condition}order by {order}")
-    select = ", ".join(f"rp.{_quote(c)}" if c in REPLAYED_COLUMNS else f"r.{_quote(c)}" for c in cols)
+    select = ", ".join(f"rp.{quote_name(c)}" if c in REPLAYED_COLUMNS else f"r.{quote_name(c)}" for c in cols)
     select += ", " + ", ".join(expr for _t, expr in CERTIFICATE_DERIVED.values())
     return (f"select {select} from src.certificates r "
             "join temp.replayed rp on rp.cert_no = r.cert_no "
@@ -330,7 +331,7 @@ def rows_select(src, table, where="") -> str:
 def _copy_table(out, src, table):
     sql, cols, _pks = table_sql(src, table)
     out.execute(sql)
-    out.execute(f"insert into main.{_quote(table)} ({', '.join(_quote(c) for c in cols)}) "
+    out.execute(f"insert into main.{quote_name(table)} ({', '.join(quote_name(c) for c in cols)}) "
                 + rows_select(src, table))
 
 
@@ -362,8 +363,8 @@ def _copy_indexes(out, src, tables):
 
 def _create_index(out, table, cols):
     name = "idx_" + table + "_" + "_".join(cols)
-    out.execute(f"create index if not exists {_quote(name)} on {_quote(table)} "
-                f"({', '.join(_quote(c) for c in cols)})")
+    out.execute(f"create index if not exists {quote_name(name)} on {quote_name(table)} "
+                f"({', '.join(quote_name(c) for c in cols)})")
 
 
 def fts_function(conn) -> None:
@@ -378,9 +379,9 @@ def fts_insert_sql(table, where="") -> str:
     update and the live database. The index row's rowid is the table row's,
     the join Datasette searches through."""
     key, columns = FTS_SOURCES[table]
-    expr = ", ".join(f"m.{_quote(c)}" for c in columns)
-    return (f"insert into main.{_quote(table + '_fts')} (rowid, text, {_quote(key)}) "
-            f"select m.rowid, szzz_fts_document({expr}), m.{_quote(key)} from main.{_quote(table)} m "
+    expr = ", ".join(f"m.{quote_name(c)}" for c in columns)
+    return (f"insert into main.{quote_name(table + '_fts')} (rowid, text, {quote_name(key)}) "
+            f"select m.rowid, szzz_fts_document({expr}), m.{quote_name(key)} from main.{quote_name(table)} m "
             f"{'where ' + where + ' ' if where else ''}order by m.rowid")
 
 
@@ -388,10 +389,10 @@ def _build_fts(out):
     fts_function(out)
     for table, (key, _columns) in FTS_SOURCES.items():
         fts = f"{table}_fts"
-        out.execute(f"create virtual table {_quote(fts)} using fts5("
-                    f"text, {_quote(key)} unindexed, tokenize = 'unicode61')")
+        out.execute(f"create virtual table {quote_name(fts)} using fts5("
+                    f"text, {quote_name(key)} unindexed, tokenize = 'unicode61')")
         out.execute(fts_insert_sql(table))
-        out.execute(f"insert into {_quote(fts)}({_quote(fts)}) values ('optimize')")
+        out.execute(f"insert into {quote_name(fts)}({quote_name(fts)}) values ('optimize')")
 
 
 def _check_fts(out):
@@ -399,10 +400,10 @@ def _check_fts(out):
     they must still name the same row (VACUUM may renumber implicit rowids)."""
     for table, (key, _cols) in FTS_SOURCES.items():
         bad = out.execute(
-            f"select count(*) from {_quote(table)} t join {_quote(table + '_fts')} f "
-            f"on f.rowid = t.rowid where f.{_quote(key)} is not t.{_quote(key)}").fetchone()[0]
-        total = out.execute(f"select count(*) from {_quote(table + '_fts')}").fetchone()[0]
-        rows = out.execute(f"select count(*) from {_quote(table)}").fetchone()[0]
+            f"select count(*) from {quote_name(table)} t join {quote_name(table + '_fts')} f "
+            f"on f.rowid = t.rowid where f.{quote_name(key)} is not t.{quote_name(key)}").fetchone()[0]
+        total = out.execute(f"select count(*) from {quote_name(table + '_fts')}").fetchone()[0]
+        rows = out.execute(f"select count(*) from {quote_name(table)}").fetchone()[0]
         if bad or total != rows:
             raise BuildError(f"{table}_fts: {bad} rows point at the wrong {table} row and "
                              f"{total} index rows for {rows} table rows after VACUUM; expected 0 and equal")
@@ -429,7 +430,7 @@ def load_statuses(out, statuses) -> None:
 
 def table_counts(out, tables) -> dict:
     """``{table: rows}`` of the public database ``out`` (a build's summary)."""
-    return {t: out.execute(f"select count(*) from {_quote(t)}").fetchone()[0] for t in tables}
+    return {t: out.execute(f"select count(*) from {quote_name(t)}").fetchone()[0] for t in tables}
 
 
 def export_public_db(source_db, out_path, *, statuses=None) -> dict:

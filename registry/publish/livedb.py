@@ -100,7 +100,7 @@ def update(live_path, fresh_path, rows=None) -> dict:
                 if rows is not None:
                     column = dbdelta.DELTA_KEYS[table]
                     dbrows.set_scope(conn, rows[table])
-                counts = dbrows.sync_table(conn, table, f"fresh.{_quote(table)}", column)
+                counts = dbrows.sync_table(conn, table, f"fresh.{export.quote_name(table)}", column)
                 if any(counts.values()):
                     changes[table] = counts
             conn.execute("commit")
@@ -114,9 +114,6 @@ def update(live_path, fresh_path, rows=None) -> dict:
         conn.close()
     return changes
 
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def replace(live_path, fresh_path) -> None:
