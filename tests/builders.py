@@ -33,7 +33,7 @@ from pathlib import Path
 from stdnum.cn import uscc as stdnum_uscc
 
 from registry.core import canonical, clock, keys
-from registry.publish import api, changefeed
+from registry.publish import api, changefeed, export
 from registry.publish import log as publish_log
 from registry.store import demo as demo_registry
 from registry.store import schema
@@ -230,6 +230,16 @@ def damage(db_path, *, at: float = 0.5, size: int = 8192, seed: int = 10) -> byt
     data[start:start + size] = random.Random(seed).randbytes(size)
     Path(db_path).write_bytes(bytes(data))
     return bytes(data)
+
+
+def export_public(registry_db, path) -> Path:
+    """The public database of registry ``registry_db`` (a full export) at ``path``."""
+    db = schema.connect(registry_db, readonly=True)
+    try:
+        export.export_public_db(db, path)
+    finally:
+        db.conn.close()
+    return Path(path)
 
 
 def copy_site(src, dst) -> Path:

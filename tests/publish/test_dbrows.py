@@ -8,23 +8,17 @@ import sqlite3
 import subprocess
 import sys
 
+import builders
 import pytest
 
 import publish
 from registry.publish import dbrows, export
-from registry.store import schema
 
 
 @pytest.fixture(scope="module")
 def public(make_registry, tmp_path_factory):
     built = make_registry(certificates=3)
-    path = tmp_path_factory.mktemp("public") / "registry.db"
-    db = schema.connect(built.db, readonly=True)
-    try:
-        export.export_public_db(db, path)
-    finally:
-        db.conn.close()
-    return path
+    return builders.export_public(built.db, tmp_path_factory.mktemp("public") / "registry.db")
 
 
 def changed_copy(public, tmp_path, sql):

@@ -8,10 +8,10 @@ import os
 import shutil
 import sqlite3
 
+import builders
 import pytest
 
-from registry.publish import downloads, export
-from registry.store import schema
+from registry.publish import downloads
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,7 @@ def public(make_registry, tmp_path_factory):
     built = make_registry(certificates=6, products=7)
     path = tmp_path_factory.mktemp("public") / "data" / "registry.db"
     path.parent.mkdir()
-    db = schema.connect(built.db, readonly=True)
-    try:
-        export.export_public_db(db, path)
-    finally:
-        db.conn.close()
-    return path
+    return builders.export_public(built.db, path)
 
 
 def write(public_db, where, **kwargs):
