@@ -52,10 +52,13 @@ class Changes:
     products: tuple[int, ...]
     enterprises: tuple[str, ...]
 
-    def as_settings(self, previous_site: Path) -> dict:
-        """The Pelican generator's ``SZZZ["incremental"]`` setting."""
-        return {"previous": str(previous_site), "certificates": list(self.certificates),
-                "products": list(self.products), "enterprises": list(self.enterprises)}
+    def as_settings(self, previous_site: Path, *, take: bool = False) -> dict:
+        """The Pelican generator's ``SZZZ["incremental"]`` setting: ``previous_site``
+        is the site of the build these changes are counted from; ``take``, whether
+        its pages may be moved (a spare build nobody serves) rather than hard-linked."""
+        return {"previous": str(previous_site), "take": take, "since_seq": self.since_seq,
+                "certificates": list(self.certificates), "products": list(self.products),
+                "enterprises": list(self.enterprises)}
 
 
 def code_digest(paths) -> str:

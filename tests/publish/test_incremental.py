@@ -7,18 +7,22 @@ Two levels:
   renew, scope change, new product, new enterprise, …) on copies of one tiny
   real registry. After each act the changes are computed the way a build
   does (:func:`incremental.state_of`, :func:`incremental.changes_since`), the
-  szzz_registry generator renders incrementally from the previous step's
-  output (hard links for what no change feeds), and a full render of the same
-  registry must give the same files with the same bytes. The generator is
-  driven through Pelican's Generator API as Pelican drives it
-  (``generate_context``, ``generate_output``); Pelican's own content pages
-  and static files, which every build writes whole, are left out to keep 200
-  sequences near a minute.
+  szzz_registry generator renders incrementally — from the previous step's
+  output, hard-linked, or from the output of the step before it, taken (the
+  spare build's way: moved in and updated in place) — and a full render of
+  the same registry must give the same files with the same bytes. Lists are
+  cut into pages of two certificates on average, the sitemap into files of
+  seven URLs and the feeds hold three entries, so that a handful of
+  certificates exercises the paging, the sitemap's patching and the search
+  index's update. The generator is driven through Pelican's Generator API as
+  Pelican drives it (``generate_context``, ``generate_output``); Pelican's own
+  content pages and static files, which every build writes whole, are left
+  out to keep 200 sequences near a minute.
 * **Whole builds.** ``publish.build`` on a real output (Pelican, api, log,
   marks, public database, downloads) after acts, against a full build into
   another output; a changed input (code digest) falls back to a full build;
   unchanged pages are hard links to the previous build's files, which stay
-  as they were.
+  as they were, and from the third build on the pages come from the spare.
 """
 
 import json
@@ -48,6 +52,8 @@ SEQUENCES = 200
 CHUNKS = 8
 STEPS = (1, 3)  # acts per sequence, inclusive
 SITE_URL = "http://127.0.0.1:8000"
+# Small pages, sitemap files and feeds, so that a tiny registry has many of each.
+SMALL = {"per_page": 2, "sitemap_urls": 7, "feed_entries": 3}
 
 
 def assert_same_tree(incremental_dir, full_dir, where):
@@ -83,14 +89,14 @@ class Site:
     def __init__(self, db):
         self.db = db
 
-    def render(self, out, changes=None, previous=None) -> RegistryGenerator:
+    def render(self, out, changes=None, previous=None, *, take=False) -> RegistryGenerator:
         settings = read_settings(str(publish.PELICAN_CONF))
         settings = read_settings(str(publish.PELICAN_CONF), override={
             "JINJA_ENVIRONMENT": {**settings["JINJA_ENVIRONMENT"], "bytecode_cache": BYTECODE},
             "OUTPUT_PATH": str(out),
             "SZZZ": {"db": str(self.db), "site_url": SITE_URL, "datasette_url": "/datasette/",
-                     "build_time": "2025-06-01T15:59:59Z",
-                     "incremental": changes.as_settings(previous) if changes else None}})
+                     "build_time": "2025-06-01T15:59:59Z", **SMALL,
+                     "incremental": changes.as_settings(previous, take=take) if changes else None}})
         generator = RegistryGenerator(context=settings.copy(), settings=settings,
                                       path=settings["PATH"], theme=settings["THEME"],
                                       output_path=str(out))
@@ -184,36 +190,53 @@ def base(make_registry, tmp_path_factory):
         db.conn.close()
 
 
+def hard_link_copy(site, target):
+    """A copy of ``site`` made of hard links (what a clone of the served build is)."""
+    shutil.copytree(site, target, copy_function=os.link)
+    return target
+
+
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_random_sequences_incremental_equals_full(base, tmp_path, chunk):
     built, base_site, base_state = base
     reused = incremental_steps = 0
+    ways = set()
     for sequence in range(chunk, SEQUENCES, CHUNKS):
         rng = random.Random(sequence)
         work = built.copy_to(tmp_path / f"seq{sequence}")
-        previous_site, previous_state = base_site, base_state
+        # Earlier outputs of this sequence, newest last: (site, state, whole). A
+        # taken output gives up its pages: it is no longer whole.
+        outputs = [[hard_link_copy(base_site, tmp_path / f"base{sequence}"), base_state, True]]
         for step in range(rng.randint(*STEPS)):
             with work.open() as reg:
                 name = act(reg, rng, sequence * 10 + step)
+            whole = [o for o in outputs[-2:] if o[2]]
+            source = rng.choice(whole)
+            take = rng.random() < 0.5
             db = schema.connect(work.db, readonly=True)
             try:
                 now = state(db)
-                changes = incremental.changes_since(db, previous_state, now)
+                changes = incremental.changes_since(db, source[1], now)
             finally:
                 db.conn.close()
-            where = f"sequence {sequence}, step {step} ({name})"
+            where = (f"sequence {sequence}, step {step} ({name}), from {len(outputs) - outputs.index(source)} "
+                     f"step(s) back, {'taken' if take else 'hard-linked'}")
             assert changes is not None, f"{where}: no incremental build was possible"
             site, full = tmp_path / f"inc{sequence}-{step}", tmp_path / f"full{sequence}-{step}"
-            generator = Site(work.db).render(site, changes, previous_site)
+            generator = Site(work.db).render(site, changes, source[0], take=take)
+            source[2] = source[2] and not take
             Site(work.db).render(full)
             assert_same_tree(site, full, where)
             reused += generator.reused
+            ways |= {f"{what} {how}" for what, how in generator.ways.items()}
             incremental_steps += 1
             shutil.rmtree(full)
-            previous_site, previous_state = site, now
+            outputs.append([site, now, True])
         shutil.rmtree(work.base)
-    # Not a full render in disguise: most pages came from the previous step.
+    # Not a full render in disguise: most pages came from an earlier step, and
+    # the sitemap and search index were patched in place as well as rewritten.
     assert incremental_steps and reused > 10 * incremental_steps
+    assert ways == {"sitemap patched", "sitemap written", "search updated", "search written"}, ways
 
 
 # ------------------------------------------------------------ whole builds
@@ -245,6 +268,9 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
             name = act(reg, rng, step)
         summary = run_build(built, out)
         assert summary["incremental"] is True, f"step {step} ({name})"
+        # The first incremental build links the pages of the build before it; the
+        # next ones take those of the spare (the build before that one).
+        assert summary["pages_from"] == ("current" if step == 0 else "spare"), step
         assert run_build(built, full, full=True)["incremental"] is False
         assert_same_tree(out, full, f"step {step} ({name})")
         # Reused pages are the previous build's files (hard links), and the

@@ -12,6 +12,7 @@ from registry.core.exceptions import BuildError
 from registry.publish import export, sitesearch
 from registry.store import schema
 from szzz_registry import data as site_data
+from szzz_registry import queries
 from szzz_registry import search as site_search
 
 VECTORS = REPO_ROOT / "docs" / "vectors" / "site-search.json"
@@ -177,7 +178,12 @@ def demo_index(make_registry):
     export.export_public_db(db, tmp / "public.db")
     db.conn.close()
     data = site_data.load(tmp / "public.db")
-    site_search.write(tmp / "index", data)
+    conn = site_data.open_readonly(tmp / "public.db")
+    try:
+        labels = site_search.labels(queries.list_index(conn, queries.Counts(conn), data.bodies), data.bodies)
+    finally:
+        conn.close()
+    site_search.write(tmp / "index", data, labels)
     return tmp / "index", data
 
 

@@ -1,4 +1,4 @@
-"""Figures for the statistics page (``stats/``), computed from :class:`SiteData`.
+"""Figures for the statistics page (``stats/``), computed in SQL over the whole registry.
 
 Definitions (also printed on the page, docs/site.md):
 
@@ -20,14 +20,12 @@ TARGET = 100
 TARGET_DATE = "2023-12-31"
 
 
-def progress(data):
-    first = {}
-    for c in data.certificates:
-        pid = c["product"]
-        if pid not in first or c["issued"] < first[pid]:
-            first[pid] = c["issued"]
+def progress(conn):
+    """(date, products certified by then) at each date a product got its first certificate."""
     points, total = [], 0
-    for date, n in sorted(Counter(first.values()).items()):
+    for date, n in conn.execute(
+            "select first_issued, count(*) from (select min(issued) as first_issued from certificates "
+            "group by product) group by 1 order by 1"):
         total += n
         points.append((date, total))
     return points
@@ -46,42 +44,35 @@ def _sorted_counts(counter, names):
     return [(names(k), n, k) for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def compute(data):
-    valid = [c for c in data.certificates if c["status"] == lifecycle.VALID]
-    by_district = Counter(c["enterprise_row"]["district"] for c in valid)
-    by_industry = Counter(c["enterprise_row"]["division"] for c in valid)
-    by_body = Counter(c["body"] for c in valid)
-    by_programme = Counter(c["programme"] for c in valid)
-    by_status = Counter(c["status"] for c in data.certificates)
+def compute(conn, counts):
+    """The figures of the statistics and home pages from registry ``conn``
+    (``counts``: its :class:`szzz_registry.queries.Counts`)."""
+    valid = lifecycle.VALID
+    by_status = counts.by("status")
 
     def industry_name(div):
         names = industries.MANUFACTURING_DIVISIONS.get((div or "")[1:], None)
         return f"{div} {names[0]}" if names else str(div)
 
-    years = Counter()
-    for ev in data.events:
-        year = ev["date"][:4]
-        if ev["type"] in ("suspended", "surveillance_failed") and _suspends(ev):
-            years[(year, "suspended")] += 1
-        elif ev["type"] == "revoked":
-            years[(year, "revoked")] += 1
+    years = _suspensions_and_revocations(conn)
     year_list = sorted({y for y, _ in years})
-    points = progress(data)
-    products_valid = len({c["product"] for c in valid})
+    points = progress(conn)
+    products_valid = conn.execute("select count(distinct product) from certificates where status = ?",
+                                  (valid,)).fetchone()[0]
     return {
         "progress": points,
         "progress_quarters": by_quarter(points),
         "products_certified": points[-1][1] if points else 0,
         "products_valid": products_valid,
-        "certificates_valid": len(valid),
-        "certificates_total": len(data.certificates),
+        "certificates_valid": by_status.get(valid, 0),
+        "certificates_total": sum(by_status.values()),
         "target": TARGET,
         "target_date": TARGET_DATE,
-        "by_district": _sorted_counts(by_district, lambda k: k),
-        "by_industry": _sorted_counts(by_industry, industry_name),
-        "by_body": _sorted_counts(by_body, lambda k: k),
+        "by_district": _sorted_counts(counts.by("district", status=valid), lambda k: k),
+        "by_industry": _sorted_counts(counts.by("industry", status=valid), industry_name),
+        "by_body": _sorted_counts(counts.by("body", status=valid), lambda k: k),
         "by_programme": _sorted_counts(
-            by_programme, lambda k: reference.PROGRAMMES.get(k, (k,))[0]),
+            counts.by("programme", status=valid), lambda k: reference.PROGRAMMES.get(k, (k,))[0]),
         "by_status": [(f"{lifecycle.STATUS_NAMES[s][0]} {s}", by_status.get(s, 0), s)
                       for s in lifecycle.STATUSES],
         "years": year_list,
@@ -90,12 +81,32 @@ def compute(data):
     }
 
 
-def _suspends(ev):
-    # A failed surveillance on an already suspended certificate is not a new
-    # suspension; the event history tells us the status before it.
-    history = ev["cert"]["history"]
-    i = next(k for k, e in enumerate(history) if e is ev)
-    status = None
-    for prior in history[:i]:
-        status = lifecycle.TRANSITIONS[prior["type"]].get(status, status)
-    return status == lifecycle.VALID
+# A suspension is an event that takes a valid certificate to suspended:
+# ``suspended`` always does (lifecycle.TRANSITIONS allows it from valid only);
+# ``surveillance_failed`` does only when the certificate was valid (on a
+# suspended one it changes nothing), which the certificate's earlier events tell.
+SUSPENDING = tuple(t for t, moves in lifecycle.TRANSITIONS.items()
+                   if moves.get(lifecycle.VALID) == lifecycle.SUSPENDED)
+_ALWAYS = tuple(t for t in SUSPENDING if set(lifecycle.TRANSITIONS[t]) == {lifecycle.VALID})
+
+
+def _suspensions_and_revocations(conn) -> Counter:
+    """(year, "suspended" | "revoked") -> events, by the event's date."""
+    years = Counter()
+    always = ",".join("?" * len(_ALWAYS))
+    for year, kind, n in conn.execute(
+            "select substr(date, 1, 4), type, count(*) from events "
+            f"where type = 'revoked' or type in ({always}) group by 1, 2", _ALWAYS):
+        years[(year, "revoked" if kind == "revoked" else "suspended")] += n
+    replayed = tuple(t for t in SUSPENDING if t not in _ALWAYS)
+    marks = ",".join("?" * len(replayed))
+    status, current = None, None
+    for cert_no, kind, date in conn.execute(
+            "select cert_no, type, date from events where cert_no in (select cert_no from events "
+            f"where type in ({marks})) order by cert_no, seq", replayed):
+        if cert_no != current:
+            status, current = None, cert_no
+        if kind in replayed and status == lifecycle.VALID:
+            years[(date[:4], "suspended")] += 1
+        status = lifecycle.TRANSITIONS[kind].get(status, status)
+    return years
