@@ -47,6 +47,7 @@ from registry.publish import deploy as deploying
 from registry.publish import headers, incremental, livedb, site
 from registry.publish import log as publish_log
 from registry.publish import watch as watching
+from registry.publish.incremental import SITE_FIGURES
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
 from registry.store import demo
@@ -82,7 +83,8 @@ def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, bui
         "JINJA_ENVIRONMENT": settings["JINJA_ENVIRONMENT"],
         "OUTPUT_PATH": str(site_dir),
         "SZZZ": {"db": str(public_db), "site_url": site_url, "datasette_url": datasette_url,
-                 "build_time": build_time, "incremental": incremental},
+                 "build_time": build_time, "incremental": incremental,
+                 "figures": str(Path(site_dir).parent / SITE_FIGURES)},
     })
     Pelican(settings).run()
 

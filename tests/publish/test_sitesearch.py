@@ -12,8 +12,8 @@ from registry.core.exceptions import BuildError
 from registry.publish import export, sitesearch
 from registry.store import schema
 from szzz_registry import data as site_data
-from szzz_registry import queries
 from szzz_registry import search as site_search
+from szzz_registry.figures import Figures
 
 VECTORS = REPO_ROOT / "docs" / "vectors" / "site-search.json"
 
@@ -180,9 +180,10 @@ def demo_index(make_registry):
     data = site_data.load(tmp / "public.db")
     conn = site_data.open_readonly(tmp / "public.db")
     try:
-        labels = site_search.labels(queries.list_index(conn, queries.Counts(conn), data.bodies), data.bodies)
+        index = Figures.compute(conn, 0).list_index(data.bodies)
     finally:
         conn.close()
+    labels = site_search.labels(index, data.bodies)
     site_search.write(tmp / "index", data, labels)
     return tmp / "index", data
 

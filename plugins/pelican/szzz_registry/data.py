@@ -116,8 +116,12 @@ def load(path) -> SiteData:
         conn.close()
 
 
-# The filter of a partial read: the enterprises given as one JSON array.
-_ENTERPRISES = " where {column} in (select value from json_each(?))"
+# A partial read: the enterprises given as one JSON array, their products,
+# their products' certificates — each an indexed lookup (the enterprise and
+# product columns are indexed), never a scan of the registry.
+_ENTERPRISES = "select value from json_each(?)"
+_PRODUCTS = f"select id from products where enterprise in ({_ENTERPRISES})"
+_CERTIFICATES = f"select cert_no from certificates where product in ({_PRODUCTS})"
 
 
 def load_records(conn, enterprises=None) -> SiteData:
@@ -129,12 +133,11 @@ def load_records(conn, enterprises=None) -> SiteData:
     if enterprises is None:
         filters, params = {}, ()
     else:
-        filters = {table: _ENTERPRISES.format(column=column) for table, column in (
-            ("enterprises", "uscc"), ("products", "enterprise"), ("certificates", "p.enterprise"))}
-        filters["certificate_standards"] = (
-            " where cert_no in (select c.cert_no from certificates c join products p on p.id = c.product"
-            + filters["certificates"] + ")")
-        filters["events"] = filters["certificate_standards"].replace(" where ", " and ", 1)
+        filters = {"enterprises": f" where uscc in ({_ENTERPRISES})",
+                   "products": f" where enterprise in ({_ENTERPRISES})",
+                   "certificates": f" where c.product in ({_PRODUCTS})",
+                   "certificate_standards": f" where cert_no in ({_CERTIFICATES})",
+                   "events": f" and cert_no in ({_CERTIFICATES})"}
         params = (json.dumps(sorted(enterprises)),)
     data = SiteData()
     for b in _rows(conn, "select * from bodies order by code"):

@@ -57,6 +57,12 @@ class Dirty:
         # is written whole. A changed certificate is new, or its product row
         # changed (its GTIN, so its exact-lookup keys): the search index is.
         self.new_pages = self.new_certificates = self.rekeyed = True
+        # The changed certificates (number, product, enterprise, status, body,
+        # programme, district, industry), their statuses before (absent: new),
+        # whether an enterprise changed, and whether the product or enterprise
+        # row of an issued one did (figures.py: then counted anew).
+        self.rows, self.before = [], {}
+        self.enterprises_changed = self.rewritten = True
 
     @classmethod
     def everything(cls):
@@ -71,17 +77,21 @@ class Dirty:
         products = {int(p) for p in changes.get("products", ())}
         enterprises = set(changes.get("enterprises", ()))
         certs = set(changes.get("certificates", ()))
-        certs.update(r[0] for r in conn.execute(
-            f"select c.cert_no from {queries.CERTS} where c.product{_IN} or p.enterprise{_IN}",
+        certs.update(r[0] for r in conn.execute(  # by the indexed product column: no scan
+            f"select cert_no from certificates where product{_IN} or product in "
+            f"(select id from products where enterprise{_IN})",
             (json.dumps(sorted(products)), json.dumps(sorted(enterprises)))))
         rows = conn.execute(
             "select c.cert_no, c.product, p.enterprise, c.status, c.body, c.programme, e.district, "
             f"e.industry from {queries.CERTS} where c.cert_no{_IN} order by c.cert_no",
             (json.dumps(sorted(certs)),)).fetchall()
         before = _statuses_at(conn, [r[0] for r in rows], since)
+        self.rows, self.before = rows, before
         self.new_certificates = any(r[0] not in before for r in rows)
         self.rekeyed = any(r[0] in before and r[1] in products for r in rows)
         self.new_pages = self.new_certificates or bool(products) or bool(enterprises)
+        self.enterprises_changed = bool(enterprises)
+        self.rewritten = any(r[0] in before and (r[1] in products or r[2] in enterprises) for r in rows)
         self.certificates = {r[0] for r in rows}
         self.products = products | {r[1] for r in rows}
         self.enterprises = enterprises | {r[2] for r in rows} | {e for (e,) in conn.execute(

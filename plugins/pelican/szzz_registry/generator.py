@@ -30,9 +30,11 @@ from pelican.generators import Generator
 from registry.core import clock, industries, lifecycle, reference, rules
 from registry.core.exceptions import BuildError, ConfigError
 from registry.publish import headers
-from szzz_registry import charts, feeds, jsonld, paging, queries, reuse, search, sitemap, stats, urls
+from szzz_registry import charts, feeds, jsonld, queries, reuse, search, sitemap, stats, urls
 from szzz_registry import data as registry_data
 from szzz_registry.dirty import Dirty
+from szzz_registry.figures import Figures
+from szzz_registry.lists import LIST_KINDS, Lists
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,14 @@ DEFAULTS = {
     "feed_entries": 200,
     "tag_authority": None,
     "sitemap_urls": feeds.SITEMAP_MAX_URLS,
+    # A file to record the registry-wide figures in (figures.py; publish.py:
+    # beside site/, never published); the next incremental build starts from it.
+    "figures": None,
     # None: render every page. Else an incremental build (docs/publishing.md,
     # "Incremental builds"): {"previous": an earlier build's site directory,
     # "take": whether its pages are ours to move (a spare build nobody serves)
     # or to hard-link (the build being served), "since_seq": its last event,
+    # "figures": the file of its registry-wide figures (or None),
     # "certificates": [cert_no], "products": [id], "enterprises": [uscc]} — the
     # records that changed since it; every page none of them feeds is the
     # earlier build's file (:class:`Dirty` is the dependency map).
@@ -71,14 +77,6 @@ STANDARD_KINDS = {
     "industry": ("行业标准", "Industry standard"),
     "local": ("地方标准", "Local standard"),
 }
-LIST_KINDS = {
-    "status": ("按状态", "By status"),
-    "district": ("按地区", "By district"),
-    "industry": ("按行业", "By industry"),
-    "body": ("按认证机构", "By certification body"),
-    "programme": ("按认证项目", "By programme"),
-}
-
 
 def settings_of(settings):
     """The ``SZZZ`` dict with defaults; refuses unknown keys (typos stop the build)."""
@@ -112,15 +110,16 @@ class RegistryGenerator(Generator):
         super().__init__(*args, **kwargs)
         self.cfg = settings_of(self.settings)
         self.data = self.conn = self.clone = self.grouped = None
+        self.ranks = {}
         self.written = self.rendered = 0
         # Record pages (certificate, product, enterprise, body, standard) kept from
         # the earlier build as they were, in an incremental build.
         self.reused = self.record_pages = 0
         self._dirs = set()
         self.incremental = self.cfg["incremental"]
-        self.urls_changed = False   # an incremental build added or removed a page
-        # How the sitemap and the search index were brought up to date: "written"
-        # whole or, in an incremental build, "patched" / "updated" in place.
+        # How the sitemap, the search index and the figures were brought up to
+        # date: "written" whole (counted) or, in an incremental build, "patched" /
+        # "updated" in place.
         self.ways = {}
 
     # ------------------------------------------------------------- context
@@ -128,19 +127,25 @@ class RegistryGenerator(Generator):
         self.conn = registry_data.open_readonly(self.cfg["db"])
         conn, inc = self.conn, self.incremental
         facts = queries.facts(conn)
-        self.counts = queries.Counts(conn)
+        figures = None
         if inc is None:
             self.dirty = Dirty.everything()
             self.data = registry_data.load_records(conn)
         else:
             self.dirty = Dirty.of(conn, inc)
             self.data = registry_data.load_records(conn, self.dirty.enterprises)
+            # The earlier build's registry-wide figures, brought up to date.
+            figures = Figures.read(inc["figures"], inc["since_seq"]) if inc.get("figures") else None
+            if figures is not None and not figures.update(conn, self.dirty, facts["last_seq"]):
+                figures = None
             # The earlier build's pages, in this build's directory: moved when
             # they are ours (a spare build), else hard-linked while we read.
             if inc.get("take"):
                 reuse.take(inc["previous"], self.output_path)
             else:
                 self.clone = reuse.Clone(inc["previous"], self.output_path)
+        self.ways["figures"] = "updated" if figures else "counted"
+        self.figures = figures or Figures.compute(conn, facts["last_seq"])
         build_time = self.cfg["build_time"]
         if not build_time:
             build_time = clock.iso_z(clock.build_time(facts["latest_event_date"]))
@@ -196,7 +201,7 @@ class RegistryGenerator(Generator):
         if self.clone is not None:
             self.clone.wait()
         d, dirty, conn, per_page = self.data, self.dirty, self.conn, self.cfg["per_page"]
-        figures = stats.compute(conn, self.counts)
+        figures = stats.compute(self.figures)
         self.render("home", "", title=None, stats=figures, data_as_of=True,
                     recent=queries.events(conn, limit=10), notices=d.notices[:5])
         for c in d.certificates:
@@ -215,13 +220,13 @@ class RegistryGenerator(Generator):
         for b in d.bodies.values():
             if dirty.page("body", b["code"]):
                 self.render("body", urls.body(b["code"]), b=b, title=b["name_zh"],
-                            counts=self.counts.of_body(b["code"]))
+                            counts=self.figures.of_body(b["code"]))
         for s in d.standards.values():
             if dirty.page("standard", s["code"]):
                 total, shown = queries.standard(conn, s["code"], per_page)
                 self.render("standard", urls.standard(s), s=s, title=s["code"], total=total, shown=shown)
-        index = queries.list_index(conn, self.counts, d.bodies)
-        self.write_lists(index)
+        index = self.figures.list_index(d.bodies)
+        Lists(self).write(index)
         self.render("notices", "notices/", title="信息通报", notices=d.notices, data_as_of=True,
                     alerts=[n for n in d.notices if n["kind"] == "counterfeit_alert"],
                     others=[n for n in d.notices if n["kind"] != "counterfeit_alert"])
@@ -233,9 +238,11 @@ class RegistryGenerator(Generator):
         self.write_text("robots.txt", feeds.robots(self.cfg["site_url"]))
         # The search page's index (docs/site-search.md), from the same rows.
         self.write_search_index(index, pages)
+        if self.cfg["figures"]:
+            self.figures.write(self.cfg["figures"])
         if self.incremental is not None:
-            records = conn.execute("select (select count(*) from certificates) + (select count(*) from "
-                                   "products) + (select count(*) from enterprises)").fetchone()[0]
+            records = sum(self.figures.by("status").values()) + self.figures.enterprises + conn.execute(
+                "select count(*) from products").fetchone()[0]
             self.reused = records + len(d.bodies) + len(d.standards) - self.record_pages
         log.info("szzz_registry: wrote %d files, kept %d pages of %s (%s)", self.written, self.reused,
                  self.incremental["previous"] if self.incremental else "-", self.cfg["db"])
@@ -266,88 +273,6 @@ class RegistryGenerator(Generator):
             self._dirs.add(parent)
         reuse.write_text(path, text, replace=self.incremental is not None)
         self.written += 1
-
-    def write_lists(self, index):
-        """Every list page a change feeds (all of them in a full build), and the lists index."""
-        d = self.data
-        grouped = self.grouped = _grouped(d.certificates) if self.dirty.full else None
-        entries_by_kind = []
-        for kind, sizes in index.items():
-            entries = []
-            for key, total in sizes.items():
-                label = _list_label(kind, key, d)
-                entries.append((key, label, total))
-                change = self.dirty.list_change(kind, key)
-                if grouped is not None:
-                    certs = grouped[kind].get(key, [])
-                    self._write_list(kind, key, label, [c["cert_no"] for c in certs], certs)
-                elif change is None or total == 0:  # an empty list is one page: it may be new
-                    numbers = queries.list_numbers(self.conn, kind, key, self.counts)
-                    self._write_list(kind, key, label, numbers, queries.summaries(
-                        self.conn, *queries.list_condition(kind, key, self.counts)))
-                elif change:
-                    self._update_list(kind, key, label, change)
-            if not self.dirty.full and kind in self.dirty.all_lists:
-                self._drop_lists(kind, sizes)
-            entries_by_kind.append((kind, entries))
-        self.render("lists", "lists/", title="证书名录", index=entries_by_kind, data_as_of=True)
-
-    def _write_list(self, kind, key, label, numbers, rows):
-        """Every page of a list (``rows`` in the order of ``numbers``); an earlier
-        build's pages of it that no longer exist are removed."""
-        per_page = self.cfg["per_page"]
-        pages = paging.pages(numbers, per_page)
-        if self.incremental is not None:
-            self._drop_pages(kind, key, {p.first for p in pages})
-        for page in pages:
-            self._list_page(kind, key, label, page, numbers, pages, rows[page.start:page.end])
-
-    def _update_list(self, kind, key, label, change):
-        """The pages of a list that ``change`` changes: those whose certificates,
-        name or neighbours differ from before, those showing a changed row, and the
-        first page when the list's size or pages changed."""
-        per_page = self.cfg["per_page"]
-        numbers = queries.list_numbers(self.conn, kind, key, self.counts)
-        before = sorted(set(numbers) - change.joined | change.left)
-        pages, old_pages = paging.pages(numbers, per_page), paging.pages(before, per_page)
-        new = {p.first: _page_signature(p, numbers, pages) for p in pages}
-        old = {p.first: _page_signature(p, before, old_pages) for p in old_pages}
-        wanted = {first for first, sig in new.items() if old.get(first) != sig}
-        wanted |= {p.first for p in pages if not change.changed.isdisjoint(numbers[p.start:p.end])}
-        self._drop_pages(kind, key, set(new))
-        for page in pages:
-            if page.first in wanted:
-                members = numbers[page.start:page.end]
-                self._list_page(kind, key, label, page, numbers, pages,
-                                queries.summaries_of(self.conn, members))
-
-    def _list_page(self, kind, key, label, page, numbers, pages, certs):
-        context = {}
-        if page.first is None:  # the first page: the list's size and every page's range
-            context = {"total": len(numbers), "toc": [
-                (numbers[p.start], numbers[p.end - 1], urls.listing(kind, key, p.first))
-                for p in pages if p.end > p.start]}
-        self.render("list", urls.listing(kind, key, page.first), kind=kind, key=key, label=label,
-                    title=f"{LIST_KINDS[kind][0]}：{label[0]}", certs=certs, page=page, **context)
-
-    def _drop_pages(self, kind, key, names):
-        """Remove the earlier build's pages of list (``kind``, ``key``) not among
-        ``names`` (first certificates; None, the first page, always stays)."""
-        page_dir = os.path.join(self.output_path, urls.file_path(urls.listing(kind, key)), "page")
-        present = set(_listdir(page_dir))
-        for name in present - names:
-            reuse.remove(os.path.join(page_dir, name))
-        if present != names - {None}:
-            self.urls_changed = True
-
-    def _drop_lists(self, kind, sizes):
-        """Remove the earlier build's lists of ``kind`` that no longer exist."""
-        kind_dir = os.path.join(self.output_path, "lists", kind)
-        keys = {urls.file_path(urls.listing(kind, key)).split("/")[2] for key in sizes}
-        for name in _listdir(kind_dir):
-            if name not in keys:
-                reuse.remove(os.path.join(kind_dir, name))
-                self.urls_changed = True
 
     def write_stats(self, figures):
         bars = {
@@ -403,7 +328,7 @@ class RegistryGenerator(Generator):
         self.write_text("feeds/all.atom.xml", feeds.atom(
             queries.events(self.conn, limit=limit), title="苏州制造认证状态变更 · Certificate status changes",
             feed_rel="feeds/all.atom.xml", **common))
-        with_events = queries.bodies_with_certificates(self.conn)
+        with_events = set(self.figures.by("body"))
         for code, b in self.data.bodies.items():
             if code in with_events and not self.dirty.page("body", code):
                 continue
@@ -417,76 +342,35 @@ class RegistryGenerator(Generator):
         """``sitemap.xml``, a sitemap index, and ``sitemap-<n>.xml`` (n from 1) of at
         most ``sitemap_urls`` URLs each (sitemaps.org: 50,000 a file)."""
         per_file, site_url = self.cfg["sitemap_urls"], self.cfg["site_url"]
-        if not self.dirty.full and not self.urls_changed and not self.dirty.new_pages:
-            changed = [(c["cert_no"], c["status_date"], self.conn.execute(
-                "select count(*) from certificates where cert_no < ?", (c["cert_no"],)).fetchone()[0])
-                for c in self.data.certificates if c["cert_no"] in self.dirty.certificates]
+        if not self.dirty.full and not self.dirty.new_pages:
+            changed = [(c["cert_no"], c["status_date"], self.rank(c["cert_no"]))
+                       for c in self.data.certificates if c["cert_no"] in self.dirty.certificates]
             if sitemap.patch(self.output_path, changed, site_url, per_file):
                 self.ways["sitemap"] = "patched"
                 return
         self.ways["sitemap"] = "written"
-        if self.grouped is not None:
-            numbers = {(kind, key): [c["cert_no"] for c in certs]
-                       for kind, lists in self.grouped.items() for key, certs in lists.items()}
-        else:
-            numbers = queries.all_list_numbers(self.conn)
-        items = sitemap.entries(self.conn, index, self.data, pages, self.cfg["per_page"], numbers)
+        items = sitemap.entries(self.conn, index, self.data, pages)
         sitemap.write(self.output_path, items, site_url, per_file, replace=self.incremental is not None)
+
+    def rank(self, cert_no) -> int:
+        """How many certificates come before ``cert_no`` (its place in the sitemap and
+        the search index): O(its rank) in SQLite, counted once."""
+        if cert_no not in self.ranks:
+            self.ranks[cert_no] = self.conn.execute(
+                "select count(*) from certificates where cert_no < ?", (cert_no,)).fetchone()[0]
+        return self.ranks[cert_no]
 
     def write_search_index(self, index, pages):
         out = os.path.join(self.output_path, "search", "index")
         labels = search.labels(index, self.data.bodies)
         if not (self.dirty.full or self.dirty.new_certificates or self.dirty.rekeyed) and search.update(
-                out, self.conn, self.data, self.dirty.certificates, self.dirty.enterprises, labels,
-                pages) is not None:
+                out, self.conn, self.data, self.figures, self.rank, self.dirty.certificates,
+                self.dirty.enterprises, labels, pages) is not None:
             self.ways["search"] = "updated"
             return
         self.ways["search"] = "written"
         data = self.data if self.dirty.full else registry_data.load_records(self.conn)
         search.write(out, data, labels, pages)
-
-
-def _page_signature(page, numbers, pages) -> tuple:
-    """What list page ``page`` shows besides its rows' contents (the first page: the
-    list's size and the range of every page too)."""
-    own = paging.signature(page, numbers)
-    if page.first is not None:
-        return own
-    return own, len(numbers), tuple((numbers[p.start], numbers[p.end - 1]) for p in pages if p.end > p.start)
-
-
-def _grouped(certificates) -> dict:
-    """{kind: {key: certificates}} of every list, each by certificate number."""
-    groups = {kind: {} for kind in LIST_KINDS}
-    for c in certificates:
-        e = c["enterprise_row"]
-        for kind, key in (("status", c["status"]), ("district", e["district"]),
-                          ("industry", e["division"] or "-"), ("body", c["body"]),
-                          ("programme", c["programme"])):
-            groups[kind].setdefault(key, []).append(c)
-    return groups
-
-
-def _listdir(path) -> list:
-    try:
-        return os.listdir(path)
-    except FileNotFoundError:
-        return []
-
-
-def _list_label(kind, key, d):
-    """(zh, en) label of one list."""
-    if kind == "status":
-        return lifecycle.STATUS_NAMES[key]
-    if kind == "district":
-        return (key, reference.DISTRICTS.get(key, ""))
-    if kind == "industry":
-        names = industries.MANUFACTURING_DIVISIONS.get(key[1:], (key, ""))
-        return (f"{key} {names[0]}", names[1])
-    if kind == "body":
-        b = d.bodies[key]
-        return (b["name_zh"], b["name_en"])
-    return reference.PROGRAMMES.get(key, (key, ""))
 
 
 def _authority(site_url):

@@ -23,11 +23,16 @@ from dataclasses import dataclass
 MAX_PAGES_OF_RUN = 3  # × per_page: the longest page
 
 
+# A neighbour outside a window of the list (Lists.windows): not known there.
+UNKNOWN = object()
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a list: ``start``, ``end`` index the list; ``first`` names it
     (None for the list's first page); ``prev`` and ``next`` name its neighbours
-    (None: the first page; ``False``: there is none)."""
+    (None: the first page; ``False``: there is none; :data:`UNKNOWN`: outside
+    the window of the list that was cut)."""
 
     first: str | None
     start: int
@@ -40,18 +45,21 @@ def starts_page(cert_no: str, per_page: int) -> bool:
     return zlib.crc32(cert_no.encode("utf-8")) % per_page == 0
 
 
-def pages(cert_nos, per_page: int) -> list:
-    """The pages of a list of certificate numbers (ascending); one, empty, for an empty list."""
+def pages(cert_nos, per_page: int, *, at_start=True, at_end=True) -> list:
+    """The pages of a list of certificate numbers (ascending); one, empty, for an
+    empty list. A window of a list (not ``at_start``) must begin at a page start
+    that :func:`starts_page` chose; its first page's ``prev`` is :data:`UNKNOWN`,
+    and so is its last page's ``next`` when the list goes on (not ``at_end``)."""
     starts = [0]
     longest = MAX_PAGES_OF_RUN * per_page
     for i, cert_no in enumerate(cert_nos):
         if i and (starts_page(cert_no, per_page) or i - starts[-1] == longest):
             starts.append(i)
     ends = [*starts[1:], len(cert_nos)]
-    names = [None] + [cert_nos[i] for i in starts[1:]]
+    names = [None if at_start else cert_nos[0]] + [cert_nos[i] for i in starts[1:]]
     return [Page(first=names[n], start=starts[n], end=ends[n],
-                 prev=names[n - 1] if n else False,
-                 next=names[n + 1] if n + 1 < len(starts) else False)
+                 prev=names[n - 1] if n else (False if at_start else UNKNOWN),
+                 next=names[n + 1] if n + 1 < len(starts) else (False if at_end else UNKNOWN))
             for n in range(len(starts))]
 
 

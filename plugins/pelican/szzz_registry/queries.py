@@ -1,24 +1,17 @@
-"""Registry-wide figures for the site, in SQL: what the lists, statistics,
-body, standard and home pages, the feeds and the sitemap show of the whole
-registry, read the same way by a full and an incremental build.
+"""Questions the site asks of the registry in SQL, the same in a full and an
+incremental build: the rows of a list page or a standard page, a window of a
+list, the newest events (feeds, home), the build's last event.
 
 A full build has every record in memory (:mod:`szzz_registry.data`); an
-incremental one only the records it renders. What both need of the rest is
-asked here, mostly in one scan: :func:`counts` groups every certificate by
-(status, district, industry, body, programme), which gives every list's
-size, the status counts of each body and the statistics' breakdowns.
+incremental one only the records it renders. Registry-wide counts are
+:mod:`szzz_registry.figures`.
 """
 
 import json
-from collections import Counter
-
-from registry.core import lifecycle, reference
-from szzz_registry.data import division
 
 # Every certificate with its product's enterprise (the district and industry lists).
 CERTS = ("certificates c join products p on p.id = c.product "
          "join enterprises e on e.uscc = p.enterprise")
-LIST_KINDS = ("status", "district", "industry", "body", "programme")
 _IN = " in (select value from json_each(?))"
 # What a row of a certificate table shows (macros.html, cert_table).
 _SUMMARY = ("select c.cert_no, c.status, c.expires, p.name_zh, e.name_zh from " + CERTS)
@@ -42,87 +35,49 @@ def summaries(conn, where="", params=(), *, limit=-1, offset=0) -> list:
             for no, status, expires, product, enterprise in conn.execute(sql, (*params, limit, offset))]
 
 
-class Counts:
-    """Every certificate counted by (status, district, industry division, body,
-    programme): one scan of the registry."""
+def list_condition(kind, key, figures, *, walk=False) -> tuple:
+    """``(where, params)`` of the certificates of list (``kind``, ``key``) in :data:`CERTS`.
 
-    def __init__(self, conn):
-        self.rows = [(status, district, division(industry), body, programme, n)
-                     for status, district, industry, body, programme, n in conn.execute(
-                         "select c.status, e.district, e.industry, c.body, c.programme, count(*) "
-                         f"from {CERTS} group by 1, 2, 3, 4, 5")]
-        self.industries = [r[0] for r in conn.execute(
-            "select distinct industry from enterprises order by industry")]
-
-    def by(self, kind, *, status=None) -> Counter:
-        """Certificates by ``kind`` (of ``status`` only, when given); by industry, the
-        key is the division (``C35``), None for a code too short to have one."""
-        i = LIST_KINDS.index(kind)
-        out = Counter()
-        for row in self.rows:
-            if status is None or row[0] == status:
-                out[row[i]] += row[5]
-        return out
-
-    def of_body(self, code) -> dict:
-        counts = dict.fromkeys(lifecycle.STATUSES, 0)
-        for row in self.rows:
-            if row[3] == code:
-                counts[row[0]] += row[5]
-        return counts
-
-
-def list_index(conn, counts: Counts, bodies) -> dict:
-    """``{kind: {key: size}}``: every list, in the order of the lists page.
-
-    A list exists for every status, reference district, body and programme, and
-    for the district and industry of every enterprise (an enterprise page links
-    to both), even when it is empty; extra districts come in the order of their
-    first enterprise, extra programmes of their first certificate."""
-    index = {kind: {} for kind in LIST_KINDS}
-    index["status"] = dict.fromkeys(lifecycle.STATUSES, 0)
-    index["district"] = dict.fromkeys(reference.DISTRICTS, 0)
-    for (district,) in conn.execute(
-            "select district from enterprises group by district order by min(uscc)"):
-        index["district"].setdefault(district, 0)
-    index["industry"] = dict.fromkeys(sorted({division(code) or "-" for code in counts.industries}), 0)
-    index["body"] = dict.fromkeys(bodies, 0)
-    index["programme"] = dict.fromkeys(reference.PROGRAMMES, 0)
-    for (programme,) in conn.execute(
-            "select programme from certificates group by programme order by min(cert_no)"):
-        index["programme"].setdefault(programme, 0)
-    for kind in LIST_KINDS:
-        for key, n in counts.by(kind).items():
-            index[kind][key if kind != "industry" else key or "-"] = n
-    return index
-
-
-def list_condition(kind, key, counts: Counts) -> tuple:
-    """``(where, params)`` of the certificates of list (``kind``, ``key``) in :data:`CERTS`."""
+    Either by an index (the status, body or programme column; the enterprises of
+    a district; those of an industry, found in the enterprises), or, with
+    ``walk``, by no index (``+column``), so that SQLite walks the certificates by
+    number and stops at a ``limit`` (:func:`list_window`)."""
+    plus = "+" if walk else ""
     if kind == "industry":
-        codes = [code for code in counts.industries if (division(code) or "-") == key]
-        return f" where e.industry{_IN}", (json.dumps(codes),)
+        codes = json.dumps(figures.industry_codes(key))
+        if walk:
+            return f" where +e.industry{_IN}", (codes,)
+        return f" where p.enterprise in (select uscc from enterprises where industry{_IN})", (codes,)
     column = {"status": "c.status", "district": "e.district", "body": "c.body",
               "programme": "c.programme"}[kind]
-    return f" where {column} = ?", (key,)
+    return f" where {plus}{column} = ?", (key,)
 
 
-def list_numbers(conn, kind, key, counts: Counts) -> list:
+def _certificates_of(kind) -> str:
+    """What a list of ``kind`` is selected from: the certificates, with their
+    enterprises when the list is by district or industry."""
+    return CERTS if kind in ("district", "industry") else "certificates c"
+
+
+def list_window(conn, kind, key, figures, cert_no, op, limit) -> list:
+    """Up to ``limit`` certificate numbers of list (``kind``, ``key``) from ``cert_no``:
+    descending from it (``op`` ``"<="``) or ascending after it (``">"``; None: from
+    the list's start). Reads about ``limit`` / (the list's share of the registry)
+    certificates, by the primary key: for long lists, not short ones."""
+    where, params = list_condition(kind, key, figures, walk=True)
+    bound, order = "", "desc" if op == "<=" else "asc"
+    if cert_no is not None:
+        bound, params = f" and c.cert_no {op} ?", (*params, cert_no)
+    return [no for (no,) in conn.execute(
+        f"select c.cert_no from {_certificates_of(kind)}{where}{bound} order by c.cert_no {order} limit ?",
+        (*params, limit))]
+
+
+def list_numbers(conn, kind, key, figures) -> list:
     """The certificate numbers of list (``kind``, ``key``), ascending."""
-    where, params = list_condition(kind, key, counts)
-    return [no for (no,) in conn.execute(f"select c.cert_no from {CERTS}{where} order by c.cert_no",
-                                         params)]
-
-
-def all_list_numbers(conn) -> dict:
-    """``{(kind, key): [certificate number]}`` of every list with a certificate, in one scan."""
-    out = {}
-    for row in conn.execute(f"select c.cert_no, c.status, e.district, e.industry, c.body, c.programme "
-                            f"from {CERTS} order by c.cert_no"):
-        keys = (row[1], row[2], division(row[3]) or "-", row[4], row[5])
-        for kind, key in zip(LIST_KINDS, keys, strict=True):
-            out.setdefault((kind, key), []).append(row[0])
-    return out
+    where, params = list_condition(kind, key, figures)
+    return [no for (no,) in conn.execute(
+        f"select c.cert_no from {_certificates_of(kind)}{where} order by c.cert_no", params)]
 
 
 def summaries_of(conn, cert_nos) -> list:
@@ -141,7 +96,9 @@ def standard(conn, code, limit) -> tuple:
 def events(conn, *, limit, body=None) -> list:
     """The newest ``limit`` certificate events (of ``body``'s certificates), newest first,
     each with the certificate's number, status and product name (``ev["cert"]``)."""
-    where, params = ("and c.body = ? ", (body,)) if body is not None else ("", ())
+    # "+c.body": not by the body's index (every certificate of the body, then a
+    # sort), but the events newest first until ``limit`` of them are the body's.
+    where, params = ("and +c.body = ? ", (body,)) if body is not None else ("", ())
     rows = conn.execute(
         "select ev.seq, ev.type, ev.date, ev.actor, ev.reason, c.cert_no, c.status, c.body, p.name_zh "
         "from events ev join certificates c on c.cert_no = ev.cert_no "
@@ -150,7 +107,3 @@ def events(conn, *, limit, body=None) -> list:
     return [{"seq": seq, "type": kind, "date": date, "actor": actor, "reason": reason,
              "cert": {"cert_no": no, "status": status, "body": code, "product_row": {"name_zh": name}}}
             for seq, kind, date, actor, reason, no, status, code, name in rows]
-
-
-def bodies_with_certificates(conn) -> set:
-    return {code for (code,) in conn.execute("select distinct body from certificates")}

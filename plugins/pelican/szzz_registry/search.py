@@ -125,24 +125,19 @@ def write(out_dir, data, labels, pages=()) -> dict:
     return sitesearch.write_index(out_dir, documents(data, pages), labels)
 
 
-def document_count(conn, data, pages) -> int:
-    """How many documents the index of registry ``conn`` has (``data``: its wide tables)."""
-    certificates, enterprises = conn.execute(
-        "select (select count(*) from certificates), (select count(*) from enterprises)").fetchone()
-    return certificates + enterprises + len(data.bodies) + len(data.standards) + len(data.notices) + len(pages)
-
-
-def update(out_dir, conn, data, certificates, enterprises, labels, pages=()) -> dict | None:
+def update(out_dir, conn, data, figures, rank, certificates, enterprises, labels, pages=()) -> dict | None:
     """Rewrite only what ``certificates`` and ``enterprises`` (numbers, USCCs: records of
     ``data`` whose exact-lookup keys did not change, none of them new) touch in the
-    index in ``out_dir`` (:func:`sitesearch.update_index`; None: write it whole)."""
-    total = conn.execute("select count(*) from certificates").fetchone()[0]
+    index in ``out_dir`` (:func:`sitesearch.update_index`; None: write it whole).
+    ``figures`` (:class:`szzz_registry.figures.Figures`) counts the documents;
+    ``rank(cert_no)``, the certificates before one."""
+    total = sum(figures.by("status").values())
     changed = {}
     for c in data.certificates:
         if c["cert_no"] in certificates:
-            n = conn.execute("select count(*) from certificates where cert_no < ?", (c["cert_no"],))
-            changed[n.fetchone()[0]] = _certificate(c)
+            changed[rank(c["cert_no"])] = _certificate(c)
     for uscc in enterprises:
         n = conn.execute("select count(*) from enterprises where uscc < ?", (uscc,)).fetchone()[0]
         changed[total + n] = _enterprise(data.enterprises[uscc])
-    return sitesearch.update_index(out_dir, changed, labels, docs=document_count(conn, data, pages))
+    docs = total + figures.enterprises + len(data.bodies) + len(data.standards) + len(data.notices) + len(pages)
+    return sitesearch.update_index(out_dir, changed, labels, docs=docs)

@@ -1,33 +1,33 @@
 """The sitemap: ``sitemap.xml``, an index of ``sitemap-<n>.xml`` files (docs/site.md).
 
-Every page the generator writes is listed once, in the order it writes them:
+Every page the generator writes is listed once, in the order it writes them —
 home, certificates (with their status date as ``lastmod``), products,
-enterprises, bodies, standards, every page of every list, the lists index,
-notices and statistics, then Pelican's content pages; not the search page
-(``noindex``). :func:`entries` enumerates them from the registry (SQL),
-the same for a full and an incremental build.
+enterprises, bodies, standards, the first page of every list, the lists
+index, notices and statistics, then Pelican's content pages — except the
+search page (``noindex``) and the later pages of a list: those are named by
+their first certificate and come and go as the list changes (paging.py), and
+every certificate they link to is listed itself. :func:`entries` enumerates
+them from the registry (SQL), the same for a full and an incremental build.
 
-An incremental build whose pages are the same set as before (no new record,
-no list grown or shrunk by a page) only changes ``lastmod`` dates:
-:func:`patch` rewrites the lines of the changed certificates in the files
-that hold them, and those files' lines in the index, instead of the whole
-sitemap. A certificate's line is found by its place: home first, then the
-certificates by number.
+An incremental build with no new record has the same pages and changes only
+``lastmod`` dates: :func:`patch` rewrites the lines of the changed
+certificates in the files that hold them, and those files' lines in the
+index, instead of the whole sitemap. A certificate's line is found by its
+place: home first, then the certificates by number.
 """
 
 import os
 import re
 
-from szzz_registry import feeds, paging, reuse, urls
+from szzz_registry import feeds, reuse, urls
 
 _LASTMOD = re.compile(r"<lastmod>([^<]*)</lastmod>")
 
 
-def entries(conn, index, data, pages, per_page, numbers):
+def entries(conn, index, data, pages):
     """Every (site-relative URL, lastmod or None) of the sitemap, in order; ``index``
-    is the lists' (:func:`szzz_registry.queries.list_index`), ``numbers`` their
-    certificates (``{(kind, key): [number]}``), ``data`` holds the bodies and
-    standards, ``pages`` are Pelican's content pages."""
+    is the lists' (``Figures.list_index``), ``data`` holds the bodies and standards,
+    ``pages`` are Pelican's content pages."""
     out = [("", None)]
     out += [(urls.certificate(no), date) for no, date in
             conn.execute("select cert_no, status_date from certificates order by cert_no")]
@@ -36,10 +36,7 @@ def entries(conn, index, data, pages, per_page, numbers):
             conn.execute("select uscc from enterprises order by uscc")]
     out += [(urls.body(code), None) for code in data.bodies]
     out += [(urls.standard(s), None) for s in data.standards.values()]
-    for kind, sizes in index.items():
-        for key in sizes:
-            out += [(urls.listing(kind, key, page.first), None)
-                    for page in paging.pages(numbers.get((kind, key), []), per_page)]
+    out += [(urls.listing(kind, key), None) for kind, sizes in index.items() for key in sizes]
     out += [("lists/", None), ("notices/", None), ("stats/", None)]
     out += [(page.url, None) for page in pages]
     return out
