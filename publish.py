@@ -66,7 +66,8 @@ ASSETS = VerifierAssets.in_checkout(ROOT)
 def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, build_time,
                 incremental=None, cache_dir=None):
     """Render the Pelican site into ``site_dir`` (the staging site dir) from the public database
-    (only the pages the changes feed when ``incremental``: the generator's ``Dirty``).
+    (only the pages the changes feed when ``incremental``: the generator's ``Dirty``); the
+    site's registry-wide figures go beside it (``incremental.SITE_FIGURES``, not deployed).
 
     ``cache_dir`` keeps the compiled templates across builds (Jinja's bytecode
     cache checks each template's source checksum): compiling them is ~0.5 s of

@@ -43,9 +43,9 @@ import publish_bench  # the 10k demo registry, made once
 from pelican.settings import read_settings
 
 import publish
-from registry.publish import export
+from registry.publish import export, sitesearch
 from registry.store import schema
-from szzz_registry import data, paging, queries, search, sitemap, stats
+from szzz_registry import data, paging, queries, reuse, search, sitemap, stats
 from szzz_registry.dirty import Dirty
 from szzz_registry.figures import Figures
 from szzz_registry.generator import DEFAULTS, RegistryGenerator
@@ -229,15 +229,95 @@ def step(db: Path, changes: dict, tree: Path, figures: Path, work: Path) -> tupl
     return time.perf_counter() - start, generator
 
 
+def index_update(db: Path, changes: dict, tree: Path, work: Path, factor: int) -> float:
+    """Seconds :func:`sitesearch.update_index` takes for the revoked certificate on the
+    index of ``tree`` scaled ``factor`` times: every document ``factor`` times (doc
+    ``n`` becomes ``factor·n`` … ``factor·n + factor − 1``), so each term's postings,
+    ``facets.json`` and the document count grow ``factor`` times and the shards stay
+    1,024 (at 100k already). Only the files the update reads are written: meta,
+    facets, the changed document's chunk and the shards of the terms it changes."""
+    source, out = tree / "search" / "index", work / f"index-x{factor}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    conn = data.open_readonly(db)
+    try:
+        cert_no = changes["certificates"][0]
+        records = data.load_records(conn, Dirty.of(conn, changes).enterprises)
+        new = search.certificate_document(next(c for c in records.certificates if c["cert_no"] == cert_no))
+        n = conn.execute("select count(*) from certificates where cert_no < ?", (cert_no,)).fetchone()[0]
+    finally:
+        conn.close()
+    meta = json.loads((source / "meta.json").read_text())
+    chunk = sitesearch.CHUNK
+    old = json.loads((source / f"docs-{n // chunk}.json").read_text())[n % chunk]
+    touched = {sitesearch.shard_of(t, meta["shards"]) for t in
+               sitesearch.terms(old[1] + " " + old[3]) ^ sitesearch.terms(new.title + " " + new.text)}
+    for k in touched:
+        shard = json.loads((source / f"terms-{k}.json").read_text())
+        scaled = {term: [i * factor + j for i in sitesearch.decode_postings(d) for j in range(factor)]
+                  for term, d in shard.items()}
+        (out / f"terms-{k}.json").write_text(sitesearch.index_json(
+            {term: sitesearch.encode_postings(ids) for term, ids in scaled.items()}))
+    rows = json.loads((source / "facets.json").read_text())
+    (out / "facets.json").write_text(sitesearch.index_json([r for r in rows for _ in range(factor)]))
+    (out / f"docs-{n * factor // chunk}.json").write_text(sitesearch.index_json([old] * chunk))
+    (out / "meta.json").write_text(sitesearch.index_json(
+        {**meta, "docs": meta["docs"] * factor, "postings": meta["postings"] * factor}))
+    labels = {name: {v: tuple(names) for v, *names in values} for name, values in meta["facets"].items()}
+    start = time.perf_counter()
+    assert sitesearch.update_index(out, {n * factor: new}, labels, docs=meta["docs"] * factor) is not None
+    return time.perf_counter() - start
+
+
+def reuse_ways(site: Path, work: Path) -> None:
+    """The three ways an incremental build gets the earlier build's pages, on the
+    generator's entries of ``site`` (a real build's site directory): one
+    ``mkdir`` + ``link`` per file in Python (before), one ``cp -al`` (the clone of
+    the served build), one rename per entry (the spare's pages taken). Each on
+    its own hard-linked copy, in new directories: nothing is deleted until all
+    are timed (creating inodes right after deleting many is slower on ext4,
+    publish_bench.py)."""
+    names = reuse.owned_entries(site)
+    made = []
+    for way in ("python link", "cp -al", "take"):
+        source, target = (work / f"reuse-{part}-{way.replace(' ', '-')}-{os.getpid()}"
+                          for part in ("source", "target"))
+        source.mkdir()
+        target.mkdir()
+        made += [source, target]
+        subprocess.run(["cp", "-al", "-t", str(source), *(str(site / n) for n in names)], check=True)
+        start = time.perf_counter()
+        if way == "python link":
+            for root, _dirs, files in os.walk(source):
+                into = target / os.path.relpath(root, source)
+                into.mkdir(exist_ok=True)
+                for name in files:
+                    os.link(os.path.join(root, name), into / name)
+        elif way == "cp -al":
+            reuse.Clone(source, target).wait()
+        else:
+            reuse.take(source, target)
+        seconds = time.perf_counter() - start
+        count = sum(len(f) + len(d) for _, d, f in os.walk(target))
+        print(f"  {seconds * 1000:9.1f} ms  {way}: {count:,} files and directories")
+    for path in made:
+        shutil.rmtree(path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", default="10,100", help="sizes, as copies of the 10k demo")
     ap.add_argument("--step", action="store_true", help="run the generator's step at the first size")
     ap.add_argument("--work", help="work directory (kept: the databases are reused)")
+    ap.add_argument("--reuse-site", metavar="SITE", help="only time the ways of reusing the pages of "
+                    "SITE (a build's site directory)")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="site-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"site scale bench: cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} work={work}")
+    if args.reuse_site:
+        reuse_ways(Path(args.reuse_site), work)
+        return
     for n, copies in enumerate(int(c) for c in args.copies.split(",")):
         t = time.monotonic()
         base = synthetic(work, copies)
@@ -265,6 +345,10 @@ def main():
             seconds = statistics.median(r[0] for r in runs)
             print(f"  {seconds * 1000:9.1f} ms  the generator's incremental step (take; median of 3): "
                   f"{runs[-1][1].written} files written, {json.dumps(runs[-1][1].ways)}")
+            for factor in (1, 10):
+                seconds = statistics.median(index_update(db, changes, tree, work, factor) for _ in range(3))
+                print(f"  {seconds * 1000:9.1f} ms  its search index update, on the index scaled {factor}× "
+                      f"({certificates * factor:,} certificates' worth)")
 
 
 if __name__ == "__main__":

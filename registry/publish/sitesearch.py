@@ -17,7 +17,10 @@ implements the same rules in the browser, and both are checked against
 ``docs/vectors/site-search.json``.
 """
 
+import bisect
+import itertools
 import json
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -159,16 +162,15 @@ class Document:
     related: tuple = ()   # keys of records this document is about (shown after the record)
 
 
-def _dumps(value) -> str:
+def index_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _delta(ids):
-    previous, out = 0, []
-    for n in ids:
-        out.append(n - previous)
-        previous = n
-    return out
+def encode_postings(ids):
+    """Ascending numbers as differences (the first number, then each step); at C
+    speed (map, operator), as a term of 870,000 documents is at 1M certificates."""
+    ids = list(ids)
+    return ids[:1] + list(map(operator.sub, ids[1:], ids[:-1]))
 
 
 def _check_shards(shards: int, what: str) -> int:
@@ -207,7 +209,7 @@ def _facet_row(number: int, doc: Document, facet_values: dict) -> list:
 
 
 def _meta(docs: int, shards: int, key_shards: int, labels: dict, postings: int) -> str:
-    return _dumps({
+    return index_json({
         "chunk": CHUNK, "docs": docs, "format": FORMAT, "shards": shards, "keys": key_shards,
         "postings": postings,
         "facets": {name: [[v, *labels[name][v]] for v in labels[name]] for name in FACETS},
@@ -243,7 +245,7 @@ def build_files(documents, labels: dict, *, shards: int | None = None,
     _check_shards(shards, "shards")
     by_shard: list[dict[str, list[int]]] = [{} for _ in range(shards)]
     for term, ids in postings.items():
-        by_shard[shard_of(term, shards)][term] = _delta(ids)
+        by_shard[shard_of(term, shards)][term] = encode_postings(ids)
     # Exact lookups: the record(s) a key names, then the documents about it,
     # each group in document order; a document is listed once.
     lookups = {}
@@ -259,14 +261,14 @@ def build_files(documents, labels: dict, *, shards: int | None = None,
     files = {
         "meta.json": _meta(len(docs), shards, key_shards, labels,
                            sum(len(ids) for ids in postings.values())),
-        "facets.json": _dumps(facets),
+        "facets.json": index_json(facets),
     }
     for k, shard in enumerate(by_shard):
-        files[f"terms-{k}.json"] = _dumps(shard)
+        files[f"terms-{k}.json"] = index_json(shard)
     for k, table in enumerate(by_key_shard):
-        files[f"keys-{k}.json"] = _dumps(table)
+        files[f"keys-{k}.json"] = index_json(table)
     for j in range(0, max(1, len(docs)), CHUNK):
-        files[f"docs-{j // CHUNK}.json"] = _dumps(docs[j:j + CHUNK])
+        files[f"docs-{j // CHUNK}.json"] = index_json(docs[j:j + CHUNK])
     return files
 
 
@@ -313,7 +315,7 @@ def update_index(out_dir, changed: dict, labels: dict, *, docs: int) -> dict | N
         return None
     if (meta.get("format") != FORMAT or meta.get("docs") != docs or meta.get("chunk") != CHUNK
             or not isinstance(meta.get("postings"), int)
-            or meta["facets"] != json.loads(_dumps(
+            or meta["facets"] != json.loads(index_json(
                 {name: [[v, *labels[name][v]] for v in labels[name]] for name in FACETS}))):
         return None
     facet_values = _facet_values(labels)
@@ -351,23 +353,31 @@ def update_index(out_dir, changed: dict, labels: dict, *, docs: int) -> dict | N
                 touched[k] = json.loads((out / f"terms-{k}.json").read_text(encoding="utf-8"))
             change(touched[k], term, numbers)
     for k, shard in touched.items():
-        _write(out, f"terms-{k}.json", _dumps(shard))
+        _write(out, f"terms-{k}.json", index_json(shard))
     for j, chunk in chunks.items():
-        _write(out, f"docs-{j}.json", _dumps(chunk))
+        _write(out, f"docs-{j}.json", index_json(chunk))
     _write(out, "facets.json", _replace_rows((out / "facets.json").read_text(encoding="utf-8"), rows))
     _write(out, "meta.json", _meta(docs, shards, meta["keys"], labels, postings))
     return {"docs": docs, "shards": shards, "keys": meta["keys"], "files": len(touched) + len(chunks) + 2}
 
 
 def _gain(shard: dict, term: str, numbers: list) -> None:
-    ids = sorted(set(decode_postings(shard.get(term, []))) | set(numbers))
-    shard[term] = _delta(ids)
+    ids = decode_postings(shard.get(term, []))
+    for n in numbers:
+        i = bisect.bisect_left(ids, n)
+        if i == len(ids) or ids[i] != n:
+            ids.insert(i, n)
+    shard[term] = encode_postings(ids)
 
 
 def _lose(shard: dict, term: str, numbers: list) -> None:
-    ids = [n for n in decode_postings(shard.get(term, [])) if n not in numbers]
+    ids = decode_postings(shard.get(term, []))
+    for n in numbers:
+        i = bisect.bisect_left(ids, n)
+        if i < len(ids) and ids[i] == n:
+            del ids[i]
     if ids:
-        shard[term] = _delta(ids)
+        shard[term] = encode_postings(ids)
     else:
         shard.pop(term, None)
 
@@ -390,11 +400,7 @@ def _read(index_dir, name):
 
 
 def decode_postings(deltas) -> list:
-    out, n = [], 0
-    for d in deltas:
-        n += d
-        out.append(n)
-    return out
+    return list(itertools.accumulate(deltas))
 
 
 def search(index_dir, query: str) -> list:

@@ -39,7 +39,7 @@ def _fields(*parts) -> str:
     return " · ".join(str(p) for p in parts if p)
 
 
-def _certificate(c) -> sitesearch.Document:
+def certificate_document(c) -> sitesearch.Document:
     p, e, b = c["product_row"], c["enterprise_row"], c["body_row"]
     status = lifecycle.STATUS_NAMES[c["status"]]
     events = [_join(ev.get("reason"), ev.get("notice")) for ev in c["history"]]
@@ -60,7 +60,7 @@ def _certificate(c) -> sitesearch.Document:
         keys=tuple(keys), related=(sitesearch.key_of("uscc", e["uscc"]),))
 
 
-def _enterprise(e) -> sitesearch.Document:
+def enterprise_document(e) -> sitesearch.Document:
     return sitesearch.Document(
         url=urls.enterprise(e["uscc"]), title=e["name_zh"],
         sub=f"{e['uscc']} · {e['district']} · {len(e['products'])} 个产品",
@@ -72,8 +72,8 @@ def _enterprise(e) -> sitesearch.Document:
 
 def documents(data, pages=()):
     """The documents of site data ``data`` (``data.SiteData``, every record) and Pelican ``pages``."""
-    docs = [_certificate(c) for c in data.certificates]
-    docs += [_enterprise(data.enterprises[uscc]) for uscc in sorted(data.enterprises)]
+    docs = [certificate_document(c) for c in data.certificates]
+    docs += [enterprise_document(data.enterprises[uscc]) for uscc in sorted(data.enterprises)]
     for code in sorted(data.bodies):
         b = data.bodies[code]
         docs.append(sitesearch.Document(
@@ -135,9 +135,9 @@ def update(out_dir, conn, data, figures, rank, certificates, enterprises, labels
     changed = {}
     for c in data.certificates:
         if c["cert_no"] in certificates:
-            changed[rank(c["cert_no"])] = _certificate(c)
+            changed[rank(c["cert_no"])] = certificate_document(c)
     for uscc in enterprises:
         n = conn.execute("select count(*) from enterprises where uscc < ?", (uscc,)).fetchone()[0]
-        changed[total + n] = _enterprise(data.enterprises[uscc])
+        changed[total + n] = enterprise_document(data.enterprises[uscc])
     docs = total + figures.enterprises + len(data.bodies) + len(data.standards) + len(data.notices) + len(pages)
     return sitesearch.update_index(out_dir, changed, labels, docs=docs)
