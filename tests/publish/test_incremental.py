@@ -11,14 +11,17 @@ Two levels:
   output, hard-linked, or from the output of the step before it, taken (the
   spare build's way: moved in and updated in place) — and a full render of
   the same registry must give the same files with the same bytes. Lists are
-  cut into pages of two certificates on average, the sitemap into files of
+  cut into pages of a few certificates on average, the sitemap into files of
   seven URLs and the feeds hold three entries, so that a handful of
   certificates exercises the paging, the sitemap's patching and the search
   index's update; half of the sequences update lists from windows around
-  each change, as long lists do, half from the whole list. The generator is driven through Pelican's Generator API as
-  Pelican drives it (``generate_context``, ``generate_output``); Pelican's own
-  content pages and static files, which every build writes whole, are left
-  out to keep 200 sequences near a minute.
+  each change, as long lists do, half from the whole list, and pages of two
+  to four certificates on average cut lists at different certificates;
+  windows are read a few certificates at a time, down to one. The generator
+  is driven through Pelican's Generator API as Pelican drives it
+  (``generate_context``, ``generate_output``); Pelican's own content pages and
+  static files, which every build writes whole, are left out to keep 200
+  sequences near a minute.
 * **Whole builds.** ``publish.build`` on a real output (Pelican, api, log,
   marks, public database, downloads) after acts, against a full build into
   another output; a changed input (code digest) falls back to a full build;
@@ -88,8 +91,9 @@ BYTECODE = MemoryBytecodeCache()
 class Site:
     """The szzz_registry generator of Pelican, rendering registry ``db`` into ``out``."""
 
-    def __init__(self, db):
+    def __init__(self, db, per_page=SMALL["per_page"]):
         self.db = db
+        self.per_page = per_page
 
     def render(self, out, changes=None, previous=None, *, take=False) -> RegistryGenerator:
         settings = read_settings(str(publish.PELICAN_CONF))
@@ -100,7 +104,8 @@ class Site:
             "JINJA_ENVIRONMENT": {**settings["JINJA_ENVIRONMENT"], "bytecode_cache": BYTECODE},
             "OUTPUT_PATH": str(out),
             "SZZZ": {"db": str(self.db), "site_url": SITE_URL, "datasette_url": "/datasette/",
-                     "build_time": "2025-06-01T15:59:59Z", **SMALL, "figures": str(figures_of(out)),
+                     "build_time": "2025-06-01T15:59:59Z", **SMALL, "per_page": self.per_page,
+                     "figures": str(figures_of(out)),
                      "incremental": incremental_settings}})
         generator = RegistryGenerator(context=settings.copy(), settings=settings,
                                       path=settings["PATH"], theme=settings["THEME"],
@@ -188,14 +193,21 @@ def act(reg, rng, n) -> str:
 
 @pytest.fixture(scope="module")
 def base(make_registry, tmp_path_factory):
-    """A tiny registry (two bodies, five products, four certificates, one suspended)
-    and its full render, the start of every sequence."""
+    """A tiny registry (two bodies, five products, four certificates, one suspended),
+    its state, and its full render with pages of ``per_page`` (made once each): the
+    start of every sequence."""
     built = make_registry(certificates=4, products=5, programmes=("SZZZ", "SZSC"), suspend=True)
-    site = tmp_path_factory.mktemp("base-site") / "site"
-    Site(built.db).render(site)
+    sites = {}
+
+    def site_for(per_page):
+        if per_page not in sites:
+            sites[per_page] = tmp_path_factory.mktemp(f"base-site-{per_page}") / "site"
+            Site(built.db, per_page).render(sites[per_page])
+        return sites[per_page]
+
     db = schema.connect(built.db, readonly=True)
     try:
-        return built, site, state(db)
+        return built, site_for, state(db)
     finally:
         db.conn.close()
 
@@ -209,10 +221,15 @@ def hard_link_copy(site, target):
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_random_sequences_incremental_equals_full(base, tmp_path, chunk, monkeypatch):
-    built, base_site, base_state = base
+    built, base_site_for, base_state = base
     # Half of the chunks update every list from windows around its changes (what
     # the long lists of a large registry do), half from the whole list.
     monkeypatch.setattr(lists, "WINDOW_COST", 0 if chunk % 2 else 10**9)
+    # Windows read a few certificates at a time, down to one (a batch ends at a page start).
+    monkeypatch.setattr(lists, "WINDOW_BATCH", (4, 0.5, 1, 0.5)[chunk // 2 % 4])
+    # Pages start at different certificates for each per_page (paging.py).
+    per_page = (2, 2, 3, 3, 4, 4, 2, 3)[chunk % 8]
+    base_site = base_site_for(per_page)
     reused = incremental_steps = 0
     ways = set()
     for sequence in range(chunk, SEQUENCES, CHUNKS):
@@ -237,9 +254,9 @@ def test_random_sequences_incremental_equals_full(base, tmp_path, chunk, monkeyp
                      f"step(s) back, {'taken' if take else 'hard-linked'}")
             assert changes is not None, f"{where}: no incremental build was possible"
             site, full = tmp_path / f"inc{sequence}-{step}", tmp_path / f"full{sequence}-{step}"
-            generator = Site(work.db).render(site, changes, source[0], take=take)
+            generator = Site(work.db, per_page).render(site, changes, source[0], take=take)
             source[2] = source[2] and not take
-            Site(work.db).render(full)
+            Site(work.db, per_page).render(full)
             assert_same_tree(site, full, where)
             assert figures_of(site).read_bytes() == figures_of(full).read_bytes(), \
                 f"{where}: the figures brought up to date differ from those counted anew"

@@ -39,6 +39,8 @@ LIST_KINDS = {
 # (or sparse) ones whole, never more than √(WINDOW_COST × per_page × certificates)
 # rows (32,000 at 1M certificates).
 WINDOW_COST = 8
+# Certificates read at a time while looking for a window's page starts (× per_page).
+WINDOW_BATCH = 4
 
 
 class Lists:
@@ -119,19 +121,27 @@ class Lists:
         joined nor left). ``span`` = (``c1``, ``c2``), the first common starts at
         or before and after it (None: the list's start, end): the pages that may
         have changed are those starting from ``c1`` to ``c2``."""
-        gen, step = self.gen, 4 * self.per_page
+        gen, step = self.gen, max(1, int(WINDOW_BATCH * self.per_page))
         moved = change.joined | change.left
 
         def scan(op):
-            out, found, last = [], [], cert_no
+            """(numbers from ``cert_no`` on in direction ``op``, up to the second common
+            start; those starts; whether the list ends there)."""
+            out, found, last, strict = [], [], cert_no, op.rstrip("=")
             while True:
-                batch = queries.list_window(gen.conn, kind, key, gen.figures, last, op, step)
-                for no in batch:
+                # From cert_no itself when op is "<=", then from before the last read.
+                batch = queries.list_window(gen.conn, kind, key, gen.figures, last, op if not out else strict,
+                                            step)
+                for i, no in enumerate(batch):
                     out.append(no)
                     if no not in moved and paging.starts_page(no, self.per_page):
                         found.append(no)
                         if len(found) == 2:
-                            return out, found, False
+                            # At the list's edge when nothing lies beyond (the first
+                            # page is named None, not after its first certificate).
+                            beyond = i + 1 < len(batch) or (len(batch) == step and queries.list_window(
+                                gen.conn, kind, key, gen.figures, no, strict, 1))
+                            return out, found, not beyond
                 if len(batch) < step:
                     return out, found, True
                 last = batch[-1]
@@ -155,9 +165,12 @@ class Lists:
         low, high = span
 
         def within(page, nos):
-            if page.first is None:
+            # By its first certificate (the list's first page is named None, and
+            # may start at a common start itself).
+            if page.end == page.start:
                 return low is None
-            return (low is None or page.first >= low) and (high is None or page.first <= high)
+            first = nos[page.start]
+            return (low is None or first >= low) and (high is None or first <= high)
 
         new = {p.first: (p, paging.signature(p, numbers)) for p in new_pages if within(p, numbers)}
         old = {p.first: paging.signature(p, before) for p in old_pages if within(p, before)}

@@ -61,11 +61,14 @@ def _certificates_of(kind) -> str:
 
 def list_window(conn, kind, key, figures, cert_no, op, limit) -> list:
     """Up to ``limit`` certificate numbers of list (``kind``, ``key``) from ``cert_no``:
-    descending from it (``op`` ``"<="``) or ascending after it (``">"``; None: from
-    the list's start). Reads about ``limit`` / (the list's share of the registry)
-    certificates, by the primary key: for long lists, not short ones."""
+    descending from it (``op`` ``"<="``) or before it (``"<"``), or ascending after
+    it (``">"``; None: from the list's start). Reads about ``limit`` / (the list's
+    share of the registry) certificates, by the primary key: for long lists, not
+    short ones."""
+    if op not in ("<=", "<", ">"):
+        raise ValueError(f"list_window: op {op!r}, expected <=, < or >")
     where, params = list_condition(kind, key, figures, walk=True)
-    bound, order = "", "desc" if op == "<=" else "asc"
+    bound, order = "", "desc" if op.startswith("<") else "asc"
     if cert_no is not None:
         bound, params = f" and c.cert_no {op} ?", (*params, cert_no)
     return [no for (no,) in conn.execute(
