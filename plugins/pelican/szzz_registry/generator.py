@@ -191,6 +191,8 @@ class RegistryGenerator(Generator):
             self._generate_output()
         finally:
             self.conn.close()
+            if self.clone is not None:
+                self.clone.stop()
 
     def _generate_output(self):
         # Templates are compiled once; don't stat their files on every page.

@@ -88,6 +88,15 @@ class Clone:
         self.process = None
 
 
+    def stop(self) -> None:
+        """End the copy if it still runs (the build failed): nothing writes into
+        the build directory once the generator is done with it."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
 def _gnu(cp) -> bool:
     """Whether ``cp`` is GNU cp (``-t``, ``-l`` with ``-a``)."""
     try:
