@@ -212,11 +212,13 @@ def step(db: Path, changes: dict, tree: Path, figures: Path, work: Path) -> tupl
     subprocess.run(["cp", "-al", str(tree), str(previous)], check=True)
     out = work / "site"
     shutil.rmtree(out, ignore_errors=True)
+    templates = work / "templates"
+    templates.mkdir(exist_ok=True)
     settings = read_settings(str(publish.PELICAN_CONF))
     settings = read_settings(str(publish.PELICAN_CONF), override={
         # Compiled templates kept across runs, as publish.py keeps them across builds.
         "JINJA_ENVIRONMENT": {**settings["JINJA_ENVIRONMENT"],
-                              "bytecode_cache": jinja2.FileSystemBytecodeCache(str(work))},
+                              "bytecode_cache": jinja2.FileSystemBytecodeCache(str(templates))},
         "OUTPUT_PATH": str(out),
         "SZZZ": {"db": str(db), "site_url": "http://127.0.0.1:8000",
                  "incremental": {**changes, "previous": str(previous), "take": True,
