@@ -47,6 +47,7 @@ from registry.publish import dbrows, headers, incremental, livedb, site
 from registry.publish import deploy as deploying
 from registry.publish import log as publish_log
 from registry.publish import watch as watching
+from registry.publish.incremental import SITE_FIGURES
 from registry.publish.output import Output
 from registry.publish.webverifier import VerifierAssets
 from registry.store import demo
@@ -65,7 +66,8 @@ ASSETS = VerifierAssets.in_checkout(ROOT)
 def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, build_time,
                 incremental=None, cache_dir=None):
     """Render the Pelican site into ``site_dir`` (the staging site dir) from the public database
-    (only the pages the changes feed when ``incremental``: the generator's ``Dirty``).
+    (only the pages the changes feed when ``incremental``: the generator's ``Dirty``); the
+    site's registry-wide figures go beside it (``incremental.SITE_FIGURES``, not deployed).
 
     ``cache_dir`` keeps the compiled templates across builds (Jinja's bytecode
     cache checks each template's source checksum): compiling them is ~0.5 s of
@@ -82,7 +84,8 @@ def run_pelican(site_dir: Path, public_db: Path, *, site_url, datasette_url, bui
         "JINJA_ENVIRONMENT": settings["JINJA_ENVIRONMENT"],
         "OUTPUT_PATH": str(site_dir),
         "SZZZ": {"db": str(public_db), "site_url": site_url, "datasette_url": datasette_url,
-                 "build_time": build_time, "incremental": incremental},
+                 "build_time": build_time, "incremental": incremental,
+                 "figures": str(Path(site_dir).parent / SITE_FIGURES)},
     })
     Pelican(settings).run()
 

@@ -1,6 +1,7 @@
 """Benchmark publish.py build against plain Pelican, in the same run.
 
     .venv/bin/python bench/publish_bench.py [--sizes 1000,10000] [--huge] [--work DIR]
+    .venv/bin/python bench/publish_bench.py --sizes 10000 --pelican-steps ../main [--rounds 5]
 
 For each size N it makes a demo registry of N certificates (``registry.store.demo``,
 not timed), then measures, each in a fresh subprocess:
@@ -19,7 +20,10 @@ not timed), then measures, each in a fresh subprocess:
 
 It prints wall time, CPU time and the peak RSS of the largest process (build
 children included), the time of each build step, and the ratios against
-Pelican. ``--huge`` adds 100,000 certificates (long: the demo registry alone
+Pelican. ``--pelican-steps BASELINE`` measures only the Pelican step, of this
+checkout and of another one (before/after a change), in turns on copies of
+one registry: a warm full build, then ``--rounds`` revocations each followed
+by an incremental build. ``--huge`` adds 100,000 certificates (long: the demo registry alone
 takes minutes). Absolute figures vary with the machine and its load; compare
 the ratios of one run.
 """
@@ -97,10 +101,11 @@ def make_registry(work: Path, n: int):
     return db, keys
 
 
-def build(meter, db, keys, out, *, full=True):
-    code = DRIVER.format(root=str(ROOT), db=str(db), out=str(out), keys=str(keys), pw=PASSPHRASE,
+def build(meter, db, keys, out, *, full=True, root=ROOT):
+    """One build in a new process, by the checkout at ``root`` (default this one)."""
+    code = DRIVER.format(root=str(root), db=str(db), out=str(out), keys=str(keys), pw=PASSPHRASE,
                          full=full)
-    result = meter.run([PY, "-c", code], cwd=ROOT)
+    result = meter.run([PY, "-c", code], cwd=root)
     result.update(json.loads(result.pop("out").strip().splitlines()[-1]))
     return result
 
@@ -179,6 +184,38 @@ def watch_latency(db, keys, out, runs):
         proc.wait()
 
 
+def pelican_steps(meter, work: Path, n: int, baseline: Path, rounds: int, run_id: str):
+    """The Pelican step of builds by this checkout and by ``baseline`` (another
+    checkout, e.g. ../main), each on its own copy of the same registry, taking
+    turns so that the machine's load falls on both alike: a warm full build,
+    then ``rounds`` revocations each followed by an incremental build."""
+    db, keys = make_registry(work, n)
+    sides = {}
+    for name, root in (("before", baseline), ("after", ROOT)):
+        copy = work / f"steps-{name}-{run_id}"
+        copy.mkdir()
+        shutil.copyfile(db, copy / "registry.db")
+        shutil.copytree(keys, copy / "keys")
+        sides[name] = {"root": root, "db": copy / "registry.db", "keys": copy / "keys",
+                       "out": copy / "out" / "output", "full": None, "incremental": []}
+    for name, side in sides.items():
+        side["out"].parent.mkdir()
+        r = build(meter, side["db"], side["keys"], side["out"], full=True, root=side["root"])
+        side["full"] = dict(r["steps"])["pelican"]
+        print(f"  {name:6} warm full build: Pelican {side['full']:.2f} s of {r['wall']:.1f} s", flush=True)
+    for i in range(rounds):
+        for name, side in sides.items():
+            revoke_one(side["db"], side["keys"])
+            r = build(meter, side["db"], side["keys"], side["out"], full=False, root=side["root"])
+            assert r["incremental"], f"{name}: the build after one revocation was not incremental"
+            side["incremental"].append(dict(r["steps"])["pelican"])
+            print(f"  {name:6} revocation {i + 1}: Pelican {side['incremental'][-1]:.2f} s of "
+                  f"{r['wall']:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+    for name, side in sides.items():
+        print(f"  {name:6} Pelican step: full {side['full']:.2f} s, revocation → incremental median "
+              f"{statistics.median(side['incremental']):.2f} s ({', '.join(f'{t:.2f}' for t in side['incremental'])})")
+
+
 def fmt(r):
     return f"{r['wall']:7.1f} s wall {r['cpu']:7.1f} s cpu {r['peak_mb']:6.0f} MB peak"
 
@@ -190,6 +227,10 @@ def main():
     ap.add_argument("--work", help="work directory (kept; registries are reused)")
     ap.add_argument("--watch-runs", type=int, default=5,
                     help="revocations measured with publish.py watch (0: none)")
+    ap.add_argument("--pelican-steps", metavar="BASELINE",
+                    help="only compare the Pelican step with the checkout BASELINE (e.g. ../main): "
+                         "a warm full build and --rounds revocation → incremental builds each")
+    ap.add_argument("--rounds", type=int, default=5, help="revocations with --pelican-steps")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([100_000] if args.huge else [])
     work = Path(args.work or tempfile.mkdtemp(prefix="publish-bench-"))
@@ -203,10 +244,16 @@ def main():
     # the builds compared. Every run writes into new directories.
     run_id = time.strftime("%Y%m%d-%H%M%S")
     trash = work / f".trash-{run_id}"
-    for old in sorted(work.glob("out-*")) + sorted(work.glob("pelican-*")):
+    for old in sorted(work.glob("out-*")) + sorted(work.glob("pelican-*")) + sorted(work.glob("steps-*")):
         trash.mkdir(exist_ok=True)
         os.rename(old, trash / old.name)
     meter = Meter()
+    if args.pelican_steps:
+        for n in sizes:
+            print(f"\n== {n} certificates: Pelican step, before = {args.pelican_steps}, after = {ROOT}")
+            pelican_steps(meter, work, n, Path(args.pelican_steps).resolve(), args.rounds, run_id)
+        shutil.rmtree(trash, ignore_errors=True)
+        return
     for n in sizes:
         print(f"\n== {n} certificates")
         db, keys = make_registry(work, n)

@@ -94,7 +94,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
     ``render_site(site_dir, public_db, *, site_url, datasette_url, build_time, incremental, cache_dir)``
     writes the site's pages from the public database; ``incremental`` (a keyword,
     None for a full build) is :meth:`incremental.Changes.as_settings`: the site
-    directory of the build ``OUT`` points at and the records changed since.
+    directory of an earlier build and the records changed since — the spare
+    build's, whose pages the generator takes (:meth:`Output.claim_spare`), or
+    else the one ``OUT`` points at, whose pages it hard-links.
     ``code_digest`` (:func:`incremental.code_digest` of the code, templates and
     settings; None: never incremental) lets a build on an existing output
     redo only what the new events touch; ``full`` forces a full build. ``passphrase`` unlocks
@@ -132,7 +134,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             current = output.current()
             state = incremental.state_of(db, incremental.inputs_digest(
                 db, code=code_digest or "", options={"site_url": url, "datasette_url": datasette_url}))
-            changes = previous_state = None
+            changes = previous_state = site_changes = spare = None
             if code_digest is not None and not full and current is not None:
                 previous_state = incremental.read_state(current)
                 changes = incremental.changes_since(db, previous_state, state)
@@ -172,6 +174,16 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                 raise_problems(integrity.verify_registry(
                     db, workers=1, check_file=False, since=(changes.since_seq, changes.certificates)))
                 validated = True
+            if changes is not None:
+                # Pelican's pages: those of the spare build (the one before the
+                # current one: nobody serves it), moved in and brought up to
+                # date, when it is usable; else the current build's, hard-linked.
+                spare_changes = incremental.changes_since(db, incremental.read_state(output.spare), state)
+                spare = output.claim_spare(build_dir) if spare_changes is not None else None
+                if spare is not None and spare_changes is not None:
+                    site_changes = spare_changes.as_settings(spare / "site", take=True)
+                else:
+                    site_changes = changes.as_settings(current / "site")
             moment = clock.build_time(history.latest_event_date(db))
             build_time = clock.iso_z(moment)
             log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)
@@ -208,8 +220,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("pelican")
             render_site(site_dir, public_db, site_url=url, datasette_url=datasette_url, build_time=build_time,
-                        incremental=changes.as_settings(current / "site") if changes else None,
-                        cache_dir=output.templates_cache)
+                        incremental=site_changes, cache_dir=output.templates_cache)
+            if spare is not None:
+                output.discard(spare)  # what Pelican did not take: deleted in the background
 
             say("validation result")
             if pending_validation is not None:
@@ -272,9 +285,13 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
         (build_dir / REGISTRY_SNAPSHOT).unlink(missing_ok=True)
         say("switch")
         output.switch(build_dir)
+        output.keep_as_spare(current)  # the next build's pages come from it
         output.clean_stale()
     return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
             "site_url": url, "tables": exported["tables"], "last_seq": feed["last_seq"],
             "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")},
             "incremental": changes is not None, "public_db": "updated" if "changes" in exported else "exported",
-            "changed": len(changes.certificates) if changes else None, **mark_stats}
+            "changed": len(changes.certificates) if changes else None,
+            # Where the unchanged pages came from: "spare" (taken), "current" (hard-linked).
+            "pages_from": ("spare" if spare is not None else "current") if changes else None,
+            **mark_stats}

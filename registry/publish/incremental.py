@@ -39,6 +39,9 @@ from pathlib import Path
 from registry.core import fs
 
 STATE_FILE = ".build-state.json"
+# The site generator's registry-wide figures (list sizes, statistics), beside
+# site/ like the state: the next incremental build updates them.
+SITE_FIGURES = ".site-figures.json"
 FORMAT = "szzz/build-state/v1"
 # Tables every page may show a part of (a body's name is on each of its
 # certificates' pages, a notice on the notices page and its certificate's):
@@ -56,10 +59,15 @@ class Changes:
     products: tuple[int, ...]
     enterprises: tuple[str, ...]
 
-    def as_settings(self, previous_site: Path) -> dict:
-        """The Pelican generator's ``SZZZ["incremental"]`` setting."""
-        return {"previous": str(previous_site), "certificates": list(self.certificates),
-                "products": list(self.products), "enterprises": list(self.enterprises)}
+    def as_settings(self, previous_site: Path, *, take: bool = False) -> dict:
+        """The Pelican generator's ``SZZZ["incremental"]`` setting: ``previous_site``
+        is the site of the build these changes are counted from (its figures are
+        beside it, :data:`SITE_FIGURES`); ``take``, whether its pages may be moved
+        (a spare build nobody serves) rather than hard-linked."""
+        return {"previous": str(previous_site), "take": take, "since_seq": self.since_seq,
+                "figures": str(Path(previous_site).parent / SITE_FIGURES),
+                "certificates": list(self.certificates), "products": list(self.products),
+                "enterprises": list(self.enterprises)}
 
 
 def code_digest(paths) -> str:

@@ -7,7 +7,15 @@ So a build that fails, or is killed at any moment (SIGKILL included), leaves
 ``OUT`` pointing at the previous, whole build; the next build removes the
 leftovers. A lock file (``flock``) refuses a second concurrent build of the
 same output. Beside ``OUT``: the mark cache ``.OUT.cache/``, the log's state
-``.OUT.state/`` and the lock ``.OUT.lock``.
+``.OUT.state/``, the lock ``.OUT.lock`` and the spare build ``.OUT.spare/``.
+
+**The spare.** The build ``OUT`` pointed at before a switch is not deleted
+but kept as ``.OUT.spare`` (the one before it is deleted then): the next
+build may take its pages instead of creating them again
+(docs/publishing.md, "Incremental builds"). A build claims it first
+(:meth:`Output.claim_spare`: one rename into its own build directory), so a
+spare is always a whole build; a build killed after that leaves no spare, and
+the next one does without.
 """
 
 from __future__ import annotations
@@ -95,6 +103,36 @@ class Output:
             subprocess.Popen(command, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)  # survives the build; nobody waits
+
+    @property
+    def spare(self) -> Path:
+        """Where the build before the current one is kept (it may not exist)."""
+        return self.parent / f".{self.link.name}.spare"
+
+    def claim_spare(self, build_dir: Path) -> Path | None:
+        """Move the spare into ``build_dir`` (as ``.spare``) and return its new path,
+        or None when there is none. A spare is claimed whole, by one rename,
+        before anything is taken from it: a killed build leaves no partial spare."""
+        target = build_dir / ".spare"
+        try:
+            os.rename(self.spare, target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    def discard(self, path: Path) -> None:
+        """Hand ``path`` (a directory of the output's) to the background deleter of
+        :meth:`clean_stale`: renamed to trash now, deleted by its next call."""
+        os.rename(path, self.parent / f".{self.link.name}.trash-{os.getpid()}-{secrets.token_hex(4)}")
+
+    def keep_as_spare(self, build_dir: Path | None) -> None:
+        """Keep ``build_dir`` (the build ``OUT`` pointed at before a switch) as the
+        spare; an earlier spare, not claimed, goes to the trash."""
+        if build_dir is None or not build_dir.is_dir():
+            return
+        if os.path.lexists(self.spare):
+            self.discard(self.spare)
+        os.rename(build_dir, self.spare)
 
     def new_build_dir(self) -> Path:
         path = self.parent / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}"

@@ -8,9 +8,17 @@ Two levels:
   …) on copies of one tiny real registry. After each act the changes are
   computed the way a build does (:func:`incremental.state_of`,
   :func:`incremental.changes_since`), the szzz_registry generator renders
-  incrementally from the previous step's output (hard links for what no
-  change feeds), and a full render of the same registry must give the same
-  files with the same bytes. The public database made from the previous
+  incrementally — from the previous step's output, hard-linked, or from the
+  output of the step before it, taken (the spare build's way: moved in and
+  updated in place) — and a full render of the same registry must give the
+  same files with the same bytes. Lists are cut into pages of a few
+  certificates on average, the sitemap into files of seven URLs and the feeds
+  hold three entries, so that a handful of certificates exercises the paging,
+  the sitemap's patching and the search index's update; half of the
+  sequences update lists from windows around each change, as long lists do,
+  half from the whole list, and pages of two to four certificates on average
+  cut lists at different certificates; windows are read a few certificates at
+  a time, down to one. The public database made from the same earlier
   step's (:mod:`registry.publish.dbdelta`), and a live database updated on
   the changed rows only (:func:`registry.publish.livedb.update`), must have
   the content of a full export (:func:`registry.publish.dbrows.content_digest`:
@@ -24,8 +32,9 @@ Two levels:
   another output: every file byte for byte, the public database by content
   and, table by table, by SQLite's own ``sqldiff``; a changed input (code
   digest) falls back to a full build; unchanged pages are hard links to the
-  previous build's files, which stay as they were, and the previous build's
-  public database is never written to.
+  previous build's files, which stay as they were, from the third build on
+  the pages come from the spare, and the previous build's public database
+  is never written to.
 """
 
 import json
@@ -50,12 +59,15 @@ from registry.core.exceptions import RegistryError
 from registry.publish import build as building
 from registry.publish import changefeed, dbdelta, dbrows, export, incremental, livedb
 from registry.store import history, schema
+from szzz_registry import lists
 from szzz_registry.generator import RegistryGenerator
 
 SEQUENCES = 200
 CHUNKS = 8
 STEPS = (1, 3)  # acts per sequence, inclusive
 SITE_URL = "http://127.0.0.1:8000"
+# Small pages, sitemap files and feeds, so that a tiny registry has many of each.
+SMALL = {"per_page": 2, "sitemap_urls": 7, "feed_entries": 3}
 
 
 def assert_same_tree(incremental_dir, full_dir, where):
@@ -113,23 +125,33 @@ BYTECODE = MemoryBytecodeCache()
 class Site:
     """The szzz_registry generator of Pelican, rendering registry ``db`` into ``out``."""
 
-    def __init__(self, db):
+    def __init__(self, db, per_page=SMALL["per_page"]):
         self.db = db
+        self.per_page = per_page
 
-    def render(self, out, changes=None, previous=None) -> RegistryGenerator:
+    def render(self, out, changes=None, previous=None, *, take=False) -> RegistryGenerator:
         settings = read_settings(str(publish.PELICAN_CONF))
+        incremental_settings = None
+        if changes:
+            incremental_settings = {**changes.as_settings(previous, take=take), "figures": str(figures_of(previous))}
         settings = read_settings(str(publish.PELICAN_CONF), override={
             "JINJA_ENVIRONMENT": {**settings["JINJA_ENVIRONMENT"], "bytecode_cache": BYTECODE},
             "OUTPUT_PATH": str(out),
             "SZZZ": {"db": str(self.db), "site_url": SITE_URL, "datasette_url": "/datasette/",
-                     "build_time": "2025-06-01T15:59:59Z",
-                     "incremental": changes.as_settings(previous) if changes else None}})
+                     "build_time": "2025-06-01T15:59:59Z", **SMALL, "per_page": self.per_page,
+                     "figures": str(figures_of(out)),
+                     "incremental": incremental_settings}})
         generator = RegistryGenerator(context=settings.copy(), settings=settings,
                                       path=settings["PATH"], theme=settings["THEME"],
                                       output_path=str(out))
         generator.generate_context()
         generator.generate_output(None)
         return generator
+
+
+def figures_of(site):
+    """Where the generator records the registry-wide figures of the site in ``site``."""
+    return Path(f"{site}.figures.json")
 
 
 def state(db):
@@ -206,15 +228,22 @@ def act(reg, rng, n) -> str:
 @pytest.fixture(scope="module")
 def base(make_registry, tmp_path_factory):
     """A tiny registry (two bodies, five products, four certificates, one suspended),
-    its full render and its public database, the start of every sequence."""
+    its state, its full render with pages of ``per_page`` (made once each) and its
+    public database: the start of every sequence."""
     built = make_registry(certificates=4, products=5, programmes=("SZZZ", "SZSC"), suspend=True)
-    site = tmp_path_factory.mktemp("base-site") / "site"
-    Site(built.db).render(site)
+    sites = {}
+
+    def site_for(per_page):
+        if per_page not in sites:
+            sites[per_page] = tmp_path_factory.mktemp(f"base-site-{per_page}") / "site"
+            Site(built.db, per_page).render(sites[per_page])
+        return sites[per_page]
+
     db = schema.connect(built.db, readonly=True)
     try:
-        public = site.parent / "registry.db"
+        public = tmp_path_factory.mktemp("base-public") / "registry.db"
         export.export_public_db(db, public)
-        return built, site, state(db), public
+        return built, site_for, state(db), public
     finally:
         db.conn.close()
 
@@ -229,46 +258,77 @@ def public_step(db, changes, previous, out_dir, name):
     return incremental_db, full_db, rows
 
 
+def hard_link_copy(site, target):
+    """A copy of ``site`` made of hard links (what a clone of the served build is)."""
+    shutil.copytree(site, target, copy_function=os.link)
+    shutil.copyfile(figures_of(site), figures_of(target))
+    return target
+
+
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_random_sequences_incremental_equals_full(base, tmp_path, chunk):
-    built, base_site, base_state, base_public = base
+def test_random_sequences_incremental_equals_full(base, tmp_path, chunk, monkeypatch):
+    built, base_site_for, base_state, base_public = base
+    # Half of the chunks update every list from windows around its changes (what
+    # the long lists of a large registry do), half from the whole list.
+    monkeypatch.setattr(lists, "WINDOW_COST", 0 if chunk % 2 else 10**9)
+    # Windows read a few certificates at a time, down to one (a batch ends at a page start).
+    monkeypatch.setattr(lists, "WINDOW_BATCH", (4, 0.5, 1, 0.5)[chunk // 2 % 4])
+    # Pages start at different certificates for each per_page (paging.py).
+    per_page = (2, 2, 3, 3, 4, 4, 2, 3)[chunk % 8]
+    base_site = base_site_for(per_page)
     reused = incremental_steps = 0
+    ways = set()
     for sequence in range(chunk, SEQUENCES, CHUNKS):
         rng = random.Random(sequence)
         work = built.copy_to(tmp_path / f"seq{sequence}")
-        previous_site, previous_state, previous_public = base_site, base_state, base_public
+        # Earlier outputs of this sequence, newest last: [site, state, whole,
+        # public database]. A taken output gives up its pages: it is no longer whole.
+        outputs = [[hard_link_copy(base_site, tmp_path / f"base{sequence}"), base_state, True, base_public]]
         # Datasette's live database follows the same builds, given only their changed rows.
         live = tmp_path / f"live{sequence}" / "registry.db"
         livedb.replace(live, base_public)
         for step in range(rng.randint(*STEPS)):
             with work.open() as reg:
                 name = act(reg, rng, sequence * 10 + step)
-            where = f"sequence {sequence}, step {step} ({name})"
+            whole = [o for o in outputs[-2:] if o[2]]
+            source = rng.choice(whole)
+            take = rng.random() < 0.5
+            where = (f"sequence {sequence}, step {step} ({name}), from {len(outputs) - outputs.index(source)} "
+                     f"step(s) back, {'taken' if take else 'hard-linked'}")
             db = schema.connect(work.db, readonly=True)
             try:
                 now = state(db)
-                changes = incremental.changes_since(db, previous_state, now)
+                changes = incremental.changes_since(db, source[1], now)
                 assert changes is not None, f"{where}: no incremental build was possible"
-                public, full_public, rows = public_step(db, changes, previous_public, tmp_path,
-                                                        f"{sequence}-{step}")
+                public, full_public, rows = public_step(db, changes, source[3], tmp_path, f"{sequence}-{step}")
             finally:
                 db.conn.close()
             site, full = tmp_path / f"inc{sequence}-{step}", tmp_path / f"full{sequence}-{step}"
-            generator = Site(work.db).render(site, changes, previous_site)
-            Site(work.db).render(full)
+            generator = Site(work.db, per_page).render(site, changes, source[0], take=take)
+            source[2] = source[2] and not take
+            Site(work.db, per_page).render(full)
             assert_same_tree(site, full, where)
+            assert figures_of(site).read_bytes() == figures_of(full).read_bytes(), \
+                f"{where}: the figures brought up to date differ from those counted anew"
             expected = dbrows.content_digest(full_public)
             assert dbrows.content_digest(public) == expected, f"{where}: public database differs"
+            # The live database holds the previous step's rows; the changed rows
+            # counted from an older output include the last step's.
             livedb.update(live, public, rows)
             assert dbrows.content_digest(live) == expected, f"{where}: live database differs"
             reused += generator.reused
+            ways |= {f"{what} {how}" for what, how in generator.ways.items()}
             incremental_steps += 1
             shutil.rmtree(full)
             full_public.unlink()
-            previous_site, previous_state, previous_public = site, now, public
+            outputs.append([site, now, True, public])
         shutil.rmtree(work.base)
-    # Not a full render in disguise: most pages came from the previous step.
+    # Not a full render in disguise: most pages came from an earlier step, the
+    # sitemap and search index were patched in place as well as rewritten, and
+    # the figures brought up to date.
     assert incremental_steps and reused > 10 * incremental_steps
+    assert {"sitemap patched", "sitemap written", "search updated", "search written",
+            "figures updated"} <= ways, ways
 
 
 def test_public_database_follows_renamed_products_and_enterprises(make_registry, tmp_path):
@@ -362,6 +422,9 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
         summary = run_build(built, out)
         where = f"step {step} ({name})"
         assert summary["incremental"] is True and summary["public_db"] == "updated", where
+        # The first incremental build links the pages of the build before it; the
+        # next ones take those of the spare (the build before that one).
+        assert summary["pages_from"] == ("current" if step == 0 else "spare"), where
         assert run_build(built, full, full=True)["public_db"] == "exported"
         assert_same_tree(out, full, where)
         assert_same_rows(out / "data" / "registry.db", full / "data" / "registry.db", where)

@@ -13,6 +13,7 @@ from registry.publish import export, sitesearch
 from registry.store import schema
 from szzz_registry import data as site_data
 from szzz_registry import search as site_search
+from szzz_registry.figures import Figures
 
 VECTORS = REPO_ROOT / "docs" / "vectors" / "site-search.json"
 
@@ -177,7 +178,13 @@ def demo_index(make_registry):
     export.export_public_db(db, tmp / "public.db")
     db.conn.close()
     data = site_data.load(tmp / "public.db")
-    site_search.write(tmp / "index", data)
+    conn = site_data.open_readonly(tmp / "public.db")
+    try:
+        index = Figures.compute(conn, 0).list_index(data.bodies)
+    finally:
+        conn.close()
+    labels = site_search.labels(index, data.bodies)
+    site_search.write(tmp / "index", data, labels)
     return tmp / "index", data
 
 

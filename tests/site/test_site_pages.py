@@ -19,6 +19,7 @@ served on loopback. What a person relies on:
 
 from __future__ import annotations
 
+import posixpath
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -66,7 +67,10 @@ def site(make_registry, tmp_path_factory) -> dict:
             "body": f"bodies/{q('select min(code) from bodies')}/",
             "standard": f"standards/{re.sub(r'[^a-z0-9]+', '-', q('select min(code) from standards').lower())}/",
             "list": "lists/status/valid/",
-            "list-page-2": "lists/status/valid/page/2/",
+            # Pages are named by their first certificate: the one the first page calls "next".
+            "list-page-2": posixpath.normpath(posixpath.join("lists/status/valid/", re.search(
+                r'<a rel="next" href="([^"]+)"', (out / "lists/status/valid/index.html").read_text()).group(1)))
+            + "/",
             "list-district": f"lists/district/{quote(q('select min(district) from enterprises'))}/",
             "lists": "lists/",
             "notices": "notices/",

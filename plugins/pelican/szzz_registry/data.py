@@ -1,11 +1,14 @@
-"""Reading the registry for the site: a few ordered queries, everything in memory.
+"""Reading the registry for the site: a few ordered queries, records in memory.
 
-The site needs every certificate with its product, enterprise, body,
-standards and signed event history. Per-page queries would cost one round
-trip per page (tens of thousands at 10k certificates); instead one JOINed
-query reads the certificates and a handful of ordered scans read the rest,
-and the generator renders from these Python objects. Memory is linear and
-small (about 2 KB per certificate).
+The pages of records (certificates, products, enterprises) are rendered from
+Python objects read in a few ordered queries, not one query per page (tens
+of thousands of round trips at 10k certificates): one JOINed query reads the
+certificates and a handful of ordered scans read the rest. A full build reads
+every record (:func:`load`: about 2 KB per certificate); an incremental one
+reads only the enterprises whose pages it renders, with their products and
+certificates (:func:`load_records`), by the same code, so a page comes out
+the same either way. Registry-wide figures (counts, lists, feeds, the
+sitemap) are SQL over the whole registry (:mod:`szzz_registry.queries`).
 
 The database is opened read-only (``mode=ro`` URI): building the site never
 writes to the registry.
@@ -108,12 +111,34 @@ def load(path) -> SiteData:
     """Read the whole public registry in a few ordered queries."""
     conn = open_readonly(path)
     try:
-        return _load(conn)
+        return load_records(conn)
     finally:
         conn.close()
 
 
-def _load(conn) -> SiteData:
+# A partial read: the enterprises given as one JSON array, their products,
+# their products' certificates — each an indexed lookup (the enterprise and
+# product columns are indexed), never a scan of the registry.
+_ENTERPRISES = "select value from json_each(?)"
+_PRODUCTS = f"select id from products where enterprise in ({_ENTERPRISES})"
+_CERTIFICATES = f"select cert_no from certificates where product in ({_PRODUCTS})"
+
+
+def load_records(conn, enterprises=None) -> SiteData:
+    """The records of the open registry ``conn``: all of them, or (``enterprises``:
+    USCCs) those enterprises with all their products and the products' certificates,
+    events and notices — everything their pages and their certificates' pages show.
+    Bodies, standards and notices (registry-wide tables, a few rows) are always read
+    whole; their ``certificates`` lists hold only the certificates read."""
+    if enterprises is None:
+        filters, params = {}, ()
+    else:
+        filters = {"enterprises": f" where uscc in ({_ENTERPRISES})",
+                   "products": f" where enterprise in ({_ENTERPRISES})",
+                   "certificates": f" where c.product in ({_PRODUCTS})",
+                   "certificate_standards": f" where cert_no in ({_CERTIFICATES})",
+                   "events": f" and cert_no in ({_CERTIFICATES})"}
+        params = (json.dumps(sorted(enterprises)),)
     data = SiteData()
     for b in _rows(conn, "select * from bodies order by code"):
         b["certificates"] = []
@@ -122,13 +147,14 @@ def _load(conn) -> SiteData:
         s["slug"] = slug(s["code"])
         s["certificates"] = []
         data.standards[s["code"]] = s
-    for e in _rows(conn, "select * from enterprises order by uscc"):
+    for e in _rows(conn, f"select * from enterprises{filters.get('enterprises', '')} order by uscc",
+                   params):
         e["products"] = []
         e["district_en"] = reference.DISTRICTS.get(e["district"], "")
-        e["division"] = _division(e["industry"])
+        e["division"] = division(e["industry"])
         data.enterprises[e["uscc"]] = e
     for p in _rows(conn, "select id, enterprise, name_zh, name_en, models, gtin, category, "
-                         "description from products order by id"):
+                         f"description from products{filters.get('products', '')} order by id", params):
         p["models"] = _json_list(p["models"], f"product {p['id']}, field models")
         p["certificates"] = []
         enterprise = data.enterprises.get(p["enterprise"])
@@ -140,15 +166,17 @@ def _load(conn) -> SiteData:
 
     standards_of = defaultdict(list)
     for cert_no, code in conn.execute(
-        "select cert_no, standard from certificate_standards order by cert_no, standard"
+        "select cert_no, standard from certificate_standards"
+        f"{filters.get('certificate_standards', '')} order by cert_no, standard", params
     ):
         standards_of[cert_no].append(code)
 
-    certs = _rows(conn, """
-        select cert_no, product, body, programme, scope, issued, expires, status,
-               status_date, mark_authorised, evaluation, revision, key_id, digest,
-               mark_payload, last_seq
-        from certificates order by cert_no""")
+    certs = _rows(conn, f"""
+        select c.cert_no, c.product, c.body, c.programme, c.scope, c.issued, c.expires, c.status,
+               c.status_date, c.mark_authorised, c.evaluation, c.revision, c.key_id, c.digest,
+               c.mark_payload, c.last_seq
+        from certificates c left join products p on p.id = c.product{filters.get('certificates', '')}
+        order by c.cert_no""", params)
     for c in certs:
         where = f"certificate {c['cert_no']}"
         product = data.products.get(c["product"])
@@ -174,9 +202,9 @@ def _load(conn) -> SiteData:
     data.certificates = certs
     by_no = {c["cert_no"]: c for c in certs}
 
-    for ev in _rows(conn, """
+    for ev in _rows(conn, f"""
             select seq, type, cert_no, date, actor, reason, notice, key_id, signature
-            from events where cert_no is not null order by seq"""):
+            from events where cert_no is not null{filters.get('events', '')} order by seq""", params):
         cert = by_no.get(ev["cert_no"])
         if cert is None:
             raise BuildError(f"event {ev['seq']}: certificate {ev['cert_no']} is not in the registry")
@@ -217,7 +245,7 @@ def _status_event(cert):
     return found if status == cert["status"] else None
 
 
-def _division(industry_code):
+def division(industry_code):
     """``C3562`` -> ``C35`` (the list the enterprise appears in)."""
     if not industry_code or len(industry_code) < 3:
         return None

@@ -112,13 +112,22 @@ def _sitemap_document(root, element, entries, site_url):
     """A sitemaps.org document: ``<root>`` of one ``<element>`` (``loc``, optional
     ``lastmod``) per (site-relative URL, lastmod or None) entry, in order."""
     out = ['<?xml version="1.0" encoding="utf-8"?>', f'<{root} xmlns="{SITEMAP_NS}">']
-    for rel, lastmod in entries:
-        line = f"<{element}><loc>{_xml_text(urls.absolute(site_url, rel))}</loc>"
-        if lastmod:
-            line += f"<lastmod>{_xml_text(lastmod)}</lastmod>"
-        out.append(line + f"</{element}>")
+    out += [sitemap_line(element, rel, lastmod, site_url) for rel, lastmod in entries]
     out.append(f"</{root}>")
     return "\n".join(out) + "\n"
+
+
+def sitemap_prefix(element, rel, site_url):
+    """How the line of ``rel`` in a sitemap document starts (up to its ``loc``'s end)."""
+    return f"<{element}><loc>{_xml_text(urls.absolute(site_url, rel))}</loc>"
+
+
+def sitemap_line(element, rel, lastmod, site_url):
+    """One line of a sitemap document: ``<element>`` with ``loc`` and, when known, ``lastmod``."""
+    line = sitemap_prefix(element, rel, site_url)
+    if lastmod:
+        line += f"<lastmod>{_xml_text(lastmod)}</lastmod>"
+    return line + f"</{element}>"
 
 
 def robots(site_url):

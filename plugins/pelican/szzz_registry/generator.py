@@ -4,9 +4,15 @@ Pelican-plugins style (sitemap, search): ``register()`` connects
 ``get_generators`` to :class:`RegistryGenerator`; the one settings dict is
 ``SZZZ`` (docs/site.md). ``generate_context`` reads the registry (so a bad
 registry stops the build before anything is written) and
-``generate_output`` renders every page straight from the in-memory rows with
+``generate_output`` renders the pages straight from the in-memory rows with
 templates compiled once, writing each file directly (the build's
 atomicity comes from publish.py's staging directory, swapped in whole).
+
+A full build renders every page. An incremental one (``SZZZ["incremental"]``)
+starts from an earlier build's pages (:mod:`szzz_registry.reuse`), reads only
+the records whose pages it renders (:class:`szzz_registry.dirty.Dirty`, the
+dependency map) and rewrites only those pages, the registry-wide ones, the
+sitemap lines and the search-index files that changed.
 
 Why not Pelican's Writer: its ``write_file`` re-parses each page to rewrite
 relative URLs, which costs more than rendering; our templates produce
@@ -17,7 +23,6 @@ files (issue 4, "never make Pelican read thousands of Markdown files").
 
 import logging
 import os
-from pathlib import Path
 
 from pelican import signals
 from pelican.generators import Generator
@@ -25,8 +30,11 @@ from pelican.generators import Generator
 from registry.core import clock, industries, lifecycle, reference, rules
 from registry.core.exceptions import BuildError, ConfigError
 from registry.publish import headers
-from szzz_registry import charts, feeds, jsonld, search, stats, urls
+from szzz_registry import charts, feeds, jsonld, queries, reuse, search, sitemap, stats, urls
 from szzz_registry import data as registry_data
+from szzz_registry.dirty import Dirty
+from szzz_registry.figures import Figures
+from szzz_registry.lists import LIST_KINDS, Lists
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +48,17 @@ DEFAULTS = {
     "feed_entries": 200,
     "tag_authority": None,
     "sitemap_urls": feeds.SITEMAP_MAX_URLS,
+    # A file to record the registry-wide figures in (figures.py; publish.py:
+    # beside site/, never published); the next incremental build starts from it.
+    "figures": None,
     # None: render every page. Else an incremental build (docs/publishing.md,
-    # "Incremental builds"): {"previous": the previous build's site directory,
+    # "Incremental builds"): {"previous": an earlier build's site directory,
+    # "take": whether its pages are ours to move (a spare build nobody serves)
+    # or to hard-link (the build being served), "since_seq": its last event,
+    # "figures": the file of its registry-wide figures (or None),
     # "certificates": [cert_no], "products": [id], "enterprises": [uscc]} — the
     # records that changed since it; every page none of them feeds is the
-    # previous build's file, hard-linked (:class:`Dirty` is the dependency map).
+    # earlier build's file (:class:`Dirty` is the dependency map).
     "incremental": None,
 }
 
@@ -63,14 +77,6 @@ STANDARD_KINDS = {
     "industry": ("行业标准", "Industry standard"),
     "local": ("地方标准", "Local standard"),
 }
-LIST_KINDS = {
-    "status": ("按状态", "By status"),
-    "district": ("按地区", "By district"),
-    "industry": ("按行业", "By industry"),
-    "body": ("按认证机构", "By certification body"),
-    "programme": ("按认证项目", "By programme"),
-}
-
 
 def settings_of(settings):
     """The ``SZZZ`` dict with defaults; refuses unknown keys (typos stop the build)."""
@@ -96,54 +102,6 @@ def settings_of(settings):
     return cfg
 
 
-class Dirty:
-    """Which pages a set of changed records feeds: the site's half of the
-    dependency map in docs/publishing.md ("Incremental builds").
-
-    A certificate feeds its own page, its product's, its enterprise's, its
-    body's and its standards' pages, and the lists of its district, industry,
-    body and programme, and every status list (it may have left one). A
-    product feeds its page, its enterprise's and its certificates'; an
-    enterprise, its page, its products' and their certificates', and every
-    district and industry list (a new enterprise makes its lists exist).
-    Registry-wide pages (home, list index, statistics, notices, feeds,
-    sitemap, search index) are rendered by every build. ``None`` fields mean
-    everything is dirty (a full build).
-    """
-
-    def __init__(self, data, changes):
-        self.full = changes is None
-        if self.full:
-            return
-        changed_products = set(changes.get("products", ()))
-        changed_enterprises = set(changes.get("enterprises", ()))
-        certs = set(changes.get("certificates", ()))
-        for p in data.products.values():
-            if p["id"] in changed_products or p["enterprise"] in changed_enterprises:
-                certs.update(c["cert_no"] for c in p["certificates"])
-        by_no = {c["cert_no"]: c for c in data.certificates if c["cert_no"] in certs}
-        self.certificates = set(by_no)
-        self.products = changed_products | {c["product"] for c in by_no.values()}
-        self.enterprises = changed_enterprises | {
-            data.products[p]["enterprise"] for p in self.products if p in data.products}
-        self.bodies = {c["body"] for c in by_no.values()}
-        self.standards = {s["code"] for c in by_no.values() for s in c["standards"]}
-        self.lists = {("body", c["body"]) for c in by_no.values()}
-        self.lists |= {("programme", c["programme"]) for c in by_no.values()}
-        self.lists |= {("district", c["enterprise_row"]["district"]) for c in by_no.values()}
-        self.lists |= {("industry", c["enterprise_row"]["division"] or "-") for c in by_no.values()}
-        self.all_lists = {"status"} | ({"district", "industry"} if changed_enterprises else set())
-
-    def page(self, kind, key) -> bool:
-        """Whether page ``kind`` (certificate, product, …) of ``key`` must be rendered."""
-        return self.full or key in getattr(self, {"certificate": "certificates", "product": "products",
-                                                  "enterprise": "enterprises", "body": "bodies",
-                                                  "standard": "standards"}[kind])
-
-    def listing(self, kind, key) -> bool:
-        return self.full or kind in self.all_lists or (kind, key) in self.lists
-
-
 class RegistryGenerator(Generator):
     """Writes the certificate, product, enterprise, body and standard pages,
     the lists, notices, statistics, search page, feeds and sitemap."""
@@ -151,31 +109,57 @@ class RegistryGenerator(Generator):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.cfg = settings_of(self.settings)
-        self.data = None
-        self.sitemap = []  # (site-relative URL, lastmod)
-        self.written = 0
-        self.reused = 0
+        self.data = self.conn = self.clone = self.grouped = None
+        self.ranks = {}
+        self.written = self.rendered = 0
+        # Record pages (certificate, product, enterprise, body, standard) kept from
+        # the earlier build as they were, in an incremental build.
+        self.reused = self.record_pages = 0
         self._dirs = set()
-        incremental = self.cfg["incremental"]
-        self.previous = Path(incremental["previous"]) if incremental else None
+        self.incremental = self.cfg["incremental"]
+        # How the sitemap, the search index and the figures were brought up to
+        # date: "written" whole (counted) or, in an incremental build, "patched" /
+        # "updated" in place.
+        self.ways = {}
 
     # ------------------------------------------------------------- context
     def generate_context(self):
-        self.data = registry_data.load(self.cfg["db"])
+        self.conn = registry_data.open_readonly(self.cfg["db"])
+        conn, inc = self.conn, self.incremental
+        facts = queries.facts(conn)
+        figures = None
+        if inc is None:
+            self.dirty = Dirty.everything()
+            self.data = registry_data.load_records(conn)
+        else:
+            self.dirty = Dirty.of(conn, inc)
+            self.data = registry_data.load_records(conn, self.dirty.enterprises)
+            # The earlier build's registry-wide figures, brought up to date.
+            figures = Figures.read(inc["figures"], inc["since_seq"]) if inc.get("figures") else None
+            if figures is not None and not figures.update(conn, self.dirty, facts["last_seq"]):
+                figures = None
+            # The earlier build's pages, in this build's directory: moved when
+            # they are ours (a spare build), else hard-linked while we read.
+            if inc.get("take"):
+                reuse.take(inc["previous"], self.output_path)
+            else:
+                self.clone = reuse.Clone(inc["previous"], self.output_path)
+        self.ways["figures"] = "updated" if figures else "counted"
+        self.figures = figures or Figures.compute(conn, facts["last_seq"])
         build_time = self.cfg["build_time"]
         if not build_time:
-            build_time = clock.iso_z(clock.build_time(self.data.latest_event_date))
+            build_time = clock.iso_z(clock.build_time(facts["latest_event_date"]))
         authority = self.cfg["tag_authority"] or _authority(self.cfg["site_url"])
         self.common = {
             "SITENAME": self.settings.get("SITENAME"),
             "csp": headers.page_csp(self.cfg["datasette_url"]),
             "build_time": build_time,
             "as_of": build_time[:10],
-            "last_seq": self.data.last_seq,
+            "last_seq": facts["last_seq"],
             "datasette_url": self.cfg["datasette_url"],
             "datasette_db": self.cfg["datasette_database"],
             "site_url": self.cfg["site_url"],
-            "demo": self.data.demo,
+            "demo": facts["demo"],
             "VERDICTS": rules.VERDICTS,
             "MEANING": rules.MEANING,
             "u": urls,
@@ -203,59 +187,70 @@ class RegistryGenerator(Generator):
 
     # -------------------------------------------------------------- output
     def generate_output(self, writer):
-        out = Path(self.output_path)
+        try:
+            self._generate_output()
+        finally:
+            self.conn.close()
+            if self.clone is not None:
+                self.clone.stop()
+
+    def _generate_output(self):
         # Templates are compiled once; don't stat their files on every page.
         self.env.auto_reload = False
         self._templates_used = {name: self.get_template(name) for name in (
             "home", "certificate", "product", "enterprise", "body", "standard", "list",
             "lists", "notices", "stats", "search")}
-        d = self.data
-        dirty = self.dirty = Dirty(d, self.cfg["incremental"])
-        self.render("home", "", title=None, stats=stats.compute(d), data_as_of=True,
-                    recent=list(reversed(d.events[-10:])), notices=d.notices[:5])
+        if self.clone is not None:
+            self.clone.wait()
+        d, dirty, conn, per_page = self.data, self.dirty, self.conn, self.cfg["per_page"]
+        figures = stats.compute(self.figures)
+        self.render("home", "", title=None, stats=figures, data_as_of=True,
+                    recent=queries.events(conn, limit=10), notices=d.notices[:5])
         for c in d.certificates:
-            url = urls.certificate(c["cert_no"])
-            if not self.reuse(url, dirty.page("certificate", c["cert_no"]), lastmod=c["status_date"]):
-                self.render("certificate", url, c=c, record_seq=c["last_seq"],
+            if dirty.page("certificate", c["cert_no"]):
+                self.render("certificate", urls.certificate(c["cert_no"]), c=c, record_seq=c["last_seq"],
                             title=f"{c['cert_no']} {c['product_row']['name_zh']}",
-                            jsonld=jsonld.script_json(jsonld.certification(c, self.cfg["site_url"])),
-                            lastmod=c["status_date"])
+                            jsonld=jsonld.script_json(jsonld.certification(c, self.cfg["site_url"])))
         for p in d.products.values():
-            url = urls.product(p["id"])
-            if not self.reuse(url, dirty.page("product", p["id"])):
-                self.render("product", url, p=p, title=p["name_zh"],
+            if dirty.page("product", p["id"]):
+                self.render("product", urls.product(p["id"]), p=p, title=p["name_zh"],
                             jsonld=jsonld.script_json(jsonld.product(p, self.cfg["site_url"])))
         for e in d.enterprises.values():
-            url = urls.enterprise(e["uscc"])
-            if not self.reuse(url, dirty.page("enterprise", e["uscc"])):
-                self.render("enterprise", url, e=e, title=e["name_zh"],
+            if dirty.page("enterprise", e["uscc"]):
+                self.render("enterprise", urls.enterprise(e["uscc"]), e=e, title=e["name_zh"],
                             jsonld=jsonld.script_json(jsonld.organization(e, self.cfg["site_url"])))
         for b in d.bodies.values():
-            url = urls.body(b["code"])
-            if not self.reuse(url, dirty.page("body", b["code"])):
-                self.render("body", url, b=b, title=b["name_zh"],
-                            counts=_status_counts(b["certificates"]))
+            if dirty.page("body", b["code"]):
+                self.render("body", urls.body(b["code"]), b=b, title=b["name_zh"],
+                            counts=self.figures.of_body(b["code"]))
         for s in d.standards.values():
-            url = urls.standard(s)
-            if not self.reuse(url, dirty.page("standard", s["code"])):
-                self.render("standard", url, s=s, title=s["code"],
-                            shown=s["certificates"][: self.cfg["per_page"]])
-        self.write_lists()
+            if dirty.page("standard", s["code"]):
+                total, shown = queries.standard(conn, s["code"], per_page)
+                self.render("standard", urls.standard(s), s=s, title=s["code"], total=total, shown=shown)
+        index = self.figures.list_index(d.bodies)
+        Lists(self).write(index)
         self.render("notices", "notices/", title="信息通报", notices=d.notices, data_as_of=True,
                     alerts=[n for n in d.notices if n["kind"] == "counterfeit_alert"],
                     others=[n for n in d.notices if n["kind"] != "counterfeit_alert"])
-        self.write_stats(out)
-        self.render("search", "search/", title="搜索", noindex=True)
-        self.write_feeds(out)
-        self.write_sitemap(out)
+        self.write_stats(figures)
+        self.render("search", "search/", title="搜索")
+        self.write_feeds()
+        pages = self.context.get("pages", [])
+        self.write_sitemap(index, pages)
         self.write_text("robots.txt", feeds.robots(self.cfg["site_url"]))
         # The search page's index (docs/site-search.md), from the same rows.
-        search.write(out / "search" / "index", d, self.context.get("pages", []))
-        log.info("szzz_registry: wrote %d files, reused %d from %s", self.written, self.reused,
-                 self.cfg["db"])
+        self.write_search_index(index, pages)
+        if self.cfg["figures"]:
+            self.figures.write(self.cfg["figures"])
+        if self.incremental is not None:
+            records = sum(self.figures.by("status").values()) + self.figures.enterprises + conn.execute(
+                "select count(*) from products").fetchone()[0]
+            self.reused = records + len(d.bodies) + len(d.standards) - self.record_pages
+        log.info("szzz_registry: wrote %d files, kept %d pages of %s (%s)", self.written, self.reused,
+                 self.incremental["previous"] if self.incremental else "-", self.cfg["db"])
 
     # ------------------------------------------------------------- helpers
-    def render(self, template, rel_url, *, lastmod=None, noindex=False, **context):
+    def render(self, template, rel_url, **context):
         rel_dir = urls.file_path(rel_url)
         top = rel_dir.split("/", 1)[0]
         if top in FOREIGN_DIRS:
@@ -264,90 +259,24 @@ class RegistryGenerator(Generator):
         html = self._templates_used[template].render(
             self.common, root=urls.root_for(rel_url), page_url=rel_url, **context)
         self.write_text(rel_dir + "index.html", html)
-        if not noindex:
-            self.sitemap.append((rel_url, lastmod))
-
-    def reuse(self, rel_url, dirty, *, lastmod=None) -> bool:
-        """In an incremental build, a page no changed record feeds (``not dirty``) is
-        the previous build's file, hard-linked (never written in place: the
-        previous build is still served). False: render it (dirty, a full build,
-        or no previous file)."""
-        if dirty or self.previous is None:
-            return False
-        rel_path = urls.file_path(rel_url) + "index.html"
-        path = os.path.join(self.output_path, rel_path)
-        parent = os.path.dirname(path)
-        if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._dirs.add(parent)
-        try:
-            os.link(self.previous / rel_path, path)
-        except FileNotFoundError:
-            return False
-        self.reused += 1
-        self.sitemap.append((rel_url, lastmod))
-        return True
+        self.rendered += 1
+        self.record_pages += template in ("certificate", "product", "enterprise", "body", "standard")
 
     def write_text(self, rel_path, text):
         # Plain writes: publish.py runs Pelican into a staging directory that
         # it swaps in whole, so the build is atomic at that level; a per-file
-        # rename would double the file-system work of the largest step.
+        # rename would double the file-system work of the largest step. In an
+        # incremental build a file may be a hard link into the build being
+        # served: it gets a new inode (reuse.write_text).
         path = os.path.join(self.output_path, rel_path)
         parent = os.path.dirname(path)
         if parent not in self._dirs:
             os.makedirs(parent, exist_ok=True)
             self._dirs.add(parent)
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        reuse.write_text(path, text, replace=self.incremental is not None)
         self.written += 1
 
-    def write_lists(self):
-        d, per_page = self.data, self.cfg["per_page"]
-        groups = {kind: {} for kind in LIST_KINDS}
-        for status in lifecycle.STATUSES:
-            groups["status"][status] = []
-        for district in reference.DISTRICTS:
-            groups["district"][district] = []
-        for code in d.bodies:
-            groups["body"][code] = []
-        for code in reference.PROGRAMMES:
-            groups["programme"][code] = []
-        # Every enterprise page links to its district and industry list, so
-        # those lists exist even when empty.
-        for e in d.enterprises.values():
-            groups["district"].setdefault(e["district"], [])
-            groups["industry"].setdefault(e["division"] or "-", [])
-        for c in d.certificates:
-            e = c["enterprise_row"]
-            groups["status"][c["status"]].append(c)
-            groups["district"].setdefault(e["district"], []).append(c)
-            groups["industry"].setdefault(e["division"] or "-", []).append(c)
-            groups["body"][c["body"]].append(c)
-            groups["programme"].setdefault(c["programme"], []).append(c)
-        index = []
-        for kind, by_key in groups.items():
-            entries = []
-            for key in sorted(by_key) if kind in ("industry",) else by_key:
-                certs = by_key[key]
-                label = _list_label(kind, key, d)
-                entries.append((key, label, len(certs)))
-                pages = max(1, -(-len(certs) // per_page))
-                dirty = self.dirty.listing(kind, key)
-                for n in range(1, pages + 1):
-                    if self.reuse(urls.listing(kind, key, n), dirty):
-                        continue
-                    self.render(
-                        "list", urls.listing(kind, key, n), kind=kind, key=key, label=label,
-                        title=f"{LIST_KINDS[kind][0]}：{label[0]}",
-                        certs=certs[(n - 1) * per_page: n * per_page],
-                        page=n, pages=pages, total=len(certs),
-                        page_link=lambda m, kind=kind, key=key: urls.listing(kind, key, m),
-                    )
-            index.append((kind, entries))
-        self.render("lists", "lists/", title="证书名录", index=index, data_as_of=True)
-
-    def write_stats(self, out):
-        figures = stats.compute(self.data)
+    def write_stats(self, figures):
         bars = {
             "district": ("有效证书按地区 Valid certificates by district", figures["by_district"]),
             "industry": ("有效证书按行业 Valid certificates by industry", figures["by_industry"]),
@@ -392,59 +321,58 @@ class RegistryGenerator(Generator):
             value_label="次数 Events", chart_id="actions", layout=layout)
         return svg
 
-    def write_feeds(self, out):
-        d, limit = self.data, self.cfg["feed_entries"]
+    def write_feeds(self):
+        """The Atom feed of every certificate event, and each body's: those a changed
+        certificate is in, and those of bodies without events, dated by the build."""
+        limit = self.cfg["feed_entries"]
         common = {"site_url": self.cfg["site_url"], "authority": self.authority,
-                      "updated": self.common["build_time"], "limit": limit}
+                  "updated": self.common["build_time"], "limit": limit}
         self.write_text("feeds/all.atom.xml", feeds.atom(
-            d.events, title="苏州制造认证状态变更 · Certificate status changes",
+            queries.events(self.conn, limit=limit), title="苏州制造认证状态变更 · Certificate status changes",
             feed_rel="feeds/all.atom.xml", **common))
-        by_body = {code: [] for code in d.bodies}
-        for ev in d.events:
-            by_body[ev["cert"]["body"]].append(ev)
-        for code, events in by_body.items():
+        with_events = set(self.figures.by("body"))
+        for code, b in self.data.bodies.items():
+            if code in with_events and not self.dirty.page("body", code):
+                continue
             rel = urls.body_feed(code)
             self.write_text(urls.file_path(rel), feeds.atom(
-                events, title=f"{d.bodies[code]['name_zh']}（{code}）证书状态变更 · "
-                              "Certificate status changes",
+                queries.events(self.conn, limit=limit, body=code) if code in with_events else [],
+                title=f"{b['name_zh']}（{code}）证书状态变更 · Certificate status changes",
                 feed_rel=rel, **common))
 
-    def write_sitemap(self, out):
+    def write_sitemap(self, index, pages):
         """``sitemap.xml``, a sitemap index, and ``sitemap-<n>.xml`` (n from 1) of at
         most ``sitemap_urls`` URLs each (sitemaps.org: 50,000 a file)."""
-        entries = list(self.sitemap)
-        for page in self.context.get("pages", []):
-            entries.append((page.url, None))
-        per_file = self.cfg["sitemap_urls"]
-        files = []
-        for n, start in enumerate(range(0, max(1, len(entries)), per_file), 1):
-            part = entries[start:start + per_file]
-            name = f"sitemap-{n}.xml"
-            self.write_text(name, feeds.sitemap(part, self.cfg["site_url"]))
-            files.append((name, max((d for _, d in part if d), default=None)))
-        self.write_text("sitemap.xml", feeds.sitemap_index(files, self.cfg["site_url"]))
+        per_file, site_url = self.cfg["sitemap_urls"], self.cfg["site_url"]
+        if not self.dirty.full and not self.dirty.new_pages:
+            changed = [(c["cert_no"], c["status_date"], self.rank(c["cert_no"]))
+                       for c in self.data.certificates if c["cert_no"] in self.dirty.certificates]
+            if sitemap.patch(self.output_path, changed, site_url, per_file):
+                self.ways["sitemap"] = "patched"
+                return
+        self.ways["sitemap"] = "written"
+        items = sitemap.entries(self.conn, index, self.data, pages)
+        sitemap.write(self.output_path, items, site_url, per_file, replace=self.incremental is not None)
 
+    def rank(self, cert_no) -> int:
+        """How many certificates come before ``cert_no`` (its place in the sitemap and
+        the search index): O(its rank) in SQLite, counted once."""
+        if cert_no not in self.ranks:
+            self.ranks[cert_no] = self.conn.execute(
+                "select count(*) from certificates where cert_no < ?", (cert_no,)).fetchone()[0]
+        return self.ranks[cert_no]
 
-def _status_counts(certs):
-    counts = dict.fromkeys(lifecycle.STATUSES, 0)
-    for c in certs:
-        counts[c["status"]] += 1
-    return counts
-
-
-def _list_label(kind, key, d):
-    """(zh, en) label of one list."""
-    if kind == "status":
-        return lifecycle.STATUS_NAMES[key]
-    if kind == "district":
-        return (key, reference.DISTRICTS.get(key, ""))
-    if kind == "industry":
-        names = industries.MANUFACTURING_DIVISIONS.get(key[1:], (key, ""))
-        return (f"{key} {names[0]}", names[1])
-    if kind == "body":
-        b = d.bodies[key]
-        return (b["name_zh"], b["name_en"])
-    return reference.PROGRAMMES.get(key, (key, ""))
+    def write_search_index(self, index, pages):
+        out = os.path.join(self.output_path, "search", "index")
+        labels = search.labels(index, self.data.bodies)
+        if not (self.dirty.full or self.dirty.new_certificates or self.dirty.rekeyed) and search.update(
+                out, self.conn, self.data, self.figures, self.rank, self.dirty.certificates,
+                self.dirty.enterprises, labels, pages) is not None:
+            self.ways["search"] = "updated"
+            return
+        self.ways["search"] = "written"
+        data = self.data if self.dirty.full else registry_data.load_records(self.conn)
+        search.write(out, data, labels, pages)
 
 
 def _authority(site_url):

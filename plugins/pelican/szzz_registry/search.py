@@ -39,7 +39,7 @@ def _fields(*parts) -> str:
     return " · ".join(str(p) for p in parts if p)
 
 
-def _certificate(c) -> sitesearch.Document:
+def certificate_document(c) -> sitesearch.Document:
     p, e, b = c["product_row"], c["enterprise_row"], c["body_row"]
     status = lifecycle.STATUS_NAMES[c["status"]]
     events = [_join(ev.get("reason"), ev.get("notice")) for ev in c["history"]]
@@ -60,18 +60,20 @@ def _certificate(c) -> sitesearch.Document:
         keys=tuple(keys), related=(sitesearch.key_of("uscc", e["uscc"]),))
 
 
+def enterprise_document(e) -> sitesearch.Document:
+    return sitesearch.Document(
+        url=urls.enterprise(e["uscc"]), title=e["name_zh"],
+        sub=f"{e['uscc']} · {e['district']} · {len(e['products'])} 个产品",
+        text=_fields(e.get("name_en"), e["uscc"], _join(e["district"], e.get("district_en")),
+                     e.get("industry"), e.get("tier"), "、".join(p["name_zh"] for p in e["products"])),
+        facets={"kind": "enterprise", "district": e["district"]},
+        keys=(sitesearch.key_of("uscc", e["uscc"]),))
+
+
 def documents(data, pages=()):
-    """The documents of site data ``data`` (``data.SiteData``) and Pelican ``pages``."""
-    docs = [_certificate(c) for c in data.certificates]
-    for uscc in sorted(data.enterprises):
-        e = data.enterprises[uscc]
-        docs.append(sitesearch.Document(
-            url=urls.enterprise(uscc), title=e["name_zh"],
-            sub=f"{uscc} · {e['district']} · {len(e['products'])} 个产品",
-            text=_fields(e.get("name_en"), uscc, _join(e["district"], e.get("district_en")),
-                         e.get("industry"), e.get("tier"), "、".join(p["name_zh"] for p in e["products"])),
-            facets={"kind": "enterprise", "district": e["district"]},
-            keys=(sitesearch.key_of("uscc", uscc),)))
+    """The documents of site data ``data`` (``data.SiteData``, every record) and Pelican ``pages``."""
+    docs = [certificate_document(c) for c in data.certificates]
+    docs += [enterprise_document(data.enterprises[uscc]) for uscc in sorted(data.enterprises)]
     for code in sorted(data.bodies):
         b = data.bodies[code]
         docs.append(sitesearch.Document(
@@ -99,23 +101,43 @@ def documents(data, pages=()):
     return docs
 
 
-def labels(data) -> dict:
-    """Facet value → (zh, en), in the order the search page lists them."""
+def labels(index, bodies) -> dict:
+    """Facet value → (zh, en), in the order the search page lists them: ``index`` is
+    the lists' (:func:`szzz_registry.queries.list_index`: every district of an
+    enterprise, every programme of a certificate), ``bodies`` the body rows by code."""
     districts = {k: (k, v) for k, v in reference.DISTRICTS.items()}
     programmes = dict(reference.PROGRAMMES)
-    for e in data.enterprises.values():
-        districts.setdefault(e["district"], (e["district"], ""))
-    for c in data.certificates:
-        programmes.setdefault(c["programme"], (c["programme"], ""))
+    for district in index["district"]:
+        districts.setdefault(district, (district, ""))
+    for programme in index["programme"]:
+        programmes.setdefault(programme, (programme, ""))
     return {
         "kind": KINDS,
         "status": dict(lifecycle.STATUS_NAMES),
         "district": districts,
-        "body": {code: (b["name_zh"], b.get("name_en") or "") for code, b in sorted(data.bodies.items())},
+        "body": {code: (b["name_zh"], b.get("name_en") or "") for code, b in sorted(bodies.items())},
         "programme": programmes,
     }
 
 
-def write(out_dir, data, pages=()) -> dict:
-    """Write ``search/index/`` of the site into ``out_dir``."""
-    return sitesearch.write_index(out_dir, documents(data, pages), labels(data))
+def write(out_dir, data, labels, pages=()) -> dict:
+    """Write ``search/index/`` of the site into ``out_dir`` (``data``: every record)."""
+    return sitesearch.write_index(out_dir, documents(data, pages), labels)
+
+
+def update(out_dir, conn, data, figures, rank, certificates, enterprises, labels, pages=()) -> dict | None:
+    """Rewrite only what ``certificates`` and ``enterprises`` (numbers, USCCs: records of
+    ``data`` whose exact-lookup keys did not change, none of them new) touch in the
+    index in ``out_dir`` (:func:`sitesearch.update_index`; None: write it whole).
+    ``figures`` (:class:`szzz_registry.figures.Figures`) counts the documents;
+    ``rank(cert_no)``, the certificates before one."""
+    total = sum(figures.by("status").values())
+    changed = {}
+    for c in data.certificates:
+        if c["cert_no"] in certificates:
+            changed[rank(c["cert_no"])] = certificate_document(c)
+    for uscc in enterprises:
+        n = conn.execute("select count(*) from enterprises where uscc < ?", (uscc,)).fetchone()[0]
+        changed[total + n] = enterprise_document(data.enterprises[uscc])
+    docs = total + figures.enterprises + len(data.bodies) + len(data.standards) + len(data.notices) + len(pages)
+    return sitesearch.update_index(out_dir, changed, labels, docs=docs)

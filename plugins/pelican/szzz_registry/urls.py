@@ -63,9 +63,11 @@ def standard(row):
     return f"standards/{q(row['slug'])}/"
 
 
-def listing(kind, key, page=1):
+def listing(kind, key, first=None):
+    """A page of a list: the first (``first`` None), or the one starting at
+    certificate ``first`` (paging.py: pages are named by their first certificate)."""
     base = f"lists/{kind}/{q(key)}/"
-    return base if page == 1 else f"{base}page/{page}/"
+    return base if first is None else f"{base}page/{q(first)}/"
 
 
 def body_feed(code):
