@@ -16,7 +16,6 @@ deployed into a world-readable temporary directory). The tests check:
   two Datasette processes is killed in the middle of it.
 """
 
-import contextlib
 import gzip
 import html
 import os
@@ -112,24 +111,23 @@ class Stack:
     def reload_nginx(self):
         """Regenerate the ETag map of the live release and reload nginx; wait until it answers with it."""
         self.configure()
+        before = set(self.workers())
         self.nginx.reload()
         wanted = headers.etag(self.site / "log" / "checkpoint")
         deadline = time.monotonic() + 60
         # Reloading is asynchronous: new workers start, the old ones finish
-        # what they hold and exit. Done when only new workers are left.
-        while get(self.url + "/log/checkpoint")[1]["ETag"] != wanted or self.old_workers():
+        # what they hold and exit. Done when none of the workers from before
+        # the reload is left (an old worker may not have retitled itself
+        # "shutting down" yet when a new one already answers).
+        while get(self.url + "/log/checkpoint")[1]["ETag"] != wanted or before & set(self.workers()):
             assert time.monotonic() < deadline, "nginx never served the new ETag map"
             time.sleep(0.1)
 
-    def old_workers(self) -> list[str]:
+    def workers(self) -> list[str]:
+        """The process ids of nginx's workers (the master's children)."""
         assert self.nginx.process is not None
         pid = self.nginx.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        titles = []
-        for child in children:
-            with contextlib.suppress(FileNotFoundError):
-                titles.append(Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace"))
-        return [title for title in titles if "shutting down" in title]
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
     def stop(self):
         self.nginx.stop()
