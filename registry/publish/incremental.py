@@ -10,8 +10,10 @@ A build records, in its build directory (``.build-state.json``, beside
   trust lists, keys, bodies, standards, notices, meta);
 * ``last_seq`` and the SHA-256 of that event's payload — where the signed
   event sequence stood;
-* one short digest per product and per enterprise (rows that change without
-  an event: an operator adds them before issuing);
+* ``row_changes`` — how far the registry's journal of product and enterprise
+  writes stood (rows that change without an event: an operator adds them
+  before issuing, corrects a name; ``schema.JOURNALED_TABLES``, written by
+  triggers, so no writer can forget it);
 * in an incremental build, ``public_db``: the :func:`state_id` of the build
   it was made from and the rows its public database rewrote
   (:func:`record_public_db`), which Datasette's live copy reads to compare
@@ -24,7 +26,9 @@ changes are the certificates named by the events after ``last_seq`` (a
 certificate row, its revisions and standards change only together with a
 signed event of it: the store is the one writer, and validation replays
 every status before anything is signed) and the products and enterprises
-whose digest differs or is new. Which outputs each change feeds is the
+journaled after ``row_changes`` (a deleted or re-keyed row: a full build).
+Both are read by index from where the previous build stood: no step 0 reads
+the whole registry. Which outputs each change feeds is the
 dependency map in ``docs/publishing.md`` ("Incremental builds").
 """
 
@@ -37,17 +41,17 @@ import os
 from pathlib import Path
 
 from registry.core import fs
+from registry.store import schema
 
 STATE_FILE = ".build-state.json"
 # The site generator's registry-wide figures (list sizes, statistics), beside
 # site/ like the state: the next incremental build updates them.
 SITE_FIGURES = ".site-figures.json"
-FORMAT = "szzz/build-state/v1"
+FORMAT = "szzz/build-state/v2"  # v2: the row journal instead of row digests
 # Tables every page may show a part of (a body's name is on each of its
 # certificates' pages, a notice on the notices page and its certificate's):
 # a change to any of them makes a full build.
 WIDE_TABLES = ("meta", "trust_lists", "keys", "bodies", "standards", "notices")
-ROW_DIGEST_HEX = 16  # 64 bits a row: a collision would need ~2^32 rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,14 +106,6 @@ def inputs_digest(db, *, code: str, options: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _row_digests(db, sql) -> dict:
-    out = {}
-    for row in db.execute(sql):
-        text = json.dumps(row[1:], ensure_ascii=False, default=bytes.hex).encode()
-        out[str(row[0])] = hashlib.sha256(text).hexdigest()[:ROW_DIGEST_HEX]
-    return out
-
-
 def _last_event(db) -> tuple[int, str | None]:
     row = db.execute("select seq, payload from events order by seq desc limit 1").fetchone()
     if row is None:
@@ -120,9 +116,9 @@ def _last_event(db) -> tuple[int, str | None]:
 def state_of(db, inputs: str) -> dict:
     """The state a build of ``db`` records (deterministic: same registry, same bytes)."""
     last_seq, last_digest = _last_event(db)
+    journaled = db.execute("select coalesce(max(id), 0) from row_changes").fetchone()[0]
     return {"format": FORMAT, "inputs": inputs, "last_seq": last_seq, "last_event": last_digest,
-            "products": _row_digests(db, "select * from products order by id"),
-            "enterprises": _row_digests(db, "select * from enterprises order by uscc")}
+            "row_changes": journaled}
 
 
 def state_id(state: dict) -> str:
@@ -193,12 +189,15 @@ def changes_since(db, previous: dict | None, current: dict) -> Changes | None:
         seen = hashlib.sha256(row[0].encode("utf-8")).hexdigest() if row else None
         if since and seen != previous.get("last_event"):
             return None
-    changed = {}
-    for table in ("products", "enterprises"):
-        before, now = previous.get(table) or {}, current[table]
-        if set(before) - set(now):
-            return None  # a row removed: nothing removes rows, so start afresh
-        changed[table] = sorted(k for k, v in now.items() if before.get(k) != v)
+    since_row = previous.get("row_changes")
+    if not isinstance(since_row, int) or since_row > current["row_changes"]:
+        return None  # a journal behind the recorded one: another file, start afresh
+    changed: dict[str, set] = {table: set() for table in schema.JOURNALED_TABLES}
+    for table, key, op in db.execute("select tbl, key, op from row_changes where id > ? and id <= ?",
+                                     [since_row, current["row_changes"]]):
+        if op == "delete" or table not in changed:
+            return None  # nothing removes rows: a removed one means start afresh
+        changed[table].add(key)
     return Changes(since_seq=since, certificates=tuple(changed_certificates(db, since)),
                    products=tuple(sorted(int(p) for p in changed["products"])),
-                   enterprises=tuple(changed["enterprises"]))
+                   enterprises=tuple(sorted(str(e) for e in changed["enterprises"])))

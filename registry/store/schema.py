@@ -22,10 +22,10 @@ import sqlite_utils
 
 from registry.core.exceptions import SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Operator-only data: never published.
-OPERATOR_ONLY_TABLES = ("enterprise_contacts", "applications", "counters")
+OPERATOR_ONLY_TABLES = ("enterprise_contacts", "applications", "counters", "row_changes")
 
 
 def _migration_1(db):
@@ -151,7 +151,30 @@ def _migration_1(db):
     )
 
 
-MIGRATIONS = {1: _migration_1}
+# The rows of these tables feed published pages but change without a signed
+# event (an operator corrects a name); ``row_changes`` journals every write to
+# them, so an incremental build reads what changed since the previous one
+# instead of comparing every row (registry/publish/incremental.py).
+JOURNALED_TABLES = {"products": "id", "enterprises": "uscc"}
+
+
+def _migration_2(db):
+    db.execute("CREATE TABLE row_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+               "tbl TEXT NOT NULL, key NOT NULL, op TEXT NOT NULL)")
+    # One statement per execute: executescript would commit the migration's
+    # transaction half-way.
+    for table, key in JOURNALED_TABLES.items():
+        db.execute(f"CREATE TRIGGER {table}_journal_insert AFTER INSERT ON {table} BEGIN "
+                   f"INSERT INTO row_changes (tbl, key, op) VALUES ('{table}', new.{key}, 'insert'); END")
+        db.execute(f"CREATE TRIGGER {table}_journal_update AFTER UPDATE ON {table} BEGIN "
+                   f"INSERT INTO row_changes (tbl, key, op) VALUES ('{table}', new.{key}, 'update'); "
+                   f"INSERT INTO row_changes (tbl, key, op) SELECT '{table}', old.{key}, 'delete' "
+                   f"WHERE old.{key} IS NOT new.{key}; END")
+        db.execute(f"CREATE TRIGGER {table}_journal_delete AFTER DELETE ON {table} BEGIN "
+                   f"INSERT INTO row_changes (tbl, key, op) VALUES ('{table}', old.{key}, 'delete'); END")
+
+
+MIGRATIONS = {1: _migration_1, 2: _migration_2}
 
 
 def schema_version(db) -> int:
