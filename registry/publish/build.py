@@ -160,9 +160,8 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                 statuses = dbdelta.published_statuses(previous_db)
                 statuses.update(history.replayed_statuses(db, changes.certificates))
             # Every published status is the replay of the signed events; a
-            # cached status that disagrees stops the build before anything is
-            # signed (an incremental build: the certificates it writes).
-            history.check_status_cache(db, statuses, changes.certificates if changes else None)
+            # cached status that disagrees stops the build before anything is signed.
+            history.check_status_cache(db, statuses)
 
             say("validate")
             if changes is None:

@@ -128,27 +128,13 @@ def replayed_statuses(db, cert_nos=None) -> dict:
     return out
 
 
-def check_status_cache(db, statuses, cert_nos=None) -> None:
+def check_status_cache(db, statuses) -> None:
     """Stop unless every cached ``certificates.status``, ``status_date`` and
     ``last_seq`` equals the replay of the certificate's signed events: a status
     changed without a signed event must never be published or signed.
-    StatusCacheError naming the first certificate that differs.
-
-    With ``cert_nos`` (an incremental build: the certificates whose outputs it
-    writes), only those rows: every other certificate's outputs are the
-    previous build's, checked then; a full build checks every row again."""
-    if cert_nos is None:
-        rows = db.execute("select cert_no, status, status_date, last_seq from certificates order by cert_no")
-        listed = {r[0] for r in db.execute("select cert_no from certificates")}
-        extra = set(statuses) - listed
-    else:
-        rows = db.execute("select cert_no, status, status_date, last_seq from certificates "
-                          "where cert_no in (select value from json_each(?)) order by cert_no",
-                          [json.dumps(list(cert_nos))])
-        listed = {r[0] for r in db.execute("select cert_no from certificates where cert_no in "
-                                           "(select value from json_each(?))", [json.dumps(list(cert_nos))])}
-        extra = {no for no in cert_nos if no in statuses} - listed
-    for cert_no, status, status_date, last_seq in rows:
+    StatusCacheError naming the first certificate that differs."""
+    for cert_no, status, status_date, last_seq in db.execute(
+            "select cert_no, status, status_date, last_seq from certificates order by cert_no"):
         replayed = statuses.get(cert_no)
         if replayed is None:
             raise StatusCacheError(f"certificate {cert_no}: no signed events, but the registry lists it "
@@ -158,6 +144,7 @@ def check_status_cache(db, statuses, cert_nos=None) -> None:
                 f"certificate {cert_no}: the registry's cached status is {status} since {status_date} "
                 f"(last event {last_seq}), its signed events give {replayed[0]} since {replayed[1]} "
                 f"(last event {replayed[2]}); a status changed without a signed event, nothing was signed")
+    extra = set(statuses) - {r[0] for r in db.execute("select cert_no from certificates")}
     if extra:
         raise StatusCacheError(f"certificate {min(extra)}: has signed events but no row in certificates; "
                                "nothing was signed")

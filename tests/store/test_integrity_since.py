@@ -11,9 +11,8 @@ import sqlite3
 import pytest
 from builders import PASSPHRASE, copy_registry, tamper
 
-from registry.core.exceptions import StatusCacheError
 from registry.publish import incremental
-from registry.store import history, integrity, schema
+from registry.store import integrity, schema
 from registry.store.operations import Registry
 
 
@@ -70,28 +69,3 @@ def test_a_problem_in_what_changed_is_found_as_the_whole_check_finds_it(grown, t
     scoped, whole = check(bad, since), check(bad, None)
     assert scoped, attack
     assert set(scoped) <= set(whole), (scoped, whole)
-
-
-def test_the_status_cache_check_of_an_incremental_build_reads_its_certificates(grown, tmp_path):
-    """``history.check_status_cache(db, statuses, cert_nos)``: a cached status of a
-    certificate the build writes that its events do not give stops the build,
-    as in a full build; the rows of the others (published before) are not read."""
-    built, _since, cert_no = grown
-    bad = copy_registry(built.db, tmp_path / "bad.db")
-    other = sqlite3.connect(bad).execute(
-        "select cert_no from certificates where status = 'valid' and cert_no != ? order by cert_no",
-        [cert_no]).fetchone()[0]
-    tamper(bad, "update certificates set status = 'suspended' where cert_no = ?", [other])
-    db = schema.connect(bad, readonly=True)
-    try:
-        statuses = history.replayed_statuses(db)
-        history.check_status_cache(db, statuses, [cert_no])
-        with pytest.raises(StatusCacheError, match=f"certificate {other}: the registry's cached status is suspended"):
-            history.check_status_cache(db, statuses)
-        with pytest.raises(StatusCacheError, match=f"certificate {other}: "):
-            history.check_status_cache(db, statuses, [cert_no, other])
-        del statuses[cert_no]
-        with pytest.raises(StatusCacheError, match=f"certificate {cert_no}: no signed events"):
-            history.check_status_cache(db, statuses, [cert_no])
-    finally:
-        db.conn.close()
