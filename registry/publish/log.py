@@ -8,7 +8,11 @@ last. It refuses (:class:`~registry.core.exceptions.LogForkError`) to sign a
 tree that is not an extension of the last signed one, taken from the previous
 output's ``log/checkpoint`` and from the state file kept beside the output
 (``.<OUT>.state/checkpoint``), checked with a consistency proof built from
-the new tiles. The state file is written *before* the published checkpoint:
+the new tiles. An incremental build (:class:`Incremental`) takes the
+prefix from the previous log instead of the database and compares with it
+only the older events it publishes anew (O(new events + changed
+certificates)); a full build reads every event.
+The state file is written *before* the published checkpoint:
 it is the record of the last tree the log key signed (the compare-and-swap
 record of tlog practice), so a publish that fails after signing still binds
 every later one.
@@ -129,8 +133,8 @@ def _check_published_events(db, prev_dir: Path, signed: note.Checkpoint, where: 
     never forks). Those events are the whole histories of the changed
     certificates (and of those the events after the prefix name) and the
     events from ``incremental.events_from`` on; an altered event of any other
-    certificate is left to the next full build (docs/publishing.md,
-    "What is still O(registry)"). Returns how many events were compared."""
+    certificate is left to the next full build (docs/publishing.md, "The
+    log step of an incremental build"). Returns how many events were compared."""
     certificates = set(incremental.certificates) | set(build_state.changed_certificates(db, signed.size))
     events = history.entries_of(db, certificates, first_seq=max(incremental.events_from, 1),
                                 up_to=signed.size)
