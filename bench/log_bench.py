@@ -22,6 +22,16 @@ the same bytes to one file), so ratios stay meaningful across machines:
        SZZZ_PASSPHRASE=szzz-demo-only .venv/bin/python publish.py build --db big/registry.db --out big/output
        .venv/bin/python bench/log_bench.py --entries 0 --certs 0 --site big/output/site
 
+5. with ``--registry DB --keys DIR`` (a copy of DB is used; passphrase
+   ``SZZZ_PASSPHRASE``): publish.py's log step on that registry after one
+   revocation, full (every event read, encoded and hashed: a full build's
+   step) and incremental (the previous log as the prefix: an incremental
+   build's step), each from the same previous log; the full step is the
+   baseline and both must sign the same tree:
+
+       SZZZ_PASSPHRASE=szzz-demo-only .venv/bin/python bench/log_bench.py --entries 0 --certs 0 \
+           --registry big/registry.db --keys big/keys
+
 ``--entries 0`` and ``--certs 0`` skip parts 1–2 and 3.
 """
 
@@ -174,11 +184,60 @@ def bench_audit_site(site: str):
         print(report.text())
 
 
+def bench_log_step(registry: str, keys_dir: str, work: Path):
+    import sqlite3
+
+    from registry.core import keys
+    from registry.publish import api, changefeed
+    from registry.store import schema
+    from registry.store.operations import Registry
+
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "registry.db"
+    src, dst = sqlite3.connect(registry), sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    passphrase = keys.passphrase_from_env()
+    now = int(time.time())
+    dbh = schema.connect(db)
+    log_signer = api.load_log_signer(dbh, keys_dir, passphrase)
+    ts_signer = publish_log.load_timestamp_signer(dbh, keys_dir, passphrase)
+    site1, state = work / "site1", work / "state" / "checkpoint"
+    changefeed.write_change_feed(dbh, site1, as_of="2025-06-01T00:00:00Z")
+    t_first, first = timed(lambda: publish_log.publish_log(dbh, site1, log_signer, ts_signer, state_file=state,
+                                                           timestamp=now))
+    cert_no = dbh.execute("select cert_no from certificates where status = 'valid' order by cert_no "
+                          "limit 1").fetchone()[0]
+    dbh.conn.close()
+    with Registry.open(db, keys_dir, passphrase) as reg:
+        reg.revoke(cert_no, "基准测试 benchmark")
+    dbh = schema.connect(db)
+    shutil.copytree(state.parent, work / "state2")
+    t_full, full = timed(lambda: publish_log.publish_log(
+        dbh, work / "site2", log_signer, ts_signer, previous_site=site1, state_file=state, timestamp=now + 1))
+    site3 = work / "site3"
+    last_seq = changefeed.write_change_feed(dbh, site3, as_of="2025-06-02T00:00:00Z",
+                                            previous_dir=site1 / "api" / "events")["last_seq"]
+    step = publish_log.Incremental((cert_no,), changefeed.first_written_seq(site1 / "api" / "events", last_seq))
+    t_inc, inc = timed(lambda: publish_log.publish_log(
+        dbh, site3, log_signer, ts_signer, previous_site=site1, state_file=work / "state2" / "checkpoint",
+        timestamp=now + 1, incremental=step))
+    dbh.conn.close()
+    assert (full["size"], full["root"]) == (inc["size"], inc["root"]) and full["size"] == first["size"] + 1
+    print(f"[5] log step on {registry} ({first['size']:,} events; fresh log {t_first:.2f} s), "
+          f"after revoking {cert_no}:")
+    print(f"    full build's step {t_full:.3f} s (baseline); incremental build's step {t_inc:.3f} s "
+          f"= {t_inc / t_full:.3f}x, {inc['compared']:,} older events compared with the log; same tree")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--certs", type=int, default=5000)
     ap.add_argument("--site", help="also audit this published site (directory or URL)")
+    ap.add_argument("--registry", help="also time the log step, full and incremental, on a copy of this registry")
+    ap.add_argument("--keys", help="the key directory of --registry")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="log-bench-") as tmp:
         work = Path(tmp)
@@ -189,6 +248,8 @@ def main():
         if args.certs:
             os.environ.setdefault("SZZZ_TODAY", "2025-06-01")
             bench_audit(args.certs, work / "audit")
+        if args.registry:
+            bench_log_step(args.registry, args.keys or str(Path(args.registry).parent / "keys"), work / "step")
     if args.site:
         bench_audit_site(args.site)  # the wall clock: a real site is audited as of now
 

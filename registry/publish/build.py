@@ -248,10 +248,15 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
 
             say("log")
             # Refuses to sign a tree that does not extend the published one or the state file's.
+            # Incremental: the previous log is the prefix; the events this build
+            # publishes anew (the changed certificates' histories, the feed's
+            # rewritten pages) must be its entries (docs/publishing.md).
             log_info = log.publish_log(
                 db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
                 names=log_names, previous_site=current / "site" if current else None,
-                state_file=log.state_file_for(output.link))  # cosigned when signed (clock.signing_time)
+                state_file=log.state_file_for(output.link),  # cosigned when signed (clock.signing_time)
+                incremental=log.Incremental(changes.certificates, changefeed.first_written_seq(
+                    current / "site" / "api" / "events", feed["last_seq"])) if changes else None)
 
             say("marks")
             mark_stats = cached_marks.finish(site_dir)

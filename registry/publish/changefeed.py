@@ -86,6 +86,14 @@ def _reusable_pages(previous_dir, last_seq) -> int:
     return n
 
 
+def first_written_seq(previous_dir, last_seq) -> int:
+    """The first event whose page :func:`write_change_feed` writes (rather than
+    links) when the previous build's feed is ``previous_dir`` and the registry's
+    last event ``last_seq``: what an incremental build publishes anew from
+    older events, which the log step compares with the signed log."""
+    return _reusable_pages(previous_dir, last_seq) * PAGE_SIZE + 1
+
+
 def write_change_feed(db, out_dir, *, as_of, previous_dir=None) -> dict:
     """Write ``<out_dir>/api/events/`` for registry ``db``; return the index.
 

@@ -8,7 +8,11 @@ last. It refuses (:class:`~registry.core.exceptions.LogForkError`) to sign a
 tree that is not an extension of the last signed one, taken from the previous
 output's ``log/checkpoint`` and from the state file kept beside the output
 (``.<OUT>.state/checkpoint``), checked with a consistency proof built from
-the new tiles. The state file is written *before* the published checkpoint:
+the new tiles. An incremental build (:class:`Incremental`) takes the
+prefix from the previous log instead of the database and compares with it
+only the older events it publishes anew (O(new events + changed
+certificates)); a full build reads every event.
+The state file is written *before* the published checkpoint:
 it is the record of the last tree the log key signed (the compare-and-swap
 record of tlog practice), so a publish that fails after signing still binds
 every later one.
@@ -20,7 +24,9 @@ published log lacks. Formats: ``docs/transparency-log.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -44,7 +50,20 @@ from registry.log.checkpoint import (
     note_signer,
     open_checkpoint,
 )
+from registry.publish import incremental as build_state
 from registry.store import history, schema, trust
+
+
+@dataclasses.dataclass(frozen=True)
+class Incremental:
+    """What an incremental build publishes anew from events the previous log
+    already holds (docs/publishing.md, "Incremental builds"): the whole
+    histories of ``certificates`` (their ``api/`` files and replayed
+    statuses) and every event from seq ``events_from`` on (the change feed's
+    rewritten pages, :func:`registry.publish.changefeed.first_written_seq`)."""
+
+    certificates: tuple[str, ...]
+    events_from: int
 
 
 def _tile_files(size: int) -> list[str]:
@@ -57,14 +76,10 @@ def _tile_files(size: int) -> list[str]:
     return out
 
 
-def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) -> int:
-    """Hard-link the previous log's tiles into ``log_dir`` (copy across file systems).
-
-    Full tiles are immutable, so sharing their inodes is safe (the tile
-    writer replaces files by rename, never in place). Reused level-0 tiles
-    and entry bundles are compared with what the database gives, so a
-    corrupted previous output is never carried forward.
-    """
+def _link_tiles(prev_dir: Path, log_dir: Path, old_size: int) -> int:
+    """Hard-link the previous log's tiles of ``old_size`` into ``log_dir`` (copy
+    across file systems); return how many. Full tiles are immutable, so sharing
+    their inodes is safe (the tile writer replaces files by rename, never in place)."""
     n = 0
     for rel in _tile_files(old_size) if prev_dir.resolve() != log_dir.resolve() else ():
         src, dst = prev_dir / rel, log_dir / rel
@@ -76,6 +91,12 @@ def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) 
         except OSError:
             shutil.copyfile(src, dst)
         n += 1
+    return n
+
+
+def _check_reused(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) -> None:
+    """A full build compares every reused level-0 tile and entry bundle with
+    what the database gives, so a corrupted previous output is never carried forward."""
     for t in tiles.tiles_for_size(old_size):
         if t.level:
             continue
@@ -84,7 +105,53 @@ def _reuse_tiles(prev_dir: Path, log_dir: Path, old_size: int, entries, leaves) 
             raise TileError(f"previous log {prev_dir}: {t.path} differs from the database's leaf hashes")
         if (log_dir / t.entries_path).read_bytes() != tiles.encode_bundle(entries[lo: lo + t.width]):
             raise TileError(f"previous log {prev_dir}: {t.entries_path} differs from the database's events")
-    return n
+
+
+def _signed_bundle(reader: tiles.TileHashReader, prev_dir: Path, index: int, root: bytes) -> list[bytes]:
+    """Entry bundle ``index`` of the previous log, proved part of its signed tree
+    (``reader.size`` entries, ``root``): its entries hash to its level-0 tile,
+    and an inclusion proof of its first entry — whose path covers every other
+    hash of that tile — verifies against the signed root."""
+    lo = index * tiles.TILE_WIDTH
+    tile = tiles.Tile(0, index, min(tiles.TILE_WIDTH, reader.size - lo))
+    try:
+        bundle = reader.entries(lo, lo + tile.width)
+        if b"".join(merkle.leaf_hash(e) for e in bundle) != reader.tile(tile):
+            raise TileError(f"its entries do not hash to {tile.path}")
+        merkle.verify_inclusion(lo, reader.size, merkle.leaf_hash(bundle[0]), reader.inclusion_proof(lo), root)
+    except (TileError, ProofError, OSError) as e:
+        raise TileError(f"previous log {prev_dir}: {tile.entries_path} is not part of the signed tree "
+                        f"of {reader.size} entries ({e})") from None
+    return bundle
+
+
+def _check_published_events(db, prev_dir: Path, signed: note.Checkpoint, where: str,
+                            incremental: Incremental) -> int:
+    """Refuse unless every event this incremental build publishes again from
+    the signed prefix is, byte for byte, the entry at its index in the
+    previous log (rule: every output agrees with the signed log, and the log
+    never forks). Those events are the whole histories of the changed
+    certificates (and of those the events after the prefix name) and the
+    events from ``incremental.events_from`` on; an altered event of any other
+    certificate is left to the next full build (docs/publishing.md, "The
+    log step of an incremental build"). Returns how many events were compared."""
+    certificates = set(incremental.certificates) | set(build_state.changed_certificates(db, signed.size))
+    events = history.entries_of(db, certificates, first_seq=max(incremental.events_from, 1),
+                                up_to=signed.size)
+    reader = tiles.TileHashReader(signed.size, prev_dir)
+    bundles: dict[int, list[bytes]] = {}
+    for seq, entry in events:
+        index, pos = divmod(seq - 1, tiles.TILE_WIDTH)
+        if index not in bundles:
+            bundles[index] = _signed_bundle(reader, prev_dir, index, signed.root_hash)
+        logged = bundles[index][pos]
+        if entry != logged:
+            raise LogForkError(
+                f"{where}: event seq {seq} is not the log's entry {seq - 1}: observed entry SHA-256 "
+                f"{hashlib.sha256(entry).hexdigest()} in the registry, expected "
+                f"{hashlib.sha256(logged).hexdigest()} (the last signed tree of {signed.size} entries): "
+                "an event was altered below the szzz commands; refusing to sign a fork")
+    return len(events)
 
 
 def _checkpointed_sizes(prev_dir: Path | None) -> set[int]:
@@ -148,34 +215,9 @@ def previous_checkpoints(previous_site=None, state_file=None) -> list[tuple[str,
     return out
 
 
-def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, timestamp,
-              trust_record: dict, previous=(), previous_log_dir=None, state_file=None) -> dict:
-    """Write the tiled log of every event in ``db`` into ``log_dir`` and sign it.
-
-    ``previous`` holds ``(where, checkpoint text)`` pairs of earlier signed
-    checkpoints (:func:`previous_checkpoints`); each must verify with a log
-    key of ``trust_record`` and be a prefix of the new tree, else
-    :class:`LogForkError` and nothing is signed. ``previous_log_dir`` (the
-    published log of the last build) lets unchanged full tiles be reused.
-    ``timestamp`` (Unix seconds or datetime) is the cosignature's time.
-    The state file (if given) is written before ``log_dir/checkpoint``.
-    Returns ``{"size", "root", "timestamp", "checkpoint", "reused"}``.
-    """
-    started = time.perf_counter()
-    log_dir = Path(log_dir)
-    ts = epoch(timestamp)
-    entries = history.read_entries(db)
-    leaves = [merkle.leaf_hash(e) for e in entries]
-    size = len(entries)
-    if size == 0:
-        raise ConfigError("the registry has no events: nothing to log")
-    # Every subtree hashed once: the roots of the previous trees and of the
-    # new one are read from it (one pass instead of one per tree).
-    tree = merkle.memory_reader(leaves)
-    expected_root = merkle.tree_hash(size, tree)
-
-    # 1. Every previously signed tree must be a prefix of this one (rule: the
-    #    log never forks; tlog-checkpoint "never sign two inconsistent trees").
+def _open_previous(previous, trust_record: dict, names: LogNames, size: int, rolled_back_detail) -> list:
+    """``(where, checkpoint)`` of each earlier signed checkpoint: it must verify
+    with a log key of ``trust_record`` and be no larger than ``size``."""
     olds = []
     for where, text in previous:
         try:
@@ -187,37 +229,117 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
         if old.size > size:
             raise LogForkError(
                 f"{where}: the last signed tree has {old.size} entries, the registry only {size}: "
-                f"refusing to sign a rolled-back log{_first_difference(previous_log_dir, old.size, leaves)}")
-        got = merkle.tree_hash(old.size, tree)
-        if got != old.root_hash:
-            raise LogForkError(
-                f"{where}: the registry's first {old.size} events hash to {got.hex()}, the last signed "
-                f"tree to {old.root_hash.hex()}: an event was altered, removed or reordered; refusing "
-                f"to sign a fork{_first_difference(previous_log_dir, old.size, leaves)}")
+                f"refusing to sign a rolled-back log{rolled_back_detail(old.size)}")
         olds.append((where, old))
+    return olds
+
+
+def _previous_checkpoint(previous_log_dir, trust_record: dict, names: LogNames) -> note.Checkpoint | None:
+    """The previous log's checkpoint when it verifies (else None: its tiles are
+    not reused; ``previous`` decides whether that is fatal)."""
+    if previous_log_dir is None or not (Path(previous_log_dir) / CHECKPOINT).is_file():
+        return None
+    try:
+        return open_checkpoint((Path(previous_log_dir) / CHECKPOINT).read_text(encoding="utf-8"),
+                               trust_record, names).checkpoint
+    except NoteError:
+        return None
+
+
+def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, timestamp,
+              trust_record: dict, previous=(), previous_log_dir=None, state_file=None,
+              incremental: Incremental | None = None) -> dict:
+    """Write the tiled log of every event in ``db`` into ``log_dir`` and sign it.
+
+    ``previous`` holds ``(where, checkpoint text)`` pairs of earlier signed
+    checkpoints (:func:`previous_checkpoints`); each must verify with a log
+    key of ``trust_record`` and be a prefix of the new tree, else
+    :class:`LogForkError` and nothing is signed. ``previous_log_dir`` (the
+    published log of the last build) lets unchanged full tiles be reused.
+    ``timestamp`` (Unix seconds or datetime) is the cosignature's time.
+    The state file (if given) is written before ``log_dir/checkpoint``.
+
+    A full build (``incremental`` None) reads, encodes and hashes every
+    event: the registry's whole history must be the signed prefix. An
+    incremental build (``incremental``: what it publishes anew) takes the
+    prefix from the previous log, whose checkpoint verifies, and reads only
+    the events after it and those :func:`_check_published_events` compares
+    with the previous log's entries: O(new events + changed certificates).
+    Returns ``{"size", "root", "timestamp", "checkpoint", "reused", "compared"}``.
+    """
+    started = time.perf_counter()
+    log_dir = Path(log_dir)
+    ts = epoch(timestamp)
+    prev_dir = Path(previous_log_dir) if previous_log_dir is not None else None
+    last = _previous_checkpoint(prev_dir, trust_record, names)
+    entries = leaves = expected_root = None
+    compared = None
+    prev_cp: note.Checkpoint | None
+    if incremental is not None and prev_dir is not None and last is not None:
+        # 1. (incremental) The events after the signed prefix, read in seq
+        #    order (contiguous, payload seq checked); the prefix's events are
+        #    counted in SQL: with seq the integer key, count == max seq and
+        #    min seq == 1 hold only while no event was removed or inserted.
+        where = str(prev_dir / CHECKPOINT)
+        count, low, size = history.event_span(db)
+        olds = _open_previous(previous, trust_record, names, size, lambda _old_size: "")
+        if last.size > size:
+            raise LogForkError(f"{where}: the last signed tree has {last.size} entries, the registry "
+                               f"only {size}: refusing to sign a rolled-back log")
+        if count != size or low != 1:
+            raise LogForkError(
+                f"events: observed {count} events with seq {low}..{size}, expected {size} (seq contiguous "
+                f"from 1), the first {last.size} of them the last signed tree ({where}): an event was "
+                "removed or inserted below the szzz commands; refusing to sign a fork")
+        new_entries = list(history.iter_entries(db, since=last.size))
+        compared = _check_published_events(db, prev_dir, last, where, incremental)
+        prev_cp = last
+        # The previous log's tree is checked below (step 3) like every other signed one.
+        if all(old != last for _, old in olds):
+            olds.append((where, last))
+    else:
+        entries = history.read_entries(db)
+        leaves = [merkle.leaf_hash(e) for e in entries]
+        size = len(entries)
+        if size == 0:
+            raise ConfigError("the registry has no events: nothing to log")
+        # Every subtree hashed once: the roots of the previous trees and of the
+        # new one are read from it (one pass instead of one per tree).
+        tree = merkle.memory_reader(leaves)
+        expected_root = merkle.tree_hash(size, tree)
+
+        # 1. Every previously signed tree must be a prefix of this one (rule: the
+        #    log never forks; tlog-checkpoint "never sign two inconsistent trees").
+        olds = _open_previous(previous, trust_record, names, size,
+                              lambda old_size: _first_difference(previous_log_dir, old_size, leaves))
+        for where, old in olds:
+            got = merkle.tree_hash(old.size, tree)
+            if got != old.root_hash:
+                raise LogForkError(
+                    f"{where}: the registry's first {old.size} events hash to {got.hex()}, the last signed "
+                    f"tree to {old.root_hash.hex()}: an event was altered, removed or reordered; refusing "
+                    f"to sign a fork{_first_difference(previous_log_dir, old.size, leaves)}")
+        prev_cp = None
+        if last is not None and last.size <= size and merkle.tree_hash(last.size, tree) == last.root_hash:
+            prev_cp = last
+        new_entries = entries[prev_cp.size:] if prev_cp is not None else entries
 
     # 2. Tiles: reuse the previous log's when it is one of the checked trees.
     reused, old_size, old_root = 0, 0, None
-    same_dir = previous_log_dir is not None and Path(previous_log_dir).resolve() == log_dir.resolve()
-    prev_cp = None
-    if previous_log_dir is not None and (Path(previous_log_dir) / CHECKPOINT).is_file():
-        try:
-            cp = open_checkpoint((Path(previous_log_dir) / CHECKPOINT).read_text(encoding="utf-8"),
-                                 trust_record, names).checkpoint
-            if cp.size <= size and merkle.tree_hash(cp.size, tree) == cp.root_hash:
-                prev_cp = cp
-        except NoteError:
-            prev_cp = None  # not reusable; `previous` decides whether that is fatal
+    same_dir = prev_dir is not None and prev_dir.resolve() == log_dir.resolve()
     if not same_dir and log_dir.exists() and any(log_dir.iterdir()):
         raise ConfigError(f"{log_dir}: not empty; the log is written into a fresh directory")
     log_dir.mkdir(parents=True, exist_ok=True)
-    if prev_cp is not None:
+    if prev_cp is not None and prev_dir is not None:
         old_size, old_root = prev_cp.size, prev_cp.root_hash
-        reused = _reuse_tiles(Path(previous_log_dir), log_dir, old_size, entries, leaves)
+        reused = _link_tiles(prev_dir, log_dir, old_size)
+        if entries is not None:
+            _check_reused(prev_dir, log_dir, old_size, entries, leaves)
     elif same_dir:
         # In place but the old checkpoint is unknown: start the tiles afresh.
         shutil.rmtree(log_dir / "tile", ignore_errors=True)
-    new_size, root = tiles.append_entries(log_dir, old_size, entries[old_size:], old_root=old_root)
+    # The existing tiles must hash to the old root (append_entries checks it).
+    new_size, root = tiles.append_entries(log_dir, old_size, new_entries, old_root=old_root)
     # Partial tiles of every size a checkpoint was signed for stay until their
     # full tile exists (C2SP tlog-tiles "Logs MUST serve partial tiles
     # corresponding to tree sizes for which a checkpoint was produced"): a
@@ -225,15 +347,15 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
     # rebuilt from the new tiles (a partial tile is a prefix of the tile now
     # at its place), so they are checked by the same root as the rest.
     checkpointed = {old.size for _, old in olds} | {old_size}
-    checkpointed |= _checkpointed_sizes(Path(previous_log_dir) if previous_log_dir is not None else None)
+    checkpointed |= _checkpointed_sizes(prev_dir)
     partials = tiles.retained_partials(new_size, {s for s in checkpointed if 0 < s <= new_size})
     tiles.write_partials(log_dir, new_size, partials)
     keep = set(_tile_files(new_size))
     keep |= {t.path for t in partials} | {t.entries_path for t in partials if t.level == 0}
     _prune(log_dir, keep)
-    if new_size != size or root != expected_root:
+    if new_size != size or (expected_root is not None and root != expected_root):
         raise TileError(f"{log_dir}: tiles give size {new_size} root {root.hex()}, "
-                        f"expected {size} {expected_root.hex()}")
+                        f"expected {size} {expected_root.hex() if expected_root else ''}".rstrip())
 
     # 3. The same check a client makes: a consistency proof from the new tiles.
     reader = tiles.TileHashReader(size, log_dir)
@@ -255,7 +377,7 @@ def build_log(db, log_dir, log_signer, timestamp_signer, *, names: LogNames, tim
         fs.write_atomic(Path(state_file), text, durable=True)
     fs.write_atomic(log_dir / CHECKPOINT, text)
     return {"size": size, "root": root.hex(), "timestamp": ts, "checkpoint": text,
-            "reused": reused, "seconds": round(time.perf_counter() - started, 3)}
+            "reused": reused, "compared": compared, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def write_log_json(site_dir, names: LogNames, max_age_days=DEFAULT_MAX_AGE_DAYS) -> Path:
@@ -274,7 +396,8 @@ def write_log_json(site_dir, names: LogNames, max_age_days=DEFAULT_MAX_AGE_DAYS)
 
 def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames | None = None,
                 previous_site=None, state_file=None, timestamp=None,
-                max_age_days=DEFAULT_MAX_AGE_DAYS, trust_record=None) -> dict:
+                max_age_days=DEFAULT_MAX_AGE_DAYS, trust_record=None,
+                incremental: Incremental | None = None) -> dict:
     """The publish step: :func:`build_log` into ``<site_dir>/log`` plus ``api/log.json``.
 
     ``site_dir`` is where this build's site is assembled (publish.py's
@@ -283,7 +406,9 @@ def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames |
     ``state_file`` the record of the last signed checkpoint, kept outside
     the build directories. ``timestamp`` (the cosignature's time) defaults to
     :func:`clock.signing_time`: when it is signed, ``SOURCE_DATE_EPOCH`` for a
-    reproducible build, never in the future.
+    reproducible build, never in the future. ``incremental`` (an incremental
+    build: what it publishes anew, :class:`Incremental`) makes the step
+    O(new events + changed certificates); None (a full build) checks every event.
     """
     if names is None:
         names = trust.log_names(db)
@@ -297,7 +422,7 @@ def publish_log(db, site_dir, log_signer, timestamp_signer, *, names: LogNames |
         db, site_dir / LOG_DIR, log_signer, timestamp_signer, names=names, timestamp=timestamp,
         trust_record=trust_record, previous=previous_checkpoints(previous_site, state_file),
         previous_log_dir=prev_log if prev_log is not None and (prev_log / CHECKPOINT).is_file() else None,
-        state_file=state_file)
+        state_file=state_file, incremental=incremental)
     write_log_json(site_dir, names, max_age_days)
     result["origin"] = names.origin
     return result

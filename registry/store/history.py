@@ -165,26 +165,50 @@ def last_seq(db) -> int:
     return row[0] or 0
 
 
-def iter_entries(db):
-    """Every event of ``db`` as a log entry, in ``seq`` order (entry i = seq i+1).
+def _entry(seq, key_id, payload, signature) -> bytes:
+    """Event row ``seq`` as a log entry; its payload must say the same seq."""
+    try:
+        inner = json.loads(payload)["seq"]
+    except (ValueError, KeyError, TypeError):
+        inner = None
+    if inner != seq:
+        raise SchemaError(f"events row seq {seq}: payload says seq {inner!r}, expected {seq}")
+    return entry_bytes(key_id, payload, signature)
+
+
+def iter_entries(db, since: int = 0):
+    """Every event of ``db`` after seq ``since`` as a log entry, in ``seq``
+    order (entry i = seq i+1).
 
     Rule (docs/design.md): ``seq`` is contiguous from 1, so leaf index and
     seq never drift apart; a gap or a payload whose seq differs is refused.
     """
-    expected = 1
+    expected = since + 1
     for seq, key_id, payload, signature in db.execute(
-            "select seq, key_id, payload, signature from events order by seq"):
+            "select seq, key_id, payload, signature from events where seq > ? order by seq", [since]):
         if seq != expected:
             raise SchemaError(f"events: observed seq {seq} after {expected - 1}, expected {expected} "
                               "(seq must be contiguous from 1)")
-        try:
-            inner = json.loads(payload)["seq"]
-        except (ValueError, KeyError, TypeError):
-            inner = None
-        if inner != seq:
-            raise SchemaError(f"events row seq {seq}: payload says seq {inner!r}, expected {seq}")
-        yield entry_bytes(key_id, payload, signature)
+        yield _entry(seq, key_id, payload, signature)
         expected += 1
+
+
+def event_span(db) -> tuple[int, int, int]:
+    """``(count, min seq, max seq)`` of the events (zeros when there are none):
+    with ``seq`` an integer key, ``count == max`` and ``min == 1`` hold exactly
+    when the seqs are contiguous from 1, checked without reading the events."""
+    count, low, high = db.execute("select count(*), min(seq), max(seq) from events").fetchone()
+    return count, low or 0, high or 0
+
+
+def entries_of(db, certificates, *, first_seq: int, up_to: int) -> list[tuple[int, bytes]]:
+    """``(seq, entry)`` of every event of ``certificates`` and of every event
+    from seq ``first_seq`` on, all up to seq ``up_to``, in seq order."""
+    return [(seq, _entry(seq, key_id, payload, signature)) for seq, key_id, payload, signature in db.execute(
+        "select seq, key_id, payload, signature from events where seq between ? and ? union "
+        "select seq, key_id, payload, signature from events "
+        "where cert_no in (select value from json_each(?)) and seq <= ? order by seq",
+        [first_seq, up_to, json.dumps(sorted(certificates)), up_to])]
 
 
 def read_entries(db) -> list[bytes]:

@@ -7,10 +7,12 @@ the finer cases use the same library call publish.py makes (publish_log.publish_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -18,10 +20,13 @@ import builders
 import pytest
 
 import publish
+from registry.core import canonical
 from registry.core.exceptions import ConfigError, LogForkError, RegistryError
 from registry.log import checkpoint, merkle, note, tiles
+from registry.publish import changefeed
 from registry.publish import log as publish_log
 from registry.store import schema
+from registry.store.operations import Registry
 from registry.verify import audit
 
 SDE = builders.NOW
@@ -84,6 +89,8 @@ def test_publish_refuses_a_registry_that_rewrote_history(built, tmp_path, monkey
     builders.copy_registry(built["db"], db)
     seq = log_site_event(db, built["certs"]["revoked"])
     builders.resign_event(db, built["keys"], seq, {"reason": "已更正 corrected"})
+    # An incremental build (no new event) that would publish the altered event
+    # again: the change feed's last page, rewritten, holds it.
     with pytest.raises(LogForkError) as info:
         publish.build(db, out, keys_dir=built["keys"], passphrase=builders.PASSPHRASE)
     assert "refusing to sign a fork" in str(info.value) and f"seq {seq}" in str(info.value)
@@ -103,8 +110,6 @@ def copy_output(built, tmp_path) -> Path:
 
 
 def log_site_event(db, cert_no):
-    import sqlite3
-
     conn = sqlite3.connect(db)
     try:
         return conn.execute("select max(seq) from events where cert_no = ?", [cert_no]).fetchone()[0]
@@ -124,6 +129,139 @@ def test_state_file_alone_still_refuses_a_fork(make_registry, tmp_path):
     assert "rolled-back log" in str(info.value) and str(state) in str(info.value)
     assert not (tmp_path / "site2" / "log" / "checkpoint").exists()
     assert certs  # the registry had certificates to lose
+
+
+@pytest.fixture(scope="module")
+def long_history(make_registry, tmp_path_factory):
+    """A :data:`builders.LOG_REGISTRY` with 1,000 more events of its valid
+    certificate, published by publish.py: the change feed's first page
+    (seq 1..1000) is complete, so an incremental build links it and publishes
+    anew, from the events the log already holds, only the histories of the
+    certificates it changes (and the feed's last page, seq 1001 on)."""
+    base = tmp_path_factory.mktemp("long")
+    registry = make_registry(**builders.LOG_REGISTRY)
+    certs = builders.roles(registry)
+    builders.add_events(registry.db, registry.keys, certs["valid"], changefeed.PAGE_SIZE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", str(SDE))
+        publish.build(registry.db, base / "out", keys_dir=registry.keys, passphrase=builders.PASSPHRASE)
+    return {"base": base, "db": registry.db, "keys": registry.keys, "out": base / "out", "certs": certs}
+
+
+def _tampered_copy(long_history, tmp_path):
+    """The output and a registry copy to attack: ``(out, db, published checkpoint)``."""
+    out = copy_output(long_history, tmp_path)
+    db = builders.copy_registry(long_history["db"], tmp_path / "tampered.db")
+    return out, db, (out / "site" / "log" / "checkpoint").read_text()
+
+
+def _rewrite_history(db, keys_dir, cert_no, seq, changes):
+    """Alter event ``seq`` of ``cert_no`` and re-sign it and every later event of
+    the certificate with the ``prev`` chain mended (an insider holding the
+    body key): the registry validates, only the log can tell."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        later = [r[0] for r in conn.execute("select seq from events where cert_no = ? and seq > ? order by seq",
+                                            [cert_no, seq])]
+    builders.resign_event(db, keys_dir, seq, changes)
+    for before, after in zip([seq, *later], later, strict=False):
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            key_id, payload, signature = conn.execute(
+                "select key_id, payload, signature from events where seq = ?", [before]).fetchone()
+        digest = canonical.envelope_digest(canonical.envelope(canonical.EVENT, payload, key_id, signature))
+        builders.resign_event(db, keys_dir, after, {"prev": digest})
+
+
+def _nothing_switched(out, link, checkpoint_text):
+    assert os.readlink(out) == link
+    assert (out / "site" / "log" / "checkpoint").read_text() == checkpoint_text
+    assert publish_log.state_file_for(out).read_text() == checkpoint_text
+
+
+def test_incremental_build_refuses_an_altered_event_of_a_changed_certificate(long_history, tmp_path,
+                                                                               monkeypatch):
+    """The incremental log step reads only the new events, but every older
+    event it publishes again (here: the reinstated certificate's suspension,
+    in its api/ file) must be the signed log's entry at its index."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    out, db, before = _tampered_copy(long_history, tmp_path)
+    link = os.readlink(out)
+    suspended = long_history["certs"]["suspended"]
+    seq = log_site_event(db, suspended)
+    assert seq <= changefeed.PAGE_SIZE  # on the feed's complete page: not rewritten by this build
+    reg = Registry.open(db, long_history["keys"], builders.PASSPHRASE)
+    reg.today_override = builders.TODAY
+    with reg:
+        reg.reinstate(suspended, "整改完成 corrected")
+    _rewrite_history(db, long_history["keys"], suspended, seq, {"reason": "已更正 corrected"})
+    with pytest.raises(LogForkError) as info:
+        publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
+    message = str(info.value)
+    assert f"event seq {seq} is not the log's entry {seq - 1}" in message, message
+    assert "observed entry SHA-256" in message and "refusing to sign a fork" in message
+    _nothing_switched(out, link, before)
+
+
+def test_incremental_build_refuses_a_removed_old_event(long_history, tmp_path, monkeypatch):
+    """An event of an unchanged certificate deleted below the szzz commands: the
+    count of events no longer equals the last seq, and nothing is signed."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    out, db, before = _tampered_copy(long_history, tmp_path)
+    link = os.readlink(out)
+    builders.add_events(db, long_history["keys"], long_history["certs"]["valid"], 1)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        first_of_revoked = conn.execute("select min(seq) from events where cert_no = ?",
+                                        [long_history["certs"]["revoked"]]).fetchone()[0]
+    builders.tamper(db, "delete from events where seq = ?", [first_of_revoked])
+    with pytest.raises(LogForkError) as info:
+        publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
+    message = str(info.value)
+    last = changefeed.PAGE_SIZE + 13  # LOG_REGISTRY's 12 events, 1,000 added, one more
+    assert f"observed {last - 1} events with seq 1..{last}, expected {last}" in message, message
+    assert "removed or inserted" in message and "refusing to sign a fork" in message
+    _nothing_switched(out, link, before)
+
+
+def test_incremental_build_refuses_a_previous_log_that_is_not_the_signed_one(long_history, tmp_path,
+                                                                           monkeypatch):
+    """The previous log's entries an incremental build compares with are first
+    proved part of its signed tree: a damaged entry bundle is named as such."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    out, db, before = _tampered_copy(long_history, tmp_path)
+    link = os.readlink(out)
+    bundle = out / "site" / "log" / "tile" / "entries" / "000"
+    data = bytearray(bundle.read_bytes())
+    data[10] ^= 0x20
+    bundle.unlink()  # a copy of the fixture's build; its own file, not a link shared with another
+    bundle.write_bytes(bytes(data))
+    builders.add_events(db, long_history["keys"], long_history["certs"]["valid"], 1)
+    with pytest.raises(RegistryError) as info:
+        publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
+    assert "tile/entries/000 is not part of the signed tree of 1012 entries" in str(info.value), info.value
+    _nothing_switched(out, link, before)
+
+
+def test_an_altered_event_of_an_unchanged_certificate_is_refused_by_the_next_full_build(
+        long_history, tmp_path, monkeypatch):
+    """The incremental check covers what the build publishes: an event of a
+    certificate it does not touch, altered and re-signed by an insider, is
+    not read (nothing published derives from it: the certificate's api/ file
+    stays the signed one); a full build reads every event and refuses."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    out, db, before = _tampered_copy(long_history, tmp_path)
+    revoked = long_history["certs"]["revoked"]
+    api_file = f"api/certificates/{revoked}.json"
+    published = (out / "site" / api_file).read_bytes()
+    seq = log_site_event(db, revoked)
+    assert seq <= changefeed.PAGE_SIZE
+    builders.add_events(db, long_history["keys"], long_history["certs"]["valid"], 1)
+    builders.resign_event(db, long_history["keys"], seq, {"reason": "已更正 corrected"})
+    summary = publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
+    assert summary["incremental"] and (out / "site" / api_file).read_bytes() == published
+    checkpoint_text = (out / "site" / "log" / "checkpoint").read_text()
+    with pytest.raises(LogForkError) as info:
+        publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE, full=True)
+    assert "refusing to sign a fork" in str(info.value) and f"seq {seq}" in str(info.value)
+    assert (out / "site" / "log" / "checkpoint").read_text() == checkpoint_text != before
 
 
 def test_refresh_updates_only_the_cosignature(built, tmp_path, monkeypatch):
