@@ -191,8 +191,9 @@ class Portal:
     the registry changes (an operator ran ``szzz cert revoke``: SQLite's
     ``PRAGMA data_version`` moves when another connection commits), it rebuilds
     with ``publish.py build`` in a subprocess, the same command an operator
-    would run. When ``OUT`` points at a new build (that rebuild, or one run by
-    hand), it re-cosigns the new checkpoint like the first build
+    would run (started ahead, ``--standby``: Python and the build's modules
+    are loaded before the commit, ~0.7 s off every rebuild). When ``OUT``
+    points at a new build (that rebuild, or one run by hand), it re-cosigns the new checkpoint like the first build
     (:func:`refresh_for_serving`) and brings Datasette's live database to the
     new build's public database in one write transaction
     (:func:`registry.publish.livedb.publish`): Datasette keeps running and
@@ -213,6 +214,7 @@ class Portal:
         self.lock = threading.Lock()  # guards datasette and rebuild against stop()
         self.datasette = None
         self.rebuild = None
+        self.standby = None
         self.served_build = None
         self.watcher = threading.Thread(target=self._watch, name="szzz-serve-watch", daemon=True)
 
@@ -227,6 +229,8 @@ class Portal:
     def start(self):
         """Serve the first build; a failure to re-cosign it stops ``serve`` (RegistryError)."""
         self._serve_current_build(strict=True)
+        with self.lock:
+            self._ready_standby()
         self.watcher.start()
 
     def stop(self):
@@ -234,6 +238,8 @@ class Portal:
         with self.lock:
             if self.rebuild is not None and self.rebuild.poll() is None:
                 self.rebuild.terminate()  # a killed build leaves the served output whole
+            if self.standby is not None and self.standby.poll() is None:
+                self.standby.communicate("")  # end of input: it exits without building
             self._stop_datasette()
         if self.watcher.is_alive():
             self.watcher.join(timeout=30)
@@ -289,21 +295,35 @@ class Portal:
                 self.served_build = current
         return True
 
+    def _build_command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(self.db_path),
+                "--out", str(self.output.link), "--keys", str(self.keys_dir),
+                *(["--site-url", self.site_url] if self.site_url else []),
+                "--datasette-url", self.datasette_url, "--standby"]
+
+    def _ready_standby(self):
+        """Start the next rebuild's process now (``publish.py build --standby``): it
+        loads Python and the build's modules while the registry is quiet, and
+        builds when told, so a revocation's rebuild starts at once. Under
+        ``self.lock``."""
+        if self.standby is None or self.standby.poll() is not None:
+            self.standby = subprocess.Popen(self._build_command(), cwd=ROOT, env=self._child_env(passphrase=True),
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+
     def _rebuild(self):
         click.echo("登记库已更改，重新构建 / registry changed, rebuilding …", err=True)
-        command = [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(self.db_path),
-                   "--out", str(self.output.link), "--keys", str(self.keys_dir),
-                   *(["--site-url", self.site_url] if self.site_url else []),
-                   "--datasette-url", self.datasette_url]
         with self.lock:
             if self.stopping.is_set():
                 return
-            self.rebuild = subprocess.Popen(command, cwd=ROOT, env=self._child_env(passphrase=True),
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            text=True)
-        stdout, stderr = self.rebuild.communicate()
+            self._ready_standby()
+            self.rebuild, self.standby = self.standby, None
+        stdout, stderr = self.rebuild.communicate("build\n")
         if self.stopping.is_set():
             return
+        with self.lock:
+            if not self.stopping.is_set():
+                self._ready_standby()
         if self.rebuild.returncode == 0:
             click.echo(stdout.strip().splitlines()[-1], err=True)  # "built …" after Pelican's talk
         else:
@@ -416,13 +436,22 @@ def cli():
                    "script reads a failure as its one line)")
 @click.option("--full", is_flag=True,
               help="render everything again, even where an incremental build would do")
-def build_cmd(db_path, out, keys_dir, site_url, datasette_url, progress, full):
+@click.option("--standby", is_flag=True, hidden=True,
+              help="start, then wait for a line on stdin before building (end of input: exit "
+                   "without building). publish.py serve keeps one such process ready, so that "
+                   "a rebuild starts without Python's start-up and imports.")
+def build_cmd(db_path, out, keys_dir, site_url, datasette_url, progress, full, standby):
     """Build OUT/site and OUT/data from the registry, atomically."""
     if not db_path:
         raise UsageFailure("--db is required: the registry database to publish "
                            "(see publish.py build --help)")
     if progress is None:
         progress = sys.stderr.isatty()
+    if standby:
+        from pelican import Pelican  # noqa: F401  (what run_pelican imports: loaded before the wait)
+
+        if not sys.stdin.readline():
+            return
     summary = build(db_path, out, keys_dir=keys_dir, site_url=site_url, datasette_url=datasette_url,
                     progress=(lambda step: click.echo(f"  · {step}", err=True)) if progress else None,
                     full=full)
