@@ -203,16 +203,21 @@ def _reuse_previous(previous_api: Path, staging: Path, unchanged: list) -> None:
 
 # The status snapshot's payload is canonical JSON (docs/canonical-encoding.md):
 # keys sorted, no whitespace, and a raw `"` only ever delimits a string (one
-# inside a string is written `\"`). So `{"` never occurs inside a string, and
-# `{"body":` is where an object whose first key is `body` starts: an entry of
+# inside a string is written `\"`). So these are structure wherever they
+# occur: `{"body":` starts an object whose first key is `body` — an entry of
 # `certificates` (keys body, cert_no, expires, revisions, status, status_date;
-# no other object of the snapshot has a `body`). Likewise `],"last_seq":` is
-# only the end of the list, before the last three fields.
+# no other object of the snapshot has a `body` or a `status_date`), and
+# `],"last_seq":` ends the list, before the last three fields.
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_OPTIONAL = r'(?:null|' + _STRING + r')'
 _SNAPSHOT_HEAD = re.compile(r'\{"as_of":' + _STRING + r',"certificates":\[')
 _SNAPSHOT_TAIL = re.compile(r'\],"last_seq":\d+,"log_size":\d+,"trust_list_version":\d+\}')
-_ENTRY_START = re.compile(r'\{"body":(?:null|' + _STRING + r'),"cert_no":(' + _STRING + r'),')
 _LIST_END = '],"last_seq":'
+_FIRST_ENTRY = re.compile(r'(\{"body":' + _OPTIONAL + r',"cert_no":(' + _STRING + r'),)')
+# The end of one entry (its last key) and the start of the next (its first two).
+_NEXT_ENTRY = re.compile(r'"status_date":' + _OPTIONAL + r'\},(\{"body":' + _OPTIONAL
+                         + r',"cert_no":(' + _STRING + r'),)')
+_LAST_ENTRY_END = re.compile(r'"status_date":' + _OPTIONAL + r'\}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,28 +277,36 @@ def read_previous_snapshot(path: Path, tl: dict) -> PreviousSnapshot:
     if head is None or end < head.end() or _SNAPSHOT_TAIL.fullmatch(payload, end) is None:
         raise refused(f"observed a payload beginning {payload[:40]!r} and ending {payload[-80:]!r}, expected "
                       '{"as_of":…,"certificates":[…],"last_seq":…,"log_size":…,"trust_list_version":…}')
-    starts, cert_nos = [], []
-    for match in _ENTRY_START.finditer(payload, head.end(), end):
-        starts.append(match.start())
-        text = match.group(1)
-        cert_nos.append(json.loads(text) if "\\" in text else text[1:-1])
-    # Contiguous: the list is its entries, each `{"body":…}`, joined by commas.
-    broken = None
-    if end > head.end():
-        if starts[:1] != [head.end()]:
-            broken = head.end()
-        else:
-            broken = next((at - 2 for at in starts[1:] if payload[at - 2:at] != "},"), None)
-        if broken is None and payload[end - 1] != "}":
-            broken = end - 1
-    if broken is not None:
-        raise refused(f"observed {payload[broken:broken + 60]!r} in the list of certificates at character "
-                      f"{broken}, expected entries {{\"body\":…,\"cert_no\":…}} joined by commas")
+    # Entries one after the other: the first at the list's start, each next
+    # one right after the previous one's last key (every `{"body":` and every
+    # `"status_date":` of the list is in such a joint), the last one ending the list.
+    first = _FIRST_ENTRY.match(payload, head.end(), end)
+    matches = [] if first is None else [first, *_NEXT_ENTRY.finditer(payload, first.end(), end)]
+    last = payload.rfind('"status_date":', head.end(), end)
+    if end > head.end() and (first is None or last < 0 or _LAST_ENTRY_END.fullmatch(payload, last, end) is None
+                             or payload.count('{"body":', head.end(), end) != len(matches)
+                             or payload.count('"status_date":', head.end(), end) != len(matches)):
+        # Where: the first entry start outside a joint, else the last entry's end.
+        known = {match.start(1) for match in matches}
+        at = next((at - 3 for at in _all(payload, '{"body":', head.end(), end) if at not in known),
+                  max(last, head.end()))
+        raise refused(f"observed {payload[at:at + 60]!r} in the list of certificates at character {at}, "
+                      'expected entries {"body":…,"cert_no":…,…,"status_date":…} joined by commas')
+    starts = [match.start(1) for match in matches]
+    cert_nos = [json.loads(text) if "\\" in text else text[1:-1] for text in (m.group(2) for m in matches)]
     disorder = next(((a, b) for a, b in itertools.pairwise(cert_nos) if a >= b), None)
     if disorder is not None:
         a, b = disorder
         raise refused(f"observed certificate {b} after {a}, expected cert_no in ascending order")
     return PreviousSnapshot(path, payload, cert_nos, starts, end)
+
+
+def _all(text: str, sub: str, start: int, end: int):
+    """Every position of ``sub`` in ``text[start:end]``."""
+    at = text.find(sub, start, end)
+    while at >= 0:
+        yield at
+        at = text.find(sub, at + 1, end)
 
 
 def snapshot_payload(head: dict, entries: dict, previous: PreviousSnapshot | None) -> bytes:
