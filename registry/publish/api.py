@@ -218,6 +218,7 @@ _FIRST_ENTRY = re.compile(r'(\{"body":' + _OPTIONAL + r',"cert_no":(' + _STRING 
 _NEXT_ENTRY = re.compile(r'"status_date":' + _OPTIONAL + r'\},(\{"body":' + _OPTIONAL
                          + r',"cert_no":(' + _STRING + r'),)')
 _LAST_ENTRY_END = re.compile(r'"status_date":' + _OPTIONAL + r'\}')
+_ENTRY_BODY = re.compile(r'\{"body":')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,7 +289,7 @@ def read_previous_snapshot(path: Path, tl: dict) -> PreviousSnapshot:
                              or payload.count('"status_date":', head.end(), end) != len(matches)):
         # Where: the first entry start outside a joint, else the last entry's end.
         known = {match.start(1) for match in matches}
-        at = next((at - 3 for at in _all(payload, '{"body":', head.end(), end) if at not in known),
+        at = next((m.start() - 3 for m in _ENTRY_BODY.finditer(payload, head.end(), end) if m.start() not in known),
                   max(last, head.end()))
         raise refused(f"observed {payload[at:at + 60]!r} in the list of certificates at character {at}, "
                       'expected entries {"body":…,"cert_no":…,…,"status_date":…} joined by commas')
@@ -301,21 +302,13 @@ def read_previous_snapshot(path: Path, tl: dict) -> PreviousSnapshot:
     return PreviousSnapshot(path, payload, cert_nos, starts, end)
 
 
-def _all(text: str, sub: str, start: int, end: int):
-    """Every position of ``sub`` in ``text[start:end]``."""
-    at = text.find(sub, start, end)
-    while at >= 0:
-        yield at
-        at = text.find(sub, at + 1, end)
-
-
 def snapshot_payload(head: dict, entries: dict, previous: PreviousSnapshot | None) -> bytes:
     """The canonical payload of the status snapshot: the fields of ``head``
     and ``certificates``, every entry in ``cert_no`` order.
 
     Without ``previous``, :func:`canonical.encode` of the whole record. With
-    it, the same bytes spliced (docs/publishing.md, "What is still
-    O(registry)"): ``head`` encoded, the entries of ``entries`` (the changed
+    it, the same bytes spliced (docs/publishing.md, "The status snapshot of
+    an incremental build"): ``head`` encoded, the entries of ``entries`` (the changed
     and new certificates) encoded, and every other entry the previous
     snapshot's text, copied in runs between the changed ones.
     """
