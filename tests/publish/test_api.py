@@ -12,11 +12,16 @@ carried forward: the build stops, naming the file, and writes nothing.
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import builders
 import pytest
 from helpers import file_digests
 
+import publish
 from registry.core import canonical, keys
 from registry.core.exceptions import PreviousBuildError
 from registry.publish import api
@@ -147,3 +152,42 @@ def test_a_damaged_previous_snapshot_is_never_carried_forward(parts, tmp_path, w
     with pytest.raises(PreviousBuildError, match=f"^{path}: .*{expected}.*publish.py build --full"):
         write(tmp_path / "next", parts, certs, changed={certs[0].cert_no}, previous=previous)
     assert not (tmp_path / "next").exists(), "a refused build wrote files"
+
+
+def test_publish_build_stops_on_a_damaged_snapshot_until_a_full_build(make_registry, tmp_path):
+    """publish.py build: after the served status.json was altered, a revocation's
+    incremental build stops with one line naming the file, the served build stays;
+    ``--full`` publishes the revocation."""
+    built = make_registry(certificates=3)
+    out = tmp_path / "out"
+    env = dict(os.environ, SZZZ_PASSPHRASE=built.passphrase.decode(), SOURCE_DATE_EPOCH=str(builders.NOW))
+
+    def build(*extra):
+        return subprocess.run([sys.executable, str(publish.ROOT / "publish.py"), "build", "--db", str(built.db),
+                               "--out", str(out), "--keys", str(built.keys), "--site-url", "http://127.0.0.1:8000",
+                               *extra], check=False, env=env, capture_output=True, text=True, timeout=600)
+
+    assert build().returncode == 0
+    served = Path(os.path.realpath(out))
+    snapshot = served / "site" / "api" / "status.json"
+    text = snapshot.read_text(encoding="utf-8")
+    envelope = json.loads(text)
+    victim = json.loads(envelope["payload"])["certificates"][1]["cert_no"]
+    # One status flipped in the served file: still JSON, still the layout, no longer what was signed.
+    altered = envelope["payload"].replace('"status":"valid"', '"status":"revoked"', 1)
+    assert altered != envelope["payload"]
+    snapshot.unlink()  # a new file: the earlier builds' links keep their bytes
+    snapshot.write_text(api.dumps({**envelope, "payload": altered}), encoding="utf-8")
+    with built.open() as reg:
+        reg.revoke(victim, "监督抽查不合格", date=builders.TODAY)
+
+    refused = build()
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"Error: {snapshot}: "), refused.stderr
+    assert "does not verify" in refused.stderr and "publish.py build --full" in refused.stderr
+    assert Path(os.path.realpath(out)) == served, "a refused build switched the output"
+
+    assert build("--full").returncode == 0
+    record = canonical.envelope_payload(json.loads((out / "site" / "api" / "status.json").read_text(
+        encoding="utf-8")), canonical.STATUS_SNAPSHOT)
+    assert {e["cert_no"]: e["status"] for e in record["certificates"]}[victim] == "revoked"
