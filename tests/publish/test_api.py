@@ -1,4 +1,4 @@
-"""``api/status.json`` of an incremental build (docs/publishing.md, "What is still O(registry)").
+"""``api/status.json`` of an incremental build (docs/publishing.md, "The status snapshot of an incremental build").
 
 The unchanged certificates' entries are the previous snapshot's text, carried
 forward without decoding (:func:`registry.publish.api.snapshot_payload`): the
