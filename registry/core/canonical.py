@@ -280,7 +280,13 @@ def make_envelope(domain: str, record: object, signer: EnvelopeSigner) -> Envelo
 
     ``signer`` is a :class:`registry.core.keys.Signer` (it knows its key id).
     """
-    payload = encode(record)
+    return sign_payload(domain, encode(record), signer)
+
+
+def sign_payload(domain: str, payload: bytes, signer: EnvelopeSigner) -> Envelope:
+    """The envelope of ``payload``, canonical bytes that :func:`encode` gave
+    (or an encoder that gives its bytes: :func:`encode_status`, the status
+    snapshot spliced from the previous one, ``registry.publish.api``)."""
     signature = signer.sign(signing_input(domain, payload))
     return {
         "type": domain,
@@ -309,6 +315,61 @@ def encode_envelope(domain: str, payload: str, key_id: str, signature: str) -> b
 
 # json.dumps(text, ensure_ascii=False) of one string, without building an encoder.
 _dumps = json.encoder.encode_basestring
+
+_STATUS_KEYS = {"as_of", "bucket", "certificates", "log_size"}
+_STATUS_ENTRY_KEYS = {"last_seq", "status"}
+
+
+def encode_status(record: object) -> bytes:
+    """:func:`encode` of a status statement (``szzz/status/v2``: ``{"as_of",
+    "bucket", "certificates": {cert_no: {"last_seq", "status"}}, "log_size"}``),
+    written out: the same bytes, without walking the value twice (a build
+    signs 4,096 statements). Anything of another shape or type, and text that
+    fails the checks, goes through :func:`encode`: the same bytes, or the same
+    error naming the path.
+
+    One NFC test covers the whole text, as in :func:`_decode_fast`: the JSON
+    punctuation and escapes around and inside strings are ASCII that composes
+    with no character after it, except an escaped control character's last
+    hex digit (``\\u001a`` then U+0301): a text that is then not NFC goes
+    through :func:`encode`, which decides on the strings themselves.
+    """
+    text = _status_text(record)
+    if text is not None and unicodedata.is_normalized("NFC", text):
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: encode names it
+    return encode(record)
+
+
+def _status_text(record: object) -> str | None:
+    """The canonical text of a status statement of exactly the expected types
+    (``str``, ``int`` in the safe range, ``dict``: no subclasses, no ``bool``),
+    its strings not yet checked; None for anything else."""
+    if type(record) is not dict or record.keys() != _STATUS_KEYS:
+        return None
+    as_of, bucket, certificates, log_size = (record["as_of"], record["bucket"],
+                                             record["certificates"], record["log_size"])
+    if type(as_of) is not str or type(bucket) is not str or type(certificates) is not dict \
+            or not _safe_integer(log_size) or not all(type(no) is str and no.isascii() for no in certificates):
+        return None
+    parts = []
+    for no in sorted(certificates):
+        entry = certificates[no]
+        if type(entry) is not dict or entry.keys() != _STATUS_ENTRY_KEYS:
+            return None
+        status, last_seq = entry["status"], entry["last_seq"]
+        if type(status) is not str or not _safe_integer(last_seq):
+            return None
+        parts.append(f'{_dumps(no)}:{{"last_seq":{last_seq},"status":{_dumps(status)}}}')
+    # Keys in sorted order: as_of, bucket, certificates, log_size.
+    return (f'{{"as_of":{_dumps(as_of)},"bucket":{_dumps(bucket)},'
+            f'"certificates":{{{",".join(parts)}}},"log_size":{log_size}}}')
+
+
+def _safe_integer(value: object) -> bool:
+    return type(value) is int and abs(value) <= MAX_SAFE_INTEGER
 
 
 def envelope_payload(envelope: JSON, domain: str) -> JSON:

@@ -141,6 +141,12 @@ class HeaderPolicyError(BuildError):
     (``registry/publish/headers.py``), or a path its generators cannot write."""
 
 
+class PreviousBuildError(BuildError):
+    """A file of the previous build, which an incremental build carries forward,
+    is not what a build writes: nothing of it is carried forward (a full build
+    writes every file from the registry)."""
+
+
 class DeployError(RegistryError):
     """A deployment (``publish.py deploy``) stopped; what was live stays live."""
 

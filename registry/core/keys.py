@@ -201,6 +201,15 @@ def verify_envelope(envelope: JSON, domain: str, public_raw: bytes) -> JSON:
     Raises :class:`SignatureError` naming what was observed and expected.
     """
     record = canonical.envelope_payload(envelope, domain)
+    verify_signature(envelope, domain, public_raw)
+    return record
+
+
+def verify_signature(envelope: JSON, domain: str, public_raw: bytes) -> None:
+    """Check the key id and signature of a ``domain`` envelope whose payload
+    is text, without decoding the payload (:func:`verify_envelope` decodes it
+    first). Raises :class:`SignatureError` naming what was observed and expected.
+    """
     expected_id = key_id_of(public_raw)
     if envelope.get("key_id") != expected_id:
         raise SignatureError(
@@ -210,4 +219,3 @@ def verify_envelope(envelope: JSON, domain: str, public_raw: bytes) -> JSON:
     message = canonical.signing_input(domain, envelope["payload"].encode("utf-8"))
     if len(signature) != 64 or not verify(public_raw, signature, message):
         raise SignatureError(f"{domain} signature by key {expected_id} does not verify")
-    return record

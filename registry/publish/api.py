@@ -25,12 +25,16 @@ half-written snapshot; files in ``api/`` that belong to other writers (e.g.
 the change feed ``api/events/``) are left alone.
 """
 
+import bisect
+import dataclasses
 import datetime
+import itertools
 import json
+import re
 from pathlib import Path
 
 from registry.core import canonical, clock, fs, keys, rules
-from registry.core.exceptions import ConfigError
+from registry.core.exceptions import ConfigError, PreviousBuildError, SignatureError
 from registry.store import history, trust
 from registry.store.history import CertificateData
 
@@ -72,9 +76,9 @@ def status_statement(bucket: str, statuses, log_signer, as_of: str, log_size: in
     record = {
         "bucket": bucket, "as_of": as_of, "log_size": log_size,
         "certificates": {no: {"status": status, "last_seq": last_seq}
-                         for no, (status, _date, last_seq) in sorted(statuses.items())},
+                         for no, (status, _date, last_seq) in statuses.items()},
     }
-    return canonical.make_envelope(canonical.STATUS, record, log_signer)
+    return canonical.sign_payload(canonical.STATUS, canonical.encode_status(record), log_signer)
 
 
 def status_buckets(statuses) -> dict:
@@ -116,11 +120,16 @@ def root_key_file(trust_envelope) -> dict:
     return {"key_id": tl["root_key_id"], "public_key": tl["root_public_key"]}
 
 
+def trust_list_key(tl: dict, key_id) -> dict | None:
+    """The entry of key ``key_id`` in trust list ``tl`` (its decoded payload), or None."""
+    return next((e for e in tl.get("keys", []) if e.get("key_id") == key_id), None)
+
+
 def check_log_signer(trust_envelope, log_signer, as_of: str):
     """Refuse to sign what no verifier would accept: the log key must be one the
     trust list lets sign a status dated ``as_of`` (:func:`registry.core.rules.key_problem`)."""
     tl = json.loads(trust_envelope["payload"])
-    entry = next((e for e in tl.get("keys", []) if e.get("key_id") == log_signer.key_id), None)
+    entry = trust_list_key(tl, log_signer.key_id)
     if entry is None:
         raise ConfigError(f"log key {log_signer.key_id} is not in trust list version {tl.get('version')}")
     problem = rules.key_problem(entry, "status", date=rules.cst_date(as_of).isoformat())
@@ -137,7 +146,8 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     ``api/`` directory of the build this one updates) the changed ones only;
     every other certificate's file is then the previous build's, hard-linked
     (never written: it is being served), and its status snapshot entry the
-    previous snapshot's. ``statuses`` (``{cert_no: (status, status_date,
+    previous snapshot's text (:func:`read_previous_snapshot`,
+    :func:`snapshot_payload`). ``statuses`` (``{cert_no: (status, status_date,
     last_seq)}`` of every certificate; default: from ``certificates``) makes
     the status buckets, all re-signed: their ``as_of`` and ``log_size`` are
     this build's. Used by :func:`write_snapshot` and by the conformance-vector
@@ -147,6 +157,9 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     check_log_signer(trust_envelope, log_signer, as_of)
     tl = json.loads(trust_envelope["payload"])
     api = Path(out_dir) / "api"
+    previous = None
+    if previous_api is not None:
+        previous = read_previous_snapshot(Path(previous_api) / "status.json", tl)
     entries, own = {}, {}
     with fs.staged_dir(api / "certificates") as staging:
         for cert in certificates:
@@ -154,16 +167,18 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
                 dumps(certificate_file(cert)), encoding="utf-8", newline="\n")
             entries[cert.cert_no] = snapshot_entry(cert)
             own[cert.cert_no] = (cert.status, cert.status_date, cert.last_seq)
-        if previous_api is not None:
-            entries = _reuse_previous(Path(previous_api), staging, entries)
+        every = set(entries)
+        if previous is not None:
+            unchanged = [no for no in previous.cert_nos if no not in entries]
+            _reuse_previous(Path(previous_api), staging, unchanged)
+            every.update(unchanged)
         statuses = own if statuses is None else statuses
-        if set(statuses) != set(entries):
-            raise ConfigError(f"status of {len(statuses)} certificates, files of {len(entries)}: "
+        if statuses.keys() != every:
+            raise ConfigError(f"status of {len(statuses)} certificates, files of {len(every)}: "
                               "the published files would disagree")
-        snapshot = canonical.make_envelope(canonical.STATUS_SNAPSHOT, {
-            "as_of": as_of, "last_seq": last_seq, "log_size": last_seq, "trust_list_version": tl["version"],
-            "certificates": [entries[no] for no in sorted(entries)],
-        }, log_signer)
+        head = {"as_of": as_of, "last_seq": last_seq, "log_size": last_seq, "trust_list_version": tl["version"]}
+        snapshot = canonical.sign_payload(
+            canonical.STATUS_SNAPSHOT, snapshot_payload(head, entries, previous), log_signer)
         with fs.staged_dir(api / "status") as bucket_dir:
             for bucket, members in sorted(status_buckets(statuses).items()):
                 (bucket_dir / f"{bucket}.json").write_text(
@@ -175,19 +190,143 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
         fs.write_atomic(api / name, text)
     # Written last: a reader that sees the new status.json sees the rest too.
     fs.write_atomic(api / "status.json", dumps(snapshot))
-    return {"certificates": len(entries), "as_of": as_of, "last_seq": last_seq,
+    return {"certificates": len(every), "as_of": as_of, "last_seq": last_seq,
             "trust_list_version": tl["version"], "api": str(api)}
 
 
-def _reuse_previous(previous_api: Path, staging: Path, entries: dict) -> dict:
-    """Hard-link the previous build's file of every certificate not in
-    ``entries`` into ``staging`` and return every snapshot entry: the previous
-    snapshot's for those, ``entries``' for the rest, in ``cert_no`` order."""
-    previous = json.loads(json.loads((previous_api / "status.json").read_text(encoding="utf-8"))["payload"])
-    merged = {entry["cert_no"]: entry for entry in previous["certificates"] if entry["cert_no"] not in entries}
-    fs.link_files(previous_api / "certificates", staging, ((f"{no}.json",) * 2 for no in merged))
-    merged.update(entries)
-    return merged
+def _reuse_previous(previous_api: Path, staging: Path, unchanged: list) -> None:
+    """Hard-link the previous build's file of every certificate of ``unchanged`` into ``staging``."""
+    fs.link_files(previous_api / "certificates", staging, ((f"{no}.json",) * 2 for no in unchanged))
+
+
+# ------------------------------------------- the status snapshot, spliced
+
+# The status snapshot's payload is canonical JSON (docs/canonical-encoding.md):
+# keys sorted, no whitespace, and a raw `"` only ever delimits a string (one
+# inside a string is written `\"`). So these are structure wherever they
+# occur: `{"body":` starts an object whose first key is `body` — an entry of
+# `certificates` (keys body, cert_no, expires, revisions, status, status_date;
+# no other object of the snapshot has a `body` or a `status_date`), and
+# `],"last_seq":` ends the list, before the last three fields.
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_OPTIONAL = r'(?:null|' + _STRING + r')'
+_SNAPSHOT_HEAD = re.compile(r'\{"as_of":' + _STRING + r',"certificates":\[')
+_SNAPSHOT_TAIL = re.compile(r'\],"last_seq":\d+,"log_size":\d+,"trust_list_version":\d+\}')
+_LIST_END = '],"last_seq":'
+_FIRST_ENTRY = re.compile(r'(\{"body":' + _OPTIONAL + r',"cert_no":(' + _STRING + r'),)')
+# The end of one entry (its last key) and the start of the next (its first two).
+_NEXT_ENTRY = re.compile(r'"status_date":' + _OPTIONAL + r'\},(\{"body":' + _OPTIONAL
+                         + r',"cert_no":(' + _STRING + r'),)')
+_LAST_ENTRY_END = re.compile(r'"status_date":' + _OPTIONAL + r'\}')
+_ENTRY_BODY = re.compile(r'\{"body":')
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviousSnapshot:
+    """The entries of a previous build's ``api/status.json``, as text: entry
+    ``i`` (of certificate ``cert_nos[i]``, in ``cert_no`` order) is
+    ``payload[starts[i]:end_of(i)]``, its canonical encoding."""
+
+    path: Path
+    payload: str
+    cert_nos: list
+    starts: list
+    end: int  # where the last entry ends: the `]` of the list
+
+    def end_of(self, i: int) -> int:
+        return self.starts[i + 1] - 1 if i + 1 < len(self.starts) else self.end
+
+
+def read_previous_snapshot(path: Path, tl: dict) -> PreviousSnapshot:
+    """The entries of status snapshot ``path``, which an incremental build
+    carries forward as text (:func:`snapshot_payload`).
+
+    Carried forward means never decoded: so the file must be exactly what a
+    build signed — a ``szzz/status-snapshot/v1`` envelope whose signature by a
+    key of trust list ``tl`` (its decoded payload) verifies, so its payload
+    is a full encode's, canonical, unaltered — and have the layout of one
+    (entries contiguous, ``cert_no`` strictly ascending). Anything else raises
+    :class:`PreviousBuildError` naming the file: a damaged previous build is
+    never carried forward, and nothing else of it is either (its certificate
+    files are as suspect); a full build writes every file from the registry.
+    """
+    def refused(problem: str) -> PreviousBuildError:
+        return PreviousBuildError(
+            f"{path}: {problem}; an incremental build carries the previous build's status snapshot "
+            "forward, so nothing was published: a full build (publish.py build --full) writes every "
+            "file from the registry")
+
+    try:
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise refused(f"cannot be read as JSON ({e})") from e
+    if not isinstance(envelope, dict) or envelope.get("type") != canonical.STATUS_SNAPSHOT \
+            or not isinstance(envelope.get("payload"), str):
+        observed = envelope.get("type") if isinstance(envelope, dict) else type(envelope).__name__
+        raise refused(f"observed {observed!r}, expected a {canonical.STATUS_SNAPSHOT} envelope with a text payload")
+    key = trust_list_key(tl, envelope.get("key_id"))
+    if key is None:
+        raise refused(f"signed by key {envelope.get('key_id')!r}, expected a key of trust list "
+                      f"version {tl.get('version')}")
+    try:
+        keys.verify_signature(envelope, canonical.STATUS_SNAPSHOT, canonical.unb64url(key["public_key"]))
+    except SignatureError as e:
+        raise refused(str(e)) from e
+    payload = envelope["payload"]
+    head = _SNAPSHOT_HEAD.match(payload)
+    end = payload.rfind(_LIST_END)
+    if head is None or end < head.end() or _SNAPSHOT_TAIL.fullmatch(payload, end) is None:
+        raise refused(f"observed a payload beginning {payload[:40]!r} and ending {payload[-80:]!r}, expected "
+                      '{"as_of":…,"certificates":[…],"last_seq":…,"log_size":…,"trust_list_version":…}')
+    # Entries one after the other: the first at the list's start, each next
+    # one right after the previous one's last key (every `{"body":` and every
+    # `"status_date":` of the list is in such a joint), the last one ending the list.
+    first = _FIRST_ENTRY.match(payload, head.end(), end)
+    matches = [] if first is None else [first, *_NEXT_ENTRY.finditer(payload, first.end(), end)]
+    last = payload.rfind('"status_date":', head.end(), end)
+    if end > head.end() and (first is None or last < 0 or _LAST_ENTRY_END.fullmatch(payload, last, end) is None
+                             or payload.count('{"body":', head.end(), end) != len(matches)
+                             or payload.count('"status_date":', head.end(), end) != len(matches)):
+        # Where: the first entry start outside a joint, else the last entry's end.
+        known = {match.start(1) for match in matches}
+        at = next((m.start() - 3 for m in _ENTRY_BODY.finditer(payload, head.end(), end) if m.start() not in known),
+                  max(last, head.end()))
+        raise refused(f"observed {payload[at:at + 60]!r} in the list of certificates at character {at}, "
+                      'expected entries {"body":…,"cert_no":…,…,"status_date":…} joined by commas')
+    starts = [match.start(1) for match in matches]
+    cert_nos = [json.loads(text) if "\\" in text else text[1:-1] for text in (m.group(2) for m in matches)]
+    disorder = next(((a, b) for a, b in itertools.pairwise(cert_nos) if a >= b), None)
+    if disorder is not None:
+        a, b = disorder
+        raise refused(f"observed certificate {b} after {a}, expected cert_no in ascending order")
+    return PreviousSnapshot(path, payload, cert_nos, starts, end)
+
+
+def snapshot_payload(head: dict, entries: dict, previous: PreviousSnapshot | None) -> bytes:
+    """The canonical payload of the status snapshot: the fields of ``head``
+    and ``certificates``, every entry in ``cert_no`` order.
+
+    Without ``previous``, :func:`canonical.encode` of the whole record. With
+    it, the same bytes spliced (docs/publishing.md, "The status snapshot of
+    an incremental build"): ``head`` encoded, the entries of ``entries`` (the changed
+    and new certificates) encoded, and every other entry the previous
+    snapshot's text, copied in runs between the changed ones.
+    """
+    if previous is None:
+        return canonical.encode({**head, "certificates": [entries[no] for no in sorted(entries)]})
+    # The head's fields, encoded (and checked) as encode does, around an empty list.
+    text = canonical.encode({**head, "certificates": []}).decode("utf-8")
+    cut = text.index('"certificates":[]') + len('"certificates":[')
+    nos, starts, pieces, i = previous.cert_nos, previous.starts, [], 0
+    for no in sorted(entries):
+        j = bisect.bisect_left(nos, no, i)
+        if j > i:
+            pieces.append(previous.payload[starts[i]:previous.end_of(j - 1)])
+        pieces.append(canonical.encode(entries[no]).decode("utf-8"))
+        i = j + 1 if j < len(nos) and nos[j] == no else j
+    if i < len(nos):
+        pieces.append(previous.payload[starts[i]:previous.end])
+    return (text[:cut] + ",".join(pieces) + text[cut:]).encode("utf-8")
 
 
 def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, changed=None, previous_api=None) -> dict:

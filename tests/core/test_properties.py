@@ -2,6 +2,7 @@
 and the lifecycle on a real registry (cached status = replayed events)."""
 
 import datetime
+import re
 import string
 
 import pytest
@@ -54,6 +55,66 @@ def test_an_envelope_written_out_is_its_canonical_encoding(texts):
             canonical.encode_envelope(*texts)
     else:
         assert canonical.encode_envelope(*texts) == expected
+
+
+# What a status statement's fields might hold: text JSON escapes (quotes,
+# backslashes, control characters — U+001A then U+0301 is NFC, its escape
+# `\u001a` then U+0301 is not), beyond the BMP, not NFC (e + U+0301, < + U+0338,
+# Å, 가), lone surrogates; integers beyond ±(2^53-1); booleans, floats, null.
+STATUS_TEXT = st.text(st.sampled_from([*'ae\u0301<\u0338\u212b\u1100\u1161"\\\n\x01\x1a中', "\U0001d11e",
+                                       "\U00020000", "\ud800"]), max_size=5)
+STATUS_NUMBER = st.integers(-2**53 + 1, 2**53 - 1) | st.integers(-2**60, 2**60) | st.sampled_from([2**53, True, 1.0])
+STATUS_VALUE = STATUS_TEXT | STATUS_NUMBER | st.none()
+STATUS_RECORD = st.fixed_dictionaries({
+    "as_of": STATUS_TEXT, "bucket": STATUS_TEXT, "log_size": STATUS_NUMBER,
+    "certificates": st.dictionaries(
+        STATUS_TEXT | st.integers(0, 9),
+        st.fixed_dictionaries({"last_seq": STATUS_NUMBER, "status": STATUS_TEXT})
+        | st.fixed_dictionaries({"last_seq": STATUS_VALUE, "status": STATUS_VALUE, "status_date": STATUS_TEXT})
+        | STATUS_VALUE, max_size=4),
+})
+
+
+@settings(max_examples=600)
+@given(STATUS_RECORD | STATUS_RECORD.map(lambda r: {**r, "extra": 1}) | STATUS_RECORD.map(
+    lambda r: {k: v for k, v in r.items() if k != "bucket"}))
+def test_a_status_statement_written_out_is_its_canonical_encoding(record):
+    """encode_status (4,096 statements a build) gives encode's bytes, or refuses with its very error."""
+    assert outcome(canonical.encode_status, record) == outcome(canonical.encode, record)
+
+
+def outcome(encoder, value):
+    """The bytes ``encoder`` gives ``value``, or its error's message."""
+    try:
+        return encoder(value)
+    except CanonicalEncodingError as e:
+        return f"refused: {e}"
+
+
+@pytest.mark.parametrize("text", ['企业称"合格"', "C:\\证书\\", "\n\t\x01\x1f", "\x1a\u0301", "𝄞𠀀", "é"])
+def test_a_status_statement_of_awkward_text_is_encoded(text):
+    """Text canonical JSON escapes, beyond the BMP, or whose escape is not NFC (U+001A
+    then U+0301): the bytes encode gives, and they decode to the record."""
+    record = {"as_of": "2025-06-01T15:59:59Z", "bucket": "0a1", "log_size": 2**53 - 1,
+              "certificates": {"SZZZ-2022-CQC-00001": {"last_seq": 7, "status": text},
+                               "SSHM-2021-BV-00001": {"last_seq": 0, "status": "valid"}}}
+    assert canonical.encode_status(record) == canonical.encode(record)
+    assert canonical.decode(canonical.encode_status(record)) == record
+
+
+@pytest.mark.parametrize(("cert_no", "entry", "error"), [
+    ("SZZZ-1", {"last_seq": 1, "status": "e\u0301"}, "$.certificates.SZZZ-1.status: text is not Unicode NFC"),
+    ("SZZZ-1", {"last_seq": 1, "status": "<\u0338"}, "$.certificates.SZZZ-1.status: text is not Unicode NFC"),
+    ("SZZZ-1", {"last_seq": 1, "status": "\u212b"}, "$.certificates.SZZZ-1.status: text is not Unicode NFC"),
+    ("SZZZ-1", {"last_seq": 1, "status": "\ud800"}, "$.certificates.SZZZ-1.status: lone surrogate in text"),
+    ("证书-1", {"last_seq": 1, "status": "valid"}, "$.certificates: object keys must be ASCII"),
+    ("SZZZ-1", {"last_seq": 2**53, "status": "valid"}, "$.certificates.SZZZ-1.last_seq: integer 9007199254740992"),
+    ("SZZZ-1", {"last_seq": 1.0, "status": "valid"}, "$.certificates.SZZZ-1.last_seq: floats are not allowed"),
+])
+def test_a_status_statement_encode_refuses_is_refused_with_its_error(cert_no, entry, error):
+    record = {"as_of": "2025-06-01T15:59:59Z", "bucket": "0a1", "log_size": 1, "certificates": {cert_no: entry}}
+    with pytest.raises(CanonicalEncodingError, match=f"^{re.escape(error)}"):
+        canonical.encode_status(record)
 
 
 @given(ANY_JSON, st.booleans())
