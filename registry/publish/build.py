@@ -262,14 +262,17 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             say("log")
             # Refuses to sign a tree that does not extend the published one or the state file's.
             # Incremental: the previous log is the prefix; the events this build
-            # publishes anew (the changed certificates' histories, the feed's
-            # rewritten pages) must be its entries (docs/publishing.md).
+            # publishes anew (the histories of the certificates whose pages and
+            # files it writes — changed since the spare when it took the spare's —
+            # and the feed's rewritten pages) must be its entries (docs/publishing.md).
             log_info = log.publish_log(
                 db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
                 names=log_names, previous_site=current / "site" if current else None,
                 state_file=log.state_file_for(output.link),  # cosigned when signed (clock.signing_time)
-                incremental=log.Incremental(changes.certificates, changefeed.first_written_seq(
-                    current / "site" / "api" / "events", feed["last_seq"])) if changes else None)
+                incremental=log.Incremental(
+                    (spare_changes if spare is not None and spare_changes is not None else changes).certificates,
+                    changefeed.first_written_seq(current / "site" / "api" / "events", feed["last_seq"]))
+                if changes else None)
 
             say("marks")
             mark_stats = cached_marks.finish(site_dir)
