@@ -31,10 +31,13 @@ Two levels:
   marks, public database, downloads) after acts, against a full build into
   another output: every file byte for byte, the public database by content
   and, table by table, by SQLite's own ``sqldiff``; a changed input (code
-  digest) falls back to a full build; unchanged pages are hard links to the
-  previous build's files, which stay as they were, from the third build on
-  the pages come from the spare, and the previous build's public database
-  is never written to.
+  digest) falls back to a full build; unchanged pages, certificate files
+  and marks are hard links to the previous build's files, which stay as
+  they were; from the third build on they come from the spare (its
+  ``api/certificates/`` and ``marks/`` directories moved in, only the files
+  of certificates changed since it replaced: one changed in the build
+  before, one issued since); and the previous build's public database is
+  never written to.
 """
 
 import json
