@@ -20,10 +20,12 @@ not timed), then measures, each in a fresh subprocess:
 
 It prints wall time, CPU time and the peak RSS of the largest process (build
 children included), the time of each build step, and the ratios against
-Pelican. ``--pelican-steps BASELINE`` measures only the Pelican step, of this
+Pelican. ``--pelican-steps BASELINE`` measures only the steps that reuse an
+earlier build's files (Pelican, api, marks), of this
 checkout and of another one (before/after a change), in turns on copies of
 one registry: a warm full build, then ``--rounds`` revocations each followed
-by an incremental build. ``--huge`` adds 100,000 certificates (long: the demo registry alone
+by an incremental build (the first one links the current build's files, the
+next ones take the spare's). ``--huge`` adds 100,000 certificates (long: the demo registry alone
 takes minutes). Absolute figures vary with the machine and its load; compare
 the ratios of one run.
 """
@@ -184,8 +186,11 @@ def watch_latency(db, keys, out, runs):
         proc.wait()
 
 
+STEPS_MEASURED = ("pelican", "api", "marks")
+
+
 def pelican_steps(meter, work: Path, n: int, baseline: Path, rounds: int, run_id: str):
-    """The Pelican step of builds by this checkout and by ``baseline`` (another
+    """The Pelican, api and marks steps of builds by this checkout and by ``baseline`` (another
     checkout, e.g. ../main), each on its own copy of the same registry, taking
     turns so that the machine's load falls on both alike: a warm full build,
     then ``rounds`` revocations each followed by an incremental build."""
@@ -208,12 +213,19 @@ def pelican_steps(meter, work: Path, n: int, baseline: Path, rounds: int, run_id
             revoke_one(side["db"], side["keys"])
             r = build(meter, side["db"], side["keys"], side["out"], full=False, root=side["root"])
             assert r["incremental"], f"{name}: the build after one revocation was not incremental"
-            side["incremental"].append(dict(r["steps"])["pelican"])
-            print(f"  {name:6} revocation {i + 1}: Pelican {side['incremental'][-1]:.2f} s of "
-                  f"{r['wall']:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+            steps = dict(r["steps"])
+            side["incremental"].append(steps["pelican"])
+            for step in STEPS_MEASURED:
+                side.setdefault(step, []).append(steps[step])
+            print(f"  {name:6} revocation {i + 1}: "
+                  + ", ".join(f"{step} {steps[step]:.2f} s" for step in STEPS_MEASURED)
+                  + f" of {r['wall']:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
     for name, side in sides.items():
         print(f"  {name:6} Pelican step: full {side['full']:.2f} s, revocation → incremental median "
               f"{statistics.median(side['incremental']):.2f} s ({', '.join(f'{t:.2f}' for t in side['incremental'])})")
+        for step in STEPS_MEASURED[1:]:
+            print(f"  {name:6} {step} step, revocation → incremental: "
+                  f"{', '.join(f'{t:.2f}' for t in side[step])} s (the first without a spare)")
 
 
 def fmt(r):

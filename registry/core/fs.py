@@ -200,6 +200,23 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
     return path
 
 
+def write_new(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8, written as is) to ``path`` as a
+    new file: the name is unlinked first, so the file gets a new inode.
+
+    For a tree nobody reads yet (an unpublished build directory) whose files
+    may be hard links shared with a tree that is read (the served build, a
+    cache): writing through the name would change that file under its
+    readers. No temporary name: the tree is swapped in whole later.
+    """
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with open(path, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
 def copy_file(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
     """Copy ``source`` to a new file ``target`` (mode 0644; FileExistsError if it exists)
     with ``copy_file_range``: the kernel copies, and a filesystem that shares

@@ -11,6 +11,7 @@ into the site (the cache never rewrites a file, so sharing inodes is safe).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -45,14 +46,21 @@ class CachedMarks:
     ``previous`` (an incremental build): ``(marks directory of the previous
     build, certificate numbers that changed since)``; ``infos`` then holds
     the changed certificates' marks only (of those still valid), and every
-    other mark is the previous build's file, linked by name. The cache is
-    then not pruned (that needs every mark's key: a full build does it).
+    other mark is the previous build's file, linked by name. With ``take``
+    the previous directory is nobody's (a spare build,
+    :meth:`~registry.publish.output.Output.claim_spare`): it is moved in
+    whole (one rename) and only the changed certificates' names are
+    replaced (unlinked, then linked from the cache when the certificate is
+    valid): no call per unchanged mark. The cache is then not pruned (that
+    needs every mark's key: a full build does it).
     """
 
-    def __init__(self, infos, cache_dir: Path, previous: tuple[Path, set[str]] | None = None):
+    def __init__(self, infos, cache_dir: Path, previous: tuple[Path, set[str]] | None = None, *,
+                 take: bool = False):
         self.infos = {info.cert_no: info for info in infos}
         self.keys = {no: cache_key(info) for no, info in self.infos.items()}
         self.previous = previous
+        self.take = take and previous is not None
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         cached = set(os.listdir(self.cache_dir))
@@ -86,6 +94,14 @@ class CachedMarks:
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         out = Path(site_dir) / "marks"
+        if self.take and self.previous is not None:
+            previous_dir, changed = self.previous
+            os.rename(previous_dir, out)
+            for no in changed:
+                for ext in FORMATS:
+                    # Unlinked, never written: the file may be shared with the served build.
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(out / f"{no}.{ext}")
         out.mkdir(parents=True, exist_ok=True)
         pairs = [(f"{k}.{ext}", f"{no}.{ext}") for no, k in self.keys.items() for ext in FORMATS]
         try:
@@ -94,6 +110,8 @@ class CachedMarks:
             for src, dst in pairs:
                 if not (out / dst).exists():
                     shutil.copyfile(self.cache_dir / src, out / dst)
+        if self.take:
+            return {"marks": len(os.listdir(out)) // len(FORMATS), "rendered": len(self.missing)}
         if self.previous is not None:
             previous_dir, changed = self.previous
             kept = [(name, name) for name in os.listdir(previous_dir) if name.rpartition(".")[0] not in changed]

@@ -30,6 +30,7 @@ import dataclasses
 import datetime
 import itertools
 import json
+import os
 import re
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def check_log_signer(trust_envelope, log_signer, as_of: str):
 
 
 def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, last_seq,
-                extra_files=None, statuses=None, previous_api=None) -> dict:
+                extra_files=None, statuses=None, previous_api=None, spare_certificates=None) -> dict:
     """Write ``<out_dir>/api/...`` from already-built structures.
 
     ``certificates`` is an iterable of :class:`~registry.store.history.CertificateData`
@@ -147,7 +148,16 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     every other certificate's file is then the previous build's, hard-linked
     (never written: it is being served), and its status snapshot entry the
     previous snapshot's text (:func:`read_previous_snapshot`,
-    :func:`snapshot_payload`). ``statuses`` (``{cert_no: (status, status_date,
+    :func:`snapshot_payload`). With ``spare_certificates`` too (the
+    ``api/certificates/`` directory of an earlier build that nobody serves,
+    :meth:`~registry.publish.output.Output.claim_spare`), that directory is
+    moved in whole (one rename) instead of linking file by file, and
+    ``certificates`` must hold every certificate changed since *its* build
+    (a superset of those changed since ``previous_api``'s): their files are
+    written anew, as new inodes (:func:`fs.write_new`: the spare's files may
+    be hard links shared with the served build), and nothing else is
+    touched; the snapshot's other entries are still ``previous_api``'s.
+    ``statuses`` (``{cert_no: (status, status_date,
     last_seq)}`` of every certificate; default: from ``certificates``) makes
     the status buckets, all re-signed: their ``as_of`` and ``log_size`` are
     this build's. Used by :func:`write_snapshot` and by the conformance-vector
@@ -160,17 +170,30 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     previous = None
     if previous_api is not None:
         previous = read_previous_snapshot(Path(previous_api) / "status.json", tl)
+    elif spare_certificates is not None:
+        raise ConfigError("spare_certificates without previous_api: the unchanged certificates' "
+                          "status snapshot entries come from the previous build's api/status.json")
     entries, own = {}, {}
     with fs.staged_dir(api / "certificates") as staging:
+        if spare_certificates is not None:
+            # The spare's tree replaces the empty staging directory (a
+            # directory may be renamed over an empty one): its files are
+            # current but for the certificates changed since its build,
+            # every one of which is in ``certificates``, written below.
+            os.replace(spare_certificates, staging)
         for cert in certificates:
-            (staging / f"{cert.cert_no}.json").write_text(
-                dumps(certificate_file(cert)), encoding="utf-8", newline="\n")
+            text = dumps(certificate_file(cert))
+            if spare_certificates is not None:
+                fs.write_new(staging / f"{cert.cert_no}.json", text)
+            else:
+                (staging / f"{cert.cert_no}.json").write_text(text, encoding="utf-8", newline="\n")
             entries[cert.cert_no] = snapshot_entry(cert)
             own[cert.cert_no] = (cert.status, cert.status_date, cert.last_seq)
         every = set(entries)
         if previous is not None:
             unchanged = [no for no in previous.cert_nos if no not in entries]
-            _reuse_previous(Path(previous_api), staging, unchanged)
+            if spare_certificates is None:  # else their files are there already, the spare's
+                _reuse_previous(Path(previous_api), staging, unchanged)
             every.update(unchanged)
         statuses = own if statuses is None else statuses
         if statuses.keys() != every:
@@ -329,7 +352,8 @@ def snapshot_payload(head: dict, entries: dict, previous: PreviousSnapshot | Non
     return (text[:cut] + ",".join(pieces) + text[cut:]).encode("utf-8")
 
 
-def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, changed=None, previous_api=None) -> dict:
+def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, changed=None, previous_api=None,
+                   spare_certificates=None) -> dict:
     """Write the public verification files of registry ``db`` under ``out_dir/api/``.
 
     ``log_signer`` is the registry's log key (:class:`keys.Signer`); ``as_of``
@@ -337,7 +361,10 @@ def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, change
     registry always gives the same bytes. ``statuses`` is
     :func:`history.replayed_statuses` of ``db`` when the caller has it. With
     ``previous_api`` (the previous build's ``api/``) only the certificates in
-    ``changed`` are read and written; the output is the same bytes as a full write.
+    ``changed`` are read and written: those changed since the previous build,
+    or, with ``spare_certificates`` (the spare build's ``api/certificates/``,
+    taken: :func:`write_files`), since the spare's. The output is the same
+    bytes as a full write.
     """
     if as_of is None:
         as_of = clock.build_time(history.latest_event_date(db))
@@ -347,6 +374,7 @@ def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, change
     return write_files(
         out_dir, trust.envelope(db), certificates, log_signer,
         as_of=as_of, last_seq=history.last_seq(db), statuses=statuses, previous_api=previous_api,
+        spare_certificates=spare_certificates,
     )
 
 

@@ -134,7 +134,7 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             current = output.current()
             state = incremental.state_of(db, incremental.inputs_digest(
                 db, code=code_digest or "", options={"site_url": url, "datasette_url": datasette_url}))
-            changes = previous_state = site_changes = spare = None
+            changes = previous_state = site_changes = spare = spare_changes = None
             if code_digest is not None and not full and current is not None:
                 previous_state = incremental.read_state(current)
                 changes = incremental.changes_since(db, previous_state, state)
@@ -174,16 +174,28 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                 raise_problems(integrity.verify_registry(
                     db, workers=1, check_file=False, since=(changes.since_seq, changes.certificates)))
                 validated = True
+            # What an incremental build reuses — Pelican's pages, the
+            # certificate files of api/ and the marks — comes from the spare
+            # build (the one before the current one: nobody serves it),
+            # moved in whole and brought up to date from the changes since
+            # *its* state, when it is usable; else from the current build,
+            # hard-linked file by file. The status snapshot's unchanged
+            # entries are always the current build's api/status.json.
+            spare_api = spare_marks = None
             if changes is not None:
-                # Pelican's pages: those of the spare build (the one before the
-                # current one: nobody serves it), moved in and brought up to
-                # date, when it is usable; else the current build's, hard-linked.
                 spare_changes = incremental.changes_since(db, incremental.read_state(output.spare), state)
                 spare = output.claim_spare(build_dir) if spare_changes is not None else None
                 if spare is not None and spare_changes is not None:
                     site_changes = spare_changes.as_settings(spare / "site", take=True)
+                    spare_api = spare / "site" / "api" / "certificates"
+                    spare_marks = spare / "site" / "marks"
+                    if not spare_api.is_dir() or not spare_marks.is_dir():
+                        spare_api = spare_marks = None  # not a whole build's: link the current one's
                 else:
                     site_changes = changes.as_settings(current / "site")
+            # The certificates whose api files and marks this build writes:
+            # those changed since the build it takes them from.
+            reused = spare_changes if spare_api is not None else changes
             moment = clock.build_time(history.latest_event_date(db))
             build_time = clock.iso_z(moment)
             log_signer = api.load_log_signer(db, keys_dir, passphrase, as_of=moment)
@@ -195,13 +207,15 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             # the site (one core each, one after the other) are written. Only
             # a valid certificate may carry the mark: only its mark is published.
             demo = schema.get_meta(db, "demo") is not None   # the registry's record of being demo data
-            # Incremental: the changed certificates' marks; the rest are the previous build's.
+            # Incremental: the marks of the certificates changed since the
+            # build whose marks are reused (the spare's, taken, or the current one's, linked).
             cached_marks = mark_cache.CachedMarks(
                 [render.mark_info(no, programme, "valid", text, url, demo=demo)
-                 for no, programme, text in queries.mark_rows(db, changes.certificates if changes else None)
+                 for no, programme, text in queries.mark_rows(db, reused.certificates if reused else None)
                  if statuses.get(no, ("",))[0] == "valid"],
                 output.marks_cache,
-                previous=(current / "site" / "marks", set(changes.certificates)) if changes else None)
+                previous=(spare_marks or current / "site" / "marks", set(reused.certificates)) if reused else None,
+                take=spare_marks is not None)
             if cached_marks.wants_pool:
                 cached_marks.start(stack.enter_context(parallel.pool()))
 
@@ -221,8 +235,6 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             say("pelican")
             render_site(site_dir, public_db, site_url=url, datasette_url=datasette_url, build_time=build_time,
                         incremental=site_changes, cache_dir=output.templates_cache)
-            if spare is not None:
-                output.discard(spare)  # what Pelican did not take: deleted in the background
 
             say("validation result")
             if pending_validation is not None:
@@ -240,8 +252,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             # Incremental: only the changed certificates' files are written;
             # the status buckets and the snapshot are signed whole each build.
             api.write_snapshot(db, site_dir, log_signer, as_of=moment, statuses=statuses,
-                               changed=changes.certificates if changes else None,
-                               previous_api=current / "site" / "api" if changes else None)
+                               changed=reused.certificates if reused else None,
+                               previous_api=current / "site" / "api" if changes else None,
+                               spare_certificates=spare_api)
             feed = changefeed.write_change_feed(
                 db, site_dir, as_of=moment,
                 previous_dir=current / "site" / "api" / "events" if changes else None)
@@ -249,17 +262,23 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             say("log")
             # Refuses to sign a tree that does not extend the published one or the state file's.
             # Incremental: the previous log is the prefix; the events this build
-            # publishes anew (the changed certificates' histories, the feed's
-            # rewritten pages) must be its entries (docs/publishing.md).
+            # publishes anew (the histories of the certificates whose pages and
+            # files it writes — changed since the spare when it took the spare's —
+            # and the feed's rewritten pages) must be its entries (docs/publishing.md).
             log_info = log.publish_log(
                 db, site_dir, log_signer, log.load_timestamp_signer(db, keys_dir, passphrase),
                 names=log_names, previous_site=current / "site" if current else None,
                 state_file=log.state_file_for(output.link),  # cosigned when signed (clock.signing_time)
-                incremental=log.Incremental(changes.certificates, changefeed.first_written_seq(
-                    current / "site" / "api" / "events", feed["last_seq"])) if changes else None)
+                incremental=log.Incremental(
+                    (spare_changes if spare is not None and spare_changes is not None else changes).certificates,
+                    changefeed.first_written_seq(current / "site" / "api" / "events", feed["last_seq"]))
+                if changes else None)
 
             say("marks")
             mark_stats = cached_marks.finish(site_dir)
+            if spare is not None:
+                # What Pelican, api/ and the marks did not take: deleted in the background.
+                output.discard(spare)
 
             say("downloads")
             previous_index = current / downloads.INDEX_DIR if rows is not None else None
@@ -297,6 +316,9 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             "log": {k: log_info[k] for k in ("origin", "size", "root", "reused")},
             "incremental": changes is not None, "public_db": "updated" if "changes" in exported else "exported",
             "changed": len(changes.certificates) if changes else None,
-            # Where the unchanged pages came from: "spare" (taken), "current" (hard-linked).
+            # Where the unchanged pages, certificate files and marks came
+            # from: "spare" (taken), "current" (hard-linked).
             "pages_from": ("spare" if spare is not None else "current") if changes else None,
+            "api_from": ("spare" if spare_api is not None else "current") if changes else None,
+            "marks_from": ("spare" if spare_marks is not None else "current") if changes else None,
             **mark_stats}

@@ -11,11 +11,18 @@ same output. Beside ``OUT``: the mark cache ``.OUT.cache/``, the log's state
 
 **The spare.** The build ``OUT`` pointed at before a switch is not deleted
 but kept as ``.OUT.spare`` (the one before it is deleted then): the next
-build may take its pages instead of creating them again
-(docs/publishing.md, "Incremental builds"). A build claims it first
-(:meth:`Output.claim_spare`: one rename into its own build directory), so a
-spare is always a whole build; a build killed after that leaves no spare, and
-the next one does without.
+build may take its files instead of creating them again
+(docs/publishing.md, "Incremental builds"): the Pelican generator's pages,
+``site/api/certificates/`` and ``site/marks/``, each moved in by one rename
+and brought up to date from the certificates changed since the spare's own
+state. A build claims it first (:meth:`Output.claim_spare`: one rename into
+its own build directory), so a spare is always a whole build; a build
+killed after that leaves no spare (the claimed one goes with the killed
+build directory), and the next one does without. What the build did not
+take is handed to the background deleter (:meth:`Output.discard`). Nothing
+taken from a spare is written in place: its files may be hard links shared
+with the build being served, so a changed file is unlinked and written as
+a new inode (:func:`registry.core.fs.write_new`).
 """
 
 from __future__ import annotations

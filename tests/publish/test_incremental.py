@@ -31,10 +31,13 @@ Two levels:
   marks, public database, downloads) after acts, against a full build into
   another output: every file byte for byte, the public database by content
   and, table by table, by SQLite's own ``sqldiff``; a changed input (code
-  digest) falls back to a full build; unchanged pages are hard links to the
-  previous build's files, which stay as they were, from the third build on
-  the pages come from the spare, and the previous build's public database
-  is never written to.
+  digest) falls back to a full build; unchanged pages, certificate files
+  and marks are hard links to the previous build's files, which stay as
+  they were; from the third build on they come from the spare (its
+  ``api/certificates/`` and ``marks/`` directories moved in, only the files
+  of certificates changed since it replaced: one changed in the build
+  before, one issued since); and the previous build's public database is
+  never written to.
 """
 
 import json
@@ -58,6 +61,7 @@ import publish
 from registry.core.exceptions import RegistryError
 from registry.publish import build as building
 from registry.publish import changefeed, dbdelta, dbrows, export, incremental, livedb
+from registry.publish.output import Output
 from registry.store import history, schema
 from szzz_registry import lists
 from szzz_registry.generator import RegistryGenerator
@@ -395,9 +399,20 @@ def run_build(built, out, **kwargs):
                              passphrase=built.passphrase, **kwargs)
 
 
+def reusable_files(build_dir) -> dict:
+    """What an incremental build may reuse of the build ``build_dir``: for the
+    api's certificate files and the marks, the directory's inode and each
+    file's ``(inode, bytes)``."""
+    site = Path(build_dir) / "site"
+    return {part: (directory.stat().st_ino,
+                   {p.name: (p.stat().st_ino, p.read_bytes()) for p in directory.iterdir()})
+            for part, directory in (("api", site / "api" / "certificates"), ("marks", site / "marks"))}
+
+
 def test_whole_build_incremental_equals_full(make_registry, tmp_path):
     built = make_registry(certificates=4, products=5, programmes=("SZZZ", "SZSC"), suspend=True)
     out = tmp_path / "out"
+    spare_path = Output(out).spare
     assert run_build(built, out)["incremental"] is False  # no previous build
     # The reference: full builds of the same states into an output of its own.
     # It must have published the same checkpoints, whose partial tiles the log
@@ -406,44 +421,82 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
     full = tmp_path / "full"
     assert run_build(built, full, full=True)["incremental"] is False
     rng = random.Random(7)
-    for step in range(3):
+    # Acts that leave the spare behind: a certificate changed in the build
+    # before (its file and mark in the spare are stale), one issued since the
+    # spare (in no file of it), one that leaves or regains the mark.
+    scripted = {1: "issue_new", 2: "reinstate"}
+    history_of_reuse = [reusable_files(os.path.realpath(out))]
+    for step in range(4):
         before = Path(os.path.realpath(out))
         page = before / "site" / "certificates"
         old_pages = {p: (p.stat().st_ino, p.read_bytes()) for p in page.glob("*/index.html")}
-        # The certificate files in api/ change only with their certificate.
-        old_api = {p: (p.stat().st_ino, p.read_bytes()) for p in (before / "site" / "api" / "certificates").glob("*")}
         # A second name for the previous build's public database: it outlives
         # that build's deletion after the switch, and shows any write into it.
         kept = tmp_path / f"previous-{step}.db"
         os.link(before / "data" / "registry.db", kept)
         old_public = kept.read_bytes()
         with built.open() as reg:
-            name = act(reg, rng, step)
+            name = act(reg, rng, step) if step not in scripted else scripted_act(reg, scripted[step], step)
         summary = run_build(built, out)
         where = f"step {step} ({name})"
         assert summary["incremental"] is True and summary["public_db"] == "updated", where
-        # The first incremental build links the pages of the build before it; the
-        # next ones take those of the spare (the build before that one).
-        assert summary["pages_from"] == ("current" if step == 0 else "spare"), where
+        # The first incremental build links the pages, certificate files and
+        # marks of the build before it; the next ones take those of the spare
+        # (the build before that one).
+        source = "current" if step == 0 else "spare"
+        assert (summary["pages_from"], summary["api_from"], summary["marks_from"]) == (source,) * 3, where
         assert run_build(built, full, full=True)["public_db"] == "exported"
         assert_same_tree(out, full, where)
         assert_same_rows(out / "data" / "registry.db", full / "data" / "registry.db", where)
         # The previous build's public database (being served) was copied, never written.
         assert kept.read_bytes() == old_public, where
         assert (out / "site" / "downloads" / "registry.db").samefile(out / "data" / "registry.db")
-        # Reused pages are the previous build's files (hard links), and the
-        # previous build was never written through them.
+        # The build that was served until the switch (now the spare) was never
+        # written through a shared file: its pages, certificate files and marks
+        # have the bytes they had.
+        assert spare_path.is_dir(), where
+        for p, (_, data) in old_pages.items():
+            assert (spare_path / p.relative_to(before)).read_bytes() == data, \
+                f"{where}: {p.relative_to(before)} of the previous build was changed in place"
+        for part, (_, files) in history_of_reuse[-1].items():
+            directory = spare_path / "site" / ("api/certificates" if part == "api" else "marks")
+            assert {n: data for n, (_, data) in files.items()} == \
+                {p.name: p.read_bytes() for p in directory.iterdir()}, f"{where}: the previous build's {part} changed"
+        # Reused pages are the previous build's files (hard links).
         after = Path(os.path.realpath(out)) / "site" / "certificates"
         shared = [p for p, (ino, _) in old_pages.items()
                   if (after / p.relative_to(page)).stat().st_ino == ino]
-        assert shared, f"step {step}: no page was reused from the previous build"
-        for p, (_, data) in old_pages.items():
-            if p.exists():
-                assert p.read_bytes() == data, f"{p}: the previous build was changed in place"
-        api_after = Path(os.path.realpath(out)) / "site" / "api" / "certificates"
-        unchanged = [p for p, (_, data) in old_api.items() if (api_after / p.name).read_bytes() == data]
-        assert unchanged and all((api_after / p.name).stat().st_ino == old_api[p][0] for p in unchanged), \
-            f"step {step}: an unchanged certificate file was written again instead of reused"
+        assert shared, f"{where}: no page was reused from the previous build"
+        # Certificate files and marks change only with their certificate: the
+        # others are the reused build's files — linked from the previous build,
+        # or the spare's directory itself, moved in (the same inode), in which
+        # only the changed certificates' files were replaced.
+        now = reusable_files(os.path.realpath(out))
+        reused = history_of_reuse[-1] if step == 0 else history_of_reuse[-2]
+        for part, (dir_ino, files) in now.items():
+            was_dir_ino, was_files = reused[part]
+            if step > 0:
+                assert dir_ino == was_dir_ino, f"{where}: {part} was not the spare's directory, moved in"
+            unchanged = [n for n, (_, data) in was_files.items() if n in files and files[n][1] == data]
+            assert unchanged, f"{where}: no {part} file was reused"
+            rewritten = [n for n in unchanged if files[n][0] != was_files[n][0]]
+            assert not rewritten, f"{where}: unchanged {part} files written again instead of reused: {rewritten}"
+        history_of_reuse.append(now)
+
+
+def scripted_act(reg, name, n) -> str:
+    """The act ``name`` of :func:`act`, on the first certificate it applies to."""
+    if name == "issue_new":
+        reg.issue(product=_new_product(reg, random.Random(n), n), body="TUVSUD", standards=[GROUP],
+                  scope=SCOPE, expires="2028-05-31", evaluation=EVALUATION)
+    elif name == "reinstate" and _certs(reg, "suspended"):
+        reg.reinstate(_certs(reg, "suspended")[0], f"恢复 {n}")
+    elif name == "reinstate":  # the random act before revoked the suspended one
+        reg.suspend(_certs(reg, "valid")[0], f"暂停 {n}")
+        return "suspend"
+    else:
+        raise AssertionError(f"no scripted act {name!r}")
+    return name
 
 
 def test_changed_code_or_options_make_a_full_build(make_registry, tmp_path):

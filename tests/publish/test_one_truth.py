@@ -27,6 +27,7 @@ from pathlib import Path
 import builders
 import pytest
 from builders import PASSPHRASE, PORTAL_REGISTRY, copy_registry
+from helpers import file_digests
 
 from registry import verify
 from registry.core import clock, rules
@@ -195,6 +196,61 @@ def test_revocation_committed_during_an_incremental_build_is_all_or_nothing(base
                     str(base.keys), "--out", str(out), "--site-url", SITE_URL],
                    check=True, capture_output=True, env=env())
     assert assert_one_story(out, second, root_key_of(out)) == "revoked"
+
+
+def publish_build(db, keys_dir, out):
+    subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
+                    str(keys_dir), "--out", str(out), "--site-url", SITE_URL],
+                   check=True, capture_output=True, env=env())
+
+
+@pytest.mark.parametrize("step", ["log", "downloads"])
+def test_a_build_killed_after_taking_from_the_spare_leaves_out_whole(base, tmp_path, step):
+    """From the second incremental build on, a build moves the spare's pages,
+    certificate files (step "api") and marks (step "marks") into its own
+    directory and rewrites the changed ones there (docs/publishing.md,
+    "Incremental builds"); the spare's files may be hard links shared with
+    the served build. Killed (SIGKILL) after taking them, it leaves OUT as
+    it was, byte for byte, and the next build publishes the change."""
+    db = copy_registry(base.db, tmp_path / "registry.db")
+    out = tmp_path / "out"
+    first, second = base.valid[0], base.valid[1]
+    publish_build(db, base.keys, out)
+    revoke_in_another_process(db, base.keys, first)
+    publish_build(db, base.keys, out)  # keeps the first build as the spare
+    spare = tmp_path / ".out.spare"
+    taken = {part: (spare / "site" / part).stat().st_ino for part in ("api/certificates", "marks")}
+    served, before = os.readlink(out), file_digests(out)
+    revoke_in_another_process(db, base.keys, second)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys", str(base.keys),
+         "--out", str(out), "--site-url", SITE_URL, "--progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(), start_new_session=True)
+    try:
+        for line in proc.stderr:
+            if line.strip() == f"· {step}":
+                os.killpg(proc.pid, signal.SIGKILL)  # the build and its mark renderers
+                break
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    # The killed build had moved the spare's directories into its own.
+    killed = [p for p in tmp_path.glob(".out.build-*") if p.name != served]
+    assert len(killed) == 1 and not spare.exists()
+    assert (killed[0] / "site" / "api" / "certificates").stat().st_ino == taken["api/certificates"]
+    if step == "downloads":
+        assert (killed[0] / "site" / "marks").stat().st_ino == taken["marks"]
+    # OUT is the build it was, every file with its bytes (the second
+    # certificate's file and mark, rewritten in the taken tree, included).
+    assert os.readlink(out) == served and file_digests(out) == before
+    assert assert_one_story(out, second, root_key_of(out)) == "valid"
+    # The next build (no spare left: it links the served build's files) publishes it.
+    publish_build(db, base.keys, out)
+    assert assert_one_story(out, second, root_key_of(out)) == "revoked"
+    assert assert_one_story(out, first, root_key_of(out)) == "revoked"
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -201,6 +201,40 @@ def test_incremental_build_refuses_an_altered_event_of_a_changed_certificate(lon
     _nothing_switched(out, link, before)
 
 
+def test_a_build_taking_the_spare_refuses_an_altered_event_of_a_certificate_changed_since_the_spare(
+        long_history, tmp_path, monkeypatch):
+    """A build that takes the spare's pages and api/ files rewrites those of
+    every certificate changed since the spare's state, not only since the
+    current build (docs/publishing.md, "Incremental builds"): a certificate
+    changed in the build before has its history published anew, from the
+    registry's events, so those events too must be the signed log's entries."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(SDE))
+    out, db, _ = _tampered_copy(long_history, tmp_path)
+    suspended = long_history["certs"]["suspended"]
+    seq = log_site_event(db, suspended)
+    assert seq <= changefeed.PAGE_SIZE  # on the feed's complete page: not rewritten by the builds below
+    reg = Registry.open(db, long_history["keys"], builders.PASSPHRASE)
+    reg.today_override = builders.TODAY
+    with reg:
+        reg.reinstate(suspended, "整改完成 corrected")
+    # Not the reinstatement last: the build's recorded last event stays the registry's.
+    builders.add_events(db, long_history["keys"], long_history["certs"]["valid"], 1)
+    summary = publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
+    assert summary["incremental"] and summary["api_from"] == "current"  # the fixture's build is now the spare
+    link, published = os.readlink(out), (out / "site" / "log" / "checkpoint").read_text()
+    # This build changes another certificate only; the reinstated one changed
+    # since the spare. Its suspension is altered alone (the re-signed
+    # reinstatement would sit on the feed's rewritten last page, which is
+    # checked anyway): only the certificate's own files show it.
+    builders.add_events(db, long_history["keys"], long_history["certs"]["valid"], 1)
+    builders.resign_event(db, long_history["keys"], seq, {"reason": "已更正 corrected"})
+    with pytest.raises(LogForkError) as info:
+        publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
+    message = str(info.value)
+    assert f"event seq {seq} is not the log's entry {seq - 1}" in message, message
+    _nothing_switched(out, link, published)
+
+
 def test_incremental_build_refuses_a_removed_old_event(long_history, tmp_path, monkeypatch):
     """An event of an unchanged certificate deleted below the szzz commands: the
     count of events no longer equals the last seq, and nothing is signed."""

@@ -29,6 +29,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from registry.core import fs
 from registry.core.exceptions import BuildError
 
 # The top-level entries of the site this generator writes (and only it):
@@ -112,10 +113,8 @@ def write_text(path, text, *, replace) -> None:
     build, which must never change under its readers). No temporary name is
     needed: the tree is the unpublished build's, swapped in whole later."""
     if replace:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        fs.write_new(path, text)
+        return
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
 
