@@ -34,7 +34,7 @@ import os
 import re
 from pathlib import Path
 
-from registry.core import canonical, clock, fs, keys, rules
+from registry.core import canonical, clock, fs, keys, parallel, rules
 from registry.core.exceptions import ConfigError, PreviousBuildError, SignatureError
 from registry.store import history, trust
 from registry.store.history import CertificateData
@@ -139,7 +139,8 @@ def check_log_signer(trust_envelope, log_signer, as_of: str):
 
 
 def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, last_seq,
-                extra_files=None, statuses=None, previous_api=None, spare_certificates=None) -> dict:
+                extra_files=None, statuses=None, previous_api=None, spare_certificates=None,
+                buckets_written=False) -> dict:
     """Write ``<out_dir>/api/...`` from already-built structures.
 
     ``certificates`` is an iterable of :class:`~registry.store.history.CertificateData`
@@ -160,7 +161,9 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
     ``statuses`` (``{cert_no: (status, status_date,
     last_seq)}`` of every certificate; default: from ``certificates``) makes
     the status buckets, all re-signed: their ``as_of`` and ``log_size`` are
-    this build's. Used by :func:`write_snapshot` and by the conformance-vector
+    this build's; ``buckets_written``: they are in ``api/status/`` already
+    (:func:`write_status_buckets`, run by the build alongside other steps).
+    Used by :func:`write_snapshot` and by the conformance-vector
     generator (which builds its records from fixed seeds). Returns counts.
     """
     as_of = as_of_text(as_of)
@@ -202,11 +205,8 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
         head = {"as_of": as_of, "last_seq": last_seq, "log_size": last_seq, "trust_list_version": tl["version"]}
         snapshot = canonical.sign_payload(
             canonical.STATUS_SNAPSHOT, snapshot_payload(head, entries, previous), log_signer)
-        with fs.staged_dir(api / "status") as bucket_dir:
-            for bucket, members in sorted(status_buckets(statuses).items()):
-                (bucket_dir / f"{bucket}.json").write_text(
-                    dumps(status_statement(bucket, members, log_signer, as_of, last_seq)),
-                    encoding="utf-8", newline="\n")
+        if not buckets_written:
+            write_status_buckets(api, statuses, log_signer, as_of, last_seq)
     fs.write_atomic(api / "trust-list.json", dumps(trust_envelope))
     fs.write_atomic(api / "root-key.json", dumps(root_key_file(trust_envelope)))
     for name, text in (extra_files or {}).items():
@@ -352,8 +352,33 @@ def snapshot_payload(head: dict, entries: dict, previous: PreviousSnapshot | Non
     return (text[:cut] + ",".join(pieces) + text[cut:]).encode("utf-8")
 
 
+def write_status_buckets(api_dir, statuses, log_signer, as_of, log_size) -> int:
+    """Write ``api_dir/status/<bucket>.json``, every bucket's statement signed
+    with this build's ``as_of`` and ``log_size`` (docs/verification.md rule 6);
+    the number of files. Needs only the statuses, not the registry: the build
+    runs it in a worker process while it writes the public database and the
+    site (:func:`write_shared_status_buckets`)."""
+    as_of = as_of_text(as_of)
+    written = 0
+    with fs.staged_dir(Path(api_dir) / "status") as bucket_dir:
+        for bucket, members in sorted(status_buckets(statuses).items()):
+            (bucket_dir / f"{bucket}.json").write_text(
+                dumps(status_statement(bucket, members, log_signer, as_of, log_size)),
+                encoding="utf-8", newline="\n")
+            written += 1
+    return written
+
+
+def write_shared_status_buckets() -> int:
+    """:func:`write_status_buckets` in a worker of ``parallel.pool(1, shared=(api_dir,
+    statuses, log_signer, as_of, log_size))``: the forked worker inherits the
+    statuses and the key object; nothing is pickled, the key never leaves memory."""
+    api_dir, statuses, log_signer, as_of, log_size = parallel.shared()
+    return write_status_buckets(api_dir, statuses, log_signer, as_of, log_size)
+
+
 def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, changed=None, previous_api=None,
-                   spare_certificates=None) -> dict:
+                   spare_certificates=None, buckets_written=False) -> dict:
     """Write the public verification files of registry ``db`` under ``out_dir/api/``.
 
     ``log_signer`` is the registry's log key (:class:`keys.Signer`); ``as_of``
@@ -374,7 +399,7 @@ def write_snapshot(db, out_dir, log_signer, *, as_of=None, statuses=None, change
     return write_files(
         out_dir, trust.envelope(db), certificates, log_signer,
         as_of=as_of, last_seq=history.last_seq(db), statuses=statuses, previous_api=previous_api,
-        spare_certificates=spare_certificates,
+        spare_certificates=spare_certificates, buckets_written=buckets_written,
     )
 
 
