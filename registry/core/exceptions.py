@@ -151,6 +151,12 @@ class DeployError(RegistryError):
     """A deployment (``publish.py deploy``) stopped; what was live stays live."""
 
 
+class SourceMovedError(BuildError):
+    """The registry file read by a second connection is not at the state the
+    build pinned (an operator committed meanwhile): what was read from it is
+    discarded and read again from a copy of the pinned state."""
+
+
 class StatusCacheError(BuildError):
     """A cached certificate status disagrees with the replay of its signed events
     (a status changed without a signed event): nothing may be published."""

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from registry.core import clock, keys, parallel
-from registry.core.exceptions import BuildError, ConfigError
+from registry.core.exceptions import BuildError, ConfigError, SourceMovedError
 from registry.marks import cache as mark_cache
 from registry.marks import render
 from registry.publish import (
@@ -234,7 +234,19 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                 # The previous build's file with the changed rows rewritten
                 # (its content equals a full export's: docs/publishing.md).
                 rows = dbdelta.changed_rows(db, changes)
-                exported = dbdelta.update_public_db(db, previous_db, public_db, rows, statuses=statuses)
+                try:
+                    exported = dbdelta.update_public_db(db, previous_db, public_db, rows, statuses=statuses,
+                                                        pinned=(state["last_seq"], state["row_changes"]))
+                except SourceMovedError:
+                    # A commit since the pin: the rows are read again from a
+                    # copy of the pinned state (SQLite's backup through the
+                    # pinned transaction), as a full build reads them.
+                    copy = schema.connect(schema.snapshot_to(db_path, build_dir / REGISTRY_SNAPSHOT, pinned=db),
+                                          readonly=True)
+                    try:
+                        exported = dbdelta.update_public_db(copy, previous_db, public_db, rows, statuses=statuses)
+                    finally:
+                        copy.conn.close()
                 incremental.record_public_db(state, previous_state, rows)
             else:
                 exported = export.export_public_db(db, public_db, statuses=statuses)

@@ -37,8 +37,9 @@ import sqlite3
 from pathlib import Path
 
 from registry.core import fs
-from registry.core.exceptions import BuildError
+from registry.core.exceptions import BuildError, SourceMovedError
 from registry.publish import dbrows, export
+from registry.store import schema
 
 #: Public table -> the column whose values name its rows that an incremental
 #: build may change (:func:`changed_rows`), in the order they are written.
@@ -87,7 +88,8 @@ def published_statuses(public_db_path) -> dict:
         conn.close()
 
 
-def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses: dict) -> dict:
+def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses: dict,
+                     pinned: tuple[int, int] | None = None) -> dict:
     """Write ``out_path``: the public database ``previous_path`` with the rows
     ``rows`` (:func:`changed_rows`) made those of registry ``source_db``.
 
@@ -96,6 +98,15 @@ def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses
     checked against the registry's cache. The copy is made under
     ``.<name>.tmp-<pid>`` and renamed into place only when complete.
     Returns ``{"path", "tables": {name: rows}, "changes": {table: counts}}``.
+
+    The rows are read from ``source_db``'s file, attached on the new file's
+    connection: a second reader of the registry, which sees the latest
+    commit, not the transaction the build pinned. ``pinned`` (``(last event
+    seq, last row_changes id)`` of the build's state) is checked in the same
+    read transaction as the rows: every row of these tables changes with a
+    signed event or a journaled write, so equal marks mean the same rows.
+    Else SourceMovedError and no file (rule: one build, one snapshot; the
+    caller reads again from a copy of its pinned state).
     """
     out_path = Path(out_path)
     tables = export.classify_tables(source_db)
@@ -117,6 +128,14 @@ def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses
         out.execute("attach database ? as src", [export.source_uri(source_db)])
         export.fts_function(out)
         out.execute("begin")
+        if pinned is not None:
+            seen = out.execute("select (select coalesce(max(seq), 0) from src.events), "
+                               "(select coalesce(max(id), 0) from src.row_changes)").fetchone()
+            if tuple(seen) != tuple(pinned):
+                raise SourceMovedError(
+                    f"{schema.database_file(source_db)}: observed last event {seen[0]} and row change "
+                    f"{seen[1]} on a second connection, expected {pinned[0]} and {pinned[1]} (the "
+                    "build's pinned state): the registry moved on during the build")
         export.load_statuses(out, {no: statuses[no] for no in rows.get("certificates", ())})
         changes = {}
         for table, column in DELTA_KEYS.items():

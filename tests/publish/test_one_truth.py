@@ -13,6 +13,7 @@ log — must tell the same story, and ``szzz audit`` must pass. Then
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -251,6 +252,49 @@ def test_a_build_killed_after_taking_from_the_spare_leaves_out_whole(base, tmp_p
     publish_build(db, base.keys, out)
     assert assert_one_story(out, second, root_key_of(out)) == "revoked"
     assert assert_one_story(out, first, root_key_of(out)) == "revoked"
+
+
+def test_a_product_renamed_during_an_incremental_build_is_the_next_builds(base, tmp_path):
+    """The public database's rows of a changed certificate are read on a second
+    connection to the registry; a commit after the build pinned its state
+    (here the certificate's product renamed, between its revocation and the
+    public database step) must not reach them: the page and the row of one
+    build give the same name, the pinned one, and the next build the new one."""
+    db = copy_registry(base.db, tmp_path / "registry.db")
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
+                    str(base.keys), "--out", str(out), "--site-url", SITE_URL],
+                   check=True, capture_output=True, env=env())
+    cert_no = base.valid[0]
+    product, old_name = sqlite3.connect(db).execute(
+        "select p.id, p.name_zh from certificates c join products p on p.id = c.product where c.cert_no = ?",
+        [cert_no]).fetchone()
+    revoke_in_another_process(db, base.keys, cert_no)
+
+    def rename():
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            conn.execute("update products set name_zh = '更名后的产品' where id = ?", [product])
+
+    summary = []
+    code, stderr = build_interrupted(db, base.keys, out, "public database", rename, summary=summary)
+    assert code == 0, stderr
+    assert summary and "incremental, 1 certificate(s) changed" in summary[0], summary
+
+    def names(out):
+        page = (out / "site" / "certificates" / cert_no / "index.html").read_text(encoding="utf-8")
+        conn = sqlite3.connect(f"file:{out / 'data' / 'registry.db'}?mode=ro", uri=True)
+        try:
+            row = conn.execute("select product_name_zh, status from certificates where cert_no = ?",
+                               [cert_no]).fetchone()
+        finally:
+            conn.close()
+        return ("更名后的产品" in page, old_name in page), row
+
+    assert names(out) == ((False, True), (old_name, "revoked"))
+    subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
+                    str(base.keys), "--out", str(out), "--site-url", SITE_URL],
+                   check=True, capture_output=True, env=env())
+    assert names(out) == ((True, False), ("更名后的产品", "revoked"))
 
 
 @pytest.mark.parametrize("step", STEPS)
