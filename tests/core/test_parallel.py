@@ -11,8 +11,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The script restores Python's own Ctrl-C handler first: a process started in
+# the background by a non-interactive shell (`make test &`) inherits SIGINT
+# ignored, and Python then leaves it ignored (no KeyboardInterrupt at all).
 POOL_SCRIPT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from registry.core import parallel
 
 def nap(seconds):
