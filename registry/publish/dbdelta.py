@@ -32,11 +32,9 @@ public database") says why, with the measurements.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 
-from registry.core import fs
 from registry.core.exceptions import BuildError, SourceMovedError
 from registry.publish import dbrows, export
 from registry.store import schema
@@ -118,14 +116,9 @@ def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses
     if missing:
         raise BuildError(f"certificate {missing[0]}: no replayed status to publish; observed "
                          f"{len(missing)} changed certificate(s) without one, expected none")
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    fs.copy_file(previous_path, tmp)
-    out = sqlite3.connect(f"file:{tmp}", uri=True, isolation_level=None)
-    try:
-        # Not yet published: a crash loses the copy, never a served file.
-        out.execute("pragma synchronous = off")
-        out.execute("attach database ? as src", [export.source_uri(source_db)])
+    # Not yet published: a crash loses the copy, never a served file.
+    with export.staged_database(out_path, source_db, start_from=previous_path,
+                                pragmas=("pragma synchronous = off",)) as out:
         export.fts_function(out)
         out.execute("begin")
         if pinned is not None:
@@ -154,11 +147,5 @@ def update_public_db(source_db, previous_path, out_path, rows: dict, *, statuses
         out.execute("commit")
         out.execute("detach database src")
         counts = export.table_counts(out, tables)
-        out.close()
-        os.replace(tmp, out_path)
-    except BaseException:
-        out.close()
-        tmp.unlink(missing_ok=True)
-        raise
     return {"path": str(out_path), "tables": counts, "changes": changes}
 

@@ -45,14 +45,16 @@ no dependence on the trigram bugs. The Datasette plugin installs
 :func:`fts_query` as ``escape_fts`` so ``?_search=`` uses it.
 """
 
+import contextlib
 import csv
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
 
-from registry.core import canonical, industries, lifecycle, reference, spreadsheet
+from registry.core import canonical, fs, industries, lifecycle, reference, spreadsheet
 from registry.core.exceptions import BuildError, SignatureError
 from registry.store import history, schema
 
@@ -433,6 +435,35 @@ def table_counts(out, tables) -> dict:
     return {t: out.execute(f"select count(*) from {quote_name(t)}").fetchone()[0] for t in tables}
 
 
+@contextlib.contextmanager
+def staged_database(out_path, source_db, *, start_from=None, pragmas=()) -> Iterator[sqlite3.Connection]:
+    """A connection to a new public database for ``out_path``, built under
+    ``.<name>.tmp-<pid>`` beside it (a copy of ``start_from`` when given, else
+    empty) with ``pragmas`` run first and registry ``source_db`` attached as
+    ``src`` (read-only). Renamed into place when the block ends without an
+    error; else removed, and ``out_path`` is untouched. The one way the full
+    export and the incremental update write a public database."""
+    out_path = Path(out_path)
+    source = source_uri(source_db)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    if start_from is not None:
+        fs.copy_file(start_from, tmp)
+    # uri=True so that ATTACH accepts the read-only file: URI of the source.
+    out = sqlite3.connect(f"file:{tmp}", uri=True, isolation_level=None)
+    try:
+        for pragma in pragmas:
+            out.execute(pragma)
+        out.execute("attach database ? as src", [source])
+        yield out
+        out.close()
+        os.replace(tmp, out_path)
+    except BaseException:
+        out.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def export_public_db(source_db, out_path, *, statuses=None) -> dict:
     """Write the public database of registry ``source_db`` to ``out_path``.
 
@@ -447,15 +478,8 @@ def export_public_db(source_db, out_path, *, statuses=None) -> dict:
     if statuses is None:
         statuses = history.replayed_statuses(source_db)
     history.check_status_cache(source_db, statuses)
-    source = source_uri(source_db)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    # uri=True so that ATTACH accepts the read-only file: URI of the source.
-    out = sqlite3.connect(f"file:{tmp}", uri=True, isolation_level=None)
-    try:
-        out.execute("pragma journal_mode = delete")
-        out.execute("pragma page_size = 4096")
-        out.execute("attach database ? as src", [source])
+    with staged_database(out_path, source_db,
+                         pragmas=("pragma journal_mode = delete", "pragma page_size = 4096")) as out:
         out.execute("begin")
         load_statuses(out, statuses)
         _reference_tables(out)
@@ -473,12 +497,6 @@ def export_public_db(source_db, out_path, *, statuses=None) -> dict:
         out.execute("vacuum")
         _check_fts(out)
         counts = table_counts(out, tables)
-        out.close()
-        os.replace(tmp, out_path)
-    except BaseException:
-        out.close()
-        tmp.unlink(missing_ok=True)
-        raise
     return {"path": str(out_path), "tables": counts}
 
 
