@@ -149,9 +149,11 @@ def watch(seen: dict, name: str, committed: float, look) -> None:
         time.sleep(POLL)
 
 
-def page_verdict(page) -> str | None:
-    """Reload the verify page and wait for its verdict (None: none within 10 s)."""
-    page.reload(wait_until="commit")
+def page_verdict(page, *, reload=True) -> str | None:
+    """Reload the verify page (unless ``reload`` is False: it was just opened)
+    and wait for its verdict (None: none within 10 s)."""
+    if reload:
+        page.reload(wait_until="commit")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         verdict = page.evaluate("() => document.getElementById('verdict')?.dataset.verdict || null")
@@ -215,7 +217,7 @@ def main():
                 conn.conn.close()
             for cert_no in list(marks)[:args.runs]:
                 page.goto(f"{site}/v/#{marks[cert_no]}", wait_until="commit")
-                before = page_verdict(page)
+                before = page_verdict(page, reload=False)
                 if before != "valid":
                     raise SystemExit(f"{cert_no}: the verify page says {before!r} before the revocation")
                 # Each observer of the site looks again when the served checkpoint changes.

@@ -99,3 +99,28 @@ def test_copy_file_copies_every_byte_and_never_overwrites(tmp_path, source_dir):
         assert target.read_bytes() == data
     finally:
         source.unlink()
+
+
+def test_rewrite_keeps_a_private_file_and_never_writes_through_another_name(tmp_path):
+    """fs.rewrite reuses the inode of a file only this tree names; a hard link
+    shared with another tree, or a symbolic link, keeps its old bytes and
+    the name gets a new file."""
+    own, shared, served, elsewhere = (tmp_path / n for n in ("own", "shared", "served", "elsewhere"))
+    own.write_text("old and longer than the new text")
+    served.write_text("served")
+    os.link(served, shared)
+    elsewhere.write_text("not ours")
+    (tmp_path / "symlink").symlink_to(elsewhere)
+    inode = own.stat().st_ino
+
+    fs.rewrite(own, "new")
+    fs.rewrite(shared, b"rewritten")
+    fs.rewrite(tmp_path / "symlink", "rewritten")
+    fs.rewrite(tmp_path / "missing", "created")
+
+    assert (own.read_text(), own.stat().st_ino) == ("new", inode)
+    assert served.read_text() == "served" and shared.read_text() == "rewritten"
+    assert served.stat().st_ino != shared.stat().st_ino
+    assert elsewhere.read_text() == "not ours"
+    assert not (tmp_path / "symlink").is_symlink() and (tmp_path / "symlink").read_text() == "rewritten"
+    assert (tmp_path / "missing").read_text() == "created"

@@ -426,10 +426,12 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
     # spare (in no file of it), one that leaves or regains the mark.
     scripted = {1: "issue_new", 2: "reinstate"}
     history_of_reuse = [reusable_files(os.path.realpath(out))]
+    status_inodes = [status_files(os.path.realpath(out))]
     for step in range(4):
         before = Path(os.path.realpath(out))
         page = before / "site" / "certificates"
         old_pages = {p: (p.stat().st_ino, p.read_bytes()) for p in page.glob("*/index.html")}
+        old_status = status_files(before)
         # A second name for the previous build's public database: it outlives
         # that build's deletion after the switch, and shows any write into it.
         kept = tmp_path / f"previous-{step}.db"
@@ -482,6 +484,20 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
             rewritten = [n for n in unchanged if files[n][0] != was_files[n][0]]
             assert not rewritten, f"{where}: unchanged {part} files written again instead of reused: {rewritten}"
         history_of_reuse.append(now)
+        # The status buckets, signed anew each build, are the spare's files
+        # rewritten in place (not one new inode each); the served build's keep their bytes.
+        assert {n: data for n, (_, data) in old_status.items()} == \
+            {n: data for n, (_, data) in status_files(spare_path).items()}, f"{where}: the served status files changed"
+        status_inodes.append(status_files(os.path.realpath(out)))
+        if step > 0:  # a bucket new since the spare (a new certificate's) is a new file
+            now_status, spare_status = status_inodes[-1], status_inodes[-3]
+            assert [n for n in spare_status if now_status[n][0] != spare_status[n][0]] == [], \
+                f"{where}: not the spare's files"
+
+
+def status_files(build) -> dict:
+    """``{name: (inode, bytes)}`` of the status buckets of ``build`` (a build directory)."""
+    return {p.name: (p.stat().st_ino, p.read_bytes()) for p in (Path(build) / "site" / "api" / "status").iterdir()}
 
 
 def scripted_act(reg, name, n) -> str:
