@@ -321,9 +321,6 @@ class Portal:
         stdout, stderr = self.rebuild.communicate("build\n")
         if self.stopping.is_set():
             return
-        with self.lock:
-            if not self.stopping.is_set():
-                self._ready_standby()
         if self.rebuild.returncode == 0:
             click.echo(stdout.strip().splitlines()[-1], err=True)  # "built …" after Pelican's talk
         else:
@@ -346,6 +343,12 @@ class Portal:
                 if self.output.current() != self.served_build and self._serve_current_build():
                     click.echo(f"开放数据已更新 / Datasette now serves "
                                f"{self.served_build.name}", err=True)
+                # The next rebuild's process, started once the new build is
+                # served: its start-up would take the CPU that the first
+                # readers of the new build (and Datasette's update) need.
+                with self.lock:
+                    if not self.stopping.is_set():
+                        self._ready_standby()
         finally:
             registry.close()
 
