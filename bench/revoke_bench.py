@@ -10,7 +10,7 @@ then, ``--runs`` times: opens the verify page of a valid certificate's mark
 in Chromium (Debian's ``chromium``, Playwright) and checks it says valid;
 revokes the certificate (``Registry.revoke``, committed in this process);
 and from the commit polls (every 50 ms) three places until each says revoked,
-each on its own thread so that no observer waits for another's look:
+each in its own process so that no observer waits for another's look:
 
 * the verify page (its verdict box, ``data-verdict``), scanned again each time
   the served ``log/checkpoint`` changes (a conditional request: every build
@@ -29,6 +29,7 @@ certificates, ≤ 30 s at 1,000,000.
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -36,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -149,6 +149,28 @@ def watch(seen: dict, name: str, committed: float, look) -> None:
         time.sleep(POLL)
 
 
+def observe(name: str, site: str, datasette: str, cert_no: str, conn) -> None:
+    """Observer ``name`` ("api/status.json" or "datasette") in a process of its
+    own (parsing 33 MB of status.json holds a thread's interpreter for a
+    second, which would delay the verify page's look): waits for the commit's
+    ``time.monotonic()`` (the same clock in every process) on ``conn``, then
+    sends the seconds until ``cert_no`` is revoked there (None: not within 30 minutes)."""
+    if name == "api/status.json":
+        status_json, checkpoint = StatusJson(site + "/api/status.json"), Checkpoint(site + "/log/checkpoint")
+        status_json.status(cert_no)
+
+        def look():
+            return checkpoint.changed() and status_json.status(cert_no) == "revoked"
+    else:
+        def look():
+            return datasette_status(datasette, cert_no) == "revoked"
+    conn.send("ready")
+    committed = conn.recv()
+    seen: dict = {}
+    watch(seen, name, committed, look)
+    conn.send(seen.get(name))
+
+
 def page_verdict(page, *, reload=True) -> str | None:
     """Reload the verify page (unless ``reload`` is False: it was just opened)
     and wait for its verdict (None: none within 10 s)."""
@@ -201,10 +223,10 @@ def main():
                              "--keys", str(keys), "--out", str(work / "output"), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     runs = []
+    spawn = multiprocessing.get_context("spawn")
     try:
         wait_ready(site, datasette, proc, time.monotonic() + 3600)
         print(f"serve up after {time.monotonic() - started:.1f} s (its first build included)", flush=True)
-        status_json = StatusJson(site + "/api/status.json")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page()
@@ -220,8 +242,20 @@ def main():
                 before = page_verdict(page, reload=False)
                 if before != "valid":
                     raise SystemExit(f"{cert_no}: the verify page says {before!r} before the revocation")
-                # Each observer of the site looks again when the served checkpoint changes.
-                page_checkpoint, api_checkpoint = (Checkpoint(site + "/log/checkpoint") for _ in "ab")
+                # Three observers at once, each in its own process (the page's:
+                # this one, through Playwright), so that none waits for
+                # another's look. The site's files are fetched and the page
+                # scanned again only when the served checkpoint changed (a new
+                # build is served): reloading the page 20 times a second would
+                # take the CPU the build needs, which no real scanner does.
+                page_checkpoint = Checkpoint(site + "/log/checkpoint")
+                observers = {}
+                for name in ("api/status.json", "datasette"):
+                    ours, theirs = spawn.Pipe()
+                    observer = spawn.Process(target=observe, args=(name, site, datasette, cert_no, theirs), daemon=True)
+                    observer.start()
+                    ours.recv()  # "ready": started and looked once before the commit
+                    observers[name] = (observer, ours)
                 reg = Registry.open(db, keys, publish_bench.PASSPHRASE.encode())
                 try:
                     reg.today_override = today
@@ -229,25 +263,15 @@ def main():
                 finally:
                     reg.close()
                 committed = time.monotonic()
+                for _, ours in observers.values():
+                    ours.send(committed)
                 seen = {}
-                # Three observers at once, each on its own thread (Playwright's
-                # on this one): one after the other, the 33 MB status.json
-                # parse of 100k certificates delayed the page's look by ~0.5 s.
-                # The site's files are fetched and the page scanned again only
-                # when the served checkpoint changed (a new build is served):
-                # reloading the page 20 times a second would take the CPU the
-                # build needs, which no real scanner does.
-                watchers = [threading.Thread(target=watch, args=(seen, name, committed, look), daemon=True)
-                            for name, look in (
-                                ("api/status.json", lambda no=cert_no, c=api_checkpoint:
-                                 c.changed() and status_json.status(no) == "revoked"),
-                                ("datasette", lambda no=cert_no: datasette_status(datasette, no) == "revoked"))]
-                for w in watchers:
-                    w.start()
                 watch(seen, "verify page", committed,
                       lambda c=page_checkpoint: c.changed() and page_verdict(page) == "revoked")
-                for w in watchers:
-                    w.join()
+                for name, (observer, ours) in observers.items():
+                    if (seconds := ours.recv()) is not None:
+                        seen[name] = seconds
+                    observer.join()
                 runs.append(seen)
                 print(f"{cert_no}: " + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(seen.items())), flush=True)
                 time.sleep(1)  # let serve's own follow-up (live database, re-cosign) settle
