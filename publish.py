@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from pathlib import Path
@@ -216,6 +217,7 @@ class Portal:
         self.rebuild = None
         self.standby = None
         self.served_build = None
+        self.change_seen = time.monotonic()  # when the watcher last saw a commit
         self.watcher = threading.Thread(target=self._watch, name="szzz-serve-watch", daemon=True)
 
     def _child_env(self, *, passphrase: bool) -> dict:
@@ -322,7 +324,9 @@ class Portal:
         if self.stopping.is_set():
             return
         if self.rebuild.returncode == 0:
-            click.echo(stdout.strip().splitlines()[-1], err=True)  # "built …" after Pelican's talk
+            # "built …" after Pelican's talk, and how long since the commit was seen.
+            click.echo(f"{stdout.strip().splitlines()[-1]} "
+                       f"[{time.monotonic() - self.change_seen:.2f} s / 秒]", err=True)
         else:
             # No progress lines on a pipe: stderr is the build's one line "Error: …".
             click.echo("重新构建失败，继续提供上一版本 / rebuild failed, the previous output "
@@ -339,10 +343,11 @@ class Portal:
                 seen = registry.execute("pragma data_version").fetchone()[0]
                 if seen != version:
                     version = seen  # commits during the rebuild trigger one more
+                    self.change_seen = time.monotonic()
                     self._rebuild()
                 if self.output.current() != self.served_build and self._serve_current_build():
-                    click.echo(f"开放数据已更新 / Datasette now serves "
-                               f"{self.served_build.name}", err=True)
+                    click.echo(f"开放数据已更新 / Datasette now serves {self.served_build.name} "
+                               f"[{time.monotonic() - self.change_seen:.2f} s / 秒]", err=True)
                 # The next rebuild's process, started once the new build is
                 # served: its start-up would take the CPU that the first
                 # readers of the new build (and Datasette's update) need.
