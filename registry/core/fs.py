@@ -26,6 +26,7 @@ import io
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -307,6 +308,70 @@ def staged_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.replace(staging, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def start_link_copy(sources: Iterable[str | os.PathLike[str]],
+                    target_dir: str | os.PathLike[str]) -> subprocess.Popen[bytes] | None:
+    """Start copying ``sources`` (files or whole trees) into ``target_dir`` as
+    hard links: a ``cp -al`` child (C speed; the caller waits for it, checking
+    its exit status: :func:`wait_link_copy`), or, where GNU cp is missing, the
+    copy made here (``shutil.copytree`` with ``os.link``) and None returned.
+
+    Every directory is a new inode and every file a second name of the same
+    one: the copy must never be written through (:func:`write_new`)."""
+    paths = [Path(s) for s in sources]
+    if not paths:
+        return None
+    cp = shutil.which("cp")
+    if cp and _gnu_cp(cp):
+        return subprocess.Popen([cp, "-al", "-t", str(target_dir), "--", *map(str, paths)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for source in paths:
+        target = Path(target_dir) / source.name
+        if source.is_dir():
+            shutil.copytree(source, target, copy_function=os.link, symlinks=True)
+        else:
+            os.link(source, target, follow_symlinks=False)
+    return None
+
+
+def wait_link_copy(process: subprocess.Popen[bytes] | None, what: str) -> None:
+    """Wait for a copy of :func:`start_link_copy`; OSError naming ``what`` if it failed."""
+    if process is None:
+        return
+    _, err = process.communicate()
+    if process.returncode != 0:
+        raise OSError(f"cp -al {what}: exit status {process.returncode}: "
+                      f"{err.decode(errors='replace').strip()}")
+
+
+def link_copy(source_dir: str | os.PathLike[str], target_dir: str | os.PathLike[str],
+              leave_out: Iterable[str] = ()) -> None:
+    """Copy the tree ``source_dir`` to a new ``target_dir`` as hard links
+    (:func:`start_link_copy`), without the entries of ``leave_out`` (paths
+    relative to ``source_dir``, ``/``-separated); waits for the copy."""
+    source_dir, target_dir = Path(source_dir), Path(target_dir)
+    omitted = set(leave_out)
+    target_dir.mkdir(exist_ok=True)
+    whole = []
+    for name in sorted(os.listdir(source_dir)):
+        inner = [p.split("/", 1)[1] for p in omitted if p.startswith(f"{name}/")]
+        if name in omitted:
+            continue
+        if inner and (source_dir / name).is_dir() and not (source_dir / name).is_symlink():
+            link_copy(source_dir / name, target_dir / name, inner)
+        else:
+            whole.append(source_dir / name)
+    wait_link_copy(start_link_copy(whole, target_dir), f"{source_dir} {target_dir}")
+
+
+def _gnu_cp(cp: str) -> bool:
+    """Whether ``cp`` is GNU cp (``-t``, ``-l`` with ``-a``)."""
+    try:
+        done = subprocess.run([cp, "--version"], check=False, capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and b"GNU" in done.stdout
 
 
 def link_files(source_dir: str | os.PathLike[str], target_dir: str | os.PathLike[str],

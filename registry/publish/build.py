@@ -57,6 +57,11 @@ DEFAULT_DATASETTE_URL = ""
 MAX_PROBLEMS_SHOWN = 20
 # The build's copy of the registry (schema.snapshot_to), removed before the switch.
 REGISTRY_SNAPSHOT = ".registry-snapshot.db"
+# What no build takes from a spare, so a full build's copy of itself (its
+# spare) leaves it out: the public database, the downloads and their index,
+# the log, and the status buckets (files a build rewrites in place, which a
+# hard link would forbid: :func:`registry.core.fs.rewrite`).
+SPARE_LEAVES_OUT = ("data", downloads.INDEX_DIR, "site/downloads", "site/log", "site/api/status")
 
 
 def validate_snapshot(db_path: str, since=None) -> list:
@@ -349,7 +354,17 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
         (build_dir / REGISTRY_SNAPSHOT).unlink(missing_ok=True)
         say("switch")
         output.switch(build_dir)
-        output.keep_as_spare(current)  # the next build's pages come from it
+        if changes is None and code_digest is not None:
+            # A full build: the build before it (other code, settings or
+            # registry-wide tables) cannot serve the next build as its spare;
+            # a hard-link copy of this one can (~30 s at 100k, after the
+            # switch: the new build is served meanwhile).
+            say("spare")
+            if current is not None:
+                output.discard(current)
+            output.clone_as_spare(build_dir, leave_out=SPARE_LEAVES_OUT)
+        else:
+            output.keep_as_spare(current)  # the next build's pages come from it
         output.clean_stale()
     return {"out": str(output.link), "build_dir": str(build_dir), "build_time": build_time,
             "site_url": url, "tables": exported["tables"], "last_seq": feed["last_seq"],

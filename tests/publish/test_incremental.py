@@ -414,6 +414,19 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
     out = tmp_path / "out"
     spare_path = Output(out).spare
     assert run_build(built, out)["incremental"] is False  # no previous build
+    # A full build leaves a hard-link copy of itself as the spare (the build
+    # before it, of other code, is no use), without what no build takes from
+    # a spare: the next revocation need not clone the served pages.
+    served = Path(os.path.realpath(out))
+    assert {".build-state.json", "site"} <= {p.name for p in spare_path.iterdir()}
+    assert not (spare_path / "data").exists()
+    assert not (spare_path / "site" / "api" / "status").exists()
+    assert not (spare_path / "site" / "downloads").exists() and not (spare_path / "site" / "log").exists()
+    assert all((spare_path / p.relative_to(served)).stat().st_ino == p.stat().st_ino
+               for p in (served / "site" / "certificates").glob("*/index.html"))
+    # The first step goes without it (as after a build killed after claiming
+    # it): the served build's files are then linked one by one.
+    shutil.rmtree(spare_path)
     # The reference: full builds of the same states into an output of its own.
     # It must have published the same checkpoints, whose partial tiles the log
     # keeps until their full tile exists (C2SP tlog-tiles): the log's history,

@@ -220,7 +220,8 @@ def test_a_build_taking_the_spare_refuses_an_altered_event_of_a_certificate_chan
     # Not the reinstatement last: the build's recorded last event stays the registry's.
     builders.add_events(db, long_history["keys"], long_history["certs"]["valid"], 1)
     summary = publish.build(db, out, keys_dir=long_history["keys"], passphrase=builders.PASSPHRASE)
-    assert summary["incremental"] and summary["api_from"] == "current"  # the fixture's build is now the spare
+    # It took the full build's copy of itself; the fixture's build is now the spare.
+    assert summary["incremental"] and summary["api_from"] == "spare"
     link, published = os.readlink(out), (out / "site" / "log" / "checkpoint").read_text()
     # This build changes another certificate only; the reinstated one changed
     # since the spare. Its suspension is altered alone (the re-signed

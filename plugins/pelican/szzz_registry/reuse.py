@@ -26,7 +26,6 @@ plain writes, so it must not be linked.
 import fnmatch
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from registry.core import fs
@@ -58,36 +57,21 @@ def take(previous, out) -> None:
 
 class Clone:
     """Hard links of the owned entries of ``previous`` in ``out``, made by a
-    ``cp -al`` child while the generator reads the registry; :meth:`wait`
-    before writing into ``out``."""
+    ``cp -al`` child (:func:`registry.core.fs.start_link_copy`) while the
+    generator reads the registry; :meth:`wait` before writing into ``out``."""
 
     def __init__(self, previous, out):
         self.previous, self.out = Path(previous), Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        names = owned_entries(self.previous)
-        cp = shutil.which("cp")
-        self.process = None
-        if names and cp and _gnu(cp):
-            self.process = subprocess.Popen(
-                [cp, "-al", "-t", str(self.out), "--", *(str(self.previous / n) for n in names)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        else:
-            for name in names:
-                source, target = self.previous / name, self.out / name
-                if source.is_dir():
-                    shutil.copytree(source, target, copy_function=os.link)
-                else:
-                    os.link(source, target)
+        self.process = fs.start_link_copy((self.previous / n for n in owned_entries(self.previous)), self.out)
 
     def wait(self) -> None:
-        if self.process is None:
-            return
-        _, err = self.process.communicate()
-        if self.process.returncode != 0:
-            raise BuildError(f"cp -al {self.previous} {self.out}: exit status "
-                             f"{self.process.returncode}: {err.decode(errors='replace').strip()}")
-        self.process = None
-
+        try:
+            fs.wait_link_copy(self.process, f"{self.previous} {self.out}")
+        except OSError as e:
+            raise BuildError(str(e)) from None
+        finally:
+            self.process = None
 
     def stop(self) -> None:
         """End the copy if it still runs (the build failed): nothing writes into
@@ -96,15 +80,6 @@ class Clone:
             self.process.kill()
             self.process.wait()
             self.process = None
-
-
-def _gnu(cp) -> bool:
-    """Whether ``cp`` is GNU cp (``-t``, ``-l`` with ``-a``)."""
-    try:
-        done = subprocess.run([cp, "--version"], check=False, capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and b"GNU" in done.stdout
 
 
 def write_text(path, text, *, replace) -> None:
