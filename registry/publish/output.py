@@ -10,7 +10,9 @@ same output. Beside ``OUT``: the mark cache ``.OUT.cache/``, the log's state
 ``.OUT.state/``, the lock ``.OUT.lock`` and the spare build ``.OUT.spare/``.
 
 **The spare.** The build ``OUT`` pointed at before a switch is not deleted
-but kept as ``.OUT.spare`` (the one before it is deleted then): the next
+but kept as ``.OUT.spare`` (the one before it is deleted then; a full build,
+whose predecessor no later build can use, keeps a hard-link copy of itself
+instead: :meth:`Output.clone_as_spare`): the next
 build may take its files instead of creating them again
 (docs/publishing.md, "Incremental builds"): the Pelican generator's pages,
 ``site/api/certificates/`` and ``site/marks/``, each moved in by one rename

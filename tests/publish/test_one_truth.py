@@ -38,7 +38,7 @@ from registry.verify import audit
 ROOT = Path(__file__).resolve().parents[2]
 SITE_URL = "https://szzz.example.cn"
 STEPS = ("snapshot", "validate", "public database", "pelican", "validation result", "verify page",
-         "api", "log", "marks", "downloads", "status files", "switch")
+         "api", "log", "marks", "downloads", "status files", "switch", "spare")
 WRITER = Path(__file__).with_name("registry_writer.py")
 
 
