@@ -318,7 +318,8 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
                 if changes else None)
 
             say("marks")
-            mark_stats = cached_marks.finish(site_dir)
+            mark_stats = cached_marks.finish(
+                site_dir, marks=sum(1 for status in statuses.values() if status[0] == "valid"))
             if spare is not None:
                 # What Pelican, api/ and the marks did not take: deleted in the background.
                 output.discard(spare)

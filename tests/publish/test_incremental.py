@@ -462,6 +462,7 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
         assert (summary["pages_from"], summary["api_from"], summary["marks_from"]) == (source,) * 3, where
         assert run_build(built, full, full=True)["public_db"] == "exported"
         assert_same_tree(out, full, where)
+        assert summary["marks"] * 2 == len(os.listdir(out / "site" / "marks")), where  # an SVG and a PNG each
         assert_same_rows(out / "data" / "registry.db", full / "data" / "registry.db", where)
         # The previous build's public database (being served) was copied, never written.
         assert kept.read_bytes() == old_public, where
