@@ -363,7 +363,12 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             say("spare")
             if current is not None:
                 output.discard(current)
-            output.clone_as_spare(build_dir, leave_out=SPARE_LEAVES_OUT)
+            try:
+                output.clone_as_spare(build_dir, leave_out=SPARE_LEAVES_OUT)
+            except OSError as e:
+                output.clean_stale()  # the copy cut short is a stale build directory
+                raise BuildError(f"{output.link} now points at the new build, but its spare could not be "
+                                 f"made ({e}); the next build clones the served pages instead") from e
         else:
             output.keep_as_spare(current)  # the next build's pages come from it
         output.clean_stale()

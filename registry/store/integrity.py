@@ -194,12 +194,12 @@ def verify_registry(db, *, workers=None, check_file=True, since=None) -> list:
                        "digest": r[5], "record": r[6], "status_date": r[7]}
     state: dict[str, tuple] = {}  # cert_no -> [status, prev digest, last seq]
     expected_seq = since_seq + 1
-    columns = "seq, type, cert_no, subject, date, actor, key_id, payload, signature"
+    selected = "seq, type, cert_no, subject, date, actor, key_id, payload, signature"
     # Incremental: a UNION of two index searches (`seq > ? OR cert_no IN …`
     # scanned every event: 0.09 s at 100k).
     events = db.execute(
-        f"select {columns} from events"
-        + (f" where seq > ? union select {columns} from events where {in_scope}" if scope else "")
+        f"select {selected} from events"
+        + (f" where seq > ? union select {selected} from events where {in_scope}" if scope else "")
         + " order by seq", [since_seq, scope] if scope else []).fetchall()
     results = _run_all([
         ("env", canonical.envelope(canonical.EVENT, text, key_id, sig),

@@ -58,7 +58,8 @@ from helpers import file_digests
 from pelican.settings import read_settings
 
 import publish
-from registry.core.exceptions import RegistryError
+from registry.core import fs
+from registry.core.exceptions import BuildError, RegistryError
 from registry.publish import build as building
 from registry.publish import changefeed, dbdelta, dbrows, export, incremental, livedb
 from registry.publish.output import Output
@@ -512,6 +513,28 @@ def test_whole_build_incremental_equals_full(make_registry, tmp_path):
 def status_files(build) -> dict:
     """``{name: (inode, bytes)}`` of the status buckets of ``build`` (a build directory)."""
     return {p.name: (p.stat().st_ino, p.read_bytes()) for p in (Path(build) / "site" / "api" / "status").iterdir()}
+
+
+def test_a_full_build_whose_spare_cannot_be_made_is_published_and_says_so(make_registry, tmp_path, monkeypatch):
+    """The spare is made after the switch: when its copy fails (a full disk),
+    the build is served all the same and the error says both, leaving no
+    half-made spare; the next build does without one."""
+    built = make_registry(certificates=2, products=2)
+    out = tmp_path / "out"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fs, "link_copy", full_disk)
+    with pytest.raises(BuildError, match="now points at the new build, but its spare could not be made"):
+        run_build(built, out)
+    monkeypatch.undo()
+    assert (out / "site" / "api" / "status.json").is_file() and not Output(out).spare.exists()
+    assert [p.name for p in tmp_path.glob(".out.build-*")] == [os.readlink(out)]  # no half-made copy left
+    with built.open() as reg:
+        reg.suspend(_certs(reg, "valid")[0], "暂停 spare")
+    summary = run_build(built, out)
+    assert summary["incremental"] and summary["pages_from"] == "current"
 
 
 def scripted_act(reg, name, n) -> str:
