@@ -199,6 +199,18 @@ def test_revocation_committed_during_an_incremental_build_is_all_or_nothing(base
     assert assert_one_story(out, second, root_key_of(out)) == "revoked"
 
 
+# publish.build (as `publish.py build` runs it) that stops itself (SIGSTOP) as it announces a step.
+STOPPING_BUILD = """
+import os, signal, sys
+import publish
+db, keys_dir, out, site_url, step = sys.argv[1:]
+def progress(name):
+    if name == step:
+        os.kill(os.getpid(), signal.SIGSTOP)
+publish.build(db, out, keys_dir=keys_dir, site_url=site_url, progress=progress)
+"""
+
+
 def publish_build(db, keys_dir, out):
     subprocess.run([sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys",
                     str(keys_dir), "--out", str(out), "--site-url", SITE_URL],
@@ -223,15 +235,16 @@ def test_a_build_killed_after_taking_from_the_spare_leaves_out_whole(base, tmp_p
     taken = {part: (spare / "site" / part).stat().st_ino for part in ("api/certificates", "marks")}
     served, before = os.readlink(out), file_digests(out)
     revoke_in_another_process(db, base.keys, second)
+    # The build stops itself as it announces the step (SIGSTOP from its own
+    # progress callback), then is killed: killing it when its progress line
+    # was read let a fast build reach its switch first on a loaded machine.
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "publish.py"), "build", "--db", str(db), "--keys", str(base.keys),
-         "--out", str(out), "--site-url", SITE_URL, "--progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(), start_new_session=True)
+        [sys.executable, "-c", STOPPING_BUILD, str(db), str(base.keys), str(out), SITE_URL, step],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(), cwd=ROOT, start_new_session=True)
     try:
-        for line in proc.stderr:
-            if line.strip() == f"· {step}":
-                os.killpg(proc.pid, signal.SIGKILL)  # the build and its mark renderers
-                break
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), proc.communicate()[1].decode()
+        os.killpg(proc.pid, signal.SIGKILL)  # the build and its workers
         proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
