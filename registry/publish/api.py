@@ -193,13 +193,14 @@ def write_files(out_dir, trust_envelope, certificates, log_signer, *, as_of, las
                 fs.write_new(staging / f"{cert.cert_no}.json", text)
             else:
                 (staging / f"{cert.cert_no}.json").write_text(text, encoding="utf-8", newline="\n")
-            entries[cert.cert_no] = snapshot_entry(cert)
+            if not snapshot_written:  # else the worker has the entries
+                entries[cert.cert_no] = snapshot_entry(cert)
             own[cert.cert_no] = (cert.status, cert.status_date, cert.last_seq)
         statuses = own if statuses is None else statuses
         if previous_api is not None:
             # Every certificate is in the previous snapshot or changed: the
             # worker that wrote the snapshot checked that (snapshot_written).
-            unchanged = [no for no in (statuses if previous is None else previous.cert_nos) if no not in entries]
+            unchanged = [no for no in (statuses if previous is None else previous.cert_nos) if no not in own]
             if spare_certificates is None:  # else their files are there already, the spare's
                 _reuse_previous(Path(previous_api), staging, unchanged)
         if not snapshot_written:

@@ -217,19 +217,21 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             # process writes the public database, the site, the log and the
             # downloads (~2 s at 100k off the build).
             envelope = trust.envelope(db)
-            api.check_log_signer(envelope, log_signer, api.as_of_text(moment))
+            api.check_log_signer(envelope, log_signer, build_time)
             # The spare's status files are rewritten in place (moved aside
             # now: the rest of the spare is discarded after the marks step).
             spare_status = None
             if spare is not None and (spare / "site" / "api" / "status").is_dir():
                 spare_status = build_dir / ".spare-status"
                 os.rename(spare / "site" / "api" / "status", spare_status)
+            # The certificates whose files this build writes, read once: their
+            # snapshot entries go to the worker, their files are written below.
+            changed_certificates = list(history.iter_certificates(db, reused.certificates)) if reused else None
             status_files = api.StatusFiles(
-                site_dir / "api", statuses, log_signer, api.as_of_text(moment), history.last_seq(db),
+                site_dir / "api", statuses, log_signer, build_time, state["last_seq"],
                 json.loads(envelope["payload"]),
                 previous_snapshot=current / "site" / "api" / "status.json" if changes else None,
-                entries={cert.cert_no: api.snapshot_entry(cert)
-                         for cert in history.iter_certificates(db, reused.certificates)} if reused else {},
+                entries={cert.cert_no: api.snapshot_entry(cert) for cert in changed_certificates or ()},
                 spare_status=spare_status)
             pending_status = stack.enter_context(parallel.pool(1, shared=status_files)).apply_async(
                 api.write_shared_status_files)
@@ -294,10 +296,11 @@ def build(db_path, out, *, render_site, assets: webverifier.VerifierAssets, keys
             say("api")
             # Incremental: only the changed certificates' files are written
             # here; the status buckets (and the snapshot) by the worker.
-            api.write_snapshot(db, site_dir, log_signer, as_of=moment, statuses=statuses,
-                               changed=reused.certificates if reused else None,
-                               previous_api=current / "site" / "api" if changes else None,
-                               spare_certificates=spare_api, status_written=True)
+            api.write_files(site_dir, envelope,
+                            history.iter_certificates(db) if changed_certificates is None else changed_certificates,
+                            log_signer, as_of=build_time, last_seq=state["last_seq"], statuses=statuses,
+                            previous_api=current / "site" / "api" if changes else None,
+                            spare_certificates=spare_api, status_written=True)
             feed = changefeed.write_change_feed(
                 db, site_dir, as_of=moment,
                 previous_dir=current / "site" / "api" / "events" if changes else None)
