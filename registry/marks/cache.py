@@ -64,15 +64,11 @@ class CachedMarks:
         self.take = take and previous is not None
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        if len(self.keys) < FEW:
-            # An incremental build's few marks: a look each, not a listing
-            # of the whole cache (200,000 names at 100k, ~0.09 s).
-            self.missing = [no for no, k in self.keys.items()
-                            if not all((self.cache_dir / f"{k}.{ext}").is_file() for ext in FORMATS)]
-        else:
-            cached = set(os.listdir(self.cache_dir))
-            self.missing = [no for no, k in self.keys.items()
-                            if not all(f"{k}.{ext}" in cached for ext in FORMATS)]
+        # An incremental build's few marks: a look each, not a listing of
+        # the whole cache (200,000 names at 100k, ~0.09 s).
+        cached = ((lambda name: (self.cache_dir / name).is_file()) if len(self.keys) < FEW
+                  else set(os.listdir(self.cache_dir)).__contains__)
+        self.missing = [no for no, k in self.keys.items() if not all(cached(f"{k}.{ext}") for ext in FORMATS)]
         self.tmp = self.cache_dir / f".render-{os.getpid()}"
         self.pending = None
 
