@@ -24,6 +24,7 @@ published log lacks. Formats: ``docs/transparency-log.md``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -555,7 +556,8 @@ def refresh_served(out_link, db_path, keys_dir, passphrase, *, now=None):
     # status file of a build) dates them; while it is ahead of now they are
     # current without a new cosignature. Read from one bucket's statement: the
     # snapshot is 33 MB at 100k, and this runs as the new build is first served.
-    with os.scandir(site_dir / "api" / "status") as entries:
+    bucket = None
+    with contextlib.suppress(FileNotFoundError), os.scandir(site_dir / "api" / "status") as entries:
         bucket = next((Path(e.path) for e in entries if e.name.endswith(".json")), None)
     envelope = json.loads((bucket or site_dir / "api" / "status.json").read_text(encoding="utf-8"))
     as_of = json.loads(envelope["payload"])["as_of"]
